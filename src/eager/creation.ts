@@ -1,0 +1,206 @@
+import { arrayFor, KilnError, sizeOf, userCallSite, type DType, type TypedArray } from '../ir/index.js';
+import type { Backend, BackendName } from '../runtime/backend.js';
+import { getBackend } from './engine.js';
+import { fromNested, type NestedArray } from './nested.js';
+import { philoxNormal, philoxUint32, philoxUniform } from './philox.js';
+import { Tensor } from './tensor.js';
+
+/** Options every creation function takes. */
+export interface CreateOptions {
+  dtype?: DType;
+  /** Makes the tensor a leaf that requires grad (and survives scopes, like a parameter). */
+  requiresGrad?: boolean;
+  /** Backend to create on; default: the one `kiln.init` chose. */
+  backend?: BackendName;
+}
+
+/** Options of random creation functions. */
+export interface RandomOptions extends CreateOptions {
+  /** Seed of this call's stream; default: the global generator (see `manualSeed`). */
+  seed?: number;
+}
+
+function fail(op: string, message: string): never {
+  throw new KilnError(message, { op, callSite: userCallSite() });
+}
+
+/** Wraps elements already laid out row-major into a new tensor. */
+export function fromFlat(op: string, flat: ArrayLike<number>, shape: readonly number[], options: CreateOptions = {}): Tensor {
+  const dtype = options.dtype ?? 'float32';
+  const backend = getBackend(options.backend);
+  checkShape(op, shape);
+  if (dtype === 'float64' && !backend.supportsFloat64) fail(op, `float64 is supported on the reference backend only, not '${backend.name}'`);
+  const size = sizeOf(shape);
+  if (flat.length !== size) fail(op, `${flat.length} values do not fill shape [${shape.join(', ')}] (${size} elements)`);
+  const arr = arrayFor(dtype, size);
+  if (dtype === 'bool') for (let i = 0; i < size; i++) arr[i] = flat[i] ? 1 : 0;
+  else arr.set(flat);
+  return wrap(backend, arr, shape, dtype, options.requiresGrad);
+}
+
+function wrap(backend: Backend, arr: TypedArray, shape: readonly number[], dtype: DType, requiresGrad?: boolean): Tensor {
+  const storage = backend.alloc(dtype, arr.length);
+  backend.write(storage, arr);
+  const t = new Tensor(storage, [...shape], dtype, backend);
+  if (requiresGrad) {
+    if (dtype !== 'float32' && dtype !== 'float64') fail('tensor', `only floating-point tensors can require grad, got ${dtype}`);
+    t.requiresGrad_(true);
+  }
+  return t;
+}
+
+function checkShape(op: string, shape: readonly number[]): void {
+  if (!Array.isArray(shape)) fail(op, `shape must be an array of integers, got ${typeof shape}`);
+  for (const d of shape) if (!Number.isInteger(d) || d < 0) fail(op, `shape must hold non-negative integers, got [${shape.join(', ')}]`);
+}
+
+/**
+ * A tensor from (nested) arrays, a typed array or a number.
+ *
+ * @example
+ * ```ts
+ * const x = kiln.tensor([[1, 2], [3, 4]]);              // float32 [2, 2]
+ * const i = kiln.tensor([0, 2, 1], { dtype: 'int32' });
+ * ```
+ */
+export function tensor(data: NestedArray | readonly NestedArray[] | ArrayLike<number>, options: CreateOptions = {}): Tensor {
+  let parsed: { shape: number[]; flat: number[] };
+  try {
+    parsed = fromNested(data as NestedArray);
+  } catch (e) {
+    return fail('tensor', (e as Error).message);
+  }
+  let dtype = options.dtype;
+  if (!dtype) dtype = typeof firstLeaf(data) === 'boolean' ? 'bool' : data instanceof Int32Array ? 'int32' : 'float32';
+  return fromFlat('tensor', parsed.flat, parsed.shape, { ...options, dtype });
+}
+
+function firstLeaf(v: unknown): unknown {
+  while (Array.isArray(v)) v = v[0];
+  return v;
+}
+
+/** A tensor filled with `value`. */
+export function full(shape: readonly number[], value: number, options: CreateOptions = {}): Tensor {
+  checkShape('full', shape);
+  const size = sizeOf(shape);
+  const dtype = options.dtype ?? 'float32';
+  const backend = getBackend(options.backend);
+  if (dtype === 'float64' && !backend.supportsFloat64) fail('full', `float64 is supported on the reference backend only, not '${backend.name}'`);
+  const arr = arrayFor(dtype, size);
+  if (value !== 0) arr.fill(dtype === 'bool' ? (value ? 1 : 0) : value);
+  return wrap(backend, arr, shape, dtype, options.requiresGrad);
+}
+
+export function zeros(shape: readonly number[], options: CreateOptions = {}): Tensor {
+  return full(shape, 0, options);
+}
+
+export function ones(shape: readonly number[], options: CreateOptions = {}): Tensor {
+  return full(shape, 1, options);
+}
+
+/** Values `start, start+step, …` below `end` (PyTorch `arange`; one argument means `[0, end)`). */
+export function arange(start: number, end?: number, step = 1, options: CreateOptions = {}): Tensor {
+  if (end === undefined) [start, end] = [0, start];
+  if (step === 0) fail('arange', 'step must be non-zero');
+  const n = Math.max(0, Math.ceil((end - start) / step));
+  const allInt = Number.isInteger(start) && Number.isInteger(end) && Number.isInteger(step);
+  const dtype = options.dtype ?? (allInt ? 'int32' : 'float32');
+  const flat = new Float64Array(n);
+  for (let i = 0; i < n; i++) flat[i] = start + i * step;
+  return fromFlat('arange', flat, [n], { ...options, dtype });
+}
+
+/** `steps` evenly spaced values from `start` to `end` inclusive. */
+export function linspace(start: number, end: number, steps: number, options: CreateOptions = {}): Tensor {
+  if (!Number.isInteger(steps) || steps < 0) fail('linspace', `steps must be a non-negative integer, got ${steps}`);
+  const flat = new Float64Array(steps);
+  const step = steps > 1 ? (end - start) / (steps - 1) : 0;
+  for (let i = 0; i < steps; i++) flat[i] = start + i * step;
+  return fromFlat('linspace', flat, [steps], options);
+}
+
+/** Identity matrix `[n, m]` (m defaults to n). */
+export function eye(n: number, m = n, options: CreateOptions = {}): Tensor {
+  const flat = new Float64Array(n * m);
+  for (let i = 0; i < Math.min(n, m); i++) flat[i * m + i] = 1;
+  return fromFlat('eye', flat, [n, m], options);
+}
+
+// ---- randomness -----------------------------------------------------------------
+
+const generator = { seed: 0x5eed, offset: 0 };
+
+/** Seeds the global generator (used by random ops without an explicit `seed`). */
+export function manualSeed(seed: number): void {
+  if (!Number.isSafeInteger(seed) || seed < 0) fail('manualSeed', `seed must be a non-negative safe integer, got ${seed}`);
+  generator.seed = seed;
+  generator.offset = 0;
+}
+
+/** The (seed, offset) a random call of `count` numbers uses; advances the global stream. */
+export function nextStream(count: number, seed?: number): { seed: number; offset: number } {
+  if (seed !== undefined) {
+    if (!Number.isSafeInteger(seed) || seed < 0) fail('random', `seed must be a non-negative safe integer, got ${seed}`);
+    return { seed, offset: 0 };
+  }
+  const s = { seed: generator.seed, offset: generator.offset };
+  generator.offset += Math.ceil(count / 4) * 4; // whole Philox blocks, like PyTorch
+  return s;
+}
+
+/** Uniform samples in `[0, 1)` (Philox4x32-10; same seed → same numbers on every backend). */
+export function rand(shape: readonly number[], options: RandomOptions = {}): Tensor {
+  return uniform(shape, 0, 1, options);
+}
+
+/** Uniform samples in `[low, high)`. */
+export function uniform(shape: readonly number[], low = 0, high = 1, options: RandomOptions = {}): Tensor {
+  checkShape('uniform', shape);
+  const n = sizeOf(shape);
+  const { seed, offset } = nextStream(n, options.seed);
+  const u = philoxUniform(seed, offset, n);
+  for (let i = 0; i < n; i++) u[i] = low + (high - low) * u[i]!;
+  return fromFlat('uniform', u, shape, options);
+}
+
+/** Standard normal samples (Box–Muller over Philox uniforms). */
+export function randn(shape: readonly number[], options: RandomOptions = {}): Tensor {
+  return normal(shape, 0, 1, options);
+}
+
+/** Normal samples with the given mean and standard deviation. */
+export function normal(shape: readonly number[], mean = 0, std = 1, options: RandomOptions = {}): Tensor {
+  checkShape('normal', shape);
+  const n = sizeOf(shape);
+  const { seed, offset } = nextStream(2 * Math.ceil(n / 2), options.seed);
+  const z = philoxNormal(seed, offset, n);
+  for (let i = 0; i < n; i++) z[i] = mean + std * z[i]!;
+  return fromFlat('normal', z, shape, options);
+}
+
+/** Integers uniform in `[low, high)`, int32 by default. */
+export function randint(low: number, high: number, shape: readonly number[], options: RandomOptions = {}): Tensor {
+  if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low) fail('randint', `need integers low < high, got [${low}, ${high})`);
+  checkShape('randint', shape);
+  const n = sizeOf(shape);
+  const { seed, offset } = nextStream(n, options.seed);
+  const u = philoxUint32(seed, offset, n);
+  const range = high - low;
+  const flat = new Float64Array(n);
+  // Multiply-shift maps a uint32 to [0, range) with bias below 2^-32·range.
+  for (let i = 0; i < n; i++) flat[i] = low + Math.floor((u[i]! * range) / 4294967296);
+  return fromFlat('randint', flat, shape, { dtype: 'int32', ...options });
+}
+
+/** 0/1 samples with probability `p` of 1, elementwise over `probs` (PyTorch `bernoulli`). */
+export function bernoulli(probs: Tensor, options: { seed?: number } = {}): Tensor {
+  const p = probs.dataSync();
+  const n = p.length;
+  const { seed, offset } = nextStream(n, options.seed);
+  const u = philoxUniform(seed, offset, n);
+  const flat = new Float64Array(n);
+  for (let i = 0; i < n; i++) flat[i] = u[i]! < p[i]! ? 1 : 0;
+  return fromFlat('bernoulli', flat, probs.shape, { dtype: probs.dtype, backend: probs.backend.name });
+}

@@ -1,0 +1,78 @@
+import { getOp, KilnError, userCallSite, formatShape, type Attrs, type OpDef, type TensorType } from '../ir/index.js';
+import type { Kernel } from '../runtime/backend.js';
+import { engine } from './engine.js';
+import { Tensor } from './tensor.js';
+import { GradNode } from './autograd.js';
+
+/**
+ * Runs one op eagerly: infers output types, calls the backend's kernel, records the
+ * tape entry when a gradient is needed. This is the hot path: no stack capture, no
+ * allocation beyond the outputs.
+ */
+export function run(def: OpDef, inputs: readonly Tensor[], attrs: Attrs): Tensor[] {
+  const first = inputs[0];
+  if (!first) throw new KilnError('an op needs at least one input tensor', { op: def.name });
+  const backend = first.backend;
+  let needsGrad = false;
+  for (let i = 0; i < inputs.length; i++) {
+    const x = inputs[i]!;
+    if (x.disposed) throw opError(def.name, `input ${i} was disposed (by dispose() or at the end of a kiln.scope)`, inputs);
+    if (x.backend !== backend) throw opError(def.name, `inputs live on different backends ('${backend.name}' and '${x.backend.name}'); move one with .to('${backend.name}')`, inputs);
+    if (x.requiresGrad) needsGrad = true;
+  }
+  let outTypes: TensorType[];
+  try {
+    outTypes = def.infer(inputs, attrs);
+  } catch (e) {
+    if (e instanceof KilnError && !e.callSite) throw opError(def.name, stripOp(def.name, e.message), inputs);
+    throw e;
+  }
+  let outputs: Tensor[];
+  if (def.alias) {
+    first.storage.refs++;
+    outputs = [new Tensor(first.storage, outTypes[0]!.shape, outTypes[0]!.dtype, backend)];
+  } else {
+    const kernel = backend.kernels.get(def.name) as Kernel | undefined;
+    if (!kernel) throw opError(def.name, `no kernel on the '${backend.name}' backend`, inputs);
+    for (const t of outTypes) {
+      if (t.dtype === 'float64' && !backend.supportsFloat64) throw opError(def.name, `float64 is supported on the reference backend only, not '${backend.name}'`, inputs);
+    }
+    const storages = kernel(inputs, attrs, outTypes);
+    outputs = new Array<Tensor>(outTypes.length);
+    for (let i = 0; i < outTypes.length; i++) outputs[i] = new Tensor(storages[i]!, outTypes[i]!.shape, outTypes[i]!.dtype, backend);
+  }
+  if (needsGrad && engine.gradEnabled && def.grad) {
+    const node = new GradNode(def, inputs, outputs, attrs);
+    for (let i = 0; i < outputs.length; i++) {
+      const o = outputs[i]!;
+      if (o.dtype === 'float32' || o.dtype === 'float64') {
+        o.requiresGrad = true;
+        o.gradFn = node;
+        o.outputIndex = i;
+      }
+    }
+  }
+  return outputs;
+}
+
+/** Runs a single-output op. */
+export function run1(def: OpDef, inputs: readonly Tensor[], attrs: Attrs): Tensor {
+  return run(def, inputs, attrs)[0]!;
+}
+
+/** Runs a registered op by name (used by gradient rules for internal ops). */
+export function applyOp(name: string, inputs: readonly Tensor[], attrs: Attrs): Tensor[] {
+  const def = getOp(name);
+  if (!def) throw new KilnError(`unknown op '${name}'`, { callSite: userCallSite() });
+  return run(def, inputs, attrs);
+}
+
+/** A KilnError naming the op, the input shapes/dtypes and the user's call site. */
+export function opError(op: string, message: string, inputs: readonly { shape: readonly number[]; dtype: string }[] = []): KilnError {
+  const desc = inputs.length ? ` (inputs: ${inputs.map((x) => `${x.dtype}${formatShape(x.shape)}`).join(', ')})` : '';
+  return new KilnError(message + desc, { op, callSite: userCallSite() });
+}
+
+function stripOp(op: string, message: string): string {
+  return message.startsWith(`${op}: `) ? message.slice(op.length + 2) : message;
+}

@@ -1,0 +1,266 @@
+import { KilnError, sizeOf, type Attrs, type DType, type TypedArray } from '../ir/index.js';
+import type { Axes, ReduceOptions, TensorLike } from '../ops/tensorLike.js';
+import type { Backend, BackendName, Storage } from '../runtime/backend.js';
+import { engine, getBackend } from './engine.js';
+import type { GradNode } from './autograd.js';
+import * as A from './autograd.js';
+import * as E from './functional/elementwise.js';
+import * as R from './functional/reduce.js';
+import * as L from './functional/linalg.js';
+import * as S from './functional/shape.js';
+import { applyOp } from './dispatch.js';
+import { formatTensor } from './format.js';
+import { toNested, type NestedArray } from './nested.js';
+
+// Backstop only: frees storage of tensors the user forgot. Never relied on in loops
+// (its callbacks cannot run inside synchronous code).
+const finalizer = new FinalizationRegistry<{ storage: Storage; backend: Backend }>(({ storage, backend }) => {
+  if (--storage.refs === 0) backend.free(storage);
+});
+
+let nextTensorId = 0;
+
+/**
+ * An n-dimensional array on one backend, with reverse-mode autograd.
+ *
+ * @example
+ * ```ts
+ * await kiln.init();
+ * const x = kiln.tensor([[1, 2], [3, 4]], { requiresGrad: true });
+ * const y = x.mul(x).sum();
+ * y.backward();
+ * console.log(x.grad!.toArray()); // [[2, 4], [6, 8]]
+ * ```
+ */
+export class Tensor implements TensorLike<Tensor> {
+  readonly id = nextTensorId++;
+  /** Set by `dispose()`; using a disposed tensor throws. */
+  disposed = false;
+  /** Whether gradients flow to this tensor. */
+  requiresGrad = false;
+  /** Accumulated gradient (leaves that require grad), filled by `backward()`. */
+  grad: Tensor | null = null;
+  /** The op that produced this tensor, when recorded on the tape. */
+  gradFn: GradNode | null = null;
+  /** Which output of `gradFn` this tensor is. */
+  outputIndex = 0;
+  /** Survives `kiln.scope` exits (parameters, gradients, optimizer state). */
+  keepAlive = false;
+
+  constructor(
+    /** Elements on `backend`; shared with aliases (reshape). */
+    readonly storage: Storage,
+    readonly shape: readonly number[],
+    readonly dtype: DType,
+    readonly backend: Backend,
+  ) {
+    engine.liveTensors++;
+    const scope = engine.scopes[engine.scopes.length - 1];
+    if (scope) scope.push(this);
+    finalizer.register(this, { storage, backend }, this);
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  get size(): number {
+    return sizeOf(this.shape);
+  }
+
+  /** Whether no op recorded this tensor (the user created it). */
+  get isLeaf(): boolean {
+    return this.gradFn === null;
+  }
+
+  // ---- reading -------------------------------------------------------------------
+
+  /** A copy of the elements, flat, in row-major order. */
+  dataSync(): TypedArray {
+    this.assertAlive('dataSync');
+    return this.backend.read(this.storage);
+  }
+
+  /** A copy of the elements (async so GPU backends can map buffers). */
+  async data(): Promise<TypedArray> {
+    return this.dataSync();
+  }
+
+  /** The single element of a one-element tensor, as a number (booleans as 0/1). */
+  item(): number {
+    if (this.size !== 1) throw new KilnError(`item() needs a tensor with one element, got shape [${this.shape.join(', ')}]`, { op: 'item' });
+    return this.dataSync()[0]!;
+  }
+
+  /** Elements as nested arrays (a number for a scalar; booleans as true/false). */
+  toArray(): NestedArray {
+    return toNested(this.dataSync(), this.shape, this.dtype === 'bool');
+  }
+
+  /** Readable, PyTorch-style; large tensors are elided. */
+  toString(): string {
+    if (this.disposed) return 'tensor(<disposed>)';
+    return formatTensor(this);
+  }
+
+  // ---- memory --------------------------------------------------------------------
+
+  /** Frees the elements now. Idempotent. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    engine.liveTensors--;
+    finalizer.unregister(this);
+    if (--this.storage.refs === 0) this.backend.free(this.storage);
+  }
+
+  /** Marks this tensor to survive enclosing `kiln.scope`s. Returns it. */
+  keep(): this {
+    this.keepAlive = true;
+    return this;
+  }
+
+  /** @internal */
+  assertAlive(op: string): void {
+    if (this.disposed) throw new KilnError('tensor was disposed (by dispose() or at the end of a kiln.scope)', { op });
+  }
+
+  // ---- autograd ------------------------------------------------------------------
+
+  /** Sets `requiresGrad` in place (leaves only). Such leaves survive scopes, like parameters. */
+  requiresGrad_(requiresGrad = true): this {
+    if (!this.isLeaf) throw new KilnError('requiresGrad_ only applies to leaf tensors; use detach() first', { op: 'requiresGrad_' });
+    this.requiresGrad = requiresGrad;
+    if (requiresGrad) this.keepAlive = true;
+    return this;
+  }
+
+  /**
+   * Backpropagates from this tensor: fills `.grad` of every leaf that requires grad.
+   * A non-scalar tensor needs `gradient` (the vector in the vector-Jacobian product).
+   * `createGraph` records the backward pass so gradients can be differentiated again.
+   */
+  backward(gradient?: Tensor, options: { createGraph?: boolean } = {}): void {
+    A.backward(this, gradient, options.createGraph ?? false);
+  }
+
+  /** A tensor sharing these elements, cut from the tape. */
+  detach(): Tensor {
+    this.assertAlive('detach');
+    this.storage.refs++;
+    return new Tensor(this.storage, this.shape, this.dtype, this.backend);
+  }
+
+  /** Sets `.grad` to null (disposing it). */
+  zeroGrad(): void {
+    if (this.grad) {
+      this.grad.keepAlive = false;
+      this.grad.dispose();
+    }
+    this.grad = null;
+  }
+
+  /** A copy on another backend (`'reference'`, `'wasm'`), detached from the tape. */
+  to(backend: BackendName): Tensor {
+    this.assertAlive('to');
+    const target = getBackend(backend);
+    if (this.dtype === 'float64' && !target.supportsFloat64) throw new KilnError(`float64 is supported on the reference backend only, not '${backend}'`, { op: 'to' });
+    const storage = target.alloc(this.dtype, this.size);
+    target.write(storage, this.backend.read(this.storage));
+    return new Tensor(storage, this.shape, this.dtype, target);
+  }
+
+  /** A copy of this tensor (recorded on the tape). */
+  clone(): Tensor {
+    return applyOp('copy', [this], {})[0]!;
+  }
+
+  /** @inheritDoc */
+  applyOp(name: string, others: readonly Tensor[], attrs: Attrs = {}): Tensor[] {
+    return applyOp(name, [this, ...others], attrs);
+  }
+
+  // ---- elementwise ---------------------------------------------------------------
+  neg(): Tensor { return E.neg(this); }
+  abs(): Tensor { return E.abs(this); }
+  exp(): Tensor { return E.exp(this); }
+  log(): Tensor { return E.log(this); }
+  log1p(): Tensor { return E.log1p(this); }
+  sqrt(): Tensor { return E.sqrt(this); }
+  rsqrt(): Tensor { return E.rsqrt(this); }
+  square(): Tensor { return E.square(this); }
+  reciprocal(): Tensor { return E.reciprocal(this); }
+  sign(): Tensor { return E.sign(this); }
+  sin(): Tensor { return E.sin(this); }
+  cos(): Tensor { return E.cos(this); }
+  sigmoid(): Tensor { return E.sigmoid(this); }
+  tanh(): Tensor { return E.tanh(this); }
+  relu(): Tensor { return E.relu(this); }
+  leakyRelu(alpha?: number): Tensor { return E.leakyRelu(this, alpha); }
+  elu(alpha?: number): Tensor { return E.elu(this, alpha); }
+  softplus(options?: { beta?: number; threshold?: number }): Tensor { return E.softplus(this, options); }
+  erf(): Tensor { return E.erf(this); }
+  clip(min: number | null, max: number | null): Tensor { return E.clip(this, min, max); }
+
+  add(other: Tensor | number): Tensor { return E.add(this, other); }
+  sub(other: Tensor | number): Tensor { return E.sub(this, other); }
+  mul(other: Tensor | number): Tensor { return E.mul(this, other); }
+  div(other: Tensor | number): Tensor { return E.div(this, other); }
+  pow(other: Tensor | number): Tensor { return E.pow(this, other); }
+  maximum(other: Tensor | number): Tensor { return E.maximum(this, other); }
+  minimum(other: Tensor | number): Tensor { return E.minimum(this, other); }
+  equal(other: Tensor | number): Tensor { return E.equal(this, other); }
+  notEqual(other: Tensor | number): Tensor { return E.notEqual(this, other); }
+  less(other: Tensor | number): Tensor { return E.less(this, other); }
+  lessEqual(other: Tensor | number): Tensor { return E.lessEqual(this, other); }
+  greater(other: Tensor | number): Tensor { return E.greater(this, other); }
+  greaterEqual(other: Tensor | number): Tensor { return E.greaterEqual(this, other); }
+  logicalAnd(other: Tensor | number): Tensor { return E.logicalAnd(this, other); }
+  logicalOr(other: Tensor | number): Tensor { return E.logicalOr(this, other); }
+  logicalNot(): Tensor { return E.logicalNot(this); }
+  where(cond: Tensor, other: Tensor | number): Tensor { return E.where(cond, this, other); }
+
+  // ---- reductions ----------------------------------------------------------------
+  sum(axis?: Axes | null, options?: ReduceOptions): Tensor { return R.sum(this, axis, options); }
+  mean(axis?: Axes | null, options?: ReduceOptions): Tensor { return R.mean(this, axis, options); }
+  max(axis?: Axes | null, options?: ReduceOptions): Tensor { return R.max(this, axis, options); }
+  min(axis?: Axes | null, options?: ReduceOptions): Tensor { return R.min(this, axis, options); }
+  prod(axis?: Axes | null, options?: ReduceOptions): Tensor { return R.prod(this, axis, options); }
+  argmax(axis?: number | null, options?: ReduceOptions): Tensor { return R.argmax(this, axis, options); }
+  argmin(axis?: number | null, options?: ReduceOptions): Tensor { return R.argmin(this, axis, options); }
+  variance(axis?: Axes | null, options?: ReduceOptions & { unbiased?: boolean }): Tensor { return R.variance(this, axis, options); }
+  logSumExp(axis?: Axes | null, options?: ReduceOptions): Tensor { return R.logSumExp(this, axis, options); }
+  softmax(axis?: number): Tensor { return R.softmax(this, axis); }
+  logSoftmax(axis?: number): Tensor { return R.logSoftmax(this, axis); }
+
+  // ---- linear algebra ------------------------------------------------------------
+  matmul(other: Tensor): Tensor { return L.matmul(this, other); }
+  transpose(dim0?: number, dim1?: number): Tensor { return L.transpose(this, dim0, dim1); }
+  permute(...dims: number[]): Tensor { return L.permute(this, dims); }
+
+  // ---- shape ---------------------------------------------------------------------
+  reshape(...shape: number[] | [readonly number[]]): Tensor { return S.reshape(this, flatShapeArgs(shape)); }
+  flatten(startDim?: number, endDim?: number): Tensor { return S.flatten(this, startDim, endDim); }
+  squeeze(axis?: Axes): Tensor { return S.squeeze(this, axis); }
+  unsqueeze(axis: number): Tensor { return S.unsqueeze(this, axis); }
+  expand(...shape: number[] | [readonly number[]]): Tensor { return S.expand(this, flatShapeArgs(shape)); }
+  broadcastTo(shape: readonly number[]): Tensor { return S.broadcastTo(this, shape); }
+  slice(starts: readonly number[], ends: readonly number[], options?: { axes?: readonly number[]; steps?: readonly number[] }): Tensor {
+    return S.slice(this, starts, ends, options);
+  }
+  split(splitSizeOrSections: number | readonly number[], axis?: number): Tensor[] { return S.split(this, splitSizeOrSections, axis); }
+  pad(pads: readonly number[], options?: { mode?: 'constant' | 'reflect'; value?: number }): Tensor { return S.pad(this, pads, options); }
+  gather(axis: number, index: Tensor): Tensor { return S.gather(this, axis, index); }
+  indexSelect(axis: number, index: Tensor): Tensor { return S.indexSelect(this, axis, index); }
+  oneHot(numClasses: number): Tensor { return S.oneHot(this, numClasses); }
+  cast(dtype: DType): Tensor { return S.cast(this, dtype); }
+
+  // ---- creation helpers ----------------------------------------------------------
+  zerosLike(): Tensor { return this.fullLike(0); }
+  onesLike(): Tensor { return this.fullLike(1); }
+  fullLike(value: number): Tensor { return E.fullOn(this.backend, this.shape, this.dtype, value); }
+}
+
+function flatShapeArgs(args: number[] | [readonly number[]]): readonly number[] {
+  return args.length === 1 && Array.isArray(args[0]) ? (args[0] as readonly number[]) : (args as number[]);
+}

@@ -1,0 +1,41 @@
+/**
+ * The one error type Kiln throws for user mistakes. The message names the op, the
+ * shapes/dtypes involved and, when known, the user's call site (file:line).
+ */
+export class KilnError extends Error {
+  override name = 'KilnError';
+  /** The op the error belongs to, when there is one. */
+  readonly op: string | undefined;
+  /** `file:line:column` of the user's call that failed, when it could be found. */
+  readonly callSite: string | undefined;
+
+  constructor(message: string, options: { op?: string; callSite?: string } = {}) {
+    const where = options.callSite ? `\n    at ${options.callSite}` : '';
+    super(options.op ? `${options.op}: ${message}${where}` : `${message}${where}`);
+    this.op = options.op;
+    this.callSite = options.callSite;
+  }
+}
+
+// Frames inside Kiln itself (source or built) and Node internals are skipped so the
+// site named is the user's own line.
+const INTERNAL = /[\\/](src|dist)[\\/](ir|ops|eager|runtime|nn|optim|data|passes|compiled|onnx|testing)[\\/]|[\\/](src|dist)[\\/]index\.[jt]s|node:internal|node_modules[\\/]|\(native\)/;
+
+/**
+ * The first stack frame outside Kiln, as `file:line:col`. Costs a stack capture:
+ * call only when throwing or tracing, never on the eager hot path.
+ */
+export function userCallSite(): string | undefined {
+  const stack = new Error().stack;
+  if (!stack) return undefined;
+  for (const line of stack.split('\n').slice(1)) {
+    if (INTERNAL.test(line)) continue;
+    const m = /\(?((?:file:\/\/)?[^\s()]+:\d+:\d+)\)?\s*$/.exec(line);
+    if (m) return m[1]!.replace(/^file:\/\//, '');
+  }
+  return undefined;
+}
+
+export function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}

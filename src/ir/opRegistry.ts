@@ -1,0 +1,53 @@
+import type { TensorType } from './dtype.js';
+
+export type AttrValue = number | boolean | string | null | readonly number[] | readonly (readonly number[])[];
+export type Attrs = Readonly<Record<string, AttrValue>>;
+
+/** What a gradient rule receives. `T` is the tensor type of whoever runs it (eager Tensor, tracer). */
+export interface GradContext<T> {
+  readonly inputs: readonly T[];
+  readonly outputs: readonly T[];
+  /** Gradient of the loss w.r.t. each output (never null: missing ones are zeros). */
+  readonly dys: readonly T[];
+  readonly attrs: Attrs;
+  /** Which inputs need a gradient: a rule may skip (return null for) the others. */
+  readonly needs: readonly boolean[];
+}
+
+/**
+ * One primitive op, defined once: type/shape inference, gradient as tensor code, docs.
+ * Backends register kernels under the same name.
+ */
+export interface OpDef<T = unknown> {
+  readonly name: string;
+  /** Infers output types; throws a KilnError (without call site) on bad input. */
+  infer(inputs: readonly TensorType[], attrs: Attrs): TensorType[];
+  /**
+   * Gradient w.r.t. each input, written with ordinary tensor ops so it can itself be
+   * differentiated. `null` for an input that gets no gradient (indices, masks).
+   * Absent: the op is not differentiable (comparisons, argmax, random).
+   */
+  grad?(ctx: GradContext<T>): (T | null)[];
+  /** Output 0 shares the storage of input 0 (reshape): no kernel runs. */
+  readonly alias?: boolean;
+  /** Helper ops that exist only for another op's gradient, e.g. conv2dBackpropFilter. */
+  readonly internalFor?: string;
+  /** One-line description for the op list. */
+  readonly doc: string;
+}
+
+const registry = new Map<string, OpDef>();
+
+export function registerOp<T>(def: OpDef<T>): OpDef<T> {
+  if (registry.has(def.name)) throw new Error(`op ${def.name} registered twice`);
+  registry.set(def.name, def as OpDef);
+  return def;
+}
+
+export function getOp(name: string): OpDef | undefined {
+  return registry.get(name);
+}
+
+export function listOps(): OpDef[] {
+  return [...registry.values()];
+}

@@ -1,0 +1,47 @@
+import { arrayFor, bytesPerElement, type DType, type TypedArray } from '../ir/index.js';
+import type { ArrayKernel, ArrayTensor, Backend, Kernel, Storage } from './backend.js';
+
+/**
+ * Portable kernels over typed arrays, one per op. The reference backend runs them on
+ * JS arrays; the wasm backend runs them on views of its heap for ops it has no native
+ * kernel for (zero copies either way).
+ */
+export const arrayKernels = new Map<string, ArrayKernel>();
+
+export function registerArrayKernels(kernels: Record<string, ArrayKernel>): void {
+  for (const [name, k] of Object.entries(kernels)) {
+    if (arrayKernels.has(name)) throw new Error(`array kernel ${name} registered twice`);
+    arrayKernels.set(name, k);
+  }
+}
+
+/** Wraps an array kernel as a backend kernel, given how to view a storage as an array. */
+export function adaptArrayKernel<S extends Storage>(backend: Backend<S>, kernel: ArrayKernel, view: (s: S) => TypedArray): Kernel<S> {
+  return (inputs, attrs, outTypes) => {
+    const outs = outTypes.map((t) => backend.alloc(t.dtype, sizeOfShape(t.shape)));
+    // Views are taken after every allocation: an allocation may grow (and detach) a heap.
+    const ins: ArrayTensor[] = inputs.map((x) => ({ data: view(x.storage), shape: x.shape, dtype: x.dtype }));
+    const outArrays: ArrayTensor[] = outTypes.map((t, i) => ({ data: view(outs[i]!), shape: t.shape, dtype: t.dtype }));
+    kernel(ins, attrs, outArrays);
+    return outs;
+  };
+}
+
+function sizeOfShape(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Storage of the reference backend: a plain typed array. */
+export interface ArrayStorage extends Storage {
+  readonly data: TypedArray;
+}
+
+export function newArrayStorage(dtype: DType, size: number): ArrayStorage {
+  return { dtype, size, refs: 1, data: arrayFor(dtype, size) };
+}
+
+export function storageBytes(s: Storage): number {
+  return s.size * bytesPerElement(s.dtype);
+}

@@ -1,0 +1,2 @@
+// Each family registers its portable kernels on import.
+import './elementwise.js';

@@ -1,0 +1,2 @@
+// Each family registers its native kernels on import.
+import './elementwise.js';
