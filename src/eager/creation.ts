@@ -61,14 +61,19 @@ function checkShape(op: string, shape: readonly number[]): void {
  * ```ts
  * const x = kiln.tensor([[1, 2], [3, 4]]);              // float32 [2, 2]
  * const i = kiln.tensor([0, 2, 1], { dtype: 'int32' });
+ * const m = kiln.tensor([1, 2, 3, 4, 5, 6], { shape: [2, 3] }); // flat data, explicit shape
  * ```
  */
-export function tensor(data: NestedArray | readonly NestedArray[] | ArrayLike<number>, options: CreateOptions = {}): Tensor {
-  let parsed: { shape: number[]; flat: number[] };
+export function tensor(data: NestedArray | readonly NestedArray[] | ArrayLike<number>, options: CreateOptions & { shape?: readonly number[] } = {}): Tensor {
+  let parsed: { shape: readonly number[]; flat: ArrayLike<number> };
   try {
     parsed = fromNested(data as NestedArray);
   } catch (e) {
     return fail('tensor', (e as Error).message);
+  }
+  if (options.shape) {
+    if (parsed.shape.length > 1) fail('tensor', 'the shape option takes flat data, got nested arrays');
+    parsed = { shape: options.shape, flat: parsed.flat };
   }
   let dtype = options.dtype;
   if (!dtype) dtype = typeof firstLeaf(data) === 'boolean' ? 'bool' : data instanceof Int32Array ? 'int32' : 'float32';

@@ -1,2 +1,4 @@
 // Each family registers its portable kernels on import.
 import './elementwise.js';
+import './reduce.js';
+import './shape.js';
