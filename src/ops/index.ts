@@ -2,4 +2,6 @@
 export * as elementwise from './elementwise.js';
 export * as reduce from './reduce.js';
 export * as shape from './shape.js';
+export * as linalg from './linalg.js';
+export * as nn from './nn.js';
 export type { AnyTensor, Axes, ReduceOptions, TensorLike } from './tensorLike.js';

@@ -2,3 +2,5 @@
 import './elementwise.js';
 import './reduce.js';
 import './shape.js';
+import './linalg.js';
+import './nn.js';

@@ -1,2 +1,6 @@
 // Each family registers its native kernels on import.
 import './elementwise.js';
+import './reduce.js';
+import './shape.js';
+import './linalg.js';
+import './nn.js';

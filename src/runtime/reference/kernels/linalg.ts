@@ -1,0 +1,2 @@
+import { registerArrayKernels } from '../../arrayKernels.js';
+registerArrayKernels({});

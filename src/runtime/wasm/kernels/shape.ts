@@ -1,0 +1,2 @@
+import { registerNativeKernels } from '../nativeKernels.js';
+registerNativeKernels({});
