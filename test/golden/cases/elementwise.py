@@ -10,6 +10,7 @@ kinked = away_from(randn(3, 4), [0.0])
 
 CASES = [
     case("neg", "neg", [x], torch.neg),
+    case("clone", "clone", [x], torch.clone, method=True),
     case("abs", "abs", [kinked], torch.abs),
     case("exp", "exp", [x], torch.exp),
     case("log", "log", [pos], torch.log),

@@ -1,0 +1,61 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as kiln from '../src/index.js';
+
+beforeAll(async () => {
+  await kiln.init();
+});
+
+describe('creation and reading', () => {
+  it('tensor infers shape and dtype; options override', () => {
+    const x = kiln.tensor([[1, 2, 3], [4, 5, 6]]);
+    expect(x.shape).toEqual([2, 3]);
+    expect(x.dtype).toBe('float32');
+    expect(kiln.tensor([true, false]).dtype).toBe('bool');
+    expect(kiln.tensor([1.7, -2.7], { dtype: 'int32' }).toArray()).toEqual([1, -2]);
+    expect(kiln.tensor([1, 2, 3, 4, 5, 6], { shape: [3, 2] }).toArray()).toEqual([[1, 2], [3, 4], [5, 6]]);
+    expect(kiln.tensor(5).shape).toEqual([]);
+    expect(kiln.tensor(5).item()).toBe(5);
+  });
+
+  it('zeros, ones, full, eye, arange, linspace', () => {
+    expect(kiln.zeros([2]).toArray()).toEqual([0, 0]);
+    expect(kiln.ones([1, 2]).toArray()).toEqual([[1, 1]]);
+    expect(kiln.full([2], 7, { dtype: 'int32' }).toArray()).toEqual([7, 7]);
+    expect(kiln.eye(2, 3).toArray()).toEqual([[1, 0, 0], [0, 1, 0]]);
+    expect(kiln.arange(4).toArray()).toEqual([0, 1, 2, 3]);
+    expect(kiln.arange(4).dtype).toBe('int32');
+    expect(kiln.arange(1, 2, 0.25).toArray()).toEqual([1, 1.25, 1.5, 1.75]);
+    expect(kiln.arange(5, 0, -2).toArray()).toEqual([5, 3, 1]);
+    expect(kiln.linspace(0, 1, 5).toArray()).toEqual([0, 0.25, 0.5, 0.75, 1]);
+  });
+
+  it('data, dataSync, item, toArray agree on both backends', async () => {
+    for (const backend of ['reference', 'wasm'] as const) {
+      const x = kiln.tensor([[1, 2], [3, 4]], { backend });
+      expect(Array.from(await x.data())).toEqual([1, 2, 3, 4]);
+      expect(Array.from(x.dataSync())).toEqual([1, 2, 3, 4]);
+      expect(x.toArray()).toEqual([[1, 2], [3, 4]]);
+      expect(kiln.tensor([true, false], { backend }).toArray()).toEqual([true, false]);
+    }
+  });
+
+  it('float64 on the reference backend; to() moves tensors', () => {
+    const x = kiln.tensor([0.1], { dtype: 'float64', backend: 'reference' });
+    expect(x.item()).toBe(0.1);
+    const y = kiln.tensor([1, 2]).to('reference');
+    expect(y.backend.name).toBe('reference');
+    expect(y.to('wasm').toArray()).toEqual([1, 2]);
+  });
+
+  it('toString prints like PyTorch and elides large tensors', () => {
+    expect(kiln.tensor([[1, 2], [3, 4]]).toString()).toBe('tensor([[1., 2.],\n        [3., 4.]])');
+    expect(kiln.tensor([0.5, -1.25]).toString()).toBe('tensor([ 0.5000, -1.2500])');
+    expect(kiln.tensor([1, 2], { dtype: 'int32' }).toString()).toBe('tensor([1, 2], dtype=int32)');
+    expect(kiln.tensor([1], { requiresGrad: true }).toString()).toBe('tensor([1.], requiresGrad=true)');
+    const big = kiln.arange(2000).toString();
+    expect(big).toBe('tensor([   0,    1,    2, ..., 1997, 1998, 1999], dtype=int32)');
+    const m = kiln.zeros([40, 40]).toString().split('\n');
+    expect(m.length).toBe(7);
+    expect(m[3]!.trim()).toBe('...,');
+  });
+});
