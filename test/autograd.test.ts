@@ -114,3 +114,19 @@ describe('autograd', () => {
     expect(() => kiln.testing.gradcheck((t) => t.detach().mul(t), [x])).toThrow(/gradcheck failed/);
   });
 });
+
+describe('in-place updates', () => {
+  it('sub_ inside noGrad updates a parameter in place; outside it throws', () => {
+    const w = kiln.tensor([1, 2], { requiresGrad: true });
+    const storage = w.storage;
+    w.mul(w).sum().backward();
+    kiln.noGrad(() => w.sub_(w.grad!.mul(0.25)));
+    expect(w.toArray()).toEqual([0.5, 1]);
+    expect(w.storage).toBe(storage);
+    expect(() => w.add_(1)).toThrow(/add_: in-place update of a tensor that requires grad/);
+    const plain = kiln.tensor([[1, 2], [3, 4]]);
+    plain.copy_(kiln.tensor([10, 20]));
+    expect(plain.toArray()).toEqual([[10, 20], [10, 20]]);
+    expect(() => plain.copy_(kiln.ones([3]))).toThrow(kiln.KilnError);
+  });
+});

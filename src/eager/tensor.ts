@@ -1,4 +1,4 @@
-import { KilnError, sizeOf, type Attrs, type DType, type TypedArray } from '../ir/index.js';
+import { KilnError, sizeOf, userCallSite, type Attrs, type DType, type TypedArray } from '../ir/index.js';
 import type { Axes, ReduceOptions, TensorLike } from '../ops/tensorLike.js';
 import type { Backend, BackendName, Storage } from '../runtime/backend.js';
 import { engine, getBackend } from './engine.js';
@@ -168,6 +168,55 @@ export class Tensor implements TensorLike<Tensor> {
     const storage = target.alloc(this.dtype, this.size);
     target.write(storage, this.backend.read(this.storage));
     return new Tensor(storage, this.shape, this.dtype, target);
+  }
+
+  /**
+   * Writes `src`'s values into this tensor's elements (PyTorch `copy_`), broadcasting
+   * `src` to this shape and casting to this dtype. Not recorded on the tape: on a leaf
+   * that requires grad it must run inside `kiln.noGrad` (an optimizer step).
+   *
+   * @example
+   * ```ts
+   * kiln.noGrad(() => w.sub_(w.grad!.mul(0.1))); // SGD step
+   * ```
+   */
+  copy_(src: Tensor | number): this {
+    this.assertInPlaceAllowed('copy_');
+    const value = typeof src === 'number' ? this.fullLike(src) : src.backend === this.backend ? src : src.to(this.backend.name);
+    const fitted = value.dtype === this.dtype ? value.expand(this.shape) : value.cast(this.dtype).expand(this.shape);
+    if (fitted.shape.length !== this.shape.length || fitted.shape.some((d, i) => d !== this.shape[i])) {
+      throw new KilnError(`cannot copy a tensor of shape [${value.shape.join(', ')}] into shape [${this.shape.join(', ')}]`, { op: 'copy_', callSite: userCallSite() });
+    }
+    this.backend.write(this.storage, this.backend.read(fitted.storage));
+    if (fitted !== src) fitted.dispose();
+    if (value !== src && value !== fitted) value.dispose();
+    return this;
+  }
+
+  /** In place `this += other` (see `copy_` for the rules). */
+  add_(other: Tensor | number): this { return this.inPlace('add_', () => this.add(other)); }
+  /** In place `this -= other`. */
+  sub_(other: Tensor | number): this { return this.inPlace('sub_', () => this.sub(other)); }
+  /** In place `this *= other`. */
+  mul_(other: Tensor | number): this { return this.inPlace('mul_', () => this.mul(other)); }
+  /** In place `this /= other`. */
+  div_(other: Tensor | number): this { return this.inPlace('div_', () => this.div(other)); }
+
+  private inPlace(op: string, compute: () => Tensor): this {
+    this.assertInPlaceAllowed(op);
+    const result = compute();
+    try {
+      return this.copy_(result);
+    } finally {
+      result.dispose();
+    }
+  }
+
+  private assertInPlaceAllowed(op: string): void {
+    this.assertAlive(op);
+    if (engine.gradEnabled && this.requiresGrad) {
+      throw new KilnError('in-place update of a tensor that requires grad would not be differentiated: run it inside kiln.noGrad(() => ...)', { op, callSite: userCallSite() });
+    }
   }
 
   /** A copy of this tensor (recorded on the tape). */

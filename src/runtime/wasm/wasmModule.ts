@@ -28,7 +28,12 @@ export function loadWasmModule(): Promise<WasmModule> {
     const g = globalThis as { WasmBackendModule?: object };
     g.WasmBackendModule ??= {};
     const factory = require(factoryPath) as (opts: { locateFile: (f: string) => string }) => Promise<WasmModule>;
+    const before = { ex: process.listeners('uncaughtException'), rej: process.listeners('unhandledRejection') };
     const mod = await factory({ locateFile: (f) => path.join(dir, f) });
+    // Emscripten installs handlers that rethrow every uncaught error from inside its
+    // minified source, so a user's stack trace would print the whole module. Remove them.
+    for (const l of process.listeners('uncaughtException')) if (!before.ex.includes(l)) process.removeListener('uncaughtException', l);
+    for (const l of process.listeners('unhandledRejection')) if (!before.rej.includes(l)) process.removeListener('unhandledRejection', l);
     mod._init();
     return mod;
   })();

@@ -1,0 +1,73 @@
+/**
+ * Eager dispatch overhead and matmul throughput, Kiln vs peers in one process:
+ *  - per small op: Kiln eager `add` on 4 elements vs tfjs-core eager `tf.add` on its
+ *    wasm backend (target: Kiln ≤ 1/2 of tfjs), and the raw `_Add` export as a floor;
+ *  - matmul 512³: Kiln eager vs the raw XNNPACK `_FusedMatMul` export on preallocated
+ *    buffers (target: within 10%).
+ */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import * as kiln from '../src/index.js';
+import { engine } from '../src/eager/engine.js';
+import type { WasmBackend } from '../src/runtime/wasm/wasmBackend.js';
+import { compare, type Row } from './harness.js';
+
+export async function eagerSuite(): Promise<Row[]> {
+  await kiln.init({ backend: 'wasm' });
+  const wasm = engine.backends.get('wasm') as unknown as WasmBackend;
+  const require = createRequire(import.meta.url);
+  setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-simd.wasm')) + '/');
+  if (!(await tf.setBackend('wasm'))) throw new Error('tfjs wasm backend failed to initialise');
+
+  const rows: Row[] = [];
+
+  // ---- dispatch overhead: 4-element add --------------------------------------
+  const ka = kiln.tensor([1, 2, 3, 4]), kb = kiln.tensor([5, 6, 7, 8]);
+  const ta = tf.tensor1d([1, 2, 3, 4]), tb = tf.tensor1d([5, 6, 7, 8]);
+  const out = wasm.alloc('float32', 4);
+  const shape = wasm.shapePtr([4], 0);
+  const mod = wasm.module;
+  rows.push(...compare({
+    title: 'add, 4 elements, per call (eager dispatch overhead)',
+    baseline: 'tfjs-wasm eager tf.add',
+    unit: 'us',
+    iters: 20000,
+    contenders: [
+      { name: 'tfjs-wasm eager tf.add', run: () => tf.add(ta, tb).dispose() },
+      { name: 'kiln eager a.add(b)', run: () => ka.add(kb).dispose() },
+      { name: 'raw _Add export (floor)', run: () => void mod._Add(ka.storage.id as number, shape, 1, kb.storage.id as number, shape, 1, 0, out.id) },
+    ],
+  }));
+  // A small op chain as a user writes it, inside a scope.
+  rows.push(...compare({
+    title: 'relu(x·w + b) on [4] inside a scope/tidy, per chain',
+    baseline: 'tfjs-wasm eager (tidy)',
+    unit: 'us',
+    iters: 5000,
+    contenders: [
+      { name: 'tfjs-wasm eager (tidy)', run: () => tf.tidy(() => tf.relu(tf.add(tf.mul(ta, tb), ta))) },
+      { name: 'kiln eager (scope)', run: () => kiln.scope(() => void ka.mul(kb).add(ka).relu()) },
+    ],
+  }));
+
+  // ---- matmul 512³ -----------------------------------------------------------------
+  const n = 512;
+  const A = kiln.randn([n, n], { seed: 1 }), B = kiln.randn([n, n], { seed: 2 });
+  const C = wasm.alloc('float32', n * n);
+  const sp = wasm.shapePtr([n, n], 1);
+  const tA = tf.randomNormal([n, n]), tB = tf.randomNormal([n, n]);
+  rows.push(...compare({
+    title: `matmul ${n}×${n}×${n}, per call`,
+    baseline: 'raw _FusedMatMul export',
+    unit: 'ms',
+    iters: 10,
+    contenders: [
+      { name: 'raw _FusedMatMul export', run: () => void mod.__FusedMatMul(A.storage.id as number, sp, 2, B.storage.id as number, sp, 2, 0, 0, 0, 0, 0, 0, C.id) },
+      { name: 'kiln eager matmul', run: () => A.matmul(B).dispose() },
+      { name: 'tfjs-wasm eager tf.matMul', run: () => tf.matMul(tA, tB).dispose() },
+    ],
+  }));
+  return rows;
+}

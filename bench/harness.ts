@@ -1,0 +1,78 @@
+/**
+ * Benchmark harness: warm-up, then ≥5 interleaved rounds (every contender runs once
+ * per round, so machine noise hits all alike); reports the median of the per-round
+ * times. Results are printed as a table with ratios against a baseline and written
+ * to bench/results/<suite>.json.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface Contender {
+  name: string;
+  /** One operation; `run` is called `iters` times per round. */
+  run: () => void;
+}
+
+export interface Comparison {
+  title: string;
+  /** Name of the contender the ratios are relative to. */
+  baseline: string;
+  contenders: Contender[];
+  /** Calls per round (per-call time = round time / iters). */
+  iters: number;
+  unit: 'us' | 'ms';
+}
+
+export interface Row {
+  title: string;
+  name: string;
+  median: number;
+  rounds: number[];
+  ratio: number;
+  unit: string;
+}
+
+const ROUNDS = Number(process.env['KILN_BENCH_ROUNDS'] ?? 7);
+
+export function compare(c: Comparison): Row[] {
+  for (const k of c.contenders) for (let i = 0; i < Math.max(3, c.iters / 4); i++) k.run(); // warm-up (JIT, heap growth)
+  const times = new Map<string, number[]>(c.contenders.map((k) => [k.name, []]));
+  const scale = c.unit === 'us' ? 1000 : 1;
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const k of c.contenders) {
+      const t0 = performance.now();
+      for (let i = 0; i < c.iters; i++) k.run();
+      times.get(k.name)!.push(((performance.now() - t0) * scale) / c.iters);
+    }
+  }
+  const med = (xs: number[]): number => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  };
+  const base = med(times.get(c.baseline)!);
+  return c.contenders.map((k) => {
+    const m = med(times.get(k.name)!);
+    return { title: c.title, name: k.name, median: m, rounds: times.get(k.name)!, ratio: m / base, unit: c.unit };
+  });
+}
+
+export function printRows(rows: Row[]): void {
+  let title = '';
+  for (const r of rows) {
+    if (r.title !== title) {
+      title = r.title;
+      console.log(`\n${title}`);
+    }
+    const rounds = r.rounds.map((x) => x.toFixed(r.unit === 'us' ? 2 : 1)).join('/');
+    console.log(`  ${r.name.padEnd(34)} ${r.median.toFixed(r.unit === 'us' ? 3 : 2).padStart(9)} ${r.unit}  ×${r.ratio.toFixed(2).padEnd(5)} rounds ${rounds}`);
+  }
+}
+
+export function saveRows(suite: string, rows: Row[]): void {
+  const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${suite}.json`);
+  writeFileSync(file, JSON.stringify({ suite, date: new Date().toISOString(), node: process.version, rounds: ROUNDS, rows }, null, 2));
+  console.log(`\nwritten ${path.relative(process.cwd(), file)}`);
+}

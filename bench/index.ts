@@ -1,0 +1,23 @@
+/**
+ * `npm run bench` runs every suite; `npm run bench -- eager` runs one.
+ * Timings are medians of interleaved rounds (KILN_BENCH_ROUNDS, default 7); ratios
+ * are against the named baseline in the same run.
+ */
+import { eagerSuite } from './eager.js';
+import { printRows, saveRows, type Row } from './harness.js';
+
+const suites: Record<string, () => Promise<Row[]>> = { eager: eagerSuite };
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((w) => !(w in suites));
+if (unknown.length) {
+  console.error(`unknown suite(s): ${unknown.join(', ')}; available: ${Object.keys(suites).join(', ')}`);
+  process.exit(2);
+}
+for (const name of wanted.length ? wanted : Object.keys(suites)) {
+  console.log(`== ${name} (node ${process.version}, ${process.env['KILN_BENCH_ROUNDS'] ?? 7} interleaved rounds, medians)`);
+  const rows = await suites[name]!();
+  printRows(rows);
+  saveRows(name, rows);
+}
+process.exit(0);
