@@ -1,6 +1,8 @@
 import { KilnError } from '../ir/index.js';
 import type { Backend, BackendName } from '../runtime/backend.js';
 import { ReferenceBackend } from '../runtime/reference/referenceBackend.js';
+import { WasmBackend } from '../runtime/wasm/wasmBackend.js';
+import { loadWasmModule } from '../runtime/wasm/wasmModule.js';
 import { engine } from './engine.js';
 
 export interface InitOptions {
@@ -21,12 +23,8 @@ export interface InitOptions {
 export async function init(options: InitOptions = {}): Promise<void> {
   const name = options.backend ?? 'wasm';
   if (!engine.backends.has('reference')) engine.backends.set('reference', asBackend(new ReferenceBackend()));
-  if (name === 'wasm' || engine.backends.has('wasm') === false) {
-    // The wasm backend is always loaded: `t.to('wasm')` must work after any init.
-    const { loadWasmModule } = await import('../runtime/wasm/wasmModule.js');
-    const { WasmBackend } = await import('../runtime/wasm/wasmBackend.js');
-    if (!engine.backends.has('wasm')) engine.backends.set('wasm', asBackend(new WasmBackend(await loadWasmModule())));
-  }
+  // The wasm backend is always loaded (≈10 ms): `t.to('wasm')` must work after any init.
+  if (!engine.backends.has('wasm')) engine.backends.set('wasm', asBackend(new WasmBackend(await loadWasmModule())));
   const backend = engine.backends.get(name);
   if (!backend) throw new KilnError(`unknown backend '${name}': expected 'wasm' or 'reference'${name === 'webgpu' ? " ('webgpu' is not available yet)" : ''}`);
   engine.defaultBackend = backend;
