@@ -187,7 +187,7 @@ export class Tensor implements TensorLike<Tensor> {
     if (fitted.shape.length !== this.shape.length || fitted.shape.some((d, i) => d !== this.shape[i])) {
       throw new KilnError(`cannot copy a tensor of shape [${value.shape.join(', ')}] into shape [${this.shape.join(', ')}]`, { op: 'copy_', callSite: userCallSite() });
     }
-    this.backend.write(this.storage, this.backend.read(fitted.storage));
+    if (fitted.storage !== this.storage) this.backend.copy(fitted.storage, this.storage);
     if (fitted !== src) fitted.dispose();
     if (value !== src && value !== fitted) value.dispose();
     return this;

@@ -40,6 +40,8 @@ export interface Backend<S extends Storage = Storage> {
   read(storage: S): TypedArray;
   /** Copies `data` (already of the storage's dtype and size) in. */
   write(storage: S, data: TypedArray): void;
+  /** Copies all elements of `src` into `dst` (same dtype and size), on the backend. */
+  copy(src: S, dst: S): void;
   /** Bytes currently held by live storages. */
   liveBytes(): number;
 }

@@ -34,6 +34,10 @@ export class ReferenceBackend implements Backend<ArrayStorage> {
     storage.data.set(data);
   }
 
+  copy(src: ArrayStorage, dst: ArrayStorage): void {
+    dst.data.set(src.data);
+  }
+
   liveBytes(): number {
     return this.live;
   }

@@ -73,6 +73,11 @@ export class WasmBackend implements Backend<WasmStorage> {
     this.view(s).set(data);
   }
 
+  copy(src: WasmStorage, dst: WasmStorage): void {
+    const bytes = src.size * bytesPerElement(src.dtype);
+    new Uint8Array(this.module.asm.memory.buffer).copyWithin(dst.ptr, src.ptr, src.ptr + bytes);
+  }
+
   liveBytes(): number {
     return this.live;
   }
