@@ -11,8 +11,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as kiln from '../src/index.js';
 import { engine } from '../src/eager/engine.js';
-import type { WasmBackend } from '../src/runtime/wasm/wasmBackend.js';
+import type { WasmBackend, WasmStorage } from '../src/runtime/wasm/wasmBackend.js';
 import { compare, type Row } from './harness.js';
+
+/** The tfjs-backend-wasm tensor id behind a Kiln wasm tensor. */
+const idOf = (t: kiln.Tensor): number => (t.storage as WasmStorage).id;
 
 export async function eagerSuite(): Promise<Row[]> {
   await kiln.init({ backend: 'wasm' });
@@ -37,7 +40,7 @@ export async function eagerSuite(): Promise<Row[]> {
     contenders: [
       { name: 'tfjs-wasm eager tf.add', run: () => tf.add(ta, tb).dispose() },
       { name: 'kiln eager a.add(b)', run: () => ka.add(kb).dispose() },
-      { name: 'raw _Add export (floor)', run: () => void mod._Add(ka.storage.id as number, shape, 1, kb.storage.id as number, shape, 1, 0, out.id) },
+      { name: 'raw _Add export (floor)', run: () => void mod._Add(idOf(ka), shape, 1, idOf(kb), shape, 1, 0, out.id) },
     ],
   }));
   // A small op chain as a user writes it, inside a scope.
@@ -64,7 +67,7 @@ export async function eagerSuite(): Promise<Row[]> {
     unit: 'ms',
     iters: 10,
     contenders: [
-      { name: 'raw _FusedMatMul export', run: () => void mod.__FusedMatMul(A.storage.id as number, sp, 2, B.storage.id as number, sp, 2, 0, 0, 0, 0, 0, 0, C.id) },
+      { name: 'raw _FusedMatMul export', run: () => void mod.__FusedMatMul(idOf(A), sp, 2, idOf(B), sp, 2, 0, 0, 0, 0, 0, 0, C.id) },
       { name: 'kiln eager matmul', run: () => A.matmul(B).dispose() },
       { name: 'tfjs-wasm eager tf.matMul', run: () => tf.matMul(tA, tB).dispose() },
     ],
