@@ -1,0 +1,2 @@
+// Filled by the losses work item.
+export {};

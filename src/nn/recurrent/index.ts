@@ -1,0 +1,2 @@
+// Filled by the recurrent work item.
+export {};
