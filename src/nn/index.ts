@@ -3,3 +3,4 @@ export { Module, parameter, buffer, isParameter, isBuffer } from './module.js';
 export * from './layers/index.js';
 export * from './recurrent/index.js';
 export * from './losses/index.js';
+export { save, load, loadCheckpoint, type Checkpoint } from './checkpoint.js';
