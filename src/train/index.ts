@@ -1,0 +1,2 @@
+export { fit, evaluate, type FitOptions, type EpochRecord, type Steppable, type Batches } from './fit.js';
+export { ProgressBar } from './progress.js';
