@@ -12,3 +12,6 @@
  * ```
  */
 export * from './eager/index.js';
+export * as nn from './nn/index.js';
+export { save, load, loadCheckpoint, type Checkpoint } from './nn/index.js';
+export { fit, evaluate, ProgressBar, type FitOptions, type EpochRecord } from './train/index.js';
