@@ -71,11 +71,22 @@ export class WasmBackend implements Backend<WasmStorage> {
 
   write(s: WasmStorage, data: TypedArray): void {
     this.view(s).set(data);
+    this.invalidate(s);
   }
 
   copy(src: WasmStorage, dst: WasmStorage): void {
     const bytes = src.size * bytesPerElement(src.dtype);
     new Uint8Array(this.module.asm.memory.buffer).copyWithin(dst.ptr, src.ptr, src.ptr + bytes);
+    this.invalidate(dst);
+  }
+
+  /**
+   * XNNPACK caches packed matmul/conv weights keyed by tensor id alone: after an
+   * in-place write, re-register the id so the next kernel packs the new values.
+   */
+  private invalidate(s: WasmStorage): void {
+    this.module._dispose_data(s.id);
+    this.module._register_tensor(s.id, s.size, s.ptr);
   }
 
   liveBytes(): number {
