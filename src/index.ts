@@ -15,3 +15,4 @@ export * from './eager/index.js';
 export * as nn from './nn/index.js';
 export { save, load, loadCheckpoint, type Checkpoint } from './nn/index.js';
 export { fit, evaluate, ProgressBar, type FitOptions, type EpochRecord } from './train/index.js';
+export * as data from './data/index.js';

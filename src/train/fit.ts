@@ -43,22 +43,37 @@ export function evaluate(model: Module, batches: Batches, loss: FitOptions['loss
   model.eval();
   let total = 0, correct = 0, count = 0;
   try {
-    for (const [x, y] of batches) {
-      scope(() =>
-        noGrad(() => {
-          const pred = model.forward(x) as Tensor;
-          const n = x.shape[0] ?? 1;
-          total += loss(pred, y).item() * n;
-          if (options.accuracy ?? true) correct += countCorrect(pred, y);
-          count += n;
-        }),
-      );
-    }
+    forEachBatch(batches, (x, y) =>
+      noGrad(() => {
+        const pred = model.forward(x) as Tensor;
+        const n = x.shape[0] ?? 1;
+        total += loss(pred, y).item() * n;
+        if (options.accuracy ?? true) correct += countCorrect(pred, y);
+        count += n;
+      }),
+    );
   } finally {
     model.train(wasTraining);
   }
   if (count === 0) throw new KilnError('evaluate: no batches');
   return { loss: total / count, ...(options.accuracy ?? true ? { accuracy: correct / count } : {}) };
+}
+
+/**
+ * Runs `body` on each batch inside its own scope, fetching the batch inside it too, so
+ * batches a loader creates are freed with the step (batches made earlier are untouched).
+ */
+function forEachBatch(batches: Batches, body: (x: Tensor, y: Tensor) => void): void {
+  const it = batches[Symbol.iterator]();
+  for (;;) {
+    const done = scope(() => {
+      const next = it.next();
+      if (next.done) return true;
+      body(next.value[0], next.value[1]);
+      return false;
+    });
+    if (done) return;
+  }
 }
 
 function countCorrect(pred: Tensor, y: Tensor): number {
@@ -93,21 +108,19 @@ export async function fit(model: Module, options: FitOptions): Promise<EpochReco
     const total = options.train.length ?? 0;
     const bar = new ProgressBar(`epoch ${epoch}/${options.epochs}`, total, log === 'none' ? null : process.stderr);
     let lossSum = 0, correct = 0, count = 0, step = 0;
-    for (const [x, y] of options.train) {
-      scope(() => {
-        options.optimizer.zeroGrad();
-        const pred = model.forward(x) as Tensor;
-        const loss = options.loss(pred, y);
-        loss.backward();
-        options.optimizer.step();
-        const n = x.shape[0] ?? 1;
-        lossSum += loss.item() * n;
-        if (withAcc) correct += noGrad(() => countCorrect(pred, y));
-        count += n;
-      });
+    forEachBatch(options.train, (x, y) => {
+      options.optimizer.zeroGrad();
+      const pred = model.forward(x) as Tensor;
+      const loss = options.loss(pred, y);
+      loss.backward();
+      options.optimizer.step();
+      const n = x.shape[0] ?? 1;
+      lossSum += loss.item() * n;
+      if (withAcc) correct += noGrad(() => countCorrect(pred, y));
+      count += n;
       step++;
       bar.update(step, `loss ${(lossSum / count).toFixed(4)}${withAcc ? ` acc ${((100 * correct) / count).toFixed(1)}%` : ''}`);
-    }
+    });
     if (count === 0) throw new KilnError('fit: the training set produced no batches');
     const record: EpochRecord = { epoch, trainLoss: lossSum / count, seconds: 0 };
     if (withAcc) record.trainAccuracy = correct / count;
