@@ -3,7 +3,7 @@
 import '../ops/index.js';
 import { gradcheck } from './gradcheck.js';
 
-export { KilnError, listOps, type DType, type OpDef, type TensorType, type TypedArray } from '../ir/index.js';
+export { KilnError, userCallSite, listOps, type DType, type OpDef, type TensorType, type TypedArray } from '../ir/index.js';
 export type { BackendName } from '../runtime/backend.js';
 export type { Axes, ReduceOptions } from '../ops/tensorLike.js';
 export { Tensor } from './tensor.js';
