@@ -1,4 +1,13 @@
-import { registerOp, type TensorType } from '../ir/index.js';
+/**
+ * Reductions. Primitives (registered, with kernels): sum, max, min, prod, argmax,
+ * argmin, logSumExp, softmax, logSoftmax. Composites (built from primitives in
+ * `eager/functional/reduce.ts`, so they need no kernel or gradient of their own):
+ * mean = sum / n, variance = sum((x − mean)²) / (n − ddof).
+ *
+ * Reduction attrs: `axes` (sorted, unique, non-negative, each < rank) and `keepDims`.
+ * Softmax/argmax attrs: `axis` (non-negative; argmax also `null` = flattened).
+ */
+import { isFloat, KilnError, registerOp, formatShape, type Attrs, type GradContext, type TensorType } from '../ir/index.js';
 import type { AnyTensor } from './tensorLike.js';
 
 /** Output shape of reducing `shape` over sorted `axes`. */
@@ -17,20 +26,152 @@ export function keepDimsShape(shape: readonly number[], axes: readonly number[])
   return shape.map((d, i) => (axes.includes(i) ? 1 : d));
 }
 
-function reduceInfer([x]: readonly TensorType[], attrs: Readonly<Record<string, unknown>>): TensorType[] {
-  const axes = attrs['axes'] as number[];
-  const dtype = x!.dtype === 'bool' ? 'int32' : x!.dtype;
-  return [{ shape: reducedShape(x!.shape, axes, attrs['keepDims'] as boolean), dtype }];
+function checkAxes(shape: readonly number[], axes: readonly number[]): void {
+  for (const a of axes) {
+    if (!Number.isInteger(a) || a < 0 || a >= shape.length) throw new KilnError(`axis ${a} is out of range for shape ${formatShape(shape)}`);
+  }
 }
 
-/** sum over attr `axes` (sorted, non-negative), attr `keepDims`. */
+/** max/min/argmax have no identity element: an empty reduction is an error, as in PyTorch. */
+function checkNonEmpty(shape: readonly number[], axes: readonly number[]): void {
+  for (const a of axes) {
+    if (shape[a] === 0) throw new KilnError(`cannot reduce over axis ${a} of size 0 (shape ${formatShape(shape)})`);
+  }
+}
+
+type OutDType = 'same' | 'int' | 'float';
+
+function reduceInfer(out: OutDType, nonEmpty = false) {
+  return ([x]: readonly TensorType[], attrs: Attrs): TensorType[] => {
+    const axes = attrs['axes'] as number[];
+    checkAxes(x!.shape, axes);
+    if (nonEmpty) checkNonEmpty(x!.shape, axes);
+    const dtype = out === 'float' ? (isFloat(x!.dtype) ? x!.dtype : 'float32')
+      : out === 'int' && x!.dtype === 'bool' ? 'int32' : x!.dtype;
+    return [{ shape: reducedShape(x!.shape, axes, attrs['keepDims'] as boolean), dtype }];
+  };
+}
+
+/** `t` (a reduction result or its gradient) reshaped to keepDims form, so it broadcasts against `x`. */
+function kept(t: AnyTensor, x: AnyTensor, attrs: Attrs): AnyTensor {
+  return attrs['keepDims'] ? t : t.reshape(keepDimsShape(x.shape, attrs['axes'] as number[]));
+}
+
+/** sum over attr `axes` (sorted, non-negative), attr `keepDims`. bool sums to int32. */
 export const sum = registerOp<AnyTensor>({
   name: 'sum',
-  doc: 'Sum over axes (attrs axes, keepDims).',
-  infer: reduceInfer,
+  doc: 'Sum over axes (attrs axes, keepDims); bool sums to int32.',
+  infer: reduceInfer('int'),
+  grad: ({ inputs: [x], dys: [dy], attrs }) => [kept(dy!, x!, attrs).expand(x!.shape)],
+});
+
+/**
+ * Gradient of max/min: like PyTorch 1.13's `amax`/`amin` (and full `max()`/`min()`),
+ * the gradient is split evenly among the elements that tie for the extreme value of
+ * each reduced slice. (`torch.max(x, dim)` instead routes it all to the one index it
+ * returns; Kiln's max/min return values only, so they follow `amax`.)
+ */
+function extremeGrad({ inputs: [x], outputs: [y], dys: [dy], attrs }: GradContext<AnyTensor>): AnyTensor[] {
+  const mask = x!.equal(kept(y!, x!, attrs));
+  const count = x!.onesLike().where(mask, 0).sum(attrs['axes'] as number[], { keepDims: true });
+  return [kept(dy!, x!, attrs).div(count).where(mask, 0)];
+}
+
+export const max = registerOp<AnyTensor>({
+  name: 'max',
+  doc: 'Maximum over axes (attrs axes, keepDims); NaN propagates; gradient split evenly among ties.',
+  infer: reduceInfer('same', true),
+  grad: extremeGrad,
+});
+
+export const min = registerOp<AnyTensor>({
+  name: 'min',
+  doc: 'Minimum over axes (attrs axes, keepDims); NaN propagates; gradient split evenly among ties.',
+  infer: reduceInfer('same', true),
+  grad: extremeGrad,
+});
+
+/**
+ * Product over axes; bool gives int32. The gradient is the product of the other
+ * elements of the slice, computed without dividing by zero (as PyTorch does): with no
+ * zero in the slice it is y / x; with exactly one zero, only that element gets the
+ * product of the non-zeros; with two or more zeros every element gets 0.
+ */
+export const prod = registerOp<AnyTensor>({
+  name: 'prod',
+  doc: 'Product over axes (attrs axes, keepDims); bool gives int32; gradient safe at zeros.',
+  infer: reduceInfer('int'),
   grad: ({ inputs: [x], dys: [dy], attrs }) => {
+    const xx = x!;
     const axes = attrs['axes'] as number[];
-    const g = attrs['keepDims'] ? dy! : dy!.reshape(keepDimsShape(x!.shape, axes));
-    return [g.expand(x!.shape)];
+    const isZero = xx.equal(0);
+    const safe = xx.where(isZero.logicalNot(), 1);
+    const zeros = isZero.sum(axes, { keepDims: true });
+    const nonZeroProd = safe.prod(axes, { keepDims: true });
+    const others = nonZeroProd.div(safe).where(zeros.equal(0), nonZeroProd.where(isZero, 0).where(zeros.equal(1), 0));
+    return [kept(dy!, xx, attrs).mul(others)];
   },
+});
+
+function argInfer([x]: readonly TensorType[], attrs: Attrs): TensorType[] {
+  const axis = attrs['axis'] as number | null;
+  const keepDims = attrs['keepDims'] as boolean;
+  const shape = x!.shape;
+  if (axis === null) {
+    if (shape.includes(0)) throw new KilnError(`cannot take the arg-extreme of an empty tensor (shape ${formatShape(shape)})`);
+    return [{ shape: keepDims ? shape.map(() => 1) : [], dtype: 'int32' }];
+  }
+  if (shape.length === 0 && axis === 0) return [{ shape: [], dtype: 'int32' }];
+  checkAxes(shape, [axis]);
+  checkNonEmpty(shape, [axis]);
+  return [{ shape: reducedShape(shape, [axis], keepDims), dtype: 'int32' }];
+}
+
+/** Index of the first maximum along attr `axis` (null: of the flattened tensor). Not differentiable. */
+export const argmax = registerOp<AnyTensor>({
+  name: 'argmax',
+  doc: 'Index (int32) of the first maximum along attr axis (null: flattened), attr keepDims; NaN counts as largest.',
+  infer: argInfer,
+});
+
+/** Index of the first minimum along attr `axis` (null: of the flattened tensor). Not differentiable. */
+export const argmin = registerOp<AnyTensor>({
+  name: 'argmin',
+  doc: 'Index (int32) of the first minimum along attr axis (null: flattened), attr keepDims; NaN counts as smallest.',
+  infer: argInfer,
+});
+
+/** log Σ exp(x) over axes, computed as m + log Σ exp(x − m) with m the slice max (stable). */
+export const logSumExp = registerOp<AnyTensor>({
+  name: 'logSumExp',
+  doc: 'log(sum(exp(x))) over axes (attrs axes, keepDims), numerically stable; ints give float32.',
+  infer: reduceInfer('float'),
+  // d/dx = exp(x − y): the softmax of each slice.
+  grad: ({ inputs: [x], outputs: [y], dys: [dy], attrs }) => [kept(dy!, x!, attrs).mul(x!.sub(kept(y!, x!, attrs)).exp())],
+});
+
+function softmaxInfer(name: string) {
+  return ([x]: readonly TensorType[], attrs: Attrs): TensorType[] => {
+    if (!isFloat(x!.dtype)) throw new KilnError(`${name} needs a floating-point input, got ${x!.dtype}`);
+    checkAxes(x!.shape, [attrs['axis'] as number]);
+    return [{ shape: x!.shape, dtype: x!.dtype }];
+  };
+}
+
+/** exp(x − max) / Σ exp(x − max) along attr `axis`. */
+export const softmax = registerOp<AnyTensor>({
+  name: 'softmax',
+  doc: 'Softmax along attr axis (stable: the max is subtracted first).',
+  infer: softmaxInfer('softmax'),
+  // dx = y · (dy − Σ dy·y)
+  grad: ({ outputs: [y], dys: [dy], attrs }) => [y!.mul(dy!.sub(dy!.mul(y!).sum(attrs['axis'] as number, { keepDims: true })))],
+});
+
+/** x − logΣexp(x) along attr `axis`. */
+export const logSoftmax = registerOp<AnyTensor>({
+  name: 'logSoftmax',
+  doc: 'Log-softmax along attr axis (stable).',
+  infer: softmaxInfer('logSoftmax'),
+  // dx = dy − softmax · Σ dy, with softmax = exp(y)
+  grad: ({ outputs: [y], dys: [dy], attrs }) => [dy!.sub(y!.exp().mul(dy!.sum(attrs['axis'] as number, { keepDims: true })))],
 });
