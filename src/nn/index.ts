@@ -1,5 +1,5 @@
 // kiln.nn: modules, layers, initializers, recurrent layers, losses.
-export { Module, parameter, buffer, isParameter, isBuffer } from './module.js';
+export { Module, parameter, buffer, isParameter, isBuffer, callForward } from './module.js';
 export * from './layers/index.js';
 export * from './recurrent/index.js';
 export * from './losses/index.js';

@@ -38,6 +38,14 @@ export function isBuffer(t: unknown): t is Tensor {
 }
 
 /**
+ * Calls `m.forward(...inputs)` for modules whose signature is only known at run time
+ * (children of `Sequential`, the model given to `fit`).
+ */
+export function callForward(m: Module, ...inputs: Tensor[]): unknown {
+  return (m.forward as (...xs: Tensor[]) => unknown).apply(m, inputs);
+}
+
+/**
  * Base class of layers and models (PyTorch `nn.Module`). Parameters (`nn.parameter`),
  * buffers (`nn.buffer`) and sub-modules assigned to properties are discovered in
  * declaration order; names are property paths (`0.weight`, `encoder.bias`).
@@ -58,7 +66,8 @@ export abstract class Module {
   training = true;
 
   /** The computation. Subclasses define it with their own signature. */
-  abstract forward(...inputs: Tensor[]): Tensor | Tensor[];
+  // Any signature: subclasses narrow it (an LSTM takes and returns nested states).
+  abstract forward(...inputs: never[]): unknown;
 
   /** Direct children, by property name (arrays of modules are named `name.i`). */
   *namedChildren(): Generator<[string, Module]> {

@@ -1,5 +1,5 @@
 import { argmax, KilnError, noGrad, scope, type Tensor } from '../eager/index.js';
-import type { Module } from '../nn/module.js';
+import { callForward, type Module } from '../nn/module.js';
 import { ProgressBar } from './progress.js';
 
 /** What `fit` needs of an optimizer (any `kiln.optim` optimizer). */
@@ -45,7 +45,7 @@ export function evaluate(model: Module, batches: Batches, loss: FitOptions['loss
   try {
     forEachBatch(batches, (x, y) =>
       noGrad(() => {
-        const pred = model.forward(x) as Tensor;
+        const pred = callForward(model, x) as Tensor;
         const n = x.shape[0] ?? 1;
         total += loss(pred, y).item() * n;
         if (options.accuracy ?? true) correct += countCorrect(pred, y);
@@ -110,7 +110,7 @@ export async function fit(model: Module, options: FitOptions): Promise<EpochReco
     let lossSum = 0, correct = 0, count = 0, step = 0;
     forEachBatch(options.train, (x, y) => {
       options.optimizer.zeroGrad();
-      const pred = model.forward(x) as Tensor;
+      const pred = callForward(model, x) as Tensor;
       const loss = options.loss(pred, y);
       loss.backward();
       options.optimizer.step();

@@ -1,5 +1,5 @@
 import { KilnError, Tensor } from '../../eager/index.js';
-import { Module } from '../module.js';
+import { callForward, Module } from '../module.js';
 
 /**
  * Modules applied one after another (PyTorch `nn.Sequential`). Children are named
@@ -52,8 +52,8 @@ export class Sequential extends Module {
   forward(...inputs: Tensor[]): Tensor {
     let values: Tensor[] = inputs;
     for (let i = 0; i < this.#count; i++) {
-      const out = this[i]!.forward(...values);
-      values = Array.isArray(out) ? out : [out];
+      const out = callForward(this[i]!, ...values);
+      values = Array.isArray(out) ? (out as Tensor[]) : [out as Tensor];
     }
     if (values.length !== 1) {
       throw new KilnError(`the last module returned ${values.length} tensors; Sequential returns one`, { op: 'Sequential' });
