@@ -37,7 +37,14 @@ export function run(def: OpDef, inputs: readonly Tensor[], attrs: Attrs): Tensor
     for (const t of outTypes) {
       if (t.dtype === 'float64' && !backend.supportsFloat64) throw opError(def.name, `float64 is supported on the reference backend only, not '${backend.name}'`, inputs);
     }
-    const storages = kernel(inputs, attrs, outTypes);
+    let storages;
+    try {
+      storages = kernel(inputs, attrs, outTypes);
+    } catch (e) {
+      // Kernels validate data (index ranges): give their errors the user's call site too.
+      if (e instanceof KilnError && !e.callSite) throw opError(def.name, stripOp(def.name, e.message), inputs);
+      throw e;
+    }
     outputs = new Array<Tensor>(outTypes.length);
     for (let i = 0; i < outTypes.length; i++) outputs[i] = new Tensor(storages[i]!, outTypes[i]!.shape, outTypes[i]!.dtype, backend);
   }

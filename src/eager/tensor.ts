@@ -301,7 +301,8 @@ export class Tensor implements TensorLike<Tensor> {
   pad(pads: readonly number[], options?: { mode?: 'constant' | 'reflect'; value?: number }): Tensor { return S.pad(this, pads, options); }
   gather(axis: number, index: Tensor): Tensor { return S.gather(this, axis, index); }
   indexSelect(axis: number, index: Tensor): Tensor { return S.indexSelect(this, axis, index); }
-  oneHot(numClasses: number): Tensor { return S.oneHot(this, numClasses); }
+  oneHot(numClasses?: number): Tensor { return S.oneHot(this, numClasses); }
+  scatterAdd(axis: number, index: Tensor, src: Tensor): Tensor { return S.scatterAdd(this, axis, index, src); }
   cast(dtype: DType): Tensor { return S.cast(this, dtype); }
 
   // ---- creation helpers ----------------------------------------------------------

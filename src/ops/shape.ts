@@ -1,4 +1,4 @@
-import { KilnError, registerOp, sizeOf, formatShape } from '../ir/index.js';
+import { KilnError, isFloat, registerOp, sizeOf, formatShape, type DType, type TensorType } from '../ir/index.js';
 import { sumTo } from './shapeHelpers.js';
 import type { AnyTensor } from './tensorLike.js';
 
@@ -28,4 +28,301 @@ export const expand = registerOp<AnyTensor>({
     return [{ shape, dtype: x!.dtype }];
   },
   grad: ({ inputs: [x], dys: [dy] }) => [sumTo(dy!, x!.shape)],
+});
+
+// ---- slice ---------------------------------------------------------------------------
+
+/** Elements a normalized slice `start:end:step` takes along one axis. */
+export function sliceLength(start: number, end: number, step: number): number {
+  return step > 0 ? Math.max(0, Math.ceil((end - start) / step)) : Math.max(0, Math.ceil((start - end) / -step));
+}
+
+/** Output shape of a slice whose attrs cover every axis (already clamped, see `slice`). */
+export function slicedShape(shape: readonly number[], starts: readonly number[], ends: readonly number[], steps: readonly number[]): number[] {
+  const r = shape.length;
+  if (starts.length !== r || ends.length !== r || steps.length !== r) {
+    throw new KilnError(`slice attrs need one start/end/step per axis of ${formatShape(shape)}, got starts [${starts.join(', ')}], ends [${ends.join(', ')}], steps [${steps.join(', ')}]`);
+  }
+  const out = new Array<number>(r);
+  for (let i = 0; i < r; i++) {
+    const d = shape[i]!, s = starts[i]!, e = ends[i]!, st = steps[i]!;
+    const ok = Number.isInteger(st) && st !== 0 && (st > 0 ? s >= 0 && s <= d && e >= 0 && e <= d : s >= -1 && s < d && e >= -1 && e < d);
+    if (!ok) throw new KilnError(`slice ${s}:${e}:${st} is not normalized for axis ${i} of size ${d}`);
+    out[i] = sliceLength(s, e, st);
+  }
+  return out;
+}
+
+/**
+ * Strided slice. Attrs `starts`, `ends`, `steps` hold one entry per axis, normalized like
+ * Python's `slice.indices(d)`: for step > 0, 0 ≤ start, end ≤ d; for step < 0,
+ * -1 ≤ start, end ≤ d-1 (end -1 = "through index 0").
+ */
+export const slice = registerOp<AnyTensor>({
+  name: 'slice',
+  doc: 'Strided slice (attrs starts, ends, steps per axis, normalized like Python slice.indices).',
+  infer: ([x], attrs) => [{
+    shape: slicedShape(x!.shape, attrs['starts'] as number[], attrs['ends'] as number[], attrs['steps'] as number[]),
+    dtype: x!.dtype,
+  }],
+  grad: ({ inputs: [x], dys: [dy], attrs }) => [
+    dy!.applyOp('sliceGrad', [], { shape: x!.shape, starts: attrs['starts']!, ends: attrs['ends']!, steps: attrs['steps']! })[0]!,
+  ],
+});
+
+/** The adjoint of `slice`: `dy` written into zeros of attr `shape` at the sliced places. */
+export const sliceGrad = registerOp<AnyTensor>({
+  name: 'sliceGrad',
+  doc: 'Gradient of slice: scatters dy into zeros of attr shape (attrs starts, ends, steps as slice).',
+  internalFor: 'slice',
+  infer: ([dy], attrs) => {
+    const shape = attrs['shape'] as number[];
+    const want = slicedShape(shape, attrs['starts'] as number[], attrs['ends'] as number[], attrs['steps'] as number[]);
+    if (want.length !== dy!.shape.length || want.some((d, i) => d !== dy!.shape[i])) {
+      throw new KilnError(`gradient ${formatShape(dy!.shape)} does not match the slice output ${formatShape(want)}`);
+    }
+    return [{ shape, dtype: dy!.dtype }];
+  },
+  grad: ({ dys: [ddy], attrs }) => [
+    ddy!.applyOp('slice', [], { starts: attrs['starts']!, ends: attrs['ends']!, steps: attrs['steps']! })[0]!,
+  ],
+});
+
+// ---- concat / split ------------------------------------------------------------------
+
+/** Concatenation along attr `axis` (non-negative); every input has the same dtype and rank. */
+export const concat = registerOp<AnyTensor>({
+  name: 'concat',
+  doc: 'Joins tensors along an existing axis (attr axis).',
+  infer: (inputs, attrs) => {
+    const axis = attrs['axis'] as number;
+    const first = inputs[0]!;
+    const shape = first.shape.slice();
+    if (axis < 0 || axis >= shape.length) throw new KilnError(`axis ${axis} is out of range for tensors of rank ${shape.length}`);
+    let total = 0;
+    for (let i = 0; i < inputs.length; i++) {
+      const t = inputs[i]!;
+      if (t.dtype !== first.dtype) throw new KilnError(`all inputs need one dtype, got ${first.dtype} and ${t.dtype} (input ${i})`);
+      if (t.shape.length !== shape.length || t.shape.some((d, j) => j !== axis && d !== shape[j])) {
+        throw new KilnError(`input ${i} has shape ${formatShape(t.shape)}, which does not match ${formatShape(first.shape)} except along axis ${axis}`);
+      }
+      total += t.shape[axis]!;
+    }
+    shape[axis] = total;
+    return [{ shape, dtype: first.dtype }];
+  },
+  grad: ({ inputs, dys: [dy], attrs, needs }) => {
+    const axis = attrs['axis'] as number;
+    if (inputs.length === 1) return [needs[0] ? dy! : null];
+    const pieces = dy!.applyOp('split', [], { axis, sizes: inputs.map((x) => x.shape[axis]!) });
+    return pieces.map((p, i) => (needs[i] ? p : null));
+  },
+});
+
+/** Splits along attr `axis` into pieces of attr `sizes` (summing to the axis length): one output per piece. */
+export const split = registerOp<AnyTensor>({
+  name: 'split',
+  doc: 'Cuts a tensor along an axis into pieces of the given sizes (attrs axis, sizes); one output per piece.',
+  infer: ([x], attrs) => {
+    const axis = attrs['axis'] as number;
+    const sizes = attrs['sizes'] as number[];
+    if (axis < 0 || axis >= x!.shape.length) throw new KilnError(`axis ${axis} is out of range for a tensor of rank ${x!.shape.length}`);
+    let total = 0;
+    for (const s of sizes) {
+      if (!Number.isInteger(s) || s < 0) throw new KilnError(`split sizes must be non-negative integers, got [${sizes.join(', ')}]`);
+      total += s;
+    }
+    if (total !== x!.shape[axis]) throw new KilnError(`split sizes [${sizes.join(', ')}] sum to ${total}, but axis ${axis} of ${formatShape(x!.shape)} has ${x!.shape[axis]}`);
+    return sizes.map((s) => {
+      const shape = x!.shape.slice();
+      shape[axis] = s;
+      return { shape, dtype: x!.dtype };
+    });
+  },
+  grad: ({ dys, attrs }) => [dys.length === 1 ? dys[0]! : dys[0]!.applyOp('concat', dys.slice(1), { axis: attrs['axis']! })[0]!],
+});
+
+// ---- pad -----------------------------------------------------------------------------
+
+/** Output shape of padding `shape` by ONNX-layout `pads` ([begin per axis..., end per axis...]). */
+export function paddedShape(shape: readonly number[], pads: readonly number[]): number[] {
+  const r = shape.length;
+  if (pads.length !== 2 * r) throw new KilnError(`pads need 2 entries per axis of ${formatShape(shape)} (${2 * r}), got [${pads.join(', ')}]`);
+  return shape.map((d, i) => d + pads[i]! + pads[r + i]!);
+}
+
+/**
+ * Pads with attr `mode` 'constant' (attr `value`) or 'reflect' (mirror without repeating
+ * the edge). Attr `pads` is ONNX-ordered [begin per axis..., end per axis...], all ≥ 0.
+ */
+export const pad = registerOp<AnyTensor>({
+  name: 'pad',
+  doc: "Pads every axis (attr pads: ONNX order [begins..., ends...], ≥ 0; attr mode 'constant' with value, or 'reflect').",
+  infer: ([x], attrs) => {
+    const pads = attrs['pads'] as number[];
+    const mode = attrs['mode'] as string;
+    const shape = paddedShape(x!.shape, pads);
+    const r = x!.shape.length;
+    if (pads.some((p) => !Number.isInteger(p) || p < 0)) throw new KilnError(`pads must be non-negative integers here, got [${pads.join(', ')}]`);
+    if (mode === 'reflect') {
+      for (let i = 0; i < r; i++) {
+        const d = x!.shape[i]!;
+        if ((pads[i]! > 0 || pads[r + i]! > 0) && (pads[i]! >= d || pads[r + i]! >= d)) {
+          throw new KilnError(`reflect padding (${pads[i]}, ${pads[r + i]}) of axis ${i} must be smaller than its size ${d}`);
+        }
+      }
+    } else if (mode !== 'constant') throw new KilnError(`unknown pad mode '${mode}' (expected 'constant' or 'reflect')`);
+    return [{ shape, dtype: x!.dtype }];
+  },
+  grad: ({ inputs: [x], dys: [dy], attrs }) => {
+    const pads = attrs['pads'] as number[];
+    if (attrs['mode'] === 'reflect') return [dy!.applyOp('padReflectGrad', [], { pads })[0]!];
+    const r = x!.rank;
+    const starts = pads.slice(0, r);
+    return [dy!.applyOp('slice', [], { starts, ends: starts.map((s, i) => s + x!.shape[i]!), steps: starts.map(() => 1) })[0]!];
+  },
+});
+
+/** The adjoint of reflect padding: each padded element's gradient added to its source. */
+export const padReflectGrad = registerOp<AnyTensor>({
+  name: 'padReflectGrad',
+  doc: 'Gradient of reflect pad: folds the mirrored borders of dy back onto the interior (attr pads).',
+  internalFor: 'pad',
+  infer: ([dy], attrs) => {
+    const pads = attrs['pads'] as number[];
+    const r = dy!.shape.length;
+    if (pads.length !== 2 * r) throw new KilnError(`pads need 2 entries per axis of ${formatShape(dy!.shape)}, got [${pads.join(', ')}]`);
+    const shape = dy!.shape.map((d, i) => d - pads[i]! - pads[r + i]!);
+    if (shape.some((d) => d < 1)) throw new KilnError(`pads [${pads.join(', ')}] leave nothing of ${formatShape(dy!.shape)}`);
+    return [{ shape, dtype: dy!.dtype }];
+  },
+  grad: ({ dys: [ddy], attrs }) => [ddy!.applyOp('pad', [], { pads: attrs['pads']!, mode: 'reflect', value: 0 })[0]!],
+});
+
+// ---- gather / scatter ----------------------------------------------------------------
+
+function checkIndex(index: TensorType, what: string): void {
+  if (index.dtype !== 'int32') throw new KilnError(`${what} must be int32, got ${index.dtype}`);
+}
+
+/** `torch.gather`: out[..i..] = x[..index[..i..] on attr axis..]; output has the index's shape. */
+export const gather = registerOp<AnyTensor>({
+  name: 'gather',
+  doc: 'torch.gather along attr axis: picks x elements by an int32 index of the same rank.',
+  infer: ([x, index], attrs) => {
+    const axis = attrs['axis'] as number;
+    checkIndex(index!, 'the index');
+    const r = x!.shape.length;
+    if (index!.shape.length !== r) throw new KilnError(`index ${formatShape(index!.shape)} must have the rank of the input ${formatShape(x!.shape)}`);
+    if (axis < 0 || axis >= Math.max(r, 1)) throw new KilnError(`axis ${axis} is out of range for rank ${r}`);
+    for (let d = 0; d < r; d++) {
+      if (d !== axis && index!.shape[d]! > x!.shape[d]!) throw new KilnError(`index ${formatShape(index!.shape)} is larger than the input ${formatShape(x!.shape)} in dimension ${d}`);
+    }
+    return [{ shape: index!.shape, dtype: x!.dtype }];
+  },
+  grad: ({ inputs: [x, index], dys: [dy], attrs, needs }) => [
+    needs[0] ? x!.zerosLike().applyOp('scatterAdd', [index!, dy!], { axis: attrs['axis']! })[0]! : null,
+    null,
+  ],
+});
+
+/** `torch.scatter_add` (out of place): out = x; out[..index[..i..] on axis..] += src[..i..]. */
+export const scatterAdd = registerOp<AnyTensor>({
+  name: 'scatterAdd',
+  doc: 'torch.scatter_add along attr axis: adds src elements into a copy of x at int32 index positions.',
+  infer: ([x, index, src], attrs) => {
+    const axis = attrs['axis'] as number;
+    checkIndex(index!, 'the index');
+    const r = x!.shape.length;
+    if (src!.dtype !== x!.dtype) throw new KilnError(`src (${src!.dtype}) must have the dtype of the input (${x!.dtype})`);
+    if (x!.dtype === 'bool') throw new KilnError('cannot add into a bool tensor');
+    if (index!.shape.length !== r || src!.shape.length !== r) throw new KilnError(`input ${formatShape(x!.shape)}, index ${formatShape(index!.shape)} and src ${formatShape(src!.shape)} must have the same rank`);
+    if (axis < 0 || axis >= Math.max(r, 1)) throw new KilnError(`axis ${axis} is out of range for rank ${r}`);
+    for (let d = 0; d < r; d++) {
+      if (index!.shape[d]! > src!.shape[d]! || (d !== axis && index!.shape[d]! > x!.shape[d]!)) {
+        throw new KilnError(`index ${formatShape(index!.shape)} is larger than src ${formatShape(src!.shape)} or the input ${formatShape(x!.shape)} in dimension ${d}`);
+      }
+    }
+    return [{ shape: x!.shape, dtype: x!.dtype }];
+  },
+  grad: ({ inputs: [, index, src], dys: [dy], attrs, needs }) => {
+    let gs: AnyTensor | null = null;
+    if (needs[2]) {
+      gs = dy!.applyOp('gather', [index!], { axis: attrs['axis']! })[0]!;
+      // src may be larger than the index: its unused elements get zero gradient.
+      const r = src!.rank;
+      if (index!.shape.some((d, i) => d !== src!.shape[i])) {
+        const pads = new Array<number>(2 * r).fill(0);
+        for (let i = 0; i < r; i++) pads[r + i] = src!.shape[i]! - index!.shape[i]!;
+        gs = gs.applyOp('pad', [], { pads, mode: 'constant', value: 0 })[0]!;
+      }
+    }
+    return [needs[0] ? dy! : null, null, gs];
+  },
+});
+
+/** `torch.index_select`: the slices of x at the int32 1-D `index` along attr axis. */
+export const indexSelect = registerOp<AnyTensor>({
+  name: 'indexSelect',
+  doc: 'torch.index_select: whole slices of x picked along attr axis by a 1-D int32 index.',
+  infer: ([x, index], attrs) => {
+    const axis = attrs['axis'] as number;
+    checkIndex(index!, 'the index');
+    if (index!.shape.length > 1) throw new KilnError(`the index must be 1-D, got shape ${formatShape(index!.shape)}`);
+    if (axis < 0 || axis >= x!.shape.length) throw new KilnError(`axis ${axis} is out of range for ${formatShape(x!.shape)}`);
+    const shape = x!.shape.slice();
+    shape[axis] = sizeOf(index!.shape);
+    return [{ shape, dtype: x!.dtype }];
+  },
+  grad: ({ inputs: [x, index], dys: [dy], attrs, needs }) => [
+    needs[0] ? dy!.applyOp('indexSelectGrad', [index!], { axis: attrs['axis']!, size: x!.shape[attrs['axis'] as number]! })[0]! : null,
+    null,
+  ],
+});
+
+/** The adjoint of `indexSelect` (torch `index_add` into zeros): slices of dy summed at their index. */
+export const indexSelectGrad = registerOp<AnyTensor>({
+  name: 'indexSelectGrad',
+  doc: 'Gradient of indexSelect: adds slices of dy into zeros (axis length attr size) at the index.',
+  internalFor: 'indexSelect',
+  infer: ([dy, index], attrs) => {
+    const axis = attrs['axis'] as number;
+    checkIndex(index!, 'the index');
+    if (axis < 0 || axis >= dy!.shape.length || dy!.shape[axis] !== sizeOf(index!.shape)) {
+      throw new KilnError(`gradient ${formatShape(dy!.shape)} does not match index ${formatShape(index!.shape)} on axis ${axis}`);
+    }
+    const shape = dy!.shape.slice();
+    shape[axis] = attrs['size'] as number;
+    return [{ shape, dtype: dy!.dtype }];
+  },
+  grad: ({ inputs: [, index], dys: [ddy], attrs }) => [ddy!.applyOp('indexSelect', [index!], { axis: attrs['axis']! })[0]!, null],
+});
+
+// ---- oneHot / cast -------------------------------------------------------------------
+
+/** One-hot encoding of int32 class indices: a trailing axis of attr `numClasses`, int32 0/1. */
+export const oneHot = registerOp<AnyTensor>({
+  name: 'oneHot',
+  doc: 'One-hot encoding of int32 indices (attr numClasses): int32 output with a new last axis.',
+  infer: ([x], attrs) => {
+    const n = attrs['numClasses'] as number;
+    if (x!.dtype !== 'int32') throw new KilnError(`needs int32 class indices, got ${x!.dtype}`);
+    if (!Number.isInteger(n) || n < 0) throw new KilnError(`numClasses must be a non-negative integer, got ${n}`);
+    return [{ shape: [...x!.shape, n], dtype: 'int32' }];
+  },
+});
+
+const DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'bool'];
+
+/** Converts to attr `dtype`: float→int truncates toward zero, →bool is "nonzero". */
+export const cast = registerOp<AnyTensor>({
+  name: 'cast',
+  doc: 'Converts the dtype (attr dtype): float→int truncates toward zero, anything→bool is x ≠ 0.',
+  infer: ([x], attrs) => {
+    const dtype = attrs['dtype'] as DType;
+    if (!DTYPES.includes(dtype)) throw new KilnError(`unknown dtype '${String(dtype)}' (expected one of ${DTYPES.join(', ')})`);
+    return [{ shape: x!.shape, dtype }];
+  },
+  // Only float→float casts carry a gradient (int and bool values are not differentiable).
+  grad: ({ inputs: [x], outputs: [y], dys: [dy] }) => [isFloat(x!.dtype) && isFloat(y!.dtype) ? dy!.cast(x!.dtype) : null],
 });

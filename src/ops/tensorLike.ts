@@ -89,7 +89,7 @@ export interface TensorLike<T extends TensorLike<T>> {
   pad(pads: readonly number[], options?: { mode?: 'constant' | 'reflect'; value?: number }): T;
   gather(axis: number, index: T): T;
   indexSelect(axis: number, index: T): T;
-  oneHot(numClasses: number): T;
+  oneHot(numClasses?: number): T;
   cast(dtype: DType): T;
 
   /** Runs registered op `name` on `[this, ...others]`: the escape hatch for internal ops. */

@@ -16,12 +16,14 @@ export function registerArrayKernels(kernels: Record<string, ArrayKernel>): void
 }
 
 /** Wraps an array kernel as a backend kernel, given how to view a storage as an array. */
-export function adaptArrayKernel<S extends Storage>(backend: Backend<S>, kernel: ArrayKernel, view: (s: S) => TypedArray): Kernel<S> {
+export function adaptArrayKernel<S extends Storage>(backend: Backend<S>, kernel: ArrayKernel, view: (s: S) => TypedArray, zeroFill = false): Kernel<S> {
   return (inputs, attrs, outTypes) => {
     const outs = outTypes.map((t) => backend.alloc(t.dtype, sizeOfShape(t.shape)));
     // Views are taken after every allocation: an allocation may grow (and detach) a heap.
     const ins: ArrayTensor[] = inputs.map((x) => ({ data: view(x.storage), shape: x.shape, dtype: x.dtype }));
     const outArrays: ArrayTensor[] = outTypes.map((t, i) => ({ data: view(outs[i]!), shape: t.shape, dtype: t.dtype }));
+    // Kernels may accumulate into outputs: heap memory from malloc is not zeroed.
+    if (zeroFill) for (const o of outArrays) o.data.fill(0);
     kernel(ins, attrs, outArrays);
     return outs;
   };

@@ -27,7 +27,7 @@ export class WasmBackend implements Backend<WasmStorage> {
 
   constructor(readonly module: WasmModule) {
     this.scratch = module._malloc(8 * 64);
-    for (const [name, k] of arrayKernels) this.kernels.set(name, adaptArrayKernel(this, k, (s) => this.view(s)));
+    for (const [name, k] of arrayKernels) this.kernels.set(name, adaptArrayKernel(this, k, (s) => this.view(s), true));
     for (const [name, make] of nativeKernels) this.kernels.set(name, make(this, name));
   }
 

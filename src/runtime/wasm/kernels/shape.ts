@@ -1,2 +1,402 @@
-import { registerNativeKernels } from '../nativeKernels.js';
-registerNativeKernels({});
+import { bytesPerElement, stridesOf, type DType } from '../../../ir/index.js';
+import type { KernelInput } from '../../backend.js';
+import { checkClasses, checkIndices } from '../../reference/kernels/shape.js';
+import { registerNativeKernels, type NativeKernelFactory } from '../nativeKernels.js';
+import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
+import { CPP_DTYPE, fallbackOf } from './elementwise.js';
+
+// ---- a tiny wasm module of copy loops on the shared heap ---------------------------
+//
+// Shape ops are memory moves. From JS each contiguous run costs a `subarray` view plus a
+// `set` (≈0.1–0.2 µs of overhead per run) and a strided element loop is several ns per
+// element; tfjs's own Slice/Concat/Cast are such JS loops, and its StridedSlice, Gather
+// and Tile kernels measured 30–400× slower than a plain copy here. So Kiln assembles a
+// few loops itself (bulk-memory `memory.copy`, saturating truncation) into a module that
+// imports tfjs's heap, and calls them with byte addresses: zero copies, no views.
+
+const I32 = 0x7f;
+const op = {
+  block: [0x02, 0x40], loop: [0x03, 0x40], end: [0x0b], br: 0x0c, brIf: 0x0d,
+  get: 0x20, set: 0x21, tee: 0x22, i32const: 0x41,
+  eqz: 0x45, ne: 0x47, add: 0x6a, sub: 0x6b, mul: 0x6c,
+  load: [0x28, 2, 0], load8: [0x2d, 0, 0], f32load: [0x2a, 2, 0],
+  store: [0x36, 2, 0], store8: [0x3a, 0, 0], f32store: [0x38, 2, 0],
+  f32ne: 0x5c, f32add: 0x92, f32const0: [0x43, 0, 0, 0, 0],
+  f32FromI32: 0xb2, f32FromU32: 0xb3, i32TruncSatF32: [0xfc, 0x00],
+  memCopy: [0xfc, 0x0a, 0x00, 0x00], memFill: [0xfc, 0x0b, 0x00],
+} as const;
+
+function leb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+  return out;
+}
+const str = (s: string): number[] => [...leb(s.length), ...[...s].map((c) => c.charCodeAt(0))];
+const vec = (items: number[][]): number[] => [...leb(items.length), ...items.flat()];
+const section = (id: number, body: number[]): number[] => [id, ...leb(body.length), ...body];
+const get = (i: number): number[] => [op.get, i];
+/** `local[i] += local[by]` (or += constant when `by` is a number array). */
+const bump = (i: number, by: number | readonly number[]): number[] => [...get(i), ...(typeof by === 'number' ? get(by) : by), op.add, op.set, i];
+const k = (v: number): number[] => [op.i32const, ...sleb(v)];
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) { out.push(b); return out; }
+    out.push(b | 0x80);
+  }
+}
+/** Runs `body` while local `counter` (decremented each time) is non-zero. */
+const repeat = (counter: number, body: number[]): number[] => [
+  ...op.block, ...get(counter), op.eqz, op.brIf, 0,
+  ...op.loop, ...body, ...get(counter), ...k(1), op.sub, op.tee, counter, op.brIf, 0, ...op.end,
+  ...op.end,
+];
+
+interface FnDef { name: string; params: number; locals: number; body: number[] }
+
+/** Element-wise loop `dst[i] = f(src[i])` over (dst 0, src 1, n 2) with fixed byte steps. */
+const mapLoop = (name: string, ds: number, ss: number, expr: number[]): FnDef => ({
+  name, params: 3, locals: 0,
+  body: repeat(2, [...get(0), ...get(1), ...expr, ...bump(0, k(ds)), ...bump(1, k(ss))]),
+});
+
+const FNS: FnDef[] = [
+  // copyRows(dst, src, rows, bytes, dstStride, srcStride): `rows` memcpys of `bytes`.
+  { name: 'copyRows', params: 6, locals: 0, body: repeat(2, [...get(0), ...get(1), ...get(3), ...op.memCopy, ...bump(0, 4), ...bump(1, 5)]) },
+  // copy32/copy8(dst, src, n, dstStep, srcStep): strided elements (a step of 0 broadcasts).
+  { name: 'copy32', params: 5, locals: 0, body: repeat(2, [...get(0), ...get(1), ...op.load, ...op.store, ...bump(0, 3), ...bump(1, 4)]) },
+  { name: 'copy8', params: 5, locals: 0, body: repeat(2, [...get(0), ...get(1), ...op.load8, ...op.store8, ...bump(0, 3), ...bump(1, 4)]) },
+  // zero(dst, bytes)
+  { name: 'zero', params: 2, locals: 0, body: [...get(0), ...k(0), ...get(1), ...op.memFill] },
+  // selectRows(dst, src, idx, m, bytes): row j of dst = row idx[j] of src.
+  { name: 'selectRows', params: 5, locals: 0, body: repeat(3, [
+    ...get(0), ...get(1), ...get(2), ...op.load, ...get(4), op.mul, op.add, ...get(4), ...op.memCopy,
+    ...bump(0, 4), ...bump(2, k(4)),
+  ]) },
+  // addRows32(dst, src, idx, m, n): float32 row idx[j] of dst += row j of src (n elements).
+  { name: 'addRows32', params: 5, locals: 2, body: repeat(3, [
+    ...get(0), ...get(2), ...op.load, ...get(4), op.mul, ...k(4), op.mul, op.add, op.set, 5,
+    ...get(4), op.set, 6,
+    ...repeat(6, [...get(5), ...get(5), ...op.f32load, ...get(1), ...op.f32load, op.f32add, ...op.f32store, ...bump(5, k(4)), ...bump(1, k(4))]),
+    ...bump(2, k(4)),
+  ]) },
+  mapLoop('f32ToI32', 4, 4, [...op.f32load, ...op.i32TruncSatF32, ...op.store]),
+  mapLoop('i32ToF32', 4, 4, [...op.load, op.f32FromI32, ...op.f32store]),
+  mapLoop('f32ToBool', 1, 4, [...op.f32load, ...op.f32const0, op.f32ne, ...op.store8]),
+  mapLoop('i32ToBool', 1, 4, [...op.load, ...k(0), op.ne, ...op.store8]),
+  mapLoop('boolToF32', 4, 1, [...op.load8, op.f32FromU32, ...op.f32store]),
+  mapLoop('boolToI32', 4, 1, [...op.load8, ...op.store]),
+];
+
+function assemble(): Uint8Array<ArrayBuffer> {
+  const arities = [...new Set(FNS.map((f) => f.params))];
+  const bytes = [
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vec(arities.map((n) => [0x60, ...leb(n), ...new Array<number>(n).fill(I32), 0]))),
+    ...section(2, vec([[...str('env'), ...str('memory'), 0x02, 0x00, 0x00]])),
+    ...section(3, vec(FNS.map((f) => leb(arities.indexOf(f.params))))),
+    ...section(7, vec(FNS.map((f, i) => [...str(f.name), 0x00, ...leb(i)]))),
+    ...section(10, vec(FNS.map((f) => {
+      const body = [...(f.locals ? vec([[...leb(f.locals), I32]]) : [0]), ...f.body, ...op.end];
+      return [...leb(body.length), ...body];
+    }))),
+  ];
+  return new Uint8Array(bytes);
+}
+
+/** The copy loops, bound to one backend's heap. Addresses and sizes are in bytes. */
+export interface HeapCopier {
+  copyRows(dst: number, src: number, rows: number, bytes: number, dstStride: number, srcStride: number): void;
+  copy32(dst: number, src: number, n: number, dstStep: number, srcStep: number): void;
+  copy8(dst: number, src: number, n: number, dstStep: number, srcStep: number): void;
+  zero(dst: number, bytes: number): void;
+  selectRows(dst: number, src: number, idx: number, m: number, bytes: number): void;
+  addRows32(dst: number, src: number, idx: number, m: number, n: number): void;
+  f32ToI32(dst: number, src: number, n: number): void;
+  i32ToF32(dst: number, src: number, n: number): void;
+  f32ToBool(dst: number, src: number, n: number): void;
+  i32ToBool(dst: number, src: number, n: number): void;
+  boolToF32(dst: number, src: number, n: number): void;
+  boolToI32(dst: number, src: number, n: number): void;
+}
+
+let compiled: WebAssembly.Module | null = null;
+const copiers = new WeakMap<WasmBackend, HeapCopier>();
+
+/** The copy loops on `backend`'s heap (instantiated once per backend; the module is ~1 KB). */
+export function heapCopier(backend: WasmBackend): HeapCopier {
+  let c = copiers.get(backend);
+  if (!c) {
+    compiled ??= new WebAssembly.Module(assemble());
+    c = new WebAssembly.Instance(compiled, { env: { memory: backend.memory } }).exports as unknown as HeapCopier;
+    copiers.set(backend, c);
+  }
+  return c;
+}
+
+/**
+ * Copies a box of `shape` elements of `esz` bytes from byte address `src` (element strides
+ * `sStr`) to `dst` (strides `dStr`). Size-1 dims are dropped and dims contiguous in both
+ * are merged, so the common cases are one `copyRows` call (whole rows) or one strided
+ * loop per row; JS only walks the dims outside those two.
+ */
+export function copyBoxOnHeap(
+  cp: HeapCopier, esz: number,
+  src: number, sStr: readonly number[],
+  dst: number, dStr: readonly number[],
+  shape: readonly number[],
+): void {
+  const n: number[] = [], ss: number[] = [], ds: number[] = [];
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const d = shape[i]!;
+    if (d === 0) return;
+    if (d === 1) continue;
+    const j = n.length - 1;
+    if (j >= 0 && ss[j]! * n[j]! === sStr[i] && ds[j]! * n[j]! === dStr[i]) n[j]! *= d;
+    else { n.push(d); ss.push(sStr[i]!); ds.push(dStr[i]!); }
+  }
+  if (n.length === 0) { n.push(1); ss.push(1); ds.push(1); }
+  // Innermost contiguous: rows of n[0] elements, dim 1 handled by copyRows. Otherwise
+  // a strided element loop per row.
+  const rowsMode = ss[0] === 1 && ds[0] === 1;
+  const first = rowsMode ? 2 : 1;
+  const r = n.length;
+  let outer = 1;
+  for (let j = first; j < r; j++) outer *= n[j]!;
+  const ctr = new Array<number>(r).fill(0);
+  let s = src, d = dst;
+  const copy = esz === 4 ? cp.copy32 : cp.copy8;
+  for (let o = 0; o < outer; o++) {
+    if (rowsMode) {
+      if (r === 1) cp.copyRows(d, s, 1, n[0]! * esz, 0, 0);
+      else cp.copyRows(d, s, n[1]!, n[0]! * esz, ds[1]! * esz, ss[1]! * esz);
+    } else copy(d, s, n[0]!, ds[0]! * esz, ss[0]! * esz);
+    for (let j = first; j < r; j++) {
+      s += ss[j]! * esz; d += ds[j]! * esz;
+      if (++ctr[j]! < n[j]!) break;
+      s -= ss[j]! * n[j]! * esz; d -= ds[j]! * n[j]! * esz;
+      ctr[j] = 0;
+    }
+  }
+}
+
+// ---- kernels ---------------------------------------------------------------------
+
+function sizeOfShape(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** A kernel on heap addresses; float64 never reaches the wasm backend. */
+function heapKernel(body: (cp: HeapCopier, backend: WasmBackend, inputs: readonly KernelInput<WasmStorage>[], attrs: Record<string, unknown>, outs: WasmStorage[], outShapes: readonly (readonly number[])[]) => void): NativeKernelFactory {
+  return (backend) => {
+    const cp = heapCopier(backend);
+    return (inputs, attrs, outTypes) => {
+      const outs = outTypes.map((t) => backend.alloc(t.dtype, sizeOfShape(t.shape)));
+      body(cp, backend, inputs, attrs, outs, outTypes.map((t) => t.shape));
+      return outs;
+    };
+  };
+}
+
+const esz = (dtype: DType): number => bytesPerElement(dtype);
+
+/** Offset and strides (in elements) of a slice inside its source. */
+function sliceGeometry(shape: readonly number[], starts: readonly number[], steps: readonly number[]): { off: number; str: number[] } {
+  const xs = stridesOf(shape);
+  let off = 0;
+  const str = new Array<number>(shape.length);
+  for (let i = 0; i < shape.length; i++) {
+    off += starts[i]! * xs[i]!;
+    str[i] = xs[i]! * steps[i]!;
+  }
+  return { off, str };
+}
+
+function aroundAxis(shape: readonly number[], axis: number): [number, number] {
+  let outer = 1, inner = 1;
+  for (let i = 0; i < axis; i++) outer *= shape[i]!;
+  for (let i = axis + 1; i < shape.length; i++) inner *= shape[i]!;
+  return [outer, inner];
+}
+
+/** Index values as a heap view, for validation before any output is allocated. */
+function indexView(backend: WasmBackend, index: KernelInput<WasmStorage>): Int32Array {
+  return backend.view(index.storage) as Int32Array;
+}
+
+/** Validates indices first (so a bad index throws before outputs are allocated), then runs `k`. */
+function validated(check: (backend: WasmBackend, inputs: readonly KernelInput<WasmStorage>[], attrs: Record<string, unknown>) => void, make: NativeKernelFactory): NativeKernelFactory {
+  return (backend, name) => {
+    const k = make(backend, name);
+    return (inputs, attrs, outTypes) => {
+      check(backend, inputs, attrs);
+      return k(inputs, attrs, outTypes);
+    };
+  };
+}
+
+const checkAxisIndex = (inputSize: (inputs: readonly KernelInput<WasmStorage>[], axis: number, attrs: Record<string, unknown>) => number) =>
+  (backend: WasmBackend, inputs: readonly KernelInput<WasmStorage>[], attrs: Record<string, unknown>): void => {
+    const axis = attrs['axis'] as number;
+    checkIndices(indexView(backend, inputs[1]!), inputSize(inputs, axis, attrs), axis);
+  };
+
+/** Pads through tfjs's PadV2 / MirrorPad (XNNPACK-backed, ≈2–4× faster than a JS loop). */
+const pad: NativeKernelFactory = (backend, name) => {
+  const fallback = fallbackOf(backend, name);
+  const m = backend.module;
+  return (inputs, attrs, outTypes) => {
+    const x = inputs[0]!;
+    const r = x.shape.length;
+    // Tiny pads: the native call's setup costs more than the JS loop.
+    if (x.dtype === 'bool' || r === 0 || x.storage.size === 0 || x.storage.size < 64) return fallback(inputs, attrs, outTypes);
+    const pads = attrs['pads'] as number[];
+    const out = backend.alloc(x.dtype, sizeOfShape(outTypes[0]!.shape));
+    const shapeP = backend.shapePtr(x.shape, 0);
+    const pre = backend.shapePtr(pads.slice(0, r), 1);
+    const post = backend.shapePtr(pads.slice(r), 2);
+    if (attrs['mode'] === 'reflect') m._MirrorPad(x.storage.id, shapeP, r, CPP_DTYPE[x.dtype], pre, post, 0, out.id);
+    else m._PadV2(x.storage.id, shapeP, r, CPP_DTYPE[x.dtype], pre, post, attrs['value'] as number, out.id);
+    return [out];
+  };
+};
+
+/** tfjs's OneHot after validating the classes (it would write all-zero rows for bad ones). */
+const oneHot: NativeKernelFactory = (backend) => {
+  const m = backend.module;
+  return (inputs, attrs, outTypes) => {
+    const x = inputs[0]!;
+    const n = attrs['numClasses'] as number;
+    checkClasses(backend.view(x.storage), n);
+    const out = backend.alloc('int32', sizeOfShape(outTypes[0]!.shape));
+    if (x.storage.size > 0 && n > 0) m._OneHot(x.storage.id, n, 1, 0, out.id);
+    return [out];
+  };
+};
+
+const CASTS: Partial<Record<`${DType}>${DType}`, keyof HeapCopier>> = {
+  'float32>int32': 'f32ToI32', 'int32>float32': 'i32ToF32', 'float32>bool': 'f32ToBool',
+  'int32>bool': 'i32ToBool', 'bool>float32': 'boolToF32', 'bool>int32': 'boolToI32',
+};
+
+/** Widening casts V8's TypedArray.set vectorizes: faster than a scalar wasm loop beyond tiny sizes. */
+const SET_IS_FASTER = new Set<string>(['int32>float32', 'bool>float32', 'bool>int32']);
+
+const kernels: Record<string, NativeKernelFactory> = {
+  slice: heapKernel((cp, _b, [x], attrs, [out], [outShape]) => {
+    const e = esz(x!.dtype);
+    const { off, str } = sliceGeometry(x!.shape, attrs['starts'] as number[], attrs['steps'] as number[]);
+    copyBoxOnHeap(cp, e, x!.storage.ptr + off * e, str, out!.ptr, stridesOf(outShape!), outShape!);
+  }),
+  sliceGrad: heapKernel((cp, _b, [dy], attrs, [out], [outShape]) => {
+    const e = esz(dy!.dtype);
+    cp.zero(out!.ptr, out!.size * e);
+    const { off, str } = sliceGeometry(outShape!, attrs['starts'] as number[], attrs['steps'] as number[]);
+    copyBoxOnHeap(cp, e, dy!.storage.ptr, stridesOf(dy!.shape), out!.ptr + off * e, str, dy!.shape);
+  }),
+  // concat/split: each input is `outer` rows of one contiguous run: one copyRows call each.
+  concat: heapKernel((cp, _b, inputs, attrs, [out], [outShape]) => {
+    const axis = attrs['axis'] as number;
+    const e = esz(out!.dtype);
+    const [outer, inner] = aroundAxis(outShape!, axis);
+    const rowOut = outShape![axis]! * inner * e;
+    let col = 0;
+    for (const x of inputs) {
+      const run = x.shape[axis]! * inner * e;
+      if (run > 0) cp.copyRows(out!.ptr + col, x.storage.ptr, outer, run, rowOut, run);
+      col += run;
+    }
+  }),
+  split: heapKernel((cp, _b, [x], attrs, outs, outShapes) => {
+    const axis = attrs['axis'] as number;
+    const e = esz(x!.dtype);
+    const [outer, inner] = aroundAxis(x!.shape, axis);
+    const rowIn = x!.shape[axis]! * inner * e;
+    let col = 0;
+    outs.forEach((out, i) => {
+      const run = outShapes[i]![axis]! * inner * e;
+      if (run > 0) cp.copyRows(out.ptr, x!.storage.ptr + col, outer, run, run, rowIn);
+      col += run;
+    });
+  }),
+  expand: (backend, name) => {
+    const fallback = fallbackOf(backend, name);
+    const cp = heapCopier(backend);
+    return (inputs, attrs, outTypes) => {
+      const x = inputs[0]!;
+      const outShape = outTypes[0]!.shape;
+      const r = outShape.length, lead = r - x.shape.length;
+      // Broadcasting the innermost dim fills rows with one value: the portable kernel's
+      // TypedArray.fill is a vectorized memset, faster than a scalar wasm loop.
+      const xLast = x.shape.length > 0 ? x.shape[x.shape.length - 1]! : 1;
+      if (r > 0 && outShape[r - 1]! > 1 && xLast === 1) return fallback(inputs, attrs, outTypes);
+      const e = esz(x.dtype);
+      const st = new Array<number>(r).fill(0);
+      let acc = 1;
+      for (let i = x.shape.length - 1; i >= 0; i--) {
+        st[lead + i] = x.shape[i] === 1 ? 0 : acc;
+        acc *= x.shape[i]!;
+      }
+      const out = backend.alloc(x.dtype, sizeOfShape(outShape));
+      // Broadcast outer dims repeat whole rows: copyRows with a source stride of 0.
+      copyBoxOnHeap(cp, e, x.storage.ptr, st, out.ptr, stridesOf(outShape), outShape);
+      return [out];
+    };
+  },
+  indexSelect: validated(checkAxisIndex((inputs, axis) => inputs[0]!.shape[axis]!), heapKernel((cp, _b, [x, index], attrs, [out]) => {
+    const axis = attrs['axis'] as number;
+    const e = esz(x!.dtype);
+    const [outer, inner] = aroundAxis(x!.shape, axis);
+    const d = x!.shape[axis]!, m = index!.storage.size, row = inner * e;
+    if (row === 0 || m === 0) return;
+    for (let o = 0; o < outer; o++) cp.selectRows(out!.ptr + o * m * row, x!.storage.ptr + o * d * row, index!.storage.ptr, m, row);
+  })),
+  indexSelectGrad: validated(checkAxisIndex((_inputs, _axis, attrs) => attrs['size'] as number), (backend, name) => {
+    const fallback = fallbackOf(backend, name);
+    const cp = heapCopier(backend);
+    return (inputs, attrs, outTypes) => {
+      const [dy, index] = inputs;
+      if (dy!.dtype !== 'float32') return fallback(inputs, attrs, outTypes);
+      const axis = attrs['axis'] as number;
+      const shape = outTypes[0]!.shape;
+      const out = backend.alloc('float32', sizeOfShape(shape));
+      cp.zero(out.ptr, out.size * 4);
+      const [outer, inner] = aroundAxis(shape, axis);
+      const d = shape[axis]!, m = index!.storage.size;
+      if (inner > 0 && m > 0) {
+        for (let o = 0; o < outer; o++) cp.addRows32(out.ptr + o * d * inner * 4, dy!.storage.ptr + o * m * inner * 4, index!.storage.ptr, m, inner);
+      }
+      return [out];
+    };
+  }),
+  // Validate before allocating; the portable kernels then run (no tfjs kernel fits torch.gather).
+  gather: validated(checkAxisIndex((inputs, axis) => inputs[0]!.shape[axis]!), (backend, name) => fallbackOf(backend, name)),
+  scatterAdd: validated(checkAxisIndex((inputs, axis) => inputs[0]!.shape[axis]!), (backend, name) => fallbackOf(backend, name)),
+  pad,
+  oneHot,
+  cast: (backend, name) => {
+    const fallback = fallbackOf(backend, name);
+    const cp = heapCopier(backend);
+    return (inputs, attrs, outTypes) => {
+      const x = inputs[0]!;
+      const to = outTypes[0]!.dtype;
+      const key = `${x.dtype}>${to}` as const;
+      const fn = CASTS[key];
+      if (!fn || (x.storage.size >= 256 && SET_IS_FASTER.has(key))) return fallback(inputs, attrs, outTypes);
+      const out = backend.alloc(to, x.storage.size);
+      (cp[fn] as (d: number, s: number, n: number) => void)(out.ptr, x.storage.ptr, x.storage.size);
+      return [out];
+    };
+  },
+};
+
+registerNativeKernels(kernels);
