@@ -1,2 +1,394 @@
+import { sizeOf, type TensorType } from '../../../ir/index.js';
+import type { Kernel } from '../../backend.js';
+import { col2im, convGeom, im2col, isPointwise } from '../../reference/kernels/nn.js';
 import { registerNativeKernels } from '../nativeKernels.js';
-registerNativeKernels({});
+import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
+import type { WasmModule } from '../wasmModule.js';
+import { fallbackOf } from './elementwise.js';
+
+/*
+ * Native NCHW convolutions and pools on tfjs-backend-wasm's XNNPACK kernels.
+ *
+ * - conv2d: `_FusedConv2D` / `_FusedDepthwiseConv2D` (NHWC input, HWIO filter). The
+ *   layout change happens per op with `_Transpose` (≈4× faster than a JS loop):
+ *   NCHW → NHWC in, NHWC → NCHW out. General groups run one XNNPACK conv per group.
+ * - convTranspose2d (= conv2d's input gradient; tfjs's Conv2DBackpropInput is a naive
+ *   loop without dilation or groups, ≈8× slower here): with stride 1 an XNNPACK conv
+ *   with the kernel flipped; otherwise colsᵀ = Xᵀ·W_g as an XNNPACK matmul, then col2im.
+ * - conv2dFilterGrad (tfjs has none): im2col, then an XNNPACK matmul with dY.
+ * - maxPool2d / avgPool2d: `_MaxPool` / `_AvgPool` between two `_Transpose`s. Their
+ *   gradients stay portable: `_MaxPoolGrad` sends the gradient to the last maximum
+ *   (PyTorch: the first) and mishandles all-negative windows.
+ *
+ * XNNPACK caches operators (packed weights) by the *tensor id* of the filter / matmul B
+ * operand (and bias) and drops them when that id is disposed. Parameters are updated in
+ * place (same id, new values), so a user tensor never goes in those slots: they always
+ * get a fresh temporary or a fresh view id, disposed right after the call.
+ * `_FusedMatMul` takes its fast path only with no transposes and batch 1, so operands
+ * are materialised in the layout it wants.
+ */
+
+/** Elements per temporary matrix before a batch is split into chunks (16 MiB). */
+let chunkElements = 1 << 22;
+
+/** Test hook: sets the chunk size (elements) and returns the previous one. */
+export function setConvChunkElements(n: number): number {
+  const prev = chunkElements;
+  chunkElements = n;
+  return prev;
+}
+
+// ---- temporary tensor ids over heap sub-ranges ----------------------------------------
+// Above WasmBackend's ids (which count from 1) and apart from other families' view ranges.
+const VIEW_ID_BASE = 0x50000000;
+const freeViewIds: number[] = [];
+let nextViewId = VIEW_ID_BASE;
+
+function viewId(m: WasmModule, ptr: number, size: number): number {
+  const id = freeViewIds.pop() ?? nextViewId++;
+  m._register_tensor(id, size, ptr);
+  return id;
+}
+
+/** Forgets the id; XNNPACK drops any operator it cached for it. */
+function dropView(m: WasmModule, id: number): void {
+  m._dispose_data(id);
+  freeViewIds.push(id);
+}
+
+/** Zero-size tensors go to the portable kernels (XNNPACK and malloc dislike them). */
+function empty(inputs: readonly { storage: WasmStorage }[], outTypes: readonly TensorType[]): boolean {
+  for (const x of inputs) if (x.storage.size === 0) return true;
+  return sizeOf(outTypes[0]!.shape) === 0;
+}
+
+function f32(backend: WasmBackend): Float32Array {
+  return new Float32Array(backend.memory.buffer);
+}
+
+/** out[M×N] = A[M×K]·B[K×N] on XNNPACK's fast path. B's id must be fresh (see above). */
+function matmul(backend: WasmBackend, aId: number, m: number, k: number, bId: number, n: number, outId: number): void {
+  const ap = backend.shapePtr([1, m, k], 0);
+  const bp = backend.shapePtr([1, k, n], 1);
+  backend.module.__FusedMatMul!(aId, ap, 3, bId, bp, 3, 0, 0, 0, 0, 0, 0, outId);
+}
+
+/** Native float32 transpose by ids; size-1 axes are dropped first (the kernel's fast paths are low-rank). */
+function transpose(backend: WasmBackend, srcId: number, shape: readonly number[], perm: readonly number[], dstId: number, size: number, srcPtr: number, dstPtr: number): void {
+  const keep: number[] = [];
+  const newIndex = shape.map((d) => (d === 1 ? -1 : keep.push(d) - 1));
+  const p = perm.filter((a) => shape[a] !== 1).map((a) => newIndex[a]!);
+  if (p.every((a, i) => a === i)) {
+    f32(backend).copyWithin(dstPtr >> 2, srcPtr >> 2, (srcPtr >> 2) + size);
+    return;
+  }
+  backend.module._Transpose!(srcId, backend.shapePtr(keep, 2), keep.length, 0, dstId, backend.shapePtr(p, 3), p.length);
+}
+
+/** A fresh copy of `n` floats at element offset `src` (for id-cached operand slots). */
+function freshCopy(backend: WasmBackend, src: number, n: number): WasmStorage {
+  const t = backend.alloc('float32', n);
+  f32(backend).copyWithin(t.ptr >> 2, src, src + n);
+  return t;
+}
+
+/** One NCHW convolution on XNNPACK: geometry, groups and how to fill each group's HWIO filter. */
+interface ConvCall {
+  N: number; C: number; H: number; W: number; // input
+  O: number; OH: number; OW: number; // output
+  kh: number; kw: number;
+  pads: readonly [number, number, number, number]; // top, left, bottom, right (all ≥ 0)
+  strides: readonly [number, number];
+  dilations: readonly [number, number];
+  groups: number;
+  /** Writes group g's filter at element offset `dst`: [kh·kw, cin, cout] (depthwise: [kh·kw, O]). */
+  fillFilter(h: Float32Array, dst: number, g: number, cin: number, cout: number, depthwise: boolean): void;
+  /** Element offset of a bias [O] on the heap, or -1. */
+  bias: number;
+}
+
+/** Runs `c` from NCHW `x` into NCHW `out` (fresh, unregistered with any cache). */
+function runConv(backend: WasmBackend, x: WasmStorage, c: ConvCall, out: WasmStorage): void {
+  const m = backend.module;
+  const { N, C, H, W, O, OH, OW, kh, kw, groups: G } = c;
+  const [pt, pl, pb, pr] = c.pads;
+  const L = OH * OW, HW = H * W, T = kh * kw;
+  const depthwise = G > 1 && G === C;
+  const passes = depthwise ? 1 : G; // XNNPACK convs: one, or one per group
+  const cin = depthwise ? C : C / G, cout = depthwise ? O : O / G;
+  // Channels-last [passes, N, HW, cin]; NCHW already is that with one channel.
+  const xt = C === 1 ? null : backend.alloc('float32', N * HW * C);
+  const yt = O === 1 ? null : backend.alloc('float32', N * L * O);
+  if (xt) transpose(backend, x.id, [N, passes, cin, HW], [1, 0, 3, 2], xt.id, N * HW * C, x.ptr, xt.ptr);
+  const xsrc = xt ?? x, ydst = yt ?? out;
+  for (let g = 0; g < passes; g++) {
+    const filt = backend.alloc('float32', T * cin * cout);
+    const bias = c.bias >= 0 ? freshCopy(backend, c.bias + g * cout, cout) : null;
+    c.fillFilter(f32(backend), filt.ptr >> 2, g, cin, cout, depthwise);
+    const xId = passes === 1 ? xsrc.id : viewId(m, xsrc.ptr + g * N * HW * cin * 4, N * HW * cin);
+    const yId = passes === 1 ? ydst.id : viewId(m, ydst.ptr + g * N * L * cout * 4, N * L * cout);
+    const fn = depthwise ? m._FusedDepthwiseConv2D! : m._FusedConv2D!;
+    fn(xId, N, H, W, filt.id, kh, kw, bias ? bias.id : 0, pt, pr, pb, pl, 0, c.dilations[0], c.dilations[1], c.strides[0], c.strides[1], cin, cout, 0, 0, 0, yId);
+    if (passes > 1) {
+      dropView(m, xId);
+      dropView(m, yId);
+    }
+    // Freeing the filter/bias ids also drops the XNNPACK operator cached for them.
+    backend.free(filt);
+    if (bias) backend.free(bias);
+  }
+  // [passes, N, L, cout] → [N, passes, cout, L] = NCHW.
+  if (yt) transpose(backend, yt.id, [passes, N, L, cout], [1, 0, 3, 2], out.id, N * L * O, yt.ptr, out.ptr);
+  if (xt) backend.free(xt);
+  if (yt) backend.free(yt);
+}
+
+const conv2dKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> => {
+  const fallback = fallbackOf(backend, name);
+  return (inputs, attrs, outTypes) => {
+    const x = inputs[0]!, w = inputs[1]!, b = inputs[2];
+    const pads = attrs['pads'] as readonly number[] as [number, number, number, number];
+    // XNNPACK takes no negative padding (gradient rules may trim the output with one).
+    if (x.dtype !== 'float32' || pads[2] < 0 || pads[3] < 0 || empty(inputs, outTypes)) return fallback(inputs, attrs, outTypes);
+    const [N, C, H, W] = x.shape as [number, number, number, number];
+    const [O, , kh, kw] = w.shape as [number, number, number, number];
+    const [, , OH, OW] = outTypes[0]!.shape as [number, number, number, number];
+    const T = kh * kw, wb = w.storage.ptr >> 2;
+    const out = backend.alloc('float32', N * O * OH * OW);
+    runConv(backend, x.storage, {
+      N, C, H, W, O, OH, OW, kh, kw, pads,
+      strides: attrs['strides'] as readonly number[] as [number, number],
+      dilations: attrs['dilations'] as readonly number[] as [number, number],
+      groups: attrs['group'] as number,
+      bias: b ? b.storage.ptr >> 2 : -1,
+      fillFilter(h, fb, g, cin, cout, depthwise) {
+        // Depthwise: [kh, kw, O], out channel c·mult + m as in PyTorch.
+        if (depthwise) for (let o = 0; o < O; o++) for (let t = 0; t < T; t++) h[fb + t * O + o] = h[wb + o * T + t]!;
+        else {
+          // HWIO of group g: f[t, c, o] = w[g·cout + o, c, t].
+          for (let o = 0; o < cout; o++) {
+            for (let c = 0; c < cin; c++) {
+              const s = wb + ((g * cout + o) * cin + c) * T;
+              for (let t = 0; t < T; t++) h[fb + (t * cin + c) * cout + o] = h[s + t]!;
+            }
+          }
+        }
+      },
+    }, out);
+    return [out];
+  };
+};
+
+/** How many images fit one temporary of `perImage` elements. */
+function chunkOf(perImage: number, N: number): number {
+  return Math.max(1, Math.min(N, Math.floor(chunkElements / Math.max(perImage, 1))));
+}
+
+/**
+ * convTranspose2d: x [N,C,H,W], w [C,O/g,kh,kw], bias? → [N,O,OH,OW].
+ * Stride 1: a plain XNNPACK conv with the kernel flipped and in/out channels swapped.
+ * Otherwise: colsᵀ[images·H·W, (o,i,j)] = Xᵀ·W_g (XNNPACK matmul), transposed, col2im.
+ */
+const convTranspose2dKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> => {
+  const fallback = fallbackOf(backend, name);
+  const m = backend.module;
+  return (inputs, attrs, outTypes) => {
+    const x = inputs[0]!, w = inputs[1]!, b = inputs[2];
+    if (x.dtype !== 'float32' || empty(inputs, outTypes)) return fallback(inputs, attrs, outTypes);
+    const [N, C, H, W] = x.shape as [number, number, number, number];
+    const [, Og, kh, kw] = w.shape as [number, number, number, number];
+    const [, O, OH, OW] = outTypes[0]!.shape as [number, number, number, number];
+    const G = attrs['group'] as number;
+    const [sh, sw] = attrs['strides'] as readonly number[] as [number, number];
+    const [dh, dw] = attrs['dilations'] as readonly number[] as [number, number];
+    const p = attrs['pads'] as readonly number[];
+    const op = attrs['outputPadding'] as readonly number[];
+    const Cg = C / G, T = kh * kw, M = Og * T, L = H * W, OL = OH * OW;
+    const wb = w.storage.ptr >> 2;
+    const out = backend.alloc('float32', N * O * OL);
+    const flipPads = [dh * (kh - 1) - p[0]!, dw * (kw - 1) - p[1]!, dh * (kh - 1) - p[2]! + op[0]!, dw * (kw - 1) - p[3]! + op[1]!] as const;
+    if (sh === 1 && sw === 1 && flipPads.every((v) => v >= 0)) {
+      runConv(backend, x.storage, {
+        N, C, H, W, O, OH, OW, kh, kw, pads: flipPads, strides: [1, 1], dilations: [dh, dw], groups: G,
+        bias: b ? b.storage.ptr >> 2 : -1,
+        fillFilter(h, fb, g, cin, cout, depthwise) {
+          // f[t, c, o] = w[g·Cg + c, o, T−1−t] (depthwise: f[t, o] = w[o, T−1−t] over all O).
+          if (depthwise) for (let o = 0; o < O; o++) for (let t = 0; t < T; t++) h[fb + t * O + o] = h[wb + o * T + T - 1 - t]!;
+          else {
+            for (let c = 0; c < cin; c++) {
+              for (let o = 0; o < cout; o++) {
+                const s = wb + ((g * cin + c) * cout + o) * T + T - 1;
+                for (let t = 0; t < T; t++) h[fb + (t * cin + c) * cout + o] = h[s - t]!;
+              }
+            }
+          }
+        },
+      }, out);
+      return [out];
+    }
+    // The conv this is the input gradient of maps [Og, OH, OW] to [H, W].
+    const geom = convGeom(attrs, Og, OH, OW, H, W, kh, kw);
+    const nb = chunkOf(Math.max(M, C) * L, N);
+    const xt = backend.alloc('float32', nb * C * L);
+    const colsT = backend.alloc('float32', nb * L * M);
+    const cols = backend.alloc('float32', M * nb * L);
+    let h = f32(backend);
+    h.fill(0, out.ptr >> 2, (out.ptr >> 2) + N * O * OL);
+    for (let n0 = 0; n0 < N; n0 += nb) {
+      const cnt = Math.min(nb, N - n0), NL = cnt * L;
+      // A_g = group g's input channels-last: x chunk [cnt, G, Cg, L] → [G, cnt·L, Cg].
+      const xc = viewId(m, x.storage.ptr + n0 * C * L * 4, cnt * C * L);
+      transpose(backend, xc, [cnt, G, Cg, L], [1, 0, 3, 2], xt.id, cnt * C * L, x.storage.ptr + n0 * C * L * 4, xt.ptr);
+      dropView(m, xc);
+      for (let g = 0; g < G; g++) {
+        const aId = G === 1 ? xt.id : viewId(m, xt.ptr + g * NL * Cg * 4, NL * Cg);
+        const wg = freshCopy(backend, wb + g * Cg * M, Cg * M); // B = W_g [Cg, M]
+        matmul(backend, aId, NL, Cg, wg.id, M, colsT.id);
+        backend.free(wg);
+        if (G !== 1) dropView(m, aId);
+        transpose(backend, colsT.id, [NL, M], [1, 0], cols.id, NL * M, colsT.ptr, cols.ptr);
+        h = f32(backend);
+        const cb = cols.ptr >> 2, ob = out.ptr >> 2;
+        for (let j = 0; j < cnt; j++) col2im(h, NL, cb + j * L, geom, h, ob + ((n0 + j) * O + g * Og) * OL);
+      }
+    }
+    backend.free(xt);
+    backend.free(colsT);
+    backend.free(cols);
+    if (b) {
+      h = f32(backend);
+      const ob = out.ptr >> 2, bb = b.storage.ptr >> 2;
+      for (let n = 0; n < N; n++) {
+        for (let o = 0; o < O; o++) {
+          const v = h[bb + o]!, d = ob + (n * O + o) * OL;
+          for (let l = 0; l < OL; l++) h[d + l] += v;
+        }
+      }
+    }
+    return [out];
+  };
+};
+
+/**
+ * conv2dFilterGrad: a [N,A,H,W] (conv input), b [N,B,OH,OW] (its output's gradient) →
+ * [B, A/g, kh, kw]. Per group, with cols = im2col(a) [K = (c,i,j), images·OH·OW]:
+ * dWᵀ = cols·bᵀ, or dW = b·colsᵀ, whichever packs the smaller B operand (XNNPACK packs B
+ * on every call: Bg·images·L vs K·images·L elements).
+ */
+const conv2dFilterGradKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> => {
+  const fallback = fallbackOf(backend, name);
+  const m = backend.module;
+  return (inputs, attrs, outTypes) => {
+    const a = inputs[0]!, b = inputs[1]!;
+    if (a.dtype !== 'float32' || empty(inputs, outTypes)) return fallback(inputs, attrs, outTypes);
+    const [N, A, H, W] = a.shape as [number, number, number, number];
+    const [, B, OH, OW] = b.shape as [number, number, number, number];
+    const [, Ag, kh, kw] = outTypes[0]!.shape as [number, number, number, number];
+    const G = attrs['group'] as number;
+    const Bg = B / G, K = Ag * kh * kw, L = OH * OW, HW = H * W;
+    const geom = convGeom(attrs, Ag, H, W, OH, OW, kh, kw);
+    const pointwise = isPointwise(geom);
+    const colsAsB = K < Bg;
+    const out = backend.alloc('float32', B * K);
+    const nb = chunkOf(Math.max(K, B) * L, N);
+    const cols = backend.alloc('float32', K * nb * L);
+    const colsT = colsAsB ? backend.alloc('float32', nb * L * K) : null;
+    const bt = backend.alloc('float32', nb * L * B);
+    const res = backend.alloc('float32', K * Bg);
+    const acc = G === 1 && nb === N ? null : new Float64Array(B * K);
+    for (let n0 = 0; n0 < N; n0 += nb) {
+      const cnt = Math.min(nb, N - n0), NL = cnt * L;
+      // b chunk [cnt, G, Bg, L] → [G, cnt·L, Bg] (as B) or [G, Bg, cnt·L] (as A).
+      const bc = viewId(m, b.storage.ptr + n0 * B * L * 4, cnt * B * L);
+      transpose(backend, bc, [cnt, G, Bg, L], colsAsB ? [1, 2, 0, 3] : [1, 0, 3, 2], bt.id, cnt * B * L, b.storage.ptr + n0 * B * L * 4, bt.ptr);
+      dropView(m, bc);
+      for (let g = 0; g < G; g++) {
+        const h = f32(backend);
+        const cb = cols.ptr >> 2, ab = a.storage.ptr >> 2;
+        for (let j = 0; j < cnt; j++) {
+          const aOff = ab + ((n0 + j) * A + g * Ag) * HW;
+          if (pointwise) for (let c = 0; c < Ag; c++) h.copyWithin(cb + c * NL + j * L, aOff + c * HW, aOff + (c + 1) * HW);
+          else im2col(h, aOff, geom, h, NL, cb + j * L);
+        }
+        const bg = viewId(m, bt.ptr + g * NL * Bg * 4, NL * Bg);
+        if (colsT) {
+          // res [Bg, K] = b_g [Bg, NL] · colsᵀ [NL, K]; colsT is fresh for this call.
+          transpose(backend, cols.id, [K, NL], [1, 0], colsT.id, K * NL, cols.ptr, colsT.ptr);
+          const cId = viewId(m, colsT.ptr, NL * K);
+          matmul(backend, bg, Bg, NL, cId, K, res.id);
+          dropView(m, cId);
+        } else {
+          // res [K, Bg] = cols [K, NL] · b_gᵀ [NL, Bg].
+          matmul(backend, cols.id, K, NL, bg, Bg, res.id);
+        }
+        dropView(m, bg);
+        const h2 = f32(backend);
+        const rb = res.ptr >> 2, ob = out.ptr >> 2;
+        if (colsT) {
+          if (acc) for (let i = 0; i < Bg * K; i++) acc[g * Bg * K + i] += h2[rb + i]!;
+          else h2.copyWithin(ob, rb, rb + Bg * K);
+        } else if (acc) {
+          for (let k = 0; k < K; k++) for (let o = 0; o < Bg; o++) acc[(g * Bg + o) * K + k] += h2[rb + k * Bg + o]!;
+        } else {
+          for (let k = 0; k < K; k++) for (let o = 0; o < Bg; o++) h2[ob + o * K + k] = h2[rb + k * Bg + o]!;
+        }
+      }
+    }
+    backend.free(cols);
+    if (colsT) backend.free(colsT);
+    backend.free(bt);
+    backend.free(res);
+    if (acc) f32(backend).set(acc, out.ptr >> 2);
+    return [out];
+  };
+};
+
+/**
+ * maxPool2d / avgPool2d on XNNPACK (NHWC, so a `_Transpose` each way). avgPool2d only
+ * where XNNPACK's divisor agrees with PyTorch's: no padding, or padding left out of the
+ * count (XNNPACK never counts it). The gradients stay portable: `_MaxPoolGrad` sends the
+ * gradient to the last maximum (PyTorch: the first) and mishandles all-negative windows.
+ */
+const poolKernel = (kind: 'max' | 'avg') => (backend: WasmBackend, name: string): Kernel<WasmStorage> => {
+  const fallback = fallbackOf(backend, name);
+  const m = backend.module;
+  let total: WasmStorage | null = null;
+  return (inputs, attrs, outTypes) => {
+    const x = inputs[0]!;
+    const p = attrs['pads'] as readonly number[] as [number, number, number, number];
+    const padded = p[0] !== 0 || p[1] !== 0 || p[2] !== 0 || p[3] !== 0;
+    if (x.dtype !== 'float32' || (kind === 'avg' && padded && attrs['countIncludePad']) || empty(inputs, outTypes)) return fallback(inputs, attrs, outTypes);
+    if (kind === 'max') {
+      // XNNPACK's max drops NaN; PyTorch's propagates it. A native sum is NaN if any
+      // element is (or on inf − inf): then the portable kernel decides.
+      total ??= backend.alloc('float32', 1);
+      m._Sum!(x.storage.id, x.storage.size, 0, total.id);
+      const t = f32(backend)[total.ptr >> 2]!;
+      if (t !== t) return fallback(inputs, attrs, outTypes);
+    }
+    const [N, C, H, W] = x.shape as [number, number, number, number];
+    const [, , OH, OW] = outTypes[0]!.shape as [number, number, number, number];
+    const [kh, kw] = attrs['kernelShape'] as readonly number[] as [number, number];
+    const [sh, sw] = attrs['strides'] as readonly number[] as [number, number];
+    const L = OH * OW, HW = H * W;
+    const out = backend.alloc('float32', N * C * L);
+    const xt = C === 1 ? null : backend.alloc('float32', N * HW * C);
+    const yt = C === 1 ? null : backend.alloc('float32', N * L * C);
+    if (xt) transpose(backend, x.storage.id, [N, C, HW], [0, 2, 1], xt.id, N * HW * C, x.storage.ptr, xt.ptr);
+    const xId = (xt ?? x.storage).id, yId = (yt ?? out).id;
+    if (kind === 'max') m._MaxPool!(xId, N, H, W, kh, kw, p[0], p[3], p[2], p[1], 1, 1, sh, sw, C, C, yId);
+    else m._AvgPool!(xId, N, H, W, kh, kw, p[0], p[3], p[2], p[1], sh, sw, C, yId);
+    if (yt) transpose(backend, yt.id, [N, L, C], [0, 2, 1], out.id, N * L * C, yt.ptr, out.ptr);
+    if (xt) backend.free(xt);
+    if (yt) backend.free(yt);
+    return [out];
+  };
+};
+
+registerNativeKernels({
+  conv2d: conv2dKernel,
+  convTranspose2d: convTranspose2dKernel,
+  conv2dFilterGrad: conv2dFilterGradKernel,
+  maxPool2d: poolKernel('max'),
+  avgPool2d: poolKernel('avg'),
+});
