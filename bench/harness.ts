@@ -22,6 +22,10 @@ export interface Comparison {
   /** Calls per round (per-call time = round time / iters). */
   iters: number;
   unit: 'us' | 'ms';
+  /** Interleaved rounds (default KILN_BENCH_ROUNDS or 7; never below 5). */
+  rounds?: number;
+  /** Warm-up calls per contender (default max(3, iters/4)). */
+  warmup?: number;
 }
 
 export interface Row {
@@ -33,13 +37,15 @@ export interface Row {
   unit: string;
 }
 
-const ROUNDS = Number(process.env['KILN_BENCH_ROUNDS'] ?? 7);
+const ROUNDS = Math.max(5, Number(process.env['KILN_BENCH_ROUNDS'] ?? 7));
 
 export function compare(c: Comparison): Row[] {
-  for (const k of c.contenders) for (let i = 0; i < Math.max(3, c.iters / 4); i++) k.run(); // warm-up (JIT, heap growth)
+  const warmup = c.warmup ?? Math.max(3, c.iters / 4);
+  for (const k of c.contenders) for (let i = 0; i < warmup; i++) k.run(); // warm-up (JIT, heap growth)
+  const rounds = Math.max(5, c.rounds ?? ROUNDS);
   const times = new Map<string, number[]>(c.contenders.map((k) => [k.name, []]));
   const scale = c.unit === 'us' ? 1000 : 1;
-  for (let r = 0; r < ROUNDS; r++) {
+  for (let r = 0; r < rounds; r++) {
     for (const k of c.contenders) {
       const t0 = performance.now();
       for (let i = 0; i < c.iters; i++) k.run();

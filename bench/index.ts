@@ -5,8 +5,9 @@
  */
 import { eagerSuite } from './eager.js';
 import { printRows, saveRows, type Row } from './harness.js';
+import { trainSuite } from './train.js';
 
-const suites: Record<string, () => Promise<Row[]>> = { eager: eagerSuite };
+const suites: Record<string, () => Promise<Row[]>> = { eager: eagerSuite, train: trainSuite };
 
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((w) => !(w in suites));

@@ -16,3 +16,4 @@ export * as nn from './nn/index.js';
 export { save, load, loadCheckpoint, type Checkpoint } from './nn/index.js';
 export { fit, evaluate, ProgressBar, type FitOptions, type EpochRecord } from './train/index.js';
 export * as data from './data/index.js';
+export * as optim from './optim/index.js';

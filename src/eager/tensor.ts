@@ -8,6 +8,7 @@ import * as E from './functional/elementwise.js';
 import * as R from './functional/reduce.js';
 import * as L from './functional/linalg.js';
 import * as S from './functional/shape.js';
+import * as N from './functional/nn.js';
 import { applyOp } from './dispatch.js';
 import { formatTensor } from './format.js';
 import { toNested, type NestedArray } from './nested.js';
@@ -304,6 +305,13 @@ export class Tensor implements TensorLike<Tensor> {
   oneHot(numClasses?: number): Tensor { return S.oneHot(this, numClasses); }
   scatterAdd(axis: number, index: Tensor, src: Tensor): Tensor { return S.scatterAdd(this, axis, index, src); }
   cast(dtype: DType): Tensor { return S.cast(this, dtype); }
+
+  // ---- NN primitives (NCHW) -------------------------------------------------------
+  conv2d(weight: Tensor, bias?: Tensor | null, options?: N.Conv2dOptions): Tensor { return N.conv2d(this, weight, bias, options); }
+  convTranspose2d(weight: Tensor, bias?: Tensor | null, options?: N.ConvTranspose2dOptions): Tensor { return N.convTranspose2d(this, weight, bias, options); }
+  maxPool2d(kernelSize: N.Pair, options?: N.Pool2dOptions): Tensor { return N.maxPool2d(this, kernelSize, options); }
+  avgPool2d(kernelSize: N.Pair, options?: N.Pool2dOptions & { countIncludePad?: boolean }): Tensor { return N.avgPool2d(this, kernelSize, options); }
+  dropout(p?: number, options?: { training?: boolean; seed?: number }): Tensor { return N.dropout(this, p, options); }
 
   // ---- creation helpers ----------------------------------------------------------
   zerosLike(): Tensor { return this.fullLike(0); }

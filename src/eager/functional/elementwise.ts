@@ -8,6 +8,7 @@ import { Tensor } from '../tensor.js';
 
 /** Scalar operands are cached per backend: gradient code uses the same few constants. */
 const scalarCache = new WeakMap<Backend, Map<string, Tensor>>();
+const SCALAR_CACHE_CAP = 256;
 
 /** A 0-d tensor holding `value`, of the dtype PyTorch would give `like op value`. */
 export function scalarFor(like: Tensor, value: number): Tensor {
@@ -17,9 +18,11 @@ export function scalarFor(like: Tensor, value: number): Tensor {
   if (!cache) scalarCache.set(like.backend, (cache = new Map()));
   const key = dtype + ':' + value;
   let t = cache.get(key);
-  if (!t || t.disposed) {
-    if (cache.size > 4096) cache.clear();
-    t = fullOn(like.backend, [], dtype, value);
+  if (t && !t.disposed) return t;
+  t = fullOn(like.backend, [], dtype, value);
+  // Past the cap (values that change every step, e.g. a scheduled lr) scalars are
+  // ordinary temporaries that the enclosing scope frees.
+  if (cache.size < SCALAR_CACHE_CAP) {
     t.keepAlive = true;
     cache.set(key, t);
   }
