@@ -1,3 +1,5 @@
 export * from './dtype.js';
 export * from './errors.js';
 export * from './opRegistry.js';
+export * from './dims.js';
+export * from './graph.js';
