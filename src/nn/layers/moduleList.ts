@@ -10,20 +10,20 @@ import { Module } from '../module.js';
  * class Deep extends kiln.nn.Module {
  *   layers = new kiln.nn.ModuleList([1, 2, 3].map(() => new kiln.nn.Linear(16, 16)));
  *   forward(x: kiln.Tensor) {
- *     for (const layer of this.layers) x = layer.forward(x) as kiln.Tensor;
+ *     for (const layer of this.layers) x = layer.forward(x); // layers: ModuleList<Linear>
  *     return x.relu();
  *   }
  * }
  * new Deep().namedParameters()[0]![0]; // 'layers.0.weight'
  * ```
  */
-export class ModuleList extends Module {
+export class ModuleList<M extends Module = Module> extends Module {
   /** Children by position (also reachable with `at`). */
-  readonly [index: number]: Module;
+  readonly [index: number]: M;
   // A private field is not an enumerable property, so Module's discovery ignores it.
   #count = 0;
 
-  constructor(modules: Iterable<Module> = []) {
+  constructor(modules: Iterable<M> = []) {
     super();
     for (const m of modules) this.append(m);
   }
@@ -34,28 +34,28 @@ export class ModuleList extends Module {
   }
 
   /** The child at `index` (negative counts from the end). */
-  at(index: number): Module {
+  at(index: number): M {
     const i = index < 0 ? this.#count + index : index;
     if (!Number.isInteger(i) || i < 0 || i >= this.#count) {
-      throw new KilnError(`index ${index} is out of range for ${this.#count} modules`, { op: 'ModuleList.at' });
+      throw new KilnError(`index ${index} is out of range for ${this.#count} modules`, { op: `${this.constructor.name}.at` });
     }
     return this[i]!;
   }
 
   /** Adds `module` at the end. Returns this. */
-  append(module: Module): this {
-    if (!(module instanceof Module)) throw new KilnError(`expected a Module, got ${module === null ? 'null' : typeof module}`, { op: 'ModuleList' });
-    (this as unknown as Record<number, Module>)[this.#count++] = module;
+  append(module: M): this {
+    if (!(module instanceof Module)) throw new KilnError(`expected a Module, got ${module === null ? 'null' : typeof module}`, { op: this.constructor.name });
+    (this as unknown as Record<number, M>)[this.#count++] = module;
     return this;
   }
 
   /** Adds every module of `modules` at the end. Returns this. */
-  extend(modules: Iterable<Module>): this {
+  extend(modules: Iterable<M>): this {
     for (const m of modules) this.append(m);
     return this;
   }
 
-  *[Symbol.iterator](): Generator<Module> {
+  *[Symbol.iterator](): Generator<M> {
     for (let i = 0; i < this.#count; i++) yield this[i]!;
   }
 
