@@ -102,7 +102,16 @@ registerArrayKernels({
     const ic = broadcastIndex(c!.shape, out!.shape, n);
     const ix = broadcastIndex(x!.shape, out!.shape, n);
     const iy = broadcastIndex(y!.shape, out!.shape, n);
-    const at = (arr: ArrayLike<number>, idx: Int32Array | 'same' | 'scalar', i: number): number => (idx === 'scalar' ? arr[0]! : idx === 'same' ? arr[i]! : arr[idx[i]!]!);
-    for (let i = 0; i < n; i++) o[i] = at(c!.data, ic, i) ? at(x!.data, ix, i) : at(y!.data, iy, i);
+    const cd = c!.data, xd = x!.data, yd = y!.data;
+    // Fast paths for gradient rules (`dy.where(mask, 0)`): same-shape cond and x, scalar or same-shape y.
+    if (ic === 'same' && ix === 'same' && iy === 'scalar') {
+      const v = yd[0]!;
+      for (let i = 0; i < n; i++) o[i] = cd[i] ? xd[i]! : v;
+    } else if (ic === 'same' && ix === 'same' && iy === 'same') {
+      for (let i = 0; i < n; i++) o[i] = cd[i] ? xd[i]! : yd[i]!;
+    } else {
+      const at = (arr: ArrayLike<number>, idx: Int32Array | 'same' | 'scalar', i: number): number => (idx === 'scalar' ? arr[0]! : idx === 'same' ? arr[i]! : arr[idx[i]!]!);
+      for (let i = 0; i < n; i++) o[i] = at(cd, ic, i) ? at(xd, ix, i) : at(yd, iy, i);
+    }
   },
 });
