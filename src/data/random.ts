@@ -1,19 +1,13 @@
 import { KilnError, randint } from '../eager/index.js';
+import { philoxBlock } from '../eager/philox.js';
 
 const TWO_32 = 4294967296;
 
-/** Mixes two 32-bit words into one (murmur3's finalizer over a combination). */
-function mix(a: number, b: number): number {
-  let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b ^ 0x7f4a7c15, 0xc2b2ae35);
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
 /**
- * A small seeded generator (splitmix32) for host-side data work: shuffles, splits,
- * per-sample augmentation choices. `(seed, stream)` pairs give independent sequences,
- * so a loader derives each epoch's order from `(seed, epoch)` alone.
+ * A seeded generator for host-side data work (shuffles, splits, per-sample augmentation
+ * choices) on Kiln's one PRNG, Philox4x32-10: key = seed, counter = (block, stream), so
+ * `(seed, stream)` pairs give independent sequences and a loader derives each epoch's
+ * order from `(seed, epoch)` alone.
  *
  * @example
  * ```ts
@@ -22,21 +16,28 @@ function mix(a: number, b: number): number {
  * ```
  */
 export class SeededRandom {
-  private state: number;
+  private readonly k0: number;
+  private readonly k1: number;
+  private readonly stream: number;
+  private counter = 0;
+  private lane = 4;
+  private readonly block = new Uint32Array(4);
 
   constructor(seed: number, stream = 0) {
     checkSeed('SeededRandom', seed);
-    // Seeds up to 2^53: fold the high word in so large seeds do not collide.
-    this.state = mix(mix(seed >>> 0, Math.floor(seed / TWO_32) >>> 0), stream >>> 0);
+    this.k0 = seed >>> 0;
+    this.k1 = Math.floor(seed / TWO_32) >>> 0;
+    this.stream = stream >>> 0;
   }
 
   /** A uniform 32-bit unsigned integer. */
   nextUint32(): number {
-    this.state = (this.state + 0x9e3779b9) | 0;
-    let z = this.state;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return (z ^ (z >>> 16)) >>> 0;
+    if (this.lane === 4) {
+      philoxBlock(this.counter >>> 0, Math.floor(this.counter / TWO_32) >>> 0, this.stream, 0, this.k0, this.k1, this.block);
+      this.counter++;
+      this.lane = 0;
+    }
+    return this.block[this.lane++]!;
   }
 
   /** A uniform number in `[0, 1)` (53 random bits). */
