@@ -6,17 +6,17 @@ import type { WasmBackend } from '../src/runtime/wasm/wasmBackend.js';
 import { loadWasmModule } from '../src/runtime/wasm/wasmModule.js';
 
 // Spies on the raw exports must be in place before the backend binds them at init.
-let nativeAdd: MockInstance;
+let nativeSigmoid: MockInstance;
 let nativeExp: MockInstance;
 beforeAll(async () => {
   const mod = await loadWasmModule();
-  nativeAdd = vi.spyOn(mod, '_Add');
+  nativeSigmoid = vi.spyOn(mod, '_Sigmoid');
   nativeExp = vi.spyOn(mod, '_Exp');
   await kiln.init({ backend: 'wasm' });
 });
 
 describe('wasm backend', () => {
-  it('calls tfjs-backend-wasm exports directly, never the tfjs-core engine', () => {
+  it('calls tfjs-backend-wasm exports (and generated kernels) directly, never the tfjs-core engine', () => {
     const eng = tf.engine();
     const runKernel = vi.spyOn(eng, 'runKernel');
     const runKernelFunc = vi.spyOn(eng as unknown as { runKernelFunc: () => unknown }, 'runKernelFunc');
@@ -25,7 +25,7 @@ describe('wasm backend', () => {
     y.backward();
     expect(runKernel).not.toHaveBeenCalled();
     expect(runKernelFunc).not.toHaveBeenCalled();
-    expect(nativeAdd).toHaveBeenCalled();
+    expect(nativeSigmoid).toHaveBeenCalled();
     expect(nativeExp).toHaveBeenCalled();
   });
 

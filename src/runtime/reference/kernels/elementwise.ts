@@ -85,7 +85,19 @@ registerArrayKernels({
   sub: binary((x, y) => x - y),
   mul: binary((x, y) => x * y),
   div: binary((x, y) => x / y),
-  pow: binary(Math.pow),
+  pow: ([a, b], _attrs, [out]) => {
+    // A scalar exponent (x.pow(2), and the gradient's pow(x, p - 1)): one monomorphic loop,
+    // with the exact shortcuts Math.pow itself takes (x·x, 1/x, sqrt with pow's -0/-∞ rules).
+    if (b!.data.length === 1 && a!.data.length === out!.data.length) {
+      const x = a!.data, o = out!.data, p = b!.data[0]!, n = o.length;
+      if (p === 2) for (let i = 0; i < n; i++) o[i] = x[i]! * x[i]!;
+      else if (p === -1) for (let i = 0; i < n; i++) o[i] = 1 / x[i]!;
+      else if (p === 0.5) for (let i = 0; i < n; i++) o[i] = x[i] === -Infinity ? Infinity : Math.sqrt(x[i]!) + 0;
+      else for (let i = 0; i < n; i++) o[i] = Math.pow(x[i]!, p);
+      return;
+    }
+    broadcastBinary(a!.data, a!.shape, b!.data, b!.shape, out!.data, out!.shape, Math.pow);
+  },
   maximum: binary((x, y) => (x !== x || y !== y ? NaN : x > y ? x : y)),
   minimum: binary((x, y) => (x !== x || y !== y ? NaN : x < y ? x : y)),
   equal: binary((x, y) => (x === y ? 1 : 0)),

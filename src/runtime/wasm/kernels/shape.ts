@@ -4,6 +4,7 @@ import { checkClasses, checkIndices } from '../../reference/kernels/shape.js';
 import { registerNativeKernels, type NativeKernelFactory } from '../nativeKernels.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
 import { CPP_DTYPE, fallbackOf } from './elementwise.js';
+import { I, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
 
 // ---- a tiny wasm module of copy loops on the shared heap ---------------------------
 //
@@ -14,101 +15,49 @@ import { CPP_DTYPE, fallbackOf } from './elementwise.js';
 // few loops itself (bulk-memory `memory.copy`, saturating truncation) into a module that
 // imports tfjs's heap, and calls them with byte addresses: zero copies, no views.
 
-const I32 = 0x7f;
-const op = {
-  block: [0x02, 0x40], loop: [0x03, 0x40], end: [0x0b], br: 0x0c, brIf: 0x0d,
-  get: 0x20, set: 0x21, tee: 0x22, i32const: 0x41,
-  eqz: 0x45, ne: 0x47, add: 0x6a, sub: 0x6b, mul: 0x6c,
-  load: [0x28, 2, 0], load8: [0x2d, 0, 0], f32load: [0x2a, 2, 0],
-  store: [0x36, 2, 0], store8: [0x3a, 0, 0], f32store: [0x38, 2, 0],
-  f32ne: 0x5c, f32add: 0x92, f32const0: [0x43, 0, 0, 0, 0],
-  f32FromI32: 0xb2, f32FromU32: 0xb3, i32TruncSatF32: [0xfc, 0x00],
-  memCopy: [0xfc, 0x0a, 0x00, 0x00], memFill: [0xfc, 0x0b, 0x00],
-} as const;
+interface FnDef { name: string; params: number; locals: number; body: Code }
 
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-const str = (s: string): number[] => [...leb(s.length), ...[...s].map((c) => c.charCodeAt(0))];
-const vec = (items: number[][]): number[] => [...leb(items.length), ...items.flat()];
-const section = (id: number, body: number[]): number[] => [id, ...leb(body.length), ...body];
-const get = (i: number): number[] => [op.get, i];
-/** `local[i] += local[by]` (or += constant when `by` is a number array). */
-const bump = (i: number, by: number | readonly number[]): number[] => [...get(i), ...(typeof by === 'number' ? get(by) : by), op.add, op.set, i];
-const k = (v: number): number[] => [op.i32const, ...sleb(v)];
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) { out.push(b); return out; }
-    out.push(b | 0x80);
-  }
-}
-/** Runs `body` while local `counter` (decremented each time) is non-zero. */
-const repeat = (counter: number, body: number[]): number[] => [
-  ...op.block, ...get(counter), op.eqz, op.brIf, 0,
-  ...op.loop, ...body, ...get(counter), ...k(1), op.sub, op.tee, counter, op.brIf, 0, ...op.end,
-  ...op.end,
-];
-
-interface FnDef { name: string; params: number; locals: number; body: number[] }
+const { get, bump, repeat } = I;
+const k = I.i32;
 
 /** Element-wise loop `dst[i] = f(src[i])` over (dst 0, src 1, n 2) with fixed byte steps. */
-const mapLoop = (name: string, ds: number, ss: number, expr: number[]): FnDef => ({
+const mapLoop = (name: string, ds: number, ss: number, expr: Code): FnDef => ({
   name, params: 3, locals: 0,
   body: repeat(2, [...get(0), ...get(1), ...expr, ...bump(0, k(ds)), ...bump(1, k(ss))]),
 });
 
 const FNS: FnDef[] = [
   // copyRows(dst, src, rows, bytes, dstStride, srcStride): `rows` memcpys of `bytes`.
-  { name: 'copyRows', params: 6, locals: 0, body: repeat(2, [...get(0), ...get(1), ...get(3), ...op.memCopy, ...bump(0, 4), ...bump(1, 5)]) },
+  { name: 'copyRows', params: 6, locals: 0, body: repeat(2, [...get(0), ...get(1), ...get(3), ...I.memoryCopy(), ...bump(0, 4), ...bump(1, 5)]) },
   // copy32/copy8(dst, src, n, dstStep, srcStep): strided elements (a step of 0 broadcasts).
-  { name: 'copy32', params: 5, locals: 0, body: repeat(2, [...get(0), ...get(1), ...op.load, ...op.store, ...bump(0, 3), ...bump(1, 4)]) },
-  { name: 'copy8', params: 5, locals: 0, body: repeat(2, [...get(0), ...get(1), ...op.load8, ...op.store8, ...bump(0, 3), ...bump(1, 4)]) },
+  { name: 'copy32', params: 5, locals: 0, body: repeat(2, [...get(0), ...get(1), ...I.i32Load(), ...I.i32Store(), ...bump(0, 3), ...bump(1, 4)]) },
+  { name: 'copy8', params: 5, locals: 0, body: repeat(2, [...get(0), ...get(1), ...I.i32Load8U(), ...I.i32Store8(), ...bump(0, 3), ...bump(1, 4)]) },
   // zero(dst, bytes)
-  { name: 'zero', params: 2, locals: 0, body: [...get(0), ...k(0), ...get(1), ...op.memFill] },
+  { name: 'zero', params: 2, locals: 0, body: [...get(0), ...k(0), ...get(1), ...I.memoryFill()] },
   // selectRows(dst, src, idx, m, bytes): row j of dst = row idx[j] of src.
   { name: 'selectRows', params: 5, locals: 0, body: repeat(3, [
-    ...get(0), ...get(1), ...get(2), ...op.load, ...get(4), op.mul, op.add, ...get(4), ...op.memCopy,
+    ...get(0), ...get(1), ...get(2), ...I.i32Load(), ...get(4), ...I.i32Mul(), ...I.i32Add(), ...get(4), ...I.memoryCopy(),
     ...bump(0, 4), ...bump(2, k(4)),
   ]) },
   // addRows32(dst, src, idx, m, n): float32 row idx[j] of dst += row j of src (n elements).
   { name: 'addRows32', params: 5, locals: 2, body: repeat(3, [
-    ...get(0), ...get(2), ...op.load, ...get(4), op.mul, ...k(4), op.mul, op.add, op.set, 5,
-    ...get(4), op.set, 6,
-    ...repeat(6, [...get(5), ...get(5), ...op.f32load, ...get(1), ...op.f32load, op.f32add, ...op.f32store, ...bump(5, k(4)), ...bump(1, k(4))]),
+    ...get(0), ...get(2), ...I.i32Load(), ...get(4), ...I.i32Mul(), ...k(4), ...I.i32Mul(), ...I.i32Add(), ...I.set(5),
+    ...get(4), ...I.set(6),
+    ...repeat(6, [...get(5), ...get(5), ...I.f32Load(), ...get(1), ...I.f32Load(), ...I.f32Add(), ...I.f32Store(), ...bump(5, k(4)), ...bump(1, k(4))]),
     ...bump(2, k(4)),
   ]) },
-  mapLoop('f32ToI32', 4, 4, [...op.f32load, ...op.i32TruncSatF32, ...op.store]),
-  mapLoop('i32ToF32', 4, 4, [...op.load, op.f32FromI32, ...op.f32store]),
-  mapLoop('f32ToBool', 1, 4, [...op.f32load, ...op.f32const0, op.f32ne, ...op.store8]),
-  mapLoop('i32ToBool', 1, 4, [...op.load, ...k(0), op.ne, ...op.store8]),
-  mapLoop('boolToF32', 4, 1, [...op.load8, op.f32FromU32, ...op.f32store]),
-  mapLoop('boolToI32', 4, 1, [...op.load8, ...op.store]),
+  mapLoop('f32ToI32', 4, 4, [...I.f32Load(), ...I.i32TruncSatF32S(), ...I.i32Store()]),
+  mapLoop('i32ToF32', 4, 4, [...I.i32Load(), ...I.f32ConvertI32S(), ...I.f32Store()]),
+  mapLoop('f32ToBool', 1, 4, [...I.f32Load(), ...I.f32(0), ...I.f32Ne(), ...I.i32Store8()]),
+  mapLoop('i32ToBool', 1, 4, [...I.i32Load(), ...k(0), ...I.i32Ne(), ...I.i32Store8()]),
+  mapLoop('boolToF32', 4, 1, [...I.i32Load8U(), ...I.f32ConvertI32U(), ...I.f32Store()]),
+  mapLoop('boolToI32', 4, 1, [...I.i32Load8U(), ...I.i32Store()]),
 ];
 
 function assemble(): Uint8Array<ArrayBuffer> {
-  const arities = [...new Set(FNS.map((f) => f.params))];
-  const bytes = [
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec(arities.map((n) => [0x60, ...leb(n), ...new Array<number>(n).fill(I32), 0]))),
-    ...section(2, vec([[...str('env'), ...str('memory'), 0x02, 0x00, 0x00]])),
-    ...section(3, vec(FNS.map((f) => leb(arities.indexOf(f.params))))),
-    ...section(7, vec(FNS.map((f, i) => [...str(f.name), 0x00, ...leb(i)]))),
-    ...section(10, vec(FNS.map((f) => {
-      const body = [...(f.locals ? vec([[...leb(f.locals), I32]]) : [0]), ...f.body, ...op.end];
-      return [...leb(body.length), ...body];
-    }))),
-  ];
-  return new Uint8Array(bytes);
+  const m = new ModuleBuilder().importMemory();
+  for (const f of FNS) m.func(f.name, new Array<ValType>(f.params).fill(T.i32), [], new Array<ValType>(f.locals).fill(T.i32), f.body);
+  return m.bytes();
 }
 
 /** The copy loops, bound to one backend's heap. Addresses and sizes are in bytes. */
