@@ -17,3 +17,5 @@ export { save, load, loadCheckpoint, type Checkpoint } from './nn/index.js';
 export { fit, evaluate, ProgressBar, type FitOptions, type EpochRecord } from './train/index.js';
 export * as data from './data/index.js';
 export * as optim from './optim/index.js';
+export * as ir from './ir/index.js';
+export { compile, spec, dim, type CompiledModel, type CompileOptions, type CompileStats, type InputSpec, type DimSpec, type SymbolicDim } from './compiled/index.js';

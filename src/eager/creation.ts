@@ -1,8 +1,10 @@
-import { arrayFor, KilnError, sizeOf, userCallSite, type DType, type TypedArray } from '../ir/index.js';
+import { arrayFor, isFloat, KilnError, sizeOf, userCallSite, type Attrs, type DType, type OpDef, type TypedArray } from '../ir/index.js';
+import * as randomOps from '../ops/random.js';
+import { drawsFor } from '../ops/random.js';
 import type { Backend, BackendName } from '../runtime/backend.js';
-import { getBackend } from './engine.js';
+import { engine, getBackend, type RandomKind } from './engine.js';
+import { run1 } from './dispatch.js';
 import { fromNested, type NestedArray } from './nested.js';
-import { philoxNormal, philoxUint32, philoxUniform } from './philox.js';
 import { Tensor } from './tensor.js';
 
 /** Options every creation function takes. */
@@ -161,6 +163,38 @@ export function nextStream(count: number, seed?: number): { seed: number; offset
   return s;
 }
 
+/**
+ * The Philox key of one random op as an int32 [4] tensor: [seedLo, seedHi, offsetLo,
+ * offsetHi] (uint32 bit patterns). While `kiln.compile` traces, the tracer makes it, so
+ * that a compiled graph draws from the global generator at every run.
+ */
+function randomKey(backend: Backend, numel: number, kind: RandomKind, seed: number | undefined): Tensor {
+  if (engine.tracer !== null) return engine.tracer.randomKey(backend, numel, kind, seed);
+  return keyTensor(backend, nextStream(drawsFor(kind, numel), seed));
+}
+
+/** @internal The key tensor of stream (seed, offset) on `backend`. */
+export function keyTensor(backend: Backend, s: { seed: number; offset: number }): Tensor {
+  const hi = (v: number) => Math.floor(v / 0x100000000);
+  return wrap(backend, Int32Array.of(s.seed | 0, hi(s.seed) | 0, s.offset | 0, hi(s.offset) | 0), [4], 'int32');
+}
+
+/** Runs random op `def` on a fresh key: one op, so tracing records it instead of its numbers. */
+function sample(op: string, def: OpDef, shape: readonly number[], kind: RandomKind, attrs: Attrs, options: RandomOptions, dtype: DType): Tensor {
+  checkShape(op, shape);
+  const backend = getBackend(options.backend);
+  if (dtype === 'float64' && !backend.supportsFloat64) fail(op, `float64 is supported on the reference backend only, not '${backend.name}'`);
+  if (options.seed !== undefined && (!Number.isSafeInteger(options.seed) || options.seed < 0)) fail(op, `seed must be a non-negative safe integer, got ${options.seed}`);
+  const key = randomKey(backend, sizeOf(shape), kind, options.seed);
+  const t = run1(def, [key], { shape: [...shape], dtype, ...attrs });
+  key.dispose();
+  if (options.requiresGrad) {
+    if (dtype !== 'float32' && dtype !== 'float64') fail(op, `only floating-point tensors can require grad, got ${dtype}`);
+    t.requiresGrad_(true);
+  }
+  return t;
+}
+
 /** Uniform samples in `[0, 1)` (Philox4x32-10; same seed → same numbers on every backend). */
 export function rand(shape: readonly number[], options: RandomOptions = {}): Tensor {
   return uniform(shape, 0, 1, options);
@@ -168,12 +202,7 @@ export function rand(shape: readonly number[], options: RandomOptions = {}): Ten
 
 /** Uniform samples in `[low, high)`. */
 export function uniform(shape: readonly number[], low = 0, high = 1, options: RandomOptions = {}): Tensor {
-  checkShape('uniform', shape);
-  const n = sizeOf(shape);
-  const { seed, offset } = nextStream(n, options.seed);
-  const u = philoxUniform(seed, offset, n);
-  for (let i = 0; i < n; i++) u[i] = low + (high - low) * u[i]!;
-  return fromFlat('uniform', u, shape, options);
+  return sample('uniform', randomOps.randomUniform, shape, 'uniform', { low, high }, options, options.dtype ?? 'float32');
 }
 
 /** Standard normal samples (Box–Muller over Philox uniforms). */
@@ -183,35 +212,28 @@ export function randn(shape: readonly number[], options: RandomOptions = {}): Te
 
 /** Normal samples with the given mean and standard deviation. */
 export function normal(shape: readonly number[], mean = 0, std = 1, options: RandomOptions = {}): Tensor {
-  checkShape('normal', shape);
-  const n = sizeOf(shape);
-  const { seed, offset } = nextStream(2 * Math.ceil(n / 2), options.seed);
-  const z = philoxNormal(seed, offset, n);
-  for (let i = 0; i < n; i++) z[i] = mean + std * z[i]!;
-  return fromFlat('normal', z, shape, options);
+  return sample('normal', randomOps.randomNormal, shape, 'normal', { mean, std }, options, options.dtype ?? 'float32');
 }
 
 /** Integers uniform in `[low, high)`, int32 by default. */
 export function randint(low: number, high: number, shape: readonly number[], options: RandomOptions = {}): Tensor {
   if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low) fail('randint', `need integers low < high, got [${low}, ${high})`);
-  checkShape('randint', shape);
-  const n = sizeOf(shape);
-  const { seed, offset } = nextStream(n, options.seed);
-  const u = philoxUint32(seed, offset, n);
-  const range = high - low;
-  const flat = new Float64Array(n);
-  // Multiply-shift maps a uint32 to [0, range) with bias below 2^-32·range.
-  for (let i = 0; i < n; i++) flat[i] = low + Math.floor((u[i]! * range) / 4294967296);
-  return fromFlat('randint', flat, shape, { dtype: 'int32', ...options });
+  return sample('randint', randomOps.randomInt, shape, 'uniform', { low, high }, options, options.dtype ?? 'int32');
 }
 
 /** 0/1 samples with probability `p` of 1, elementwise over `probs` (PyTorch `bernoulli`). */
 export function bernoulli(probs: Tensor, options: { seed?: number } = {}): Tensor {
-  const p = probs.dataSync();
-  const n = p.length;
-  const { seed, offset } = nextStream(n, options.seed);
-  const u = philoxUniform(seed, offset, n);
-  const flat = new Float64Array(n);
-  for (let i = 0; i < n; i++) flat[i] = u[i]! < p[i]! ? 1 : 0;
-  return fromFlat('bernoulli', flat, probs.shape, { dtype: probs.dtype, backend: probs.backend.name });
+  if (!(probs instanceof Tensor)) fail('bernoulli', `expected a Tensor of probabilities, got ${probs === null ? 'null' : typeof probs}`);
+  if (options.seed !== undefined && (!Number.isSafeInteger(options.seed) || options.seed < 0)) fail('bernoulli', `seed must be a non-negative safe integer, got ${options.seed}`);
+  const p = isFloat(probs.dtype) ? probs : probs.cast('float32');
+  const key = randomKey(probs.backend, probs.size, 'uniform', options.seed);
+  let mask = run1(randomOps.bernoulli, [p, key], {});
+  key.dispose();
+  if (p !== probs) {
+    p.dispose();
+    const m = mask;
+    mask = m.cast(probs.dtype);
+    m.dispose();
+  }
+  return mask;
 }

@@ -7,26 +7,20 @@ import { GradNode } from './autograd.js';
 /**
  * Runs one op eagerly: infers output types, calls the backend's kernel, records the
  * tape entry when a gradient is needed. This is the hot path: no stack capture, no
- * allocation beyond the outputs.
+ * allocation beyond the outputs. While `kiln.compile` traces, the tracer gets the op.
  */
 export function run(def: OpDef, inputs: readonly Tensor[], attrs: Attrs): Tensor[] {
-  const first = inputs[0];
-  if (!first) throw new KilnError('an op needs at least one input tensor', { op: def.name });
+  const tracer = engine.tracer;
+  if (tracer !== null) return tracer.run(def, inputs, attrs);
+  return execute(def, inputs, attrs);
+}
+
+/** `run` without the tracing hook: what a tracer calls to execute an op for real. */
+export function execute(def: OpDef, inputs: readonly Tensor[], attrs: Attrs): Tensor[] {
+  const needsGrad = checkInputs(def, inputs);
+  const outTypes = inferTypes(def, inputs, attrs);
+  const first = inputs[0]!;
   const backend = first.backend;
-  let needsGrad = false;
-  for (let i = 0; i < inputs.length; i++) {
-    const x = inputs[i]!;
-    if (x.disposed) throw opError(def.name, `input ${i} was disposed (by dispose() or at the end of a kiln.scope)`, inputs);
-    if (x.backend !== backend) throw opError(def.name, `inputs live on different backends ('${backend.name}' and '${x.backend.name}'); move one with .to('${backend.name}')`, inputs);
-    if (x.requiresGrad) needsGrad = true;
-  }
-  let outTypes: TensorType[];
-  try {
-    outTypes = def.infer(inputs, attrs);
-  } catch (e) {
-    if (e instanceof KilnError && !e.callSite) throw opError(def.name, stripOp(def.name, e.message), inputs);
-    throw e;
-  }
   let outputs: Tensor[];
   if (def.alias) {
     first.storage.refs++;
@@ -48,18 +42,46 @@ export function run(def: OpDef, inputs: readonly Tensor[], attrs: Attrs): Tensor
     outputs = new Array<Tensor>(outTypes.length);
     for (let i = 0; i < outTypes.length; i++) outputs[i] = new Tensor(storages[i]!, outTypes[i]!.shape, outTypes[i]!.dtype, backend);
   }
-  if (needsGrad && engine.gradEnabled && def.grad) {
-    const node = new GradNode(def, inputs, outputs, attrs);
-    for (let i = 0; i < outputs.length; i++) {
-      const o = outputs[i]!;
-      if (o.dtype === 'float32' || o.dtype === 'float64') {
-        o.requiresGrad = true;
-        o.gradFn = node;
-        o.outputIndex = i;
-      }
+  if (needsGrad && engine.gradEnabled && def.grad) attachGrad(def, inputs, outputs, attrs);
+  return outputs;
+}
+
+/** Checks that inputs exist, are alive and share one backend; returns whether any requires grad. */
+export function checkInputs(def: OpDef, inputs: readonly Tensor[]): boolean {
+  const first = inputs[0];
+  if (!first) throw new KilnError('an op needs at least one input tensor', { op: def.name });
+  const backend = first.backend;
+  let needsGrad = false;
+  for (let i = 0; i < inputs.length; i++) {
+    const x = inputs[i]!;
+    if (x.disposed) throw opError(def.name, `input ${i} was disposed (by dispose() or at the end of a kiln.scope)`, inputs);
+    if (x.backend !== backend) throw opError(def.name, `inputs live on different backends ('${backend.name}' and '${x.backend.name}'); move one with .to('${backend.name}')`, inputs);
+    if (x.requiresGrad) needsGrad = true;
+  }
+  return needsGrad;
+}
+
+/** The op's output types; its errors get the input shapes and the user's call site. */
+export function inferTypes(def: OpDef, inputs: readonly Tensor[], attrs: Attrs): TensorType[] {
+  try {
+    return def.infer(inputs, attrs);
+  } catch (e) {
+    if (e instanceof KilnError && !e.callSite) throw opError(def.name, stripOp(def.name, e.message), inputs);
+    throw e;
+  }
+}
+
+/** Records the tape entry of one op application (floating outputs get its `gradFn`). */
+export function attachGrad(def: OpDef, inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: Attrs): void {
+  const node = new GradNode(def, inputs, outputs, attrs);
+  for (let i = 0; i < outputs.length; i++) {
+    const o = outputs[i]!;
+    if (o.dtype === 'float32' || o.dtype === 'float64') {
+      o.requiresGrad = true;
+      o.gradFn = node;
+      o.outputIndex = i;
     }
   }
-  return outputs;
 }
 
 /** Runs a single-output op. */

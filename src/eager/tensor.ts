@@ -16,10 +16,42 @@ import { toNested, type NestedArray } from './nested.js';
 // Backstop only: frees storage of tensors the user forgot. Never relied on in loops
 // (its callbacks cannot run inside synchronous code).
 const finalizer = new FinalizationRegistry<{ storage: Storage; backend: Backend }>(({ storage, backend }) => {
-  if (--storage.refs === 0) backend.free(storage);
+  if (--storage.refs === 0 && !isPending(storage)) backend.free(storage);
 });
 
+/**
+ * @internal Storage of a tensor a trace has not computed (yet): `kiln.compile`'s
+ * shape-only traces, and lazy tensors whose compiled segment has not run. Holds no
+ * elements; a backend never sees it.
+ */
+export interface PendingStorage extends Storage {
+  readonly pending: true;
+}
+
+/** @internal */
+export function isPending(s: Storage): s is PendingStorage {
+  return (s as Partial<PendingStorage>).pending === true;
+}
+
+/** @internal A tensor without elements (see `PendingStorage`); only a tracer makes these. */
+export function pendingTensor(shape: readonly number[], dtype: DType, backend: Backend): Tensor {
+  const storage: PendingStorage = { dtype, size: sizeOf(shape), refs: 1, pending: true };
+  return new Tensor(storage, shape, dtype, backend);
+}
+
+/** @internal Gives a pending tensor the elements its compiled segment computed (takes one ref of `storage`). */
+export function materialize(t: Tensor, storage: Storage): void {
+  finalizer.unregister(t);
+  (t as { storage: Storage }).storage = storage;
+  if (!t.disposed) finalizer.register(t, { storage, backend: t.backend }, t);
+}
+
 let nextTensorId = 0;
+
+/** @internal How many tensors were ever made: a tracer tells tensors it saw made from older ones. */
+export function tensorsCreated(): number {
+  return nextTensorId;
+}
 
 /**
  * An n-dimensional array on one backend, with reverse-mode autograd.
@@ -78,30 +110,55 @@ export class Tensor implements TensorLike<Tensor> {
 
   /** A copy of the elements, flat, in row-major order. */
   dataSync(): TypedArray {
-    this.assertAlive('dataSync');
-    return this.backend.read(this.storage);
+    return this.readElements('dataSync()');
   }
 
   /** A copy of the elements (async so GPU backends can map buffers). */
   async data(): Promise<TypedArray> {
-    return this.dataSync();
+    return this.readElements('data()');
   }
 
   /** The single element of a one-element tensor, as a number (booleans as 0/1). */
   item(): number {
     if (this.size !== 1) throw new KilnError(`item() needs a tensor with one element, got shape [${this.shape.join(', ')}]`, { op: 'item' });
-    return this.dataSync()[0]!;
+    return this.readElements('item()')[0]!;
   }
 
   /** Elements as nested arrays (a number for a scalar; booleans as true/false). */
   toArray(): NestedArray {
-    return toNested(this.dataSync(), this.shape, this.dtype === 'bool');
+    return toNested(this.readElements('toArray()'), this.shape, this.dtype === 'bool');
   }
 
   /** Readable, PyTorch-style; large tensors are elided. */
   toString(): string {
     if (this.disposed) return 'tensor(<disposed>)';
-    return formatTensor(this);
+    const tracer = engine.tracer;
+    if (tracer === null) return formatTensor(this);
+    tracer.read(this, 'toString()');
+    engine.tracer = null; // formatting reads the elements once more: not a second break
+    try {
+      return formatTensor(this);
+    } finally {
+      engine.tracer = tracer;
+    }
+  }
+
+  /**
+   * Conversion to a primitive (`\`${x}\``, `x + ''`, `+x`, `x > 0`): a string as before, but
+   * while `kiln.compile` traces, use as a number throws naming your line, since the
+   * value would decide control flow the graph cannot see. (`if (x)` cannot be detected:
+   * every object is truthy in JavaScript; compare `x.item()` instead.)
+   */
+  [Symbol.toPrimitive](hint: 'number' | 'string' | 'default'): string | number {
+    if (hint !== 'string' && engine.tracer !== null) engine.tracer.coerce(this, hint);
+    const text = this.toString();
+    return hint === 'number' ? Number(text) : text;
+  }
+
+  private readElements(what: string): TypedArray {
+    if (engine.tracer !== null) engine.tracer.read(this, what);
+    this.assertAlive(what.slice(0, -2));
+    return this.backend.read(this.storage);
   }
 
   // ---- memory --------------------------------------------------------------------
@@ -112,7 +169,7 @@ export class Tensor implements TensorLike<Tensor> {
     this.disposed = true;
     engine.liveTensors--;
     finalizer.unregister(this);
-    if (--this.storage.refs === 0) this.backend.free(this.storage);
+    if (--this.storage.refs === 0 && !isPending(this.storage)) this.backend.free(this.storage);
   }
 
   /** Marks this tensor to survive enclosing `kiln.scope`s. Returns it. */
@@ -142,6 +199,8 @@ export class Tensor implements TensorLike<Tensor> {
    * `createGraph` records the backward pass so gradients can be differentiated again.
    */
   backward(gradient?: Tensor, options: { createGraph?: boolean } = {}): void {
+    // Assigning .grad is a side effect no graph holds: inside kiln.compile it is a graph break.
+    if (engine.tracer !== null) engine.tracer.read(this, 'backward()');
     A.backward(this, gradient, options.createGraph ?? false);
   }
 
@@ -149,7 +208,9 @@ export class Tensor implements TensorLike<Tensor> {
   detach(): Tensor {
     this.assertAlive('detach');
     this.storage.refs++;
-    return new Tensor(this.storage, this.shape, this.dtype, this.backend);
+    const out = new Tensor(this.storage, this.shape, this.dtype, this.backend);
+    if (engine.tracer !== null) engine.tracer.alias(this, out);
+    return out;
   }
 
   /** Sets `.grad` to null (disposing it). */
@@ -163,6 +224,7 @@ export class Tensor implements TensorLike<Tensor> {
 
   /** A copy on another backend (`'reference'`, `'wasm'`), detached from the tape. */
   to(backend: BackendName): Tensor {
+    if (engine.tracer !== null) engine.tracer.read(this, `to('${backend}')`);
     this.assertAlive('to');
     const target = getBackend(backend);
     if (this.dtype === 'float64' && !target.supportsFloat64) throw new KilnError(`float64 is supported on the reference backend only, not '${backend}'`, { op: 'to' });
@@ -188,7 +250,8 @@ export class Tensor implements TensorLike<Tensor> {
     if (fitted.shape.length !== this.shape.length || fitted.shape.some((d, i) => d !== this.shape[i])) {
       throw new KilnError(`cannot copy a tensor of shape [${value.shape.join(', ')}] into shape [${this.shape.join(', ')}]`, { op: 'copy_', callSite: userCallSite() });
     }
-    if (fitted.storage !== this.storage) this.backend.copy(fitted.storage, this.storage);
+    const traced = engine.tracer !== null && engine.tracer.copyInto(this, fitted);
+    if (!traced && fitted.storage !== this.storage) this.backend.copy(fitted.storage, this.storage);
     if (fitted !== src) fitted.dispose();
     if (value !== src && value !== fitted) value.dispose();
     return this;

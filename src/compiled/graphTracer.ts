@@ -1,0 +1,261 @@
+// Recording a function's ops as a Graph. Two modes:
+// - 'record': every op also runs eagerly (the first call of a compiled function), so
+//   its results are exactly eager's and data reads see real values (graph breaks are
+//   noted, not fatal);
+// - 'meta': shapes only, no kernels and no side effects (no generator draws, no writes
+//   into parameters/buffers): the extra traces at other sizes that find symbolic dims.
+import { Graph, KilnError, userCallSite, type Attrs, type Constant, type Dim, type IrAttrs, type OpDef, type TypedArray, type Value, type ValueType } from '../ir/index.js';
+import { drawsFor } from '../ops/random.js';
+import type { Backend } from '../runtime/backend.js';
+import { engine, type RandomKind, type TraceHook } from '../eager/engine.js';
+import { checkInputs, execute, inferTypes } from '../eager/dispatch.js';
+import { isPending, pendingTensor, tensorsCreated, Tensor } from '../eager/tensor.js';
+import { keyTensor, nextStream } from '../eager/creation.js';
+import { flattenOutputs, type OutputTree } from './outputTree.js';
+
+/** Where a graph input's tensor comes from at each run. */
+export type Feed =
+  /** The caller's input `index`. */
+  | { readonly kind: 'input'; readonly index: number }
+  /** A parameter/buffer/captured tensor, read live at every run (training mode's parameters). */
+  | { readonly kind: 'state'; readonly tensor: Tensor; readonly name: string }
+  /** A fresh Philox key from the global generator, advanced as eager would for `numel` samples. */
+  | { readonly kind: 'rng'; readonly numel: Dim; readonly draws: RandomKind };
+
+/** An in-place write (`copy_`, `add_`, …) into a tensor that outlives the call: graph output `output` is written back after each run. */
+export interface Mutation {
+  readonly target: { readonly input: number } | { readonly state: Tensor; readonly name: string };
+  readonly output: number;
+}
+
+/** Why a break happens: what the code did there. */
+export function breakCause(what: string): string {
+  if (what.startsWith('backward')) return `${what} runs autograd eagerly (it assigns .grad, which no graph can hold)`;
+  if (what.startsWith('in-place')) return what;
+  return `${what} reads a tensor's value`;
+}
+
+/** A point where the traced code read a tensor's value (or did what a graph cannot hold). */
+export interface GraphBreak {
+  /** What read it: `item()`, `dataSync()`, `toArray()`, …. */
+  readonly reason: string;
+  /** The user's `file:line:col`, when found. */
+  readonly site: string | undefined;
+  /** How many nodes were recorded before it (where the graph splits). */
+  readonly node: number;
+  /** The value read, when the graph computed it. */
+  readonly value?: Value;
+}
+
+/** One traced call: the graph, how to feed it, and what it returned. */
+export interface Trace {
+  readonly graph: Graph;
+  /** Parallel to `graph.inputs`. */
+  readonly feeds: readonly Feed[];
+  /** Constants that are live tensors (parameters in inference mode, captured tensors), by value name. */
+  readonly live: ReadonlyMap<string, Tensor>;
+  /** The returned value; its tensor leaves are the first graph outputs. */
+  readonly outputs: OutputTree;
+  /** Graph outputs after the returned tensors: values written into inputs or state. */
+  readonly mutations: readonly Mutation[];
+  readonly breaks: readonly GraphBreak[];
+  /** What the call returned (record mode: real tensors, exactly eager's). */
+  readonly result: unknown;
+  /** See `TraceOptions.startId`. */
+  readonly startId: number;
+}
+
+export interface TraceOptions {
+  readonly mode: 'record' | 'meta';
+  /** Parameters, buffers and captured tensors that require grad become graph inputs (training) instead of constants. */
+  readonly stateAsInputs: boolean;
+  /** A data read throws instead of breaking the graph. */
+  readonly fullGraph: boolean;
+  /** Module paths of parameters and buffers (`fc1.weight`). */
+  readonly stateNames: ReadonlyMap<Tensor, string>;
+  /** Names of the graph inputs (the function's parameter names). */
+  readonly inputNames: readonly string[];
+  /**
+   * Tensors with smaller ids existed before tracing began: state (read live), not
+   * constants of the program. Shape-only traces pass the first trace's, so that a
+   * tensor the first trace made (a cached scalar) is classified alike in both.
+   */
+  readonly startId?: number;
+}
+
+/** Thrown in a meta trace where the code reads a value: that trace cannot go on without data. */
+export class MetaAbort extends Error {
+  override name = 'MetaAbort';
+}
+
+/** Deep copy of attrs (eager code may reuse arrays it passed). */
+function copyAttrs(attrs: Attrs): IrAttrs {
+  const out: Record<string, IrAttrs[string]> = {};
+  for (const k in attrs) {
+    const v = attrs[k]!;
+    out[k] = Array.isArray(v) ? (v as readonly unknown[]).map((e) => (Array.isArray(e) ? [...(e as number[])] : e)) as IrAttrs[string] : v;
+  }
+  return out;
+}
+
+function isUniform(data: TypedArray): boolean {
+  const first = data[0]!;
+  for (let i = 1; i < data.length; i++) if (!Object.is(data[i], first)) return false;
+  return true;
+}
+
+/** Records one call of a function into a Graph (see the file comment for the modes). */
+export class GraphTracer implements TraceHook {
+  readonly graph = new Graph();
+  private readonly feeds: Feed[] = [];
+  private readonly live = new Map<string, Tensor>();
+  private readonly breaks: GraphBreak[] = [];
+  private readonly mutations: { target: Mutation['target']; value: Value }[] = [];
+  private readonly values = new Map<Tensor, Value>();
+  private readonly startId: number;
+
+  constructor(private readonly options: TraceOptions, private readonly inputs: readonly Tensor[]) {
+    this.startId = options.startId ?? tensorsCreated();
+    inputs.forEach((x, i) => {
+      const v = this.graph.addInput(options.inputNames[i] ?? `input${i}`, { dtype: x.dtype, shape: [...x.shape] });
+      this.feeds.push({ kind: 'input', index: i });
+      this.values.set(x, v);
+    });
+  }
+
+  /** Runs `fn` on the inputs with this tracer installed; returns the trace. */
+  trace(fn: (...xs: Tensor[]) => unknown): Trace {
+    if (engine.tracer !== null) throw new KilnError('compile: a trace is already running (compiled functions cannot be traced inside one another\'s first call)', { op: 'compile' });
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = Math.max(limit, 64); // user frames sit below many Kiln frames
+    engine.tracer = this;
+    let result: unknown;
+    try {
+      result = fn(...this.inputs);
+    } finally {
+      engine.tracer = null;
+      Error.stackTraceLimit = limit;
+    }
+    return this.finish(result);
+  }
+
+  private finish(result: unknown): Trace {
+    const outs: Value[] = [];
+    const outputs = flattenOutputs(result, (t) => {
+      const index = outs.length;
+      outs.push(this.valueOf(t));
+      const input = this.inputs.indexOf(t);
+      if (input >= 0) return { kind: 'tensor', output: index, same: { input } };
+      if (this.isState(t)) return { kind: 'tensor', output: index, same: { state: t } };
+      return { kind: 'tensor', output: index };
+    });
+    const mutations: Mutation[] = this.mutations.map((m, i) => ({ target: m.target, output: outs.length + i }));
+    this.graph.outputs = [...outs, ...this.mutations.map((m) => m.value)];
+    return { graph: this.graph, feeds: this.feeds, live: this.live, outputs, mutations, breaks: this.breaks, result, startId: this.startId };
+  }
+
+  /** Existed before the trace (or is a named parameter/buffer): lives on between calls. */
+  private isState(t: Tensor): boolean {
+    return this.options.stateNames.has(t) || (t.id < this.startId && !this.inputs.includes(t));
+  }
+
+  /** The graph value of `t`, making tensors from outside the trace inputs or constants. */
+  private valueOf(t: Tensor): Value {
+    const known = this.values.get(t);
+    if (known) return known;
+    if (isPending(t.storage)) throw new KilnError('compile: a tensor from another trace was used (a lazy or shape-only tensor escaped its compiled call)', { op: 'compile' });
+    const type: ValueType = { dtype: t.dtype, shape: [...t.shape] };
+    let v: Value;
+    if (this.isState(t)) {
+      const name = this.options.stateNames.get(t);
+      if (this.options.stateAsInputs && (name !== undefined || t.requiresGrad)) {
+        v = this.graph.addInput(name ?? 'p', type);
+        this.feeds.push({ kind: 'state', tensor: t, name: v.name });
+      } else {
+        v = this.graph.addConstant(name ?? 'c', new Uint8Array(0), type);
+        // Read live: the graph always shows (and the plan always uses) the tensor's current values.
+        const constant: Constant = { value: v, get data() { return t.backend.read(t.storage); } };
+        this.graph.constants.set(v.name, constant);
+        this.live.set(v.name, t);
+      }
+    } else {
+      // Made during the trace (a literal, zeros, a scalar): its values are part of the program.
+      const data = t.backend.read(t.storage);
+      if (t.size > 1 && isUniform(data)) {
+        // A filled tensor is a scalar broadcast to its shape: the shape then shows in an
+        // attribute, where a symbolic size (zeros([batch, hidden])) can be recognized.
+        const scalar = this.graph.addConstant('c', data.slice(0, 1), { dtype: t.dtype, shape: [] });
+        v = this.graph.addNode('expand', [scalar], { shape: [...t.shape] }, [type], userCallSite()).outputs[0]!;
+      } else {
+        v = this.graph.addConstant('c', data, type);
+      }
+    }
+    this.values.set(t, v);
+    return v;
+  }
+
+  // ---- TraceHook -------------------------------------------------------------------
+
+  run(def: OpDef, inputs: readonly Tensor[], attrs: Attrs): Tensor[] {
+    const source = userCallSite();
+    let outs: Tensor[];
+    if (this.options.mode === 'record') {
+      outs = execute(def, inputs, attrs);
+    } else {
+      checkInputs(def, inputs);
+      outs = inferTypes(def, inputs, attrs).map((t) => pendingTensor(t.shape, t.dtype, inputs[0]!.backend));
+    }
+    const ins = inputs.map((x) => this.valueOf(x));
+    const node = this.graph.addNode(def.name, ins, copyAttrs(attrs), outs.map((o) => ({ dtype: o.dtype, shape: [...o.shape] })), source);
+    outs.forEach((o, i) => this.values.set(o, node.outputs[i]!));
+    return outs;
+  }
+
+  read(t: Tensor, what: string): void {
+    const site = userCallSite();
+    if (this.options.mode === 'meta') throw new MetaAbort(`${breakCause(what)}${site ? ` at ${site}` : ''}`);
+    if (this.options.fullGraph) {
+      throw new KilnError(`${breakCause(what)} while tracing with fullGraph: true; that would split the graph (a graph break). Compute with tensor ops instead (kiln.where, masks), or move it out of the compiled function`, { op: 'compile', callSite: site });
+    }
+    const value = this.values.get(t);
+    this.breaks.push(value ? { reason: what, site, node: this.graph.nodes.length, value } : { reason: what, site, node: this.graph.nodes.length });
+  }
+
+  coerce(_t: Tensor, hint: string): never {
+    throw new KilnError(`a tensor was used as a ${hint === 'number' ? 'number' : 'primitive value'} (as in \`x > 0\` or \`x + 1\`) while tracing: its value would decide what the code does, which a graph cannot record. Read it with .item() (a graph break) or stay with tensor ops (x.greater(0), kiln.where)`, { op: 'compile', callSite: userCallSite() });
+  }
+
+  copyInto(target: Tensor, value: Tensor): boolean {
+    const v = this.valueOf(value);
+    const input = this.inputs.indexOf(target);
+    let where: Mutation['target'] | null = null;
+    if (input >= 0) where = { input };
+    else if (this.isState(target)) where = { state: target, name: this.options.stateNames.get(target) ?? this.valueOf(target).name };
+    else if (this.options.mode === 'record' && target.storage.refs > 1) {
+      // A view (reshape, detach) shares these elements; the graph would update only one of them.
+      this.read(target, 'in-place update of a tensor that shares its elements with another (a view)');
+    }
+    if (where) {
+      const same = (m: { target: Mutation['target'] }) => ('input' in where! ? 'input' in m.target && m.target.input === where.input : 'state' in m.target && m.target.state === (where as { state: Tensor }).state);
+      const prev = this.mutations.findIndex(same);
+      if (prev >= 0) this.mutations.splice(prev, 1);
+      this.mutations.push({ target: where, value: v });
+    }
+    this.values.set(target, v);
+    return this.options.mode === 'meta';
+  }
+
+  alias(src: Tensor, out: Tensor): void {
+    this.values.set(out, this.valueOf(src));
+  }
+
+  randomKey(backend: Backend, numel: number, kind: RandomKind, seed: number | undefined): Tensor {
+    // An explicit seed gives the same numbers at every call: a constant key, like eager.
+    if (seed !== undefined) return keyTensor(backend, nextStream(drawsFor(kind, numel), seed));
+    const key = this.options.mode === 'record' ? keyTensor(backend, nextStream(drawsFor(kind, numel))) : pendingTensor([4], 'int32', backend);
+    const v = this.graph.addInput('rng', { dtype: 'int32', shape: [4] });
+    this.feeds.push({ kind: 'rng', numel, draws: kind });
+    this.values.set(key, v);
+    return key;
+  }
+}
