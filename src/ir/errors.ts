@@ -31,9 +31,15 @@ export function userCallSite(): string | undefined {
   for (const line of stack.split('\n').slice(1)) {
     if (INTERNAL.test(line)) continue;
     const m = /\(?((?:file:\/\/)?[^\s()]+:\d+:\d+)\)?\s*$/.exec(line);
-    if (m) return m[1]!.replace(/^file:\/\//, '');
+    if (m) return relativeToCwd(m[1]!.replace(/^file:\/\//, ''));
   }
   return undefined;
+}
+
+/** Paths under the working directory print relative to it (`src/train.ts:12:5`). */
+function relativeToCwd(location: string): string {
+  const cwd = typeof process !== 'undefined' && typeof process.cwd === 'function' ? process.cwd() : '';
+  return cwd && location.startsWith(cwd + '/') ? location.slice(cwd.length + 1) : location;
 }
 
 export function formatShape(shape: readonly number[]): string {
