@@ -9,6 +9,23 @@ import { registerArrayKernels } from '../../arrayKernels.js';
 const SET_MIN = 32;
 
 /**
+ * The box `shape` (with source/destination strides) with size-1 dims dropped and
+ * dims that stay contiguous in both merged, innermost first; null when it is empty.
+ */
+export function coalesceBox(sStr: readonly number[], dStr: readonly number[], shape: readonly number[]): { n: number[]; ss: number[]; ds: number[] } | null {
+  const n: number[] = [], ss: number[] = [], ds: number[] = [];
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const d = shape[i]!;
+    if (d === 0) return null;
+    if (d === 1) continue;
+    const k = n.length - 1;
+    if (k >= 0 && ss[k]! * n[k]! === sStr[i] && ds[k]! * n[k]! === dStr[i]) n[k]! *= d;
+    else { n.push(d); ss.push(sStr[i]!); ds.push(dStr[i]!); }
+  }
+  return { n, ss, ds };
+}
+
+/**
  * Copies a box of `shape` elements from `src` (at `sOff`, element strides `sStr`) to
  * `dst` (at `dOff`, strides `dStr`). Size-1 dims are dropped and dims that are contiguous
  * in both arrays are merged first, so whole inner blocks move with one `set` (memcpy);
@@ -19,16 +36,9 @@ export function copyBox(
   dst: TypedArray, dOff: number, dStr: readonly number[],
   shape: readonly number[],
 ): void {
-  // Coalesce, innermost first.
-  const n: number[] = [], ss: number[] = [], ds: number[] = [];
-  for (let i = shape.length - 1; i >= 0; i--) {
-    const d = shape[i]!;
-    if (d === 0) return;
-    if (d === 1) continue;
-    const k = n.length - 1;
-    if (k >= 0 && ss[k]! * n[k]! === sStr[i] && ds[k]! * n[k]! === dStr[i]) n[k]! *= d;
-    else { n.push(d); ss.push(sStr[i]!); ds.push(dStr[i]!); }
-  }
+  const box = coalesceBox(sStr, dStr, shape);
+  if (!box) return;
+  const { n, ss, ds } = box;
   const r = n.length;
   if (r === 0) { dst[dOff] = src[sOff]!; return; }
   const len = n[0]!, si = ss[0]!, di = ds[0]!;

@@ -1,6 +1,6 @@
 import { bytesPerElement, stridesOf, type DType } from '../../../ir/index.js';
 import type { KernelInput } from '../../backend.js';
-import { checkClasses, checkIndices } from '../../reference/kernels/shape.js';
+import { checkClasses, checkIndices, coalesceBox } from '../../reference/kernels/shape.js';
 import { registerNativeKernels, type NativeKernelFactory } from '../nativeKernels.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
 import { CPP_DTYPE, fallbackOf } from './elementwise.js';
@@ -102,15 +102,9 @@ export function copyBoxOnHeap(
   dst: number, dStr: readonly number[],
   shape: readonly number[],
 ): void {
-  const n: number[] = [], ss: number[] = [], ds: number[] = [];
-  for (let i = shape.length - 1; i >= 0; i--) {
-    const d = shape[i]!;
-    if (d === 0) return;
-    if (d === 1) continue;
-    const j = n.length - 1;
-    if (j >= 0 && ss[j]! * n[j]! === sStr[i] && ds[j]! * n[j]! === dStr[i]) n[j]! *= d;
-    else { n.push(d); ss.push(sStr[i]!); ds.push(dStr[i]!); }
-  }
+  const box = coalesceBox(sStr, dStr, shape);
+  if (!box) return;
+  const { n, ss, ds } = box;
   if (n.length === 0) { n.push(1); ss.push(1); ds.push(1); }
   // Innermost contiguous: rows of n[0] elements, dim 1 handled by copyRows. Otherwise
   // a strided element loop per row.
