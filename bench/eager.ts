@@ -72,5 +72,25 @@ export async function eagerSuite(): Promise<Row[]> {
       { name: 'tfjs-wasm eager tf.matMul', run: () => tf.matMul(tA, tB).dispose() },
     ],
   }));
+
+  // ---- a whole model, batch 1: what dispatch overhead costs end to end ----------------
+  const { nn } = kiln;
+  const mlp = new nn.Sequential(new nn.Linear(784, 512), new nn.ReLU(), new nn.Linear(512, 512), new nn.ReLU(), new nn.Linear(512, 10)).eval();
+  const compiled = kiln.compile(mlp, { inputs: [kiln.spec([kiln.dim('batch'), 784])] });
+  const x1 = kiln.rand([1, 784], { seed: 3 });
+  const [w1, b1, w2, b2, w3, b3] = mlp.parameters().map((p) => tf.tensor(p.dataSync(), [...p.shape]).transpose());
+  const tx1 = tf.tensor(x1.dataSync(), [1, 784]);
+  const tfMlp = () => tf.tidy(() => tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(tx1, w1!), b1!)), w2!), b2!)), w3!), b3!)).dispose();
+  rows.push(...compare({
+    title: 'MLP 784-512-512-10 inference, batch 1, per call',
+    baseline: 'tfjs-wasm eager (tidy)',
+    unit: 'us',
+    iters: 500,
+    contenders: [
+      { name: 'tfjs-wasm eager (tidy)', run: tfMlp },
+      { name: 'kiln eager (scope)', run: () => kiln.scope(() => void mlp.forward(x1)) },
+      { name: 'kiln compiled', run: () => (compiled.run(x1) as kiln.Tensor).dispose() },
+    ],
+  }));
   return rows;
 }

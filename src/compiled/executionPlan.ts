@@ -24,6 +24,8 @@ interface Step {
   readonly outputs: readonly number[];
   /** Slots whose last use is this step: released right after it. */
   readonly release: readonly number[];
+  /** Depends only on constants: its results are cached while no constant changes. */
+  readonly foldable: boolean;
 }
 
 /** Attributes and output types of every step under one binding of the symbols. */
@@ -77,6 +79,9 @@ export class ExecutionPlan {
   private resolved: Resolved | null = null;
   private eagerConstants: Tensor[] | null = null;
   private disposed = false;
+  /** Results of foldable steps by step index, valid for `foldKey` (constant versions + binding). */
+  private folded = new Map<number, Slot[]>();
+  private foldKey = '';
 
   constructor(readonly graph: Graph, readonly backend: Backend, live: ReadonlyMap<string, Tensor>) {
     const slotOf = new Map<Value, number>();
@@ -132,7 +137,17 @@ export class ExecutionPlan {
     for (const s of this.outputSlots) lastUse[s] = -1;
     const releaseAt: number[][] = steps.map(() => []);
     for (let s = 0; s < next; s++) if (produced[s] && lastUse[s]! >= 0) releaseAt[lastUse[s]!]!.push(s);
-    this.steps = steps.map((st, i) => ({ ...st, release: releaseAt[i]! }));
+    // Steps fed only by constants (a Linear's transposed weight) are computed once and
+    // kept while the constants' versions stay the same: re-running them every call would
+    // also make XNNPACK re-pack a fresh matmul operand each time.
+    const constDerived = new Array<boolean>(next).fill(false);
+    for (const c of this.constants) constDerived[c.slot] = true;
+    const foldable = steps.map((st) => {
+      const f = st.inputs.length > 0 && st.inputs.every((i) => constDerived[i]);
+      if (f) for (const o of st.outputs) constDerived[o] = true;
+      return f;
+    });
+    this.steps = steps.map((st, i) => ({ ...st, release: releaseAt[i]!, foldable: foldable[i]! }));
     this.symbolic = graph.inputs.some((v) => v.type.shape.some((d) => typeof d !== 'number'))
       || graph.nodes.some((n) => n.outputs.some((v) => v.type.shape.some((d) => typeof d !== 'number')));
   }
@@ -208,13 +223,21 @@ export class ExecutionPlan {
     const temps: Storage[] = [];
     for (const c of this.constants) slots[c.slot] = c.owned ?? this.liveSlot(c, temps);
     const backend = this.backend;
+    const foldKey = `${r.key}|${this.constants.map((c) => (c.tensor ? `${c.tensor.storage === slots[c.slot]!.storage ? '' : 'x'}${c.tensor.version}` : '')).join(',')}`;
+    if (foldKey !== this.foldKey) this.clearFolded(foldKey);
     let s = 0;
     try {
       for (; s < this.steps.length; s++) {
         const st = this.steps[s]!;
         const types = r.types[s]!;
         const ins = st.inputs.map((i) => slots[i]!);
-        if (st.kernel === null) {
+        const cached = st.foldable ? this.folded.get(s) : undefined;
+        if (cached) {
+          cached.forEach((sl, k) => {
+            sl.storage.refs++;
+            slots[st.outputs[k]!] = sl;
+          });
+        } else if (st.kernel === null) {
           const src = ins[0]!;
           src.storage.refs++;
           slots[st.outputs[0]!] = { storage: src.storage, shape: types[0]!.shape, dtype: types[0]!.dtype };
@@ -227,6 +250,11 @@ export class ExecutionPlan {
             throw e;
           }
           for (let k = 0; k < outs.length; k++) slots[st.outputs[k]!] = { storage: outs[k]!, shape: types[k]!.shape, dtype: types[k]!.dtype };
+        }
+        if (st.foldable && !cached) {
+          const keep = st.outputs.map((o) => slots[o]!);
+          for (const sl of keep) sl.storage.refs++; // the cache's own reference
+          this.folded.set(s, keep);
         }
         for (const f of st.release) {
           const sl = slots[f]!;
@@ -314,10 +342,17 @@ export class ExecutionPlan {
     return this.eagerConstants;
   }
 
+  private clearFolded(key: string): void {
+    for (const outs of this.folded.values()) for (const sl of outs) if (--sl.storage.refs === 0) this.backend.free(sl.storage);
+    this.folded = new Map();
+    this.foldKey = key;
+  }
+
   /** Frees the constants this plan uploaded. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.clearFolded('');
     for (const t of this.eagerConstants ?? []) if (t) { t.keepAlive = false; t.dispose(); }
     for (const c of this.constants) if (c.owned && --c.owned.storage.refs === 0) this.backend.free(c.owned.storage);
   }

@@ -56,3 +56,11 @@ export function getBackend(name?: BackendName): Backend {
   }
   return b;
 }
+
+/**
+ * Whether `kiln.compile` is tracing right now. Code that caches tensors across calls
+ * (a layer's transposed weight) must not while tracing: the graph has to see the ops.
+ */
+export function isTracing(): boolean {
+  return engine.tracer !== null;
+}

@@ -7,6 +7,7 @@ export { KilnError, userCallSite, listOps, type DType, type OpDef, type TensorTy
 export type { BackendName } from '../runtime/backend.js';
 export type { Axes, ReduceOptions } from '../ops/tensorLike.js';
 export { Tensor } from './tensor.js';
+export { isTracing } from './engine.js';
 export type { NestedArray } from './nested.js';
 export { init, getDefaultBackend, type InitOptions } from './init.js';
 export {

@@ -35,7 +35,7 @@ export function isPending(s: Storage): s is PendingStorage {
 
 /** @internal A tensor without elements (see `PendingStorage`); only a tracer makes these. */
 export function pendingTensor(shape: readonly number[], dtype: DType, backend: Backend): Tensor {
-  const storage: PendingStorage = { dtype, size: sizeOf(shape), refs: 1, pending: true };
+  const storage: PendingStorage = { dtype, size: sizeOf(shape), refs: 1, version: 0, pending: true };
   return new Tensor(storage, shape, dtype, backend);
 }
 
@@ -91,6 +91,11 @@ export class Tensor implements TensorLike<Tensor> {
     const scope = engine.scopes[engine.scopes.length - 1];
     if (scope) scope.push(this);
     finalizer.register(this, { storage, backend }, this);
+  }
+
+  /** Counts in-place writes to this tensor's elements (caches of derived values compare it). */
+  get version(): number {
+    return this.storage.version;
   }
 
   get rank(): number {

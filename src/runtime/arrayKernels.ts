@@ -41,7 +41,7 @@ export interface ArrayStorage extends Storage {
 }
 
 export function newArrayStorage(dtype: DType, size: number): ArrayStorage {
-  return { dtype, size, refs: 1, data: arrayFor(dtype, size) };
+  return { dtype, size, refs: 1, version: 0, data: arrayFor(dtype, size) };
 }
 
 export function storageBytes(s: Storage): number {

@@ -7,6 +7,8 @@ export interface Storage {
   readonly dtype: DType;
   readonly size: number;
   refs: number;
+  /** Bumped by every write after allocation (`write`, `copy`): caches of derived values check it. */
+  version: number;
 }
 
 /** A kernel's view of one input. */

@@ -32,10 +32,12 @@ export class ReferenceBackend implements Backend<ArrayStorage> {
 
   write(storage: ArrayStorage, data: TypedArray): void {
     storage.data.set(data);
+    storage.version++;
   }
 
   copy(src: ArrayStorage, dst: ArrayStorage): void {
     dst.data.set(src.data);
+    dst.version++;
   }
 
   liveBytes(): number {

@@ -43,7 +43,7 @@ export class WasmBackend implements Backend<WasmStorage> {
     const id = this.nextId++;
     this.module._register_tensor(id, size, ptr);
     this.live += bytes;
-    return { dtype, size, refs: 1, ptr, id };
+    return { dtype, size, refs: 1, version: 0, ptr, id };
   }
 
   free(s: WasmStorage): void {
@@ -85,6 +85,7 @@ export class WasmBackend implements Backend<WasmStorage> {
    * in-place write, re-register the id so the next kernel packs the new values.
    */
   private invalidate(s: WasmStorage): void {
+    s.version++;
     this.module._dispose_data(s.id);
     this.module._register_tensor(s.id, s.size, s.ptr);
   }
