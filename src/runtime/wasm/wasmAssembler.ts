@@ -83,6 +83,8 @@ export const I = {
   loop: (body: Code): Code => [0x03, 0x40, body, 0x0b],
   /** `if … end` (consumes an i32). */
   if: (body: Code): Code => [0x04, 0x40, body, 0x0b],
+  /** `if … else … end` (consumes an i32). */
+  ifElse: (then: Code, otherwise: Code): Code => [0x04, 0x40, then, 0x05, otherwise, 0x0b],
   br: (depth: number): Code => [0x0c, ...uleb(depth)],
   brIf: (depth: number): Code => [0x0d, ...uleb(depth)],
   /** `select` (untyped: numeric operands): c ? a : b with stack a, b, c. */
@@ -111,6 +113,7 @@ export const I = {
   i32Mul: (): Code => [0x6c],
   i32And: (): Code => [0x71],
   i32Or: (): Code => [0x72],
+  i32ShrU: (): Code => [0x76],
 
   // ---- memory
   i32Load: (off = 0): Code => [0x28, ...mem(2, off)],
@@ -147,6 +150,10 @@ export const I = {
   i32TruncSatF32S: (): Code => [0xfc, 0x00],
 
   // ---- SIMD
+  /** i8x16.shuffle(a, b): byte k of the result is byte lanes[k] of a‖b (0–31). */
+  i8x16Shuffle: (lanes: readonly number[]): Code => simd(0x0d, ...lanes),
+  /** The i8x16.shuffle that picks 32-bit lanes (0–3 from a, 4–7 from b). */
+  i32x4Shuffle: (l0: number, l1: number, l2: number, l3: number): Code => simd(0x0d, ...[l0, l1, l2, l3].flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3])),
   i8x16Splat: (): Code => simd(0x0f),
   i32x4Splat: (): Code => simd(0x11),
   f32x4Splat: (): Code => simd(0x13),
