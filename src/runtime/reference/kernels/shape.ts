@@ -86,8 +86,8 @@ const expand: ArrayKernel = ([x], _attrs, [out]) => {
   copyBox(x!.data, 0, broadcastStrides(x!.shape, out!.shape), out!.data, 0, stridesOf(out!.shape), out!.shape);
 };
 
-/** Offset of the first sliced element and the strides of the slice inside x. */
-function sliceGeometry(shape: readonly number[], starts: readonly number[], steps: readonly number[]): { off: number; str: number[] } {
+/** Offset of the first sliced element and the strides of the slice inside x (in elements). */
+export function sliceGeometry(shape: readonly number[], starts: readonly number[], steps: readonly number[]): { off: number; str: number[] } {
   const xs = stridesOf(shape);
   let off = 0;
   const str = new Array<number>(shape.length);

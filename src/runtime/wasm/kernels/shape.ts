@@ -1,6 +1,6 @@
 import { bytesPerElement, stridesOf, type DType } from '../../../ir/index.js';
 import type { KernelInput } from '../../backend.js';
-import { checkClasses, checkIndices, coalesceBox } from '../../reference/kernels/shape.js';
+import { checkClasses, checkIndices, coalesceBox, sliceGeometry } from '../../reference/kernels/shape.js';
 import { registerNativeKernels, type NativeKernelFactory } from '../nativeKernels.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
 import { CPP_DTYPE, fallbackOf } from './elementwise.js';
@@ -151,18 +151,6 @@ function heapKernel(body: (cp: HeapCopier, backend: WasmBackend, inputs: readonl
 }
 
 const esz = (dtype: DType): number => bytesPerElement(dtype);
-
-/** Offset and strides (in elements) of a slice inside its source. */
-function sliceGeometry(shape: readonly number[], starts: readonly number[], steps: readonly number[]): { off: number; str: number[] } {
-  const xs = stridesOf(shape);
-  let off = 0;
-  const str = new Array<number>(shape.length);
-  for (let i = 0; i < shape.length; i++) {
-    off += starts[i]! * xs[i]!;
-    str[i] = xs[i]! * steps[i]!;
-  }
-  return { off, str };
-}
 
 function aroundAxis(shape: readonly number[], axis: number): [number, number] {
   let outer = 1, inner = 1;
