@@ -124,6 +124,8 @@ export const I = {
   i32Store8: (off = 0): Code => [0x3a, ...mem(0, off)],
   v128Load: (off = 0): Code => simd(0x00, ...mem(4, off)),
   v128Store: (off = 0): Code => simd(0x0b, ...mem(4, off)),
+  f64Load: (off = 0): Code => [0x2b, ...mem(3, off)],
+  f64Store: (off = 0): Code => [0x39, ...mem(3, off)],
   /** memory.copy (dst, src, bytes). */
   memoryCopy: (): Code => [0xfc, 0x0a, 0x00, 0x00],
   /** memory.fill (dst, byte, bytes). */
@@ -144,10 +146,15 @@ export const I = {
   f32Mul: (): Code => [0x94],
   f32Div: (): Code => [0x95],
 
+  // ---- f64 scalar
+  f64Add: (): Code => [0xa0],
+
   // ---- conversions
   f32ConvertI32S: (): Code => [0xb2],
   f32ConvertI32U: (): Code => [0xb3],
   i32TruncSatF32S: (): Code => [0xfc, 0x00],
+  f32DemoteF64: (): Code => [0xb6],
+  f64PromoteF32: (): Code => [0xbb],
 
   // ---- SIMD
   /** i8x16.shuffle(a, b): byte k of the result is byte lanes[k] of a‖b (0–31). */
@@ -189,6 +196,10 @@ export const I = {
   /** pmin(a, b) = b < a ? b : a; pmax(a, b) = a < b ? b : a (C's ternaries, exactly). */
   f32x4Pmin: (): Code => simd(0xea),
   f32x4Pmax: (): Code => simd(0xeb),
+  f64x2ExtractLane: (lane: number): Code => simd(0x21, lane),
+  /** The two low f32 lanes widened to f64 (exact). */
+  f64x2PromoteLowF32x4: (): Code => simd(0x5f),
+  f64x2Add: (): Code => simd(0xf0),
 
   // ---- small idioms
   /** local[i] += local[by], or += a constant when `by` is code. */

@@ -5,6 +5,10 @@
  * innermost and contiguous, or all of them) and fall back to the portable kernels
  * otherwise.
  *
+ * float32 sums go first to Kiln's generated SIMD kernels (simdReduce.ts: float64
+ * accumulation, any axes that form [R, K, R] or [K, R, K] blocks, e.g. BatchNorm's
+ * [0, 2, 3] and bias gradients), except many short rows, which `_Sum` does faster.
+ *
  * Used: `_Sum` and `_Prod` (float32 / int32) and `_Softmax` (XNNPACK, float32, last
  * axis). Measured against the portable kernels (node 20, wasm heap): softmax 10–20×
  * faster at [128..4096, 16..4096]; sum/prod about equal on long rows, up to 4× faster on
@@ -19,12 +23,14 @@ import { sizeOf } from '../../../ir/index.js';
 import { reducePlan } from '../../reference/kernels/reduce.js';
 import { registerNativeKernels, type NativeKernelFactory } from '../nativeKernels.js';
 import { CPP_DTYPE, fallbackOf } from './elementwise.js';
+import { reduceKernels, sumLayout, sumOnHeap, type ReduceKernels } from './simdReduce.js';
 
 /**
  * tfjs's `_Sum`/`_Prod` accumulate in float32. The worst-case relative error of a
  * float32 running sum/product of k terms is about k·2⁻²⁴; k ≤ 4096 keeps it under
  * the 1e-5·√k tolerance. Longer float32 rows use the portable kernel (float64
- * accumulation), which is as fast there.
+ * accumulation), which is as fast there (float32 sums reach `_Sum` only for short rows:
+ * `simdSum` takes the rest).
  */
 const MAX_F32_ROW = 4096;
 
@@ -54,8 +60,38 @@ function rowReduce(fnName: string): NativeKernelFactory {
   };
 }
 
+/** Rows shorter than this, several of them, are summed by `_Sum` (see `simdSum`). */
+const SHORT_ROW = 64;
+
+/**
+ * float32 sums on the generated SIMD kernels (simdReduce.ts, float64 accumulation) for
+ * the layouts they cover; the rest go to `next`.
+ */
+function simdSum(next: NativeKernelFactory): NativeKernelFactory {
+  return (backend, name) => {
+    const other = next(backend, name);
+    let k: ReduceKernels | null = null;
+    return (inputs, attrs, outTypes) => {
+      const x = inputs[0]!;
+      const ot = outTypes[0]!;
+      if (x.dtype !== 'float32' || ot.dtype !== 'float32' || sizeOf(x.shape) === 0) return other(inputs, attrs, outTypes);
+      const layout = sumLayout(x.shape, attrs['axes'] as number[]);
+      // Many short rows: tfjs's float32 loop has less per-row overhead than the float64
+      // kernel (its setup per run): [4096, 16] 14 vs 20 µs, [2048, 32] 15 vs 17; from
+      // 64 on the kernel is faster ([1024, 64] 18 vs 12, [128, 784] 52 vs 15).
+      if (!layout || (layout.kind === 'runs' && layout.batch === 1 && layout.runs > 1 && layout.len < SHORT_ROW)) return other(inputs, attrs, outTypes);
+      k ??= reduceKernels(backend.memory);
+      const out = backend.alloc('float32', sizeOf(ot.shape));
+      const acc = backend.module._malloc(layout.acc * 8);
+      sumOnHeap(k, layout, x.storage.ptr, out.ptr, acc);
+      backend.module._free(acc);
+      return [out];
+    };
+  };
+}
+
 registerNativeKernels({
-  sum: rowReduce('Sum'),
+  sum: simdSum(rowReduce('Sum')),
   prod: rowReduce('Prod'),
   softmax: (backend, name) => {
     const fallback = fallbackOf(backend, name);
