@@ -4,3 +4,4 @@ import './reduce.js';
 import './shape.js';
 import './linalg.js';
 import './nn.js';
+import './random.js';
