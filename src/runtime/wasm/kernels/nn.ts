@@ -1,10 +1,12 @@
 import { sizeOf, type TensorType } from '../../../ir/index.js';
 import type { Kernel } from '../../backend.js';
-import { col2im, convGeom, im2col, isPointwise } from '../../reference/kernels/nn.js';
+import { col2im, convGeom, isPointwise, poolGeom } from '../../reference/kernels/nn.js';
 import { registerNativeKernels } from '../nativeKernels.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
 import type { WasmModule } from '../wasmModule.js';
 import { fallbackOf } from './elementwise.js';
+import { im2colOnHeap, im2colScratchBytes } from './im2colKernel.js';
+import { maxPoolGradOnHeap, maxPoolGradScratchBytes, maxPoolGradSupports } from './maxPoolGradKernel.js';
 
 /*
  * Native NCHW convolutions and pools on tfjs-backend-wasm's XNNPACK kernels.
@@ -15,10 +17,12 @@ import { fallbackOf } from './elementwise.js';
  * - convTranspose2d (= conv2d's input gradient; tfjs's Conv2DBackpropInput is a naive
  *   loop without dilation or groups, ≈8× slower here): with stride 1 an XNNPACK conv
  *   with the kernel flipped; otherwise colsᵀ = Xᵀ·W_g as an XNNPACK matmul, then col2im.
- * - conv2dFilterGrad (tfjs has none): im2col, then an XNNPACK matmul with dY.
- * - maxPool2d / avgPool2d: `_MaxPool` / `_AvgPool` between two `_Transpose`s. Their
- *   gradients stay portable: `_MaxPoolGrad` sends the gradient to the last maximum
- *   (PyTorch: the first) and mishandles all-negative windows.
+ * - conv2dFilterGrad (tfjs has none): im2col (generated wasm, im2colKernel.ts), then an
+ *   XNNPACK matmul with dY.
+ * - maxPool2d / avgPool2d: `_MaxPool` / `_AvgPool` between two `_Transpose`s.
+ *   maxPool2dGrad is generated wasm (maxPoolGradKernel.ts): `_MaxPoolGrad` sends the
+ *   gradient to the last maximum (PyTorch: the first) and mishandles all-negative windows.
+ *   avgPool2dGrad stays portable.
  *
  * XNNPACK caches operators (packed weights) by the *tensor id* of the filter / matmul B
  * operand (and bias) and drops them when that id is disposed. Parameters are updated in
@@ -292,6 +296,8 @@ const conv2dFilterGradKernel = (backend: WasmBackend, name: string): Kernel<Wasm
     const out = backend.alloc('float32', B * K);
     const nb = chunkOf(Math.max(K, B) * L, N);
     const cols = backend.alloc('float32', K * nb * L);
+    const scratchBytes = pointwise ? 0 : im2colScratchBytes(geom);
+    const scratch = scratchBytes > 0 ? backend.alloc('float32', scratchBytes / 4) : null;
     const colsT = colsAsB ? backend.alloc('float32', nb * L * K) : null;
     const bt = backend.alloc('float32', nb * L * B);
     const res = backend.alloc('float32', K * Bg);
@@ -303,12 +309,15 @@ const conv2dFilterGradKernel = (backend: WasmBackend, name: string): Kernel<Wasm
       transpose(backend, bc, [cnt, G, Bg, L], colsAsB ? [1, 2, 0, 3] : [1, 0, 3, 2], bt.id, cnt * B * L, b.storage.ptr + n0 * B * L * 4, bt.ptr);
       dropView(m, bc);
       for (let g = 0; g < G; g++) {
-        const h = f32(backend);
-        const cb = cols.ptr >> 2, ab = a.storage.ptr >> 2;
-        for (let j = 0; j < cnt; j++) {
-          const aOff = ab + ((n0 + j) * A + g * Ag) * HW;
-          if (pointwise) for (let c = 0; c < Ag; c++) h.copyWithin(cb + c * NL + j * L, aOff + c * HW, aOff + (c + 1) * HW);
-          else im2col(h, aOff, geom, h, NL, cb + j * L);
+        const aImg = a.storage.ptr + (n0 * A + g * Ag) * HW * 4; // image n0, group g
+        if (pointwise) {
+          const h = f32(backend), cb = cols.ptr >> 2;
+          for (let j = 0; j < cnt; j++) {
+            const aOff = (aImg >> 2) + j * A * HW;
+            for (let c = 0; c < Ag; c++) h.copyWithin(cb + c * NL + j * L, aOff + c * HW, aOff + (c + 1) * HW);
+          }
+        } else {
+          im2colOnHeap(backend.memory, aImg, A * HW * 4, cnt, geom, cols.ptr, NL * 4, L * 4, scratch ? scratch.ptr : 0);
         }
         const bg = viewId(m, bt.ptr + g * NL * Bg * 4, NL * Bg);
         if (colsT) {
@@ -335,6 +344,7 @@ const conv2dFilterGradKernel = (backend: WasmBackend, name: string): Kernel<Wasm
       }
     }
     backend.free(cols);
+    if (scratch) backend.free(scratch);
     if (colsT) backend.free(colsT);
     backend.free(bt);
     backend.free(res);
@@ -346,8 +356,7 @@ const conv2dFilterGradKernel = (backend: WasmBackend, name: string): Kernel<Wasm
 /**
  * maxPool2d / avgPool2d on XNNPACK (NHWC, so a `_Transpose` each way). avgPool2d only
  * where XNNPACK's divisor agrees with PyTorch's: no padding, or padding left out of the
- * count (XNNPACK never counts it). The gradients stay portable: `_MaxPoolGrad` sends the
- * gradient to the last maximum (PyTorch: the first) and mishandles all-negative windows.
+ * count (XNNPACK never counts it). maxPool2dGrad: see maxPool2dGradKernel below.
  */
 const poolKernel = (kind: 'max' | 'avg') => (backend: WasmBackend, name: string): Kernel<WasmStorage> => {
   const fallback = fallbackOf(backend, name);
@@ -385,10 +394,33 @@ const poolKernel = (kind: 'max' | 'avg') => (backend: WasmBackend, name: string)
   };
 };
 
+/**
+ * maxPool2dGrad: x [N,C,H,W], dy [N,C,OH,OW] → dx [N,C,H,W], the gradient of each window
+ * at its first maximum, on the generated kernels (bit-identical to the portable one).
+ */
+const maxPool2dGradKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> => {
+  const fallback = fallbackOf(backend, name);
+  return (inputs, attrs, outTypes) => {
+    const x = inputs[0]!, dy = inputs[1]!;
+    if (x.dtype !== 'float32' || empty(inputs, outTypes)) return fallback(inputs, attrs, outTypes);
+    const [N, C, H, W] = x.shape as [number, number, number, number];
+    const [, , OH, OW] = dy.shape as [number, number, number, number];
+    const geom = poolGeom(attrs, H, W, OH, OW);
+    if (!maxPoolGradSupports(geom)) return fallback(inputs, attrs, outTypes);
+    const out = backend.alloc('float32', N * C * H * W);
+    const scratchBytes = maxPoolGradScratchBytes(geom);
+    const scratch = scratchBytes > 0 ? backend.alloc('float32', scratchBytes / 4) : null;
+    maxPoolGradOnHeap(backend.memory, x.storage.ptr, dy.storage.ptr, out.ptr, N * C, geom, scratch ? scratch.ptr : 0);
+    if (scratch) backend.free(scratch);
+    return [out];
+  };
+};
+
 registerNativeKernels({
   conv2d: conv2dKernel,
   convTranspose2d: convTranspose2dKernel,
   conv2dFilterGrad: conv2dFilterGradKernel,
   maxPool2d: poolKernel('max'),
   avgPool2d: poolKernel('avg'),
+  maxPool2dGrad: maxPool2dGradKernel,
 });
