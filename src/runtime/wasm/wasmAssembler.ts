@@ -201,6 +201,50 @@ export const I = {
   f64x2PromoteLowF32x4: (): Code => simd(0x5f),
   f64x2Add: (): Code => simd(0xf0),
 
+  // ---- more integer, i64, f64 and SIMD instructions (Philox samplers, pool gradients)
+  i32Xor: (): Code => [0x73],
+  i32WrapI64: (): Code => [0xa7],
+  i64Const: (v: number): Code => [0x42, ...sleb(v)],
+  i64ExtendI32U: (): Code => [0xad],
+  i64Add: (): Code => [0x7c],
+  i64Mul: (): Code => [0x7e],
+  i64Or: (): Code => [0x84],
+  i64Shl: (): Code => [0x86],
+  i64ShrU: (): Code => [0x88],
+  f64Const: (v: number): Code => [0x44, ...new Uint8Array(new Float64Array([v]).buffer)],
+  f64Mul: (): Code => [0xa2],
+  f64Floor: (): Code => [0x9c],
+  f64ConvertI32U: (): Code => [0xb8],
+  i32TruncSatF64S: (): Code => [0xfc, 0x02],
+  v128Xor: (): Code => simd(0x51),
+  i32x4LtU: (): Code => simd(0x3a),
+  i32x4ShrU: (): Code => simd(0xad),
+  i32x4Add: (): Code => simd(0xae),
+  i32x4Sub: (): Code => simd(0xb1),
+  /** Full 64-bit products of the low (high) two u32 lanes. */
+  i64x2ExtmulLowI32x4U: (): Code => simd(0xde),
+  i64x2ExtmulHighI32x4U: (): Code => simd(0xdf),
+  f64x2Splat: (): Code => simd(0x14),
+  f64x2Floor: (): Code => simd(0x75),
+  f64x2Mul: (): Code => simd(0xf2),
+  f32x4ConvertI32x4S: (): Code => simd(0xfa),
+  /** The two low lanes as f64, signed / unsigned (exact). */
+  f64x2ConvertLowI32x4S: (): Code => simd(0xfe),
+  f64x2ConvertLowI32x4U: (): Code => simd(0xff),
+  /** f64x2 → f32 lanes 0, 1 (lanes 2, 3 zero); round to nearest even. */
+  f32x4DemoteF64x2Zero: (): Code => simd(0x5e),
+  /** f64x2 → i32 lanes 0, 1 (truncated, saturating; lanes 2, 3 zero). */
+  i32x4TruncSatF64x2SZero: (): Code => simd(0xfc),
+  f32Max: (): Code => [0x97],
+  i32LtS: (): Code => [0x48],
+  i32GtS: (): Code => [0x4a],
+  /** v128.andnot(a, b) = a & ~b. */
+  v128AndNot: (): Code => simd(0x4f),
+  i32x4Mul: (): Code => simd(0xb5),
+  i32x4MaxS: (): Code => simd(0xb8),
+  i32x4ExtractLane: (lane: number): Code => simd(0x1b, lane),
+  f32x4ReplaceLane: (lane: number): Code => simd(0x20, lane),
+
   // ---- small idioms
   /** local[i] += local[by], or += a constant when `by` is code. */
   bump: (i: number, by: number | Code): Code => [0x20, ...uleb(i), typeof by === 'number' ? [0x20, ...uleb(by)] : by, 0x6a, 0x21, ...uleb(i)],

@@ -37,23 +37,11 @@ import { cat, I, ModuleBuilder, T, type Code, type ValType } from '../wasmAssemb
 // wasm port of the portable loops was only 1.3× faster: its compare-and-select chain per
 // element is latency-bound.
 
-const f32Max = (): Code => [0x97];
-const i32LtS = (): Code => [0x48];
-const i32GtS = (): Code => [0x4a];
-/** v128.andnot(a, b) = a & ~b. */
-const v128AndNot = (): Code => [0xfd, 0x4f];
-const i32x4Add = (): Code => [0xfd, 0xae, 0x01];
-const i32x4Sub = (): Code => [0xfd, 0xb1, 0x01];
-const i32x4Mul = (): Code => [0xfd, 0xb5, 0x01];
-const i32x4MaxS = (): Code => [0xfd, 0xb8, 0x01];
-const i32x4ExtractLane = (lane: number): Code => [0xfd, 0x1b, lane];
-const f32x4ReplaceLane = (lane: number): Code => [0xfd, 0x20, lane];
-
 /** `x = start; while (x < end) { body; x += step }` (signed compare, tested first). */
 function forUp(x: number, start: Code, end: Code, step: Code, body: Code): Code {
   return I.block(cat(
     start, I.set(x),
-    I.loop(cat(I.get(x), end, i32LtS(), I.i32Eqz(), I.brIf(1), body, I.bump(x, step), I.br(0))),
+    I.loop(cat(I.get(x), end, I.i32LtS(), I.i32Eqz(), I.brIf(1), body, I.bump(x, step), I.br(0))),
   ));
 }
 
@@ -85,9 +73,9 @@ function emitPool2x2(m: ModuleBuilder): void {
     // The gradient (+0 added, as the reference's 0 + g), peeled off lane by lane.
     get(gp), I.v128Load(), I.f32x4Const(0), I.f32x4Add(), set(vg),
     get(vg), get(ea), I.v128And(), set(va),
-    get(vg), get(ea), v128AndNot(), tee(vg), get(eb), I.v128And(), set(vb),
-    get(vg), get(eb), v128AndNot(), tee(vg), get(ec), I.v128And(), set(vc),
-    get(vg), get(ec), v128AndNot(), set(vd),
+    get(vg), get(ea), I.v128AndNot(), tee(vg), get(eb), I.v128And(), set(vb),
+    get(vg), get(eb), I.v128AndNot(), tee(vg), get(ec), I.v128And(), set(vc),
+    get(vg), get(ec), I.v128AndNot(), set(vd),
     get(dp), get(va), get(vb), I.i32x4Shuffle(0, 4, 1, 5), I.v128Store(),
     get(dp), get(va), get(vb), I.i32x4Shuffle(2, 6, 3, 7), I.v128Store(16),
     add(get(dp), get(wb)), get(vc), get(vd), I.i32x4Shuffle(0, 4, 1, 5), I.v128Store(),
@@ -97,7 +85,7 @@ function emitPool2x2(m: ModuleBuilder): void {
   const single = cat(
     get(xp), I.f32Load(), set(sa), get(xp), I.f32Load(4), set(sb),
     add(get(xp), get(wb)), I.f32Load(), set(sc), add(get(xp), get(wb)), I.f32Load(4), set(sd),
-    get(sa), get(sb), f32Max(), get(sc), get(sd), f32Max(), f32Max(), set(sm),
+    get(sa), get(sb), I.f32Max(), get(sc), get(sd), I.f32Max(), I.f32Max(), set(sm),
     isMaxS(sa), set(fa), isMaxS(sb), set(fb), isMaxS(sc), set(fc),
     get(gp), I.f32Load(), I.f32(0), I.f32Add(), set(sg),
     get(dp), get(sg), I.f32(0), get(fa), I.select(), I.f32Store(),
@@ -165,29 +153,29 @@ function emitGeneral(m: ModuleBuilder, kind: StrideKind): void {
     : kind === 's2' ? cat(get(q), I.v128Load(), get(q), I.v128Load(16), I.i32x4Shuffle(0, 2, 4, 6))
       : cat(
         get(q), I.f32Load(), I.f32x4Splat(),
-        ...[1, 2, 3].map((l) => cat(add(get(q), mul(get(P.sw), k(4 * l))), I.f32Load(), f32x4ReplaceLane(l))),
+        ...[1, 2, 3].map((l) => cat(add(get(q), mul(get(P.sw), k(4 * l))), I.f32Load(), I.f32x4ReplaceLane(l))),
       );
   // One tap for the four windows (see the header); `nanPos` / `seen`: the first NaN.
   const tapStep = cat(
     gather, set(v),
-    get(posGroup), get(tp), I.i32x4Splat(), i32x4Add(), set(tap),
+    get(posGroup), get(tp), I.i32x4Splat(), I.i32x4Add(), set(tap),
     get(v), get(best), I.f32x4Gt(), set(gt),
     get(tap), get(pos), get(gt), I.v128Bitselect(), set(pos),
     get(best), get(v), I.f32x4Pmax(), set(best),
-    get(tap), get(nanPos), get(v), get(v), I.f32x4Ne(), get(seen), v128AndNot(), I.v128Bitselect(), set(nanPos),
+    get(tap), get(nanPos), get(v), get(v), I.f32x4Ne(), get(seen), I.v128AndNot(), I.v128Bitselect(), set(nanPos),
     get(seen), get(v), get(v), I.f32x4Ne(), I.v128Or(), set(seen),
   );
   /** dx[pos lane l] += dy[o + l], lane by lane (the reference's order for overlapping windows). */
   const scatterLane = (l: number): Code => cat(
-    get(dPlane), get(pos), i32x4ExtractLane(l), k(4), I.i32Mul(), I.i32Add(), tee(a),
+    get(dPlane), get(pos), I.i32x4ExtractLane(l), k(4), I.i32Mul(), I.i32Add(), tee(a),
     get(a), I.f32Load(), get(g), I.f32Load(4 * l), I.f32Add(), I.f32Store(),
   );
   const group = cat(
     // Real position of tap (0, 0) of each window, and of each window's first real element.
-    mul(get(ow), get(P.sw)), I.i32x4Splat(), get(laneStep), i32x4Add(), tee(v),
-    get(rowReal), I.i32x4Splat(), i32x4Add(), set(posGroup),
-    get(v), get(P.pl), I.i32x4Splat(), i32x4Sub(), I.v128([...new Array<number>(16).fill(0)]), i32x4MaxS(),
-    get(hs), k(0), get(hs), k(0), i32GtS(), I.select(), get(P.W), I.i32Mul(), I.i32x4Splat(), i32x4Add(), set(pos),
+    mul(get(ow), get(P.sw)), I.i32x4Splat(), get(laneStep), I.i32x4Add(), tee(v),
+    get(rowReal), I.i32x4Splat(), I.i32x4Add(), set(posGroup),
+    get(v), get(P.pl), I.i32x4Splat(), I.i32x4Sub(), I.v128([...new Array<number>(16).fill(0)]), I.i32x4MaxS(),
+    get(hs), k(0), get(hs), k(0), I.i32GtS(), I.select(), get(P.W), I.i32Mul(), I.i32x4Splat(), I.i32x4Add(), set(pos),
     I.f32x4Const(-Infinity), set(best), I.v128([...new Array<number>(16).fill(0)]), tee(nanPos), set(seen),
     add(get(rowPad), mul(mul(get(ow), get(P.sw)), k(4))), set(p), k(0), set(tp),
     forUp(i, k(0), get(P.kh), k(1), cat(
@@ -200,9 +188,9 @@ function emitGeneral(m: ModuleBuilder, kind: StrideKind): void {
     // The last group of a row may hold fewer than four windows.
     get(P.OW), get(ow), I.i32Sub(), set(rem),
     scatterLane(0),
-    get(rem), k(1), i32GtS(), I.if(scatterLane(1)),
-    get(rem), k(2), i32GtS(), I.if(scatterLane(2)),
-    get(rem), k(3), i32GtS(), I.if(scatterLane(3)),
+    get(rem), k(1), I.i32GtS(), I.if(scatterLane(1)),
+    get(rem), k(2), I.i32GtS(), I.if(scatterLane(2)),
+    get(rem), k(3), I.i32GtS(), I.if(scatterLane(3)),
     I.bump(g, k(16)),
   );
   const body = cat(
@@ -210,7 +198,7 @@ function emitGeneral(m: ModuleBuilder, kind: StrideKind): void {
     get(P.dx), k(0), mul(mul(mul(get(P.planes), get(P.H)), get(P.W)), k(4)), I.memoryFill(),
     get(P.pad), set(q), get(P.padBytes), k(4), I.i32ShrU(), set(n),
     I.repeat(n, cat(get(q), I.f32x4Const(-Infinity), I.v128Store(), I.bump(q, k(16)))),
-    I.v128([0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0]), get(P.sw), I.i32x4Splat(), i32x4Mul(), set(laneStep),
+    I.v128([0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0]), get(P.sw), I.i32x4Splat(), I.i32x4Mul(), set(laneStep),
     add(get(P.pad), mul(add(mul(get(P.pt), get(P.Wp)), get(P.pl)), k(4))), set(padInterior),
     get(P.x), set(xPlane), get(P.dx), set(dPlane), get(P.dy), set(g),
     I.repeat(P.planes, cat(

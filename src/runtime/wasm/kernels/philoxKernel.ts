@@ -1,5 +1,5 @@
 import { PHILOX_CONSTANTS } from '../../philox.js';
-import { cat, I, ModuleBuilder, sleb, T, uleb, type Code, type ValType } from '../wasmAssembler.js';
+import { cat, I, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
 
 // ---- Philox4x32-10 samplers in generated WebAssembly SIMD -------------------------------
 //
@@ -26,52 +26,6 @@ import { cat, I, ModuleBuilder, sleb, T, uleb, type Code, type ValType } from '.
 // (ctrLo, ctrHi), lane `lane` (i.e. offset = 4·ctr + lane). `src` is bernoulli's float32
 // probabilities (one per element); a, b are (low, range) for uniform and randInt.
 
-/**
- * Instructions only these kernels use, beyond the shared assembler's `I` (kept here:
- * integer and f64 arithmetic that no other generated kernel needs).
- */
-const X = {
-  i32Xor: (): Code => [0x73],
-  i32WrapI64: (): Code => [0xa7],
-  i64Const: (v: number): Code => [0x42, ...sleb(v)],
-  i64ExtendI32U: (): Code => [0xad],
-  i64Add: (): Code => [0x7c],
-  i64Mul: (): Code => [0x7e],
-  i64Or: (): Code => [0x84],
-  i64Shl: (): Code => [0x86],
-  i64ShrU: (): Code => [0x88],
-  f64Const: (v: number): Code => [0x44, ...new Uint8Array(new Float64Array([v]).buffer)],
-  f64Add: (): Code => [0xa0],
-  f64Mul: (): Code => [0xa2],
-  f64Floor: (): Code => [0x9c],
-  f64ConvertI32U: (): Code => [0xb8],
-  f32DemoteF64: (): Code => [0xb6],
-  i32TruncSatF64S: (): Code => [0xfc, 0x02],
-  v128Xor: (): Code => simd(0x51),
-  i32x4LtU: (): Code => simd(0x3a),
-  i32x4ShrU: (): Code => simd(0xad),
-  i32x4Add: (): Code => simd(0xae),
-  i32x4Sub: (): Code => simd(0xb1),
-  /** Full 64-bit products of the low (high) two u32 lanes. */
-  i64x2ExtmulLowI32x4U: (): Code => simd(0xde),
-  i64x2ExtmulHighI32x4U: (): Code => simd(0xdf),
-  f64x2Splat: (): Code => simd(0x14),
-  f64x2Floor: (): Code => simd(0x75),
-  f64x2Mul: (): Code => simd(0xf2),
-  f32x4ConvertI32x4S: (): Code => simd(0xfa),
-  /** The two low lanes as f64, signed / unsigned (exact). */
-  f64x2ConvertLowI32x4S: (): Code => simd(0xfe),
-  f64x2ConvertLowI32x4U: (): Code => simd(0xff),
-  /** f64x2 → f32 lanes 0, 1 (lanes 2, 3 zero); round to nearest even. */
-  f32x4DemoteF64x2Zero: (): Code => simd(0x5e),
-  /** f64x2 → i32 lanes 0, 1 (truncated, saturating; lanes 2, 3 zero). */
-  i32x4TruncSatF64x2SZero: (): Code => simd(0xfc),
-};
-
-/** A SIMD (0xfd-prefixed) instruction. */
-function simd(opcode: number): Code {
-  return [0xfd, ...uleb(opcode)];
-}
 
 const { M0, M1, W0, W1 } = PHILOX_CONSTANTS;
 
@@ -104,14 +58,14 @@ const { get, set } = I;
 const lanes01 = (lo: Code, hi: Code): Code => cat(lo, hi, I.i32x4Shuffle(0, 1, 4, 5));
 const upperHalf = (v: Code): Code => cat(v, v, I.i32x4Shuffle(2, 3, 2, 3));
 /** (w >>> 8)·2^-24: 24-bit uniforms, exact in float32 and float64. */
-const top24 = (w: Code): Code => cat(w, I.i32(8), X.i32x4ShrU());
+const top24 = (w: Code): Code => cat(w, I.i32(8), I.i32x4ShrU());
 
 /** low + floor((w·range)·2^-32) for the two low u32 lanes of `w`, as f64x2. */
 const randIntF64x2 = (w: Code, av: Code, bv: Code): Code =>
-  cat(av, w, X.f64x2ConvertLowI32x4U(), bv, X.f64x2Mul(), I.v128(f64x2Bytes(2 ** -32)), X.f64x2Mul(), X.f64x2Floor(), I.f64x2Add());
+  cat(av, w, I.f64x2ConvertLowI32x4U(), bv, I.f64x2Mul(), I.v128(f64x2Bytes(2 ** -32)), I.f64x2Mul(), I.f64x2Floor(), I.f64x2Add());
 /** low + range·u for the two low lanes of `h` = w >>> 8, as f64x2. */
 const uniformF64x2 = (h: Code, av: Code, bv: Code): Code =>
-  cat(av, bv, h, X.f64x2ConvertLowI32x4S(), I.v128(f64x2Bytes(2 ** -24)), X.f64x2Mul(), X.f64x2Mul(), I.f64x2Add());
+  cat(av, bv, h, I.f64x2ConvertLowI32x4S(), I.v128(f64x2Bytes(2 ** -24)), I.f64x2Mul(), I.f64x2Mul(), I.f64x2Add());
 
 function f64x2Bytes(v: number): number[] {
   const b = [...new Uint8Array(new Float64Array([v]).buffer)];
@@ -125,7 +79,7 @@ const SAMPLERS: Record<PhiloxKernelName, (t: number) => Sampler> = {
   }),
   bernoulliF32: () => ({
     vec: (w, dst, src, off) => cat(dst,
-      top24(w), X.f32x4ConvertI32x4S(), I.f32x4Const(2 ** -24), I.f32x4Mul(),
+      top24(w), I.f32x4ConvertI32x4S(), I.f32x4Const(2 ** -24), I.f32x4Mul(),
       src, I.v128Load(off), I.f32x4Lt(), I.f32x4Const(1), I.v128And(), I.v128Store(off)),
     sc: (w, dst, src) => cat(dst,
       w, I.i32(8), I.i32ShrU(), I.f32ConvertI32S(), I.f32(2 ** -24), I.f32Mul(),
@@ -134,28 +88,28 @@ const SAMPLERS: Record<PhiloxKernelName, (t: number) => Sampler> = {
   // t: a v128 temporary local.
   uniformF32: (t) => ({
     vec: (w, dst, _src, off, av, bv) => cat(top24(w), set(t), dst,
-      lanes01(cat(uniformF64x2(get(t), av, bv), X.f32x4DemoteF64x2Zero()), cat(uniformF64x2(upperHalf(get(t)), av, bv), X.f32x4DemoteF64x2Zero())),
+      lanes01(cat(uniformF64x2(get(t), av, bv), I.f32x4DemoteF64x2Zero()), cat(uniformF64x2(upperHalf(get(t)), av, bv), I.f32x4DemoteF64x2Zero())),
       I.v128Store(off)),
     sc: (w, dst) => cat(dst, get(P.a), get(P.b),
-      w, I.i32(8), I.i32ShrU(), X.f64ConvertI32U(), X.f64Const(2 ** -24), X.f64Mul(), X.f64Mul(), X.f64Add(),
-      X.f32DemoteF64(), I.f32Store()),
+      w, I.i32(8), I.i32ShrU(), I.f64ConvertI32U(), I.f64Const(2 ** -24), I.f64Mul(), I.f64Mul(), I.f64Add(),
+      I.f32DemoteF64(), I.f32Store()),
   }),
   randIntI32: (t) => ({
     vec: (w, dst, _src, off, av, bv) => cat(w, set(t), dst,
-      lanes01(cat(randIntF64x2(get(t), av, bv), X.i32x4TruncSatF64x2SZero()), cat(randIntF64x2(upperHalf(get(t)), av, bv), X.i32x4TruncSatF64x2SZero())),
+      lanes01(cat(randIntF64x2(get(t), av, bv), I.i32x4TruncSatF64x2SZero()), cat(randIntF64x2(upperHalf(get(t)), av, bv), I.i32x4TruncSatF64x2SZero())),
       I.v128Store(off)),
-    sc: (w, dst) => cat(dst, randIntScalar(w), X.i32TruncSatF64S(), I.i32Store()),
+    sc: (w, dst) => cat(dst, randIntScalar(w), I.i32TruncSatF64S(), I.i32Store()),
   }),
   randIntF32: (t) => ({
     vec: (w, dst, _src, off, av, bv) => cat(w, set(t), dst,
-      lanes01(cat(randIntF64x2(get(t), av, bv), X.f32x4DemoteF64x2Zero()), cat(randIntF64x2(upperHalf(get(t)), av, bv), X.f32x4DemoteF64x2Zero())),
+      lanes01(cat(randIntF64x2(get(t), av, bv), I.f32x4DemoteF64x2Zero()), cat(randIntF64x2(upperHalf(get(t)), av, bv), I.f32x4DemoteF64x2Zero())),
       I.v128Store(off)),
-    sc: (w, dst) => cat(dst, randIntScalar(w), X.f32DemoteF64(), I.f32Store()),
+    sc: (w, dst) => cat(dst, randIntScalar(w), I.f32DemoteF64(), I.f32Store()),
   }),
 };
 
 function randIntScalar(w: Code): Code {
-  return cat(get(P.a), w, X.f64ConvertI32U(), get(P.b), X.f64Mul(), X.f64Const(2 ** -32), X.f64Mul(), X.f64Floor(), X.f64Add());
+  return cat(get(P.a), w, I.f64ConvertI32U(), get(P.b), I.f64Mul(), I.f64Const(2 ** -32), I.f64Mul(), I.f64Floor(), I.f64Add());
 }
 
 /** Emits one sampler: the loop over sets of 4 blocks, with scalar elements at either end. */
@@ -175,16 +129,16 @@ function emitSampler(m: ModuleBuilder, name: PhiloxKernelName, groups: number): 
 
   // ---- one block, scalar: c0…c3 from (ctr lo, ctr hi, 0, 0)
   const scalarRound = (r: number): Code => cat(
-    get(c0), X.i64ExtendI32U(), u32(M0), X.i64ExtendI32U(), X.i64Mul(), set(t0),
-    get(c2), X.i64ExtendI32U(), u32(M1), X.i64ExtendI32U(), X.i64Mul(), set(t1),
-    get(t1), X.i64Const(32), X.i64ShrU(), X.i32WrapI64(), get(c1), X.i32Xor(), rk0(r), X.i32Xor(), set(c0),
-    get(t1), X.i32WrapI64(), set(c1),
-    get(t0), X.i64Const(32), X.i64ShrU(), X.i32WrapI64(), get(c3), X.i32Xor(), rk1(r), X.i32Xor(), set(c2),
-    get(t0), X.i32WrapI64(), set(c3),
+    get(c0), I.i64ExtendI32U(), u32(M0), I.i64ExtendI32U(), I.i64Mul(), set(t0),
+    get(c2), I.i64ExtendI32U(), u32(M1), I.i64ExtendI32U(), I.i64Mul(), set(t1),
+    get(t1), I.i64Const(32), I.i64ShrU(), I.i32WrapI64(), get(c1), I.i32Xor(), rk0(r), I.i32Xor(), set(c0),
+    get(t1), I.i32WrapI64(), set(c1),
+    get(t0), I.i64Const(32), I.i64ShrU(), I.i32WrapI64(), get(c3), I.i32Xor(), rk1(r), I.i32Xor(), set(c2),
+    get(t0), I.i32WrapI64(), set(c3),
   );
   const scalarBlock = cat(
-    get(ctr), X.i32WrapI64(), set(c0),
-    get(ctr), X.i64Const(32), X.i64ShrU(), X.i32WrapI64(), set(c1),
+    get(ctr), I.i32WrapI64(), set(c0),
+    get(ctr), I.i64Const(32), I.i64ShrU(), I.i32WrapI64(), set(c1),
     k(0), set(c2), k(0), set(c3),
     ...Array.from({ length: 10 }, (_, r) => scalarRound(r)),
   );
@@ -200,7 +154,7 @@ function emitSampler(m: ModuleBuilder, name: PhiloxKernelName, groups: number): 
     s.sc(get(w), get(P.dst), get(P.src)),
     I.bump(P.dst, k(4)), I.bump(P.src, k(4)), get(rem), k(1), I.i32Sub(), set(rem),
     get(lane), k(1), I.i32Add(), k(3), I.i32And(), set(lane),
-    get(lane), I.i32Eqz(), I.if(cat(get(ctr), X.i64Const(1), X.i64Add(), set(ctr))),
+    get(lane), I.i32Eqz(), I.if(cat(get(ctr), I.i64Const(1), I.i64Add(), set(ctr))),
   );
 
   // ---- SIMD: G sets of four blocks (blocks ctr+4g … ctr+4g+3); a set's C[j] holds word j
@@ -214,27 +168,27 @@ function emitSampler(m: ModuleBuilder, name: PhiloxKernelName, groups: number): 
   }));
   type Set = (typeof sets)[number];
   const products = ({ C, p }: Set, r: number): Code => cat(
-    get(C[0]!), m0, X.i64x2ExtmulLowI32x4U(), set(p[0]!), get(C[0]!), m0, X.i64x2ExtmulHighI32x4U(), set(p[1]!),
+    get(C[0]!), m0, I.i64x2ExtmulLowI32x4U(), set(p[0]!), get(C[0]!), m0, I.i64x2ExtmulHighI32x4U(), set(p[1]!),
     // Round 0 has c2 = c3 = 0: M1·c2 vanishes.
-    r === 0 ? [] : cat(get(C[2]!), m1, X.i64x2ExtmulLowI32x4U(), set(p[2]!), get(C[2]!), m1, X.i64x2ExtmulHighI32x4U(), set(p[3]!)),
+    r === 0 ? [] : cat(get(C[2]!), m1, I.i64x2ExtmulLowI32x4U(), set(p[2]!), get(C[2]!), m1, I.i64x2ExtmulHighI32x4U(), set(p[3]!)),
   );
   const mix = ({ C, p }: Set, r: number): Code => r === 0
     ? cat(
-      get(C[1]!), get(K0[0]!), X.v128Xor(), set(C[0]!),
+      get(C[1]!), get(K0[0]!), I.v128Xor(), set(C[0]!),
       I.v128(new Array<number>(16).fill(0)), set(C[1]!),
-      get(p[0]!), get(p[1]!), hiWords, get(K1[0]!), X.v128Xor(), set(C[2]!),
+      get(p[0]!), get(p[1]!), hiWords, get(K1[0]!), I.v128Xor(), set(C[2]!),
       get(p[0]!), get(p[1]!), loWords, set(C[3]!),
     )
     : cat(
-      get(p[2]!), get(p[3]!), hiWords, get(C[1]!), X.v128Xor(), get(K0[r]!), X.v128Xor(), set(C[0]!),
+      get(p[2]!), get(p[3]!), hiWords, get(C[1]!), I.v128Xor(), get(K0[r]!), I.v128Xor(), set(C[0]!),
       get(p[2]!), get(p[3]!), loWords, set(C[1]!),
-      get(p[0]!), get(p[1]!), hiWords, get(C[3]!), X.v128Xor(), get(K1[r]!), X.v128Xor(), set(C[2]!),
+      get(p[0]!), get(p[1]!), hiWords, get(C[3]!), I.v128Xor(), get(K1[r]!), I.v128Xor(), set(C[2]!),
       get(p[0]!), get(p[1]!), loWords, set(C[3]!),
     );
   const counters = ({ C }: Set, g: number): Code => cat(
     // Counters ctr+4g+b: low words, with a carry into the high words where they wrapped.
-    get(TMP), I.v128(i32x4Lanes([4 * g, 4 * g + 1, 4 * g + 2, 4 * g + 3])), X.i32x4Add(), set(C[0]!),
-    get(ctr), X.i64Const(32), X.i64ShrU(), X.i32WrapI64(), I.i32x4Splat(), get(C[0]!), get(TMP), X.i32x4LtU(), X.i32x4Sub(), set(C[1]!),
+    get(TMP), I.v128(i32x4Lanes([4 * g, 4 * g + 1, 4 * g + 2, 4 * g + 3])), I.i32x4Add(), set(C[0]!),
+    get(ctr), I.i64Const(32), I.i64ShrU(), I.i32WrapI64(), I.i32x4Splat(), get(C[0]!), get(TMP), I.i32x4LtU(), I.i32x4Sub(), set(C[1]!),
   );
   // Word-major to element order (R_b = block b's four words), then the samples.
   const emitSamples = ({ C, p }: Set, g: number): Code => cat(
@@ -251,19 +205,19 @@ function emitSampler(m: ModuleBuilder, name: PhiloxKernelName, groups: number): 
   const simdStep = (G: number): Code => {
     const used = sets.slice(0, G);
     return cat(
-      get(ctr), X.i32WrapI64(), I.i32x4Splat(), set(TMP),
+      get(ctr), I.i32WrapI64(), I.i32x4Splat(), set(TMP),
       ...used.map(counters),
       ...Array.from({ length: 10 }, (_, r) => cat(...used.map((st) => products(st, r)), ...used.map((st) => mix(st, r)))),
       ...used.map(emitSamples),
       I.bump(P.dst, k(64 * G)), I.bump(P.src, k(64 * G)), get(rem), k(16 * G), I.i32Sub(), set(rem),
-      get(ctr), X.i64Const(4 * G), X.i64Add(), set(ctr),
+      get(ctr), I.i64Const(4 * G), I.i64Add(), set(ctr),
     );
   };
 
   const body = cat(
-    get(P.ctrLo), X.i64ExtendI32U(), get(P.ctrHi), X.i64ExtendI32U(), X.i64Const(32), X.i64Shl(), X.i64Or(), set(ctr),
+    get(P.ctrLo), I.i64ExtendI32U(), get(P.ctrHi), I.i64ExtendI32U(), I.i64Const(32), I.i64Shl(), I.i64Or(), set(ctr),
     get(P.lane), set(lane), get(P.n), set(rem),
-    get(P.a), X.f64x2Splat(), set(AV), get(P.b), X.f64x2Splat(), set(BV),
+    get(P.a), I.f64x2Splat(), set(AV), get(P.b), I.f64x2Splat(), set(BV),
     ...Array.from({ length: 10 }, (_, r) => cat(rk0(r), I.i32x4Splat(), set(K0[r]!), rk1(r), I.i32x4Splat(), set(K1[r]!))),
     // Whole groups of 4 blocks once the stream is at a block start; single elements
     // before (lane ≠ 0) and after (fewer than 16 left).
