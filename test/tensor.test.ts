@@ -29,6 +29,20 @@ describe('creation and reading', () => {
     expect(kiln.linspace(0, 1, 5).toArray()).toEqual([0, 0.25, 0.5, 0.75, 1]);
   });
 
+  it('full and fullLike fill on the backend: every element, dtype conversion, bool nonzero is 1, both backends', () => {
+    for (const backend of ['reference', 'wasm'] as const) {
+      // Reused heap memory is not zero: a freed block of 7s must not show through zeros().
+      kiln.full([1000], 7, { backend }).dispose();
+      expect(kiln.zeros([1000], { backend }).dataSync().every((v) => v === 0)).toBe(true);
+      expect(kiln.full([3], 2.75, { backend, dtype: 'int32' }).toArray()).toEqual([2, 2, 2]);
+      expect(kiln.full([2], 0.5, { backend, dtype: 'bool' }).toArray()).toEqual([true, true]);
+      expect(kiln.full([2], Math.PI, { backend }).toArray()).toEqual([Math.fround(Math.PI), Math.fround(Math.PI)]);
+      const b = kiln.tensor([true, false], { backend });
+      expect(b.fullLike(0.25).toArray()).toEqual([true, true]);
+      expect(kiln.full([2], 1, { backend, requiresGrad: true }).requiresGrad).toBe(true);
+    }
+  });
+
   it('data, dataSync, item, toArray agree on both backends', async () => {
     for (const backend of ['reference', 'wasm'] as const) {
       const x = kiln.tensor([[1, 2], [3, 4]], { backend });

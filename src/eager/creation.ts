@@ -6,6 +6,7 @@ import { engine, getBackend, type RandomKind } from './engine.js';
 import { run1 } from './dispatch.js';
 import { fromNested, type NestedArray } from './nested.js';
 import { Tensor } from './tensor.js';
+import { fullOn } from './functional/elementwise.js';
 
 /** Options every creation function takes. */
 export interface CreateOptions {
@@ -43,7 +44,11 @@ export function fromFlat(op: string, flat: ArrayLike<number>, shape: readonly nu
 function wrap(backend: Backend, arr: TypedArray, shape: readonly number[], dtype: DType, requiresGrad?: boolean): Tensor {
   const storage = backend.alloc(dtype, arr.length);
   backend.write(storage, arr);
-  const t = new Tensor(storage, [...shape], dtype, backend);
+  return leaf(new Tensor(storage, [...shape], dtype, backend), requiresGrad);
+}
+
+function leaf(t: Tensor, requiresGrad: boolean | undefined): Tensor {
+  const dtype = t.dtype;
   if (requiresGrad) {
     if (dtype !== 'float32' && dtype !== 'float64') fail('tensor', `only floating-point tensors can require grad, got ${dtype}`);
     t.requiresGrad_(true);
@@ -100,9 +105,7 @@ export function full(shape: readonly number[], value: number, options: CreateOpt
   const dtype = options.dtype ?? 'float32';
   const backend = getBackend(options.backend);
   if (dtype === 'float64' && !backend.supportsFloat64) fail('full', `float64 is supported on the reference backend only, not '${backend.name}'`);
-  const arr = arrayFor(dtype, size);
-  if (value !== 0) arr.fill(dtype === 'bool' ? (value ? 1 : 0) : value);
-  return wrap(backend, arr, shape, dtype, options.requiresGrad);
+  return leaf(fullOn(backend, [...shape], dtype, value), options.requiresGrad);
 }
 
 export function zeros(shape: readonly number[], options: CreateOptions = {}): Tensor {

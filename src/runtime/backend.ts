@@ -42,6 +42,8 @@ export interface Backend<S extends Storage = Storage> {
   read(storage: S): TypedArray;
   /** Copies `data` (already of the storage's dtype and size) in. */
   write(storage: S, data: TypedArray): void;
+  /** Sets every element to `value` (as a typed-array store converts it; bool: nonzero is 1), on the backend. */
+  fill(storage: S, value: number): void;
   /** Copies all elements of `src` into `dst` (same dtype and size), on the backend. */
   copy(src: S, dst: S): void;
   /** Bytes currently held by live storages. */

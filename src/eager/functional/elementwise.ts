@@ -1,4 +1,4 @@
-import { arrayFor, isFloat, sizeOf, type DType, type OpDef } from '../../ir/index.js';
+import { isFloat, sizeOf, type DType, type OpDef } from '../../ir/index.js';
 import * as ops from '../../ops/elementwise.js';
 import type { Backend } from '../../runtime/backend.js';
 import { opError, run1 } from '../dispatch.js';
@@ -33,9 +33,9 @@ export function scalarFor(like: Tensor, value: number): Tensor {
 export function fullOn(backend: Backend, shape: readonly number[], dtype: DType, value: number): Tensor {
   const size = sizeOf(shape);
   const storage = backend.alloc(dtype, size);
-  const arr = arrayFor(dtype, size);
-  if (value !== 0) arr.fill(value);
-  backend.write(storage, arr);
+  // Filled in place: a JS array copied in cost ≈2.5 ms per 200k elements (dropout's keep
+  // probabilities), the heap fill ≈0.1 ms.
+  backend.fill(storage, value);
   return new Tensor(storage, shape, dtype, backend);
 }
 

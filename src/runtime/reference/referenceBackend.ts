@@ -35,6 +35,11 @@ export class ReferenceBackend implements Backend<ArrayStorage> {
     storage.version++;
   }
 
+  fill(storage: ArrayStorage, value: number): void {
+    storage.data.fill(storage.dtype === 'bool' ? (value ? 1 : 0) : value);
+    storage.version++;
+  }
+
   copy(src: ArrayStorage, dst: ArrayStorage): void {
     dst.data.set(src.data);
     dst.version++;

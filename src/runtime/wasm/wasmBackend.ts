@@ -74,6 +74,11 @@ export class WasmBackend implements Backend<WasmStorage> {
     this.invalidate(s);
   }
 
+  fill(s: WasmStorage, value: number): void {
+    this.view(s).fill(s.dtype === 'bool' ? (value ? 1 : 0) : value);
+    this.invalidate(s);
+  }
+
   copy(src: WasmStorage, dst: WasmStorage): void {
     const bytes = src.size * bytesPerElement(src.dtype);
     new Uint8Array(this.module.asm.memory.buffer).copyWithin(dst.ptr, src.ptr, src.ptr + bytes);
