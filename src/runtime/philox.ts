@@ -43,8 +43,8 @@ export function philoxBlock(c0: number, c1: number, c2: number, c3: number, k0: 
 
 /**
  * Writes `count` words of the stream (seed, offset) into `out[start…start+count)`:
- * whole blocks straight into `out`, a partial block at either end through a 4-word
- * scratch. `out` may be an Int32Array (the same bits, signed).
+ * block by block through a 4-word scratch (V8 inlines `philoxBlock`: as fast as a
+ * hand-inlined round loop). `out` may be an Int32Array (the same bits, signed).
  */
 export function philoxFill(seed: number, offset: number, out: Uint32Array | Int32Array, start = 0, count = out.length - start): void {
   const K0 = seed >>> 0, K1 = Math.floor(seed / TWO_32) | 0;
@@ -53,28 +53,19 @@ export function philoxFill(seed: number, offset: number, out: Uint32Array | Int3
   let ctr = Math.floor(offset / 4);
   let lane = offset - ctr * 4;
   while (i < end) {
-    let c0 = ctr >>> 0, c1 = Math.floor(ctr / TWO_32) | 0, c2 = 0, c3 = 0, k0 = K0, k1 = K1;
-    for (let r = 0; r < 10; r++) {
-      const lo0 = Math.imul(M0, c0), lo1 = Math.imul(M1, c2);
-      const n0 = ((M1 * c2 - (lo1 >>> 0)) * INV_TWO_32 + 0.5) ^ c1 ^ k0;
-      const n2 = ((M0 * c0 - (lo0 >>> 0)) * INV_TWO_32 + 0.5) ^ c3 ^ k1;
-      c0 = n0 >>> 0; c1 = lo1; c2 = n2 >>> 0; c3 = lo0;
-      k0 = (k0 + W0) | 0;
-      k1 = (k1 + W1) | 0;
-    }
+    philoxBlock(ctr >>> 0, Math.floor(ctr / TWO_32) | 0, 0, 0, K0, K1, block);
     if (lane === 0 && i + 4 <= end) {
-      out[i] = c0; out[i + 1] = c1; out[i + 2] = c2; out[i + 3] = c3;
+      out[i] = block[0]!; out[i + 1] = block[1]!; out[i + 2] = block[2]!; out[i + 3] = block[3]!;
       i += 4;
     } else {
-      scratch[0] = c0; scratch[1] = c1; scratch[2] = c2; scratch[3] = c3;
-      for (; lane < 4 && i < end; lane++, i++) out[i] = scratch[lane]!;
+      for (; lane < 4 && i < end; lane++, i++) out[i] = block[lane]!;
       lane = 0;
     }
     ctr++;
   }
 }
 
-const scratch = new Uint32Array(4);
+const block = new Uint32Array(4);
 
 /**
  * The stream of a random op's key: the int32 [4] tensor [seedLo, seedHi, offsetLo,
