@@ -325,8 +325,9 @@ export const maxPool2dKernel: ArrayKernel = ([x], attrs, [y]) => {
 };
 
 /** 2×2 windows, stride 2, no padding (the common CNN pool): straight-line code per window. */
-function isPool2x2(g: PoolGeom): boolean {
-  return g.kh === 2 && g.kw === 2 && g.sh === 2 && g.sw === 2 && g.pt === 0 && g.pl === 0;
+/** 2×2 windows, stride 2, no top/left padding, every window inside the input (bottom/right padding on an odd size would read past the plane). */
+export function isPool2x2(g: PoolGeom): boolean {
+  return g.kh === 2 && g.kw === 2 && g.sh === 2 && g.sw === 2 && g.pt === 0 && g.pl === 0 && 2 * g.OH <= g.H && 2 * g.OW <= g.W;
 }
 
 function maxPool2x2Grad(xd: TypedArray, gd: TypedArray, dd: TypedArray, planes: number, H: number, W: number, OH: number, OW: number): void {

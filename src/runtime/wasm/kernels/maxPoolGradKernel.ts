@@ -1,4 +1,4 @@
-import type { PoolGeom } from '../../reference/kernels/nn.js';
+import { isPool2x2, type PoolGeom } from '../../reference/kernels/nn.js';
 import { cat, I, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
 
 // ---- generated WebAssembly max-pool gradient kernels -----------------------------------
@@ -247,11 +247,6 @@ function kernelsOn(memory: WebAssembly.Memory): MaxPoolGradKernels {
     instances.set(memory, k);
   }
   return k;
-}
-
-/** 2×2 windows, stride 2, no top/left padding, every window inside the input. */
-function isPool2x2(g: PoolGeom): boolean {
-  return g.kh === 2 && g.kw === 2 && g.sh === 2 && g.sw === 2 && g.pt === 0 && g.pl === 0 && 2 * g.OH <= g.H && 2 * g.OW <= g.W;
 }
 
 /** The -inf-bordered plane of the general kernel: [Hp, Wp] and its scratch floats (+ over-read slack, whole v128s). */
