@@ -488,7 +488,7 @@ describe('training mode', () => {
     expect(fast.explain()).toContain('break 1: backward() runs autograd eagerly');
   });
 
-  it('batch norm in training mode: running statistics are written back, and its batch-size constant pins the batch', () => {
+  it('batch norm in training mode: running statistics are written back; symbolic batch for sizes ≥ 2, size 1 raises the layer\'s error', () => {
     const make = () => {
       kiln.manualSeed(12);
       return new nn.Sequential(new nn.Linear(5, 3), new nn.BatchNorm1d(3));
@@ -505,9 +505,41 @@ describe('training mode', () => {
     expect(maxDiff(bnA.runningMean!, bnB.runningMean!)).toBe(0);
     expect(maxDiff(bnA.runningVar!, bnB.runningVar!)).toBe(0);
     expect(bnA.numBatchesTracked!.item()).toBe(3);
+    // Another batch size reuses the graph: the count in the mean, the variance and the
+    // unbiased running variance is an elementCount node, not a number.
+    const x9 = kiln.randn([9, 5], { seed: 50 });
+    expect(maxDiff(fast.run(x9) as kiln.Tensor, b.forward(x9) as kiln.Tensor)).toBe(0);
+    expect(maxDiff(bnA.runningVar!, bnB.runningVar!)).toBe(0);
     expect(fast.traceCount).toBe(1);
     const text = fast.explain();
     expect(text).toMatch(/in-place updates written back after each run: .*1\.runningMean/);
-    expect(text).toMatch(/dim 'batch' specialized to 6/);
+    expect(text).toContain("symbolic dims: batch");
+    expect(text).toMatch(/dim 'batch' symbolic for sizes ≥ 2 only \(size 1 retraces\): tracing at batch = 7 or 1 failed: BatchNorm1d: expected more than 1 value per channel/);
+    // Size 1 is not served by the symbolic graph (it would divide by n − 1 = 0): it
+    // retraces, and the layer's own check throws as in eager.
+    expect(() => fast.run(kiln.randn([1, 5], { seed: 51 }))).toThrow(/BatchNorm1d: expected more than 1 value per channel when training/);
+    expect(() => b.forward(kiln.randn([1, 5], { seed: 51 }))).toThrow(/BatchNorm1d: expected more than 1 value per channel when training/);
+  });
+
+  it('means, variances and mean-reduced losses over a symbolic batch stay symbolic (elementCount, not a number)', () => {
+    const lin = new nn.Linear(4, 3);
+    const f = (x: kiln.Tensor, t: kiln.Tensor) => {
+      const h = lin.forward(x);
+      return [h.mean(0), h.variance(0), nn.crossEntropy(h, t), nn.crossEntropy(h, h.softmax(1).detach()), nn.klDiv(h.logSoftmax(1), h.softmax(1).detach(), { reduction: 'batchmean' })];
+    };
+    const fast = compile(f, { inputs: [spec([dim('batch'), 4]), spec([dim('batch')], 'int32')] });
+    for (const n of [5, 1, 12]) {
+      const x = kiln.randn([n, 4], { seed: n }), t = kiln.randint(0, 3, [n], { seed: n });
+      const got = fast.run(x, t) as kiln.Tensor[], want = f(x, t);
+      // Same ops in the same order on the same backend: equal up to float32 rounding
+      // (batch 1: the unbiased variance is 0/0 = NaN in both).
+      got.forEach((g, i) => {
+        const a = g.dataSync(), b = want[i]!.dataSync();
+        expect(a.length).toBe(b.length);
+        a.forEach((v, k) => (Number.isNaN(b[k]!) ? expect(v).toBeNaN() : expect(Math.abs(v - b[k]!)).toBeLessThan(1e-6)));
+      });
+    }
+    expect(fast.traceCount).toBe(1);
+    expect(fast.graph.toString()).toContain('elementCount(');
   });
 });

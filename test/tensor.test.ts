@@ -29,6 +29,21 @@ describe('creation and reading', () => {
     expect(kiln.linspace(0, 1, 5).toArray()).toEqual([0, 0.25, 0.5, 0.75, 1]);
   });
 
+  it('elementCount: the product of the dims over the axes, a 0-d float tensor, no gradient, both backends', () => {
+    for (const backend of ['reference', 'wasm'] as const) {
+      const x = kiln.zeros([2, 3, 4], { backend, requiresGrad: true });
+      expect(kiln.elementCount(x).item()).toBe(24);
+      expect(kiln.elementCount(x, [0, 2]).item()).toBe(8);
+      expect(kiln.elementCount(x, -1).shape).toEqual([]);
+      expect(kiln.elementCount(x, []).item()).toBe(1);
+      expect(kiln.elementCount(kiln.zeros([0, 5], { backend }), 0).item()).toBe(0);
+      expect(kiln.elementCount(kiln.zeros([3], { backend, dtype: 'int32' })).dtype).toBe('float32');
+      expect(kiln.elementCount(x).requiresGrad).toBe(false);
+      expect(() => kiln.elementCount(x, 3)).toThrow(/elementCount.*axis 3/);
+    }
+    expect(kiln.elementCount(kiln.zeros([2, 2], { backend: 'reference', dtype: 'float64' })).dtype).toBe('float64');
+  });
+
   it('full and fullLike fill on the backend: every element, dtype conversion, bool nonzero is 1, both backends', () => {
     for (const backend of ['reference', 'wasm'] as const) {
       // Reused heap memory is not zero: a freed block of 7s must not show through zeros().

@@ -57,6 +57,11 @@ interface GraphEntry extends EntryCommon {
   readonly pinned: ReadonlyMap<string, { readonly value: number; readonly reason: string }>;
   /** Bindings the plan was found not to hold for (they retrace with every dim pinned). */
   readonly refused: Set<string>;
+  /**
+   * Symbols the user's code rejects at size 1 (e.g. BatchNorm in training): the entry
+   * serves sizes ≥ 2 only, so a size-1 call retraces and raises the code's own error.
+   */
+  readonly atLeastTwo: ReadonlyMap<string, string>;
 }
 
 /** A call with graph breaks: the code runs lazily, its segments are compiled and cached. */
@@ -204,6 +209,7 @@ class Compiled<R> implements CompiledModel<R> {
       const bindings = this.match(e.guard, inputs);
       if (!bindings) continue;
       if (e.kind === 'graph' && e.plan.isSymbolic) {
+        if ([...e.atLeastTwo.keys()].some((name) => bindings.get(name) === 1)) continue;
         const key = [...bindings].join(';');
         if (e.refused.has(key)) continue;
         if (e.plan.prepare(bindings) !== null) {
@@ -302,6 +308,9 @@ class Compiled<R> implements CompiledModel<R> {
       return { entry, result: trace.result };
     }
     const probes: SymbolProbe[] = [];
+    const atLeastTwo = new Map<string, string>();
+    const failure = (name: string, a: number, b: number, e: unknown): string =>
+      `tracing at ${name} = ${a} or ${b} failed: ${(e as Error).message.split('\n')[0]}${e instanceof KilnError && e.callSite ? ` (at ${e.callSite})` : ''}`;
     for (const [name, v] of values) {
       if (pinAll) {
         probes.push({ name, values: [v, v + 1, v + 2], variants: `the symbolic graph did not hold for these sizes, so this entry is specialized` });
@@ -309,12 +318,24 @@ class Compiled<R> implements CompiledModel<R> {
       }
       // Size 1 is among the probes: it is where code most often special-cases a size
       // (squeeze, broadcasting shortcuts), and a structural difference there pins the dim.
-      const sizes: [number, number, number] = [v, v + 1, v === 1 ? v + 2 : 1];
+      let sizes: [number, number, number] = [v, v + 1, v === 1 ? v + 2 : 1];
       let variants: SymbolProbe['variants'];
       try {
         variants = [this.metaTrace(inputs, name, sizes[1], trace.startId), this.metaTrace(inputs, name, sizes[2], trace.startId)];
       } catch (e) {
-        variants = `tracing at ${name} = ${sizes[1]} or ${sizes[2]} failed: ${(e as Error).message.split('\n')[0]}${e instanceof KilnError && e.callSite ? ` (at ${e.callSite})` : ''}`;
+        variants = failure(name, sizes[1], sizes[2], e);
+        // Code that rejects size 1 (BatchNorm when training) can still be symbolic for
+        // sizes ≥ 2: probe v + 2 instead and keep size 1 off this entry.
+        if (sizes[2] === 1) {
+          const reason = variants;
+          try {
+            variants = [this.metaTrace(inputs, name, v + 1, trace.startId), this.metaTrace(inputs, name, v + 2, trace.startId)];
+            sizes = [v, v + 1, v + 2];
+            atLeastTwo.set(name, reason);
+          } catch (e2) {
+            variants = failure(name, v + 1, v + 2, e2);
+          }
+        }
       }
       probes.push({ name, values: sizes, variants });
     }
@@ -325,6 +346,7 @@ class Compiled<R> implements CompiledModel<R> {
     const entry: GraphEntry = {
       kind: 'graph', guard, training, hits: 0, trace: gen.trace, plan,
       symbols: [...values.keys()].filter((s) => !pinned.has(s)), pinned, refused: new Set(),
+      atLeastTwo: new Map([...atLeastTwo].filter(([name]) => !pinned.has(name))),
     };
     return { entry, result: trace.result };
   }
@@ -422,6 +444,7 @@ class Compiled<R> implements CompiledModel<R> {
         lines.push(`entry ${i + 1}: guard ${guardText(e.guard)}${mode} → one compiled graph (${g.nodes.length} nodes, ${g.constants.size} constants, ${g.inputs.length} inputs), ${e.hits} hit${e.hits === 1 ? '' : 's'}`);
         lines.push(`  symbolic dims: ${e.symbols.length ? e.symbols.join(', ') : 'none'}`);
         for (const [name, p] of e.pinned) lines.push(`  dim '${name}' specialized to ${p.value} (guarded, not symbolic): ${p.reason}`);
+        for (const [name, reason] of e.atLeastTwo) lines.push(`  dim '${name}' symbolic for sizes ≥ 2 only (size 1 retraces): ${reason}`);
         const rng = e.trace.feeds.filter((f) => f.kind === 'rng').length;
         if (rng) lines.push(`  random inputs: ${rng} Philox key${rng === 1 ? '' : 's'} drawn from the global generator at each run`);
         if (e.trace.mutations.length) lines.push(`  in-place updates written back after each run: ${e.trace.mutations.map((m) => ('input' in m.target ? `input ${m.target.input}` : m.target.name)).join(', ')}`);

@@ -1,8 +1,9 @@
 /**
  * Reductions. Primitives (registered, with kernels): sum, max, min, prod, argmax,
- * argmin, logSumExp, softmax, logSoftmax. Composites (built from primitives in
- * `eager/functional/reduce.ts`, so they need no kernel or gradient of their own):
- * mean = sum / n, variance = sum((x − mean)²) / (n − ddof).
+ * argmin, logSumExp, softmax, logSoftmax, elementCount. Composites (built from
+ * primitives in `eager/functional/reduce.ts`, so they need no kernel or gradient of
+ * their own): mean = sum / n, variance = sum((x − mean)²) / (n − ddof), where n is an
+ * `elementCount` node rather than a number, so a traced mean follows a symbolic batch.
  *
  * Reduction attrs: `axes` (sorted, unique, non-negative, each < rank) and `keepDims`.
  * Softmax/argmax attrs: `axis` (non-negative; argmax also `null` = flattened).
@@ -128,6 +129,21 @@ function argInfer([x]: readonly TensorType[], attrs: Attrs): TensorType[] {
 }
 
 /** Index of the first maximum along attr `axis` (null: of the flattened tensor). Not differentiable. */
+/**
+ * The number of elements of `x` over attr `axes` (the product of those dims) as a 0-d
+ * tensor of attr `dtype`. It reads only x's shape: in a graph it is computed from the
+ * runtime shape, so `sum / elementCount` stays correct under a symbolic dim where a
+ * number read at trace time would pin the dim to one size. Not differentiable.
+ */
+export const elementCount = registerOp<AnyTensor>({
+  name: 'elementCount',
+  doc: 'Product of the dims of x over attr axes, as a 0-d tensor of attr dtype (reads only the shape).',
+  infer: ([x], attrs) => {
+    checkAxes(x!.shape, attrs['axes'] as number[]);
+    return [{ shape: [], dtype: attrs['dtype'] as TensorType['dtype'] }];
+  },
+});
+
 export const argmax = registerOp<AnyTensor>({
   name: 'argmax',
   doc: 'Index (int32) of the first maximum along attr axis (null: flattened), attr keepDims; NaN counts as largest.',

@@ -39,11 +39,24 @@ function checkFloat(op: string, x: Tensor): void {
   if (!isFloat(x.dtype)) throw opError(op, `needs a floating-point input, got ${x.dtype} (as in PyTorch); cast it first, e.g. x.cast('float32')`, [x]);
 }
 
-/** Number of elements reduced into each output element. */
-function countOf(x: Tensor, axes: readonly number[]): number {
-  let n = 1;
-  for (const a of axes) n *= x.shape[a]!;
-  return n;
+/**
+ * The number of elements of `x` over `axis` (all axes when omitted or null) as a 0-d
+ * tensor (float32, or x's dtype when that is float), i.e. how many elements a reduction
+ * over those axes combines. Divide by it instead of by a number read from `x.shape`
+ * when the code will be compiled: it follows a symbolic batch size, where the number
+ * would be a constant that specializes the graph to one size.
+ *
+ * @example
+ * ```ts
+ * const x = kiln.ones([4, 3]);
+ * kiln.elementCount(x).item();    // 12
+ * kiln.elementCount(x, 0).item(); // 4
+ * x.sum(0).div(kiln.elementCount(x, 0)).toArray(); // [1, 1, 1]: mean over the batch
+ * ```
+ */
+export function elementCount(x: Tensor, axis?: Axes | null): Tensor {
+  checkTensor('elementCount', x);
+  return run1(ops.elementCount, [x], { axes: axesOf('elementCount', x, axis), dtype: isFloat(x.dtype) ? x.dtype : 'float32' });
 }
 
 /**
@@ -75,7 +88,7 @@ export function mean(x: Tensor, axis?: Axes | null, options?: ReduceOptions): Te
   const attrs = reduceAttrs('mean', x, axis, options);
   checkFloat('mean', x);
   // Composite: sum / n (an empty reduction gives 0/0 = NaN, as in PyTorch).
-  return run1(ops.sum, [x], attrs).div(countOf(x, attrs.axes));
+  return run1(ops.sum, [x], attrs).div(elementCount(x, attrs.axes));
 }
 
 /**
@@ -174,10 +187,10 @@ export function variance(x: Tensor, axis?: Axes | null, options?: ReduceOptions 
   checkFloat('variance', x);
   const unbiased = options?.unbiased ?? true;
   if (typeof unbiased !== 'boolean') throw opError('variance', `unbiased must be a boolean, got ${typeof unbiased}`, [x]);
-  const n = countOf(x, attrs.axes);
+  const n = elementCount(x, attrs.axes);
   // Composite, two-pass (subtract the mean first) for accuracy. n − 1 = 0 gives NaN, as in PyTorch.
   const centered = x.sub(run1(ops.sum, [x], { axes: attrs.axes, keepDims: true }).div(n));
-  return run1(ops.sum, [centered.square()], attrs).div(unbiased ? n - 1 : n);
+  return run1(ops.sum, [centered.square()], attrs).div(unbiased ? n.sub(1) : n);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { noGrad, ones, scope, zeros, type Tensor } from '../../eager/index.js';
+import { elementCount, noGrad, ones, scope, zeros, type Tensor } from '../../eager/index.js';
 import { buffer, Module } from '../module.js';
 import { channelShape, checkInt, layerError, newParameter, type FactoryOptions } from './common.js';
 import * as init from '../init.js';
@@ -90,7 +90,7 @@ abstract class BatchNormBase extends Module {
       const centered = x.sub(mean);
       const variance = centered.square().mean(axes, { keepDims: true }); // biased, as PyTorch normalizes
       y = centered.mul(variance.add(this.eps).rsqrt());
-      if (this.training && this.runningMean) this.updateRunningStats(mean, variance, count);
+      if (this.training && this.runningMean) this.updateRunningStats(mean, variance, elementCount(x, axes));
     } else {
       y = x.sub(this.runningMean.reshape(shape)).mul(this.runningVar!.reshape(shape).add(this.eps).rsqrt());
     }
@@ -98,7 +98,8 @@ abstract class BatchNormBase extends Module {
     return y;
   }
 
-  private updateRunningStats(mean: Tensor, variance: Tensor, count: number): void {
+  /** `count`: values per channel, a tensor so a compiled training step follows a symbolic batch. */
+  private updateRunningStats(mean: Tensor, variance: Tensor, count: Tensor): void {
     const c = this.numFeatures;
     noGrad(() => scope(() => {
       this.numBatchesTracked!.add_(1);
@@ -106,7 +107,7 @@ abstract class BatchNormBase extends Module {
       const f = this.momentum ?? 1 / this.numBatchesTracked!.item();
       this.runningMean!.mul_(1 - f).add_(mean.reshape([c]).mul(f));
       // The running variance is unbiased: n/(n−1) times the batch's biased variance.
-      this.runningVar!.mul_(1 - f).add_(variance.reshape([c]).mul((f * count) / (count - 1)));
+      this.runningVar!.mul_(1 - f).add_(variance.reshape([c]).mul(count.div(count.sub(1)).mul(f)));
     }));
   }
 }

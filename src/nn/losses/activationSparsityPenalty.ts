@@ -1,4 +1,4 @@
-import { KilnError, Tensor } from '../../eager/index.js';
+import { elementCount, KilnError, Tensor } from '../../eager/index.js';
 
 /** Options of `activationSparsityPenalty`. */
 export interface ActivationSparsityOptions {
@@ -33,7 +33,7 @@ export function activationSparsityPenalty(h: Tensor, options: ActivationSparsity
   const op = 'activationSparsityPenalty';
   if (!(h instanceof Tensor) || h.rank < 2) throw new KilnError(`expected activations [batch, units…], got ${h instanceof Tensor ? `shape [${h.shape.join(', ')}]` : typeof h}`, { op });
   const kind = options.kind ?? 'kl';
-  if (kind === 'l1') return h.abs().sum().div(h.shape[0]!);
+  if (kind === 'l1') return h.abs().sum().div(elementCount(h, 0));
   if (kind !== 'kl') throw new KilnError(`kind must be 'kl' or 'l1', got '${String(kind)}'`, { op });
   const rho = options.target ?? 0.05;
   if (!(rho > 0 && rho < 1)) throw new KilnError(`target must lie in (0, 1), got ${rho}`, { op });

@@ -54,7 +54,7 @@ export function crossEntropy(input: Tensor, target: Tensor, options: CrossEntrop
     if (w) terms = terms.mul(w);
     const loss = terms.sum(classAxis).neg();
     if (reduction === 'none') return loss;
-    return reduction === 'sum' ? loss.sum() : loss.sum().div(input.size / Math.max(classes, 1));
+    return reduction === 'sum' ? loss.sum() : loss.mean();
   }
 
   const c = readClassTargets(op, input, target, options);

@@ -1,4 +1,4 @@
-import { KilnError, type Tensor, where } from '../../eager/index.js';
+import { elementCount, KilnError, type Tensor, where } from '../../eager/index.js';
 import { checkFloat } from './reduction.js';
 
 /** Options of `klDiv`. */
@@ -43,7 +43,7 @@ export function klDiv(input: Tensor, target: Tensor, options: KLDivOptions = {})
     case 'mean':
       return loss.mean();
     case 'batchmean':
-      return loss.sum().div(input.rank ? input.shape[0]! : 1);
+      return input.rank ? loss.sum().div(elementCount(input, 0)) : loss.sum();
     default:
       throw new KilnError(`reduction must be 'none', 'mean', 'sum' or 'batchmean', got '${String(options.reduction)}'`, { op });
   }

@@ -345,6 +345,11 @@ function softmaxKernel(log: boolean): ArrayKernel {
 }
 
 registerArrayKernels({
+  elementCount: ([x], attrs, [out]) => {
+    let n = 1;
+    for (const a of attrs['axes'] as number[]) n *= x!.shape[a]!;
+    out!.data[0] = n;
+  },
   sum: reduceKernel(0, sumRow, sumCol),
   prod: reduceKernel(1, prodRow, prodCol, prodRowInt, prodColInt),
   max: reduceKernel(-Infinity, maxRow, maxCol),
