@@ -3,7 +3,7 @@
  *  - per small op: Kiln eager `add` on 4 elements vs tfjs-core eager `tf.add` on its
  *    wasm backend (target: Kiln ≤ 1/2 of tfjs), and the raw `_Add` export as a floor;
  *  - matmul 512³: Kiln eager vs the raw XNNPACK `_FusedMatMul` export on preallocated
- *    buffers (target: within 10%).
+ *    buffers (target: within 10%), and Kiln with `threads: 2` (in a worker thread).
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import * as kiln from '../src/index.js';
 import { engine } from '../src/eager/engine.js';
 import type { WasmBackend, WasmStorage } from '../src/runtime/wasm/wasmBackend.js';
 import { compare, type Row } from './harness.js';
+import { kilnWorkerContender } from './kilnWorker.js';
 
 /** The tfjs-backend-wasm tensor id behind a Kiln wasm tensor. */
 const idOf = (t: kiln.Tensor): number => (t.storage as WasmStorage).id;
@@ -61,6 +62,8 @@ export async function eagerSuite(): Promise<Row[]> {
   const C = wasm.alloc('float32', n * n);
   const sp = wasm.shapePtr([n, n], 1);
   const tA = tf.randomNormal([n, n]), tB = tf.randomNormal([n, n]);
+  // Kiln with `threads: 2` in a worker thread (the wasm module is per process/thread).
+  const matmul2 = await kilnWorkerContender('kiln eager matmul, 2 threads', 'matmul512', 2);
   rows.push(...compare({
     title: `matmul ${n}×${n}×${n}, per call`,
     baseline: 'raw _FusedMatMul export',
@@ -70,8 +73,10 @@ export async function eagerSuite(): Promise<Row[]> {
       { name: 'raw _FusedMatMul export', run: () => void mod.__FusedMatMul(idOf(A), sp, 2, idOf(B), sp, 2, 0, 0, 0, 0, 0, 0, C.id) },
       { name: 'kiln eager matmul', run: () => A.matmul(B).dispose() },
       { name: 'tfjs-wasm eager tf.matMul', run: () => tf.matMul(tA, tB).dispose() },
+      matmul2,
     ],
   }));
+  await matmul2.close();
 
   // ---- a whole model, batch 1: what dispatch overhead costs end to end ----------------
   const { nn } = kiln;

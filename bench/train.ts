@@ -6,6 +6,8 @@
  *  - CNN conv3×3×32-relu-pool2-conv3×3×64-relu-pool2-dense10, batch 32. Stock
  *    tfjs-wasm cannot train it (no Conv2DBackpropFilter kernel: checked and reported
  *    below); a user falls back to tfjs's CPU backend. Target: Kiln ahead.
+ * Each also runs Kiln with `threads: 2` (tfjs-backend-wasm's threaded build), in a
+ * worker thread, interleaved with the rows above.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -13,41 +15,10 @@ import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as kiln from '../src/index.js';
 import { compare, type Row } from './harness.js';
+import { kilnCnn, kilnMlp } from './kilnSteps.js';
+import { kilnWorkerContender } from './kilnWorker.js';
 
-type KilnStep = () => void;
 type TfStep = () => void;
-
-function kilnMlp(): KilnStep {
-  const { nn } = kiln;
-  const model = new nn.Sequential(new nn.Linear(784, 512), new nn.ReLU(), new nn.Linear(512, 512), new nn.ReLU(), new nn.Linear(512, 10));
-  const opt = new kiln.optim.Adam(model.parameters(), { lr: 1e-3 });
-  const x = kiln.rand([128, 784], { seed: 1 }).keep();
-  const y = kiln.randint(0, 10, [128], { seed: 2 }).keep();
-  return () =>
-    kiln.scope(() => {
-      opt.zeroGrad();
-      nn.crossEntropy(model.forward(x), y).backward();
-      opt.step();
-    });
-}
-
-function kilnCnn(): KilnStep {
-  const { nn } = kiln;
-  const model = new nn.Sequential(
-    new nn.Conv2d(1, 32, 3), new nn.ReLU(), new nn.MaxPool2d(2),
-    new nn.Conv2d(32, 64, 3), new nn.ReLU(), new nn.MaxPool2d(2),
-    new nn.Flatten(), new nn.Linear(64 * 5 * 5, 10),
-  );
-  const opt = new kiln.optim.Adam(model.parameters(), { lr: 1e-3 });
-  const x = kiln.rand([32, 1, 28, 28], { seed: 1 }).keep();
-  const y = kiln.randint(0, 10, [32], { seed: 2 }).keep();
-  return () =>
-    kiln.scope(() => {
-      opt.zeroGrad();
-      nn.crossEntropy(model.forward(x), y).backward();
-      opt.step();
-    });
-}
 
 function tfModelStep(model: tf.Sequential, xShape: number[], batch: number): TfStep {
   const opt = tf.train.adam(1e-3);
@@ -85,12 +56,17 @@ function tfCnn(): TfStep {
   return tfModelStep(m, [32, 28, 28, 1], 32);
 }
 
+const KILN_2_THREADS = 'kiln eager, wasm, 2 threads';
+
 export async function trainSuite(): Promise<Row[]> {
   await kiln.init({ backend: 'wasm' });
   const require = createRequire(import.meta.url);
   setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-simd.wasm')) + '/');
   if (!(await tf.setBackend('wasm'))) throw new Error('tfjs wasm backend failed to initialise');
   const rows: Row[] = [];
+  // Kiln on 2 wasm threads runs in a worker thread (the wasm module is per process/thread).
+  const mlp2 = await kilnWorkerContender(KILN_2_THREADS, 'mlp', 2);
+  const cnn2 = await kilnWorkerContender(KILN_2_THREADS, 'cnn', 2);
 
   rows.push(...compare({
     title: 'MLP 784-512-512-10 training step (Adam), batch 128',
@@ -100,8 +76,10 @@ export async function trainSuite(): Promise<Row[]> {
     contenders: [
       { name: 'tfjs layers, wasm backend', run: tfMlp() },
       { name: 'kiln eager, wasm backend', run: kilnMlp() },
+      mlp2,
     ],
   }));
+  await mlp2.close();
 
   let wasmCnnError = 'ran';
   try {
@@ -121,7 +99,9 @@ export async function trainSuite(): Promise<Row[]> {
     contenders: [
       { name: 'tfjs layers, cpu backend (wasm cannot train convs)', run: tfCnn() },
       { name: 'kiln eager, wasm backend', run: kilnCnn() },
+      cnn2,
     ],
   }));
+  await cnn2.close();
   return rows;
 }

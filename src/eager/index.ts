@@ -9,7 +9,7 @@ export type { Axes, ReduceOptions } from '../ops/tensorLike.js';
 export { Tensor } from './tensor.js';
 export { isTracing } from './engine.js';
 export type { NestedArray } from './nested.js';
-export { init, getDefaultBackend, type InitOptions } from './init.js';
+export { init, getDefaultBackend, wasmThreads, type InitOptions } from './init.js';
 export {
   tensor, zeros, ones, full, arange, linspace, eye,
   rand, randn, randint, uniform, normal, bernoulli, manualSeed,

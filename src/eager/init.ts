@@ -2,12 +2,22 @@ import { KilnError } from '../ir/index.js';
 import type { Backend, BackendName } from '../runtime/backend.js';
 import { ReferenceBackend } from '../runtime/reference/referenceBackend.js';
 import { WasmBackend } from '../runtime/wasm/wasmBackend.js';
-import { loadWasmModule } from '../runtime/wasm/wasmModule.js';
+import { loadWasmModule, wasmThreads as loadedWasmThreads } from '../runtime/wasm/wasmModule.js';
 import { engine } from './engine.js';
 
 export interface InitOptions {
   /** Default backend for new tensors: 'wasm' (default) or 'reference'. */
   backend?: BackendName;
+  /**
+   * Threads for the wasm backend's XNNPACK kernels (matmul, convolution, pooling): 1 loads
+   * tfjs-backend-wasm's single-threaded SIMD build, n > 1 (at most 8) its threaded-SIMD
+   * build with a pool of n threads (this one and n − 1 workers, which do not keep the
+   * process alive). Kiln's own generated kernels stay on this thread. Measured on 2 cores,
+   * 2 threads: see README "Threads". Default: the `KILN_THREADS` environment variable,
+   * else 1. The wasm module is loaded once per process (per worker thread), by the first
+   * `init`: a later `init` asking for another count throws a KilnError.
+   */
+  threads?: number;
 }
 
 /**
@@ -18,16 +28,27 @@ export interface InitOptions {
  * ```ts
  * await kiln.init();                          // wasm (XNNPACK SIMD kernels)
  * await kiln.init({ backend: 'reference' });  // plain TypeScript, float64 too
+ * await kiln.init({ threads: 2 });            // wasm, XNNPACK kernels on 2 threads
  * ```
  */
 export async function init(options: InitOptions = {}): Promise<void> {
   const name = options.backend ?? 'wasm';
   if (!engine.backends.has('reference')) engine.backends.set('reference', asBackend(new ReferenceBackend()));
   // The wasm backend is always loaded (≈10 ms): `t.to('wasm')` must work after any init.
-  if (!engine.backends.has('wasm')) engine.backends.set('wasm', asBackend(new WasmBackend(await loadWasmModule())));
+  // Loading again returns the loaded module, or throws if `threads` asks for another count.
+  const wasmModule = await loadWasmModule(options.threads);
+  if (!engine.backends.has('wasm')) engine.backends.set('wasm', asBackend(new WasmBackend(wasmModule)));
   const backend = engine.backends.get(name);
   if (!backend) throw new KilnError(`unknown backend '${name}': expected 'wasm' or 'reference'${name === 'webgpu' ? " ('webgpu' is not available yet)" : ''}`);
   engine.defaultBackend = backend;
+}
+
+/**
+ * Threads the wasm backend's XNNPACK kernels run on (see `InitOptions.threads`), or null
+ * before `init`.
+ */
+export function wasmThreads(): number | null {
+  return loadedWasmThreads();
 }
 
 /** Name of the default backend, or null before `init`. */

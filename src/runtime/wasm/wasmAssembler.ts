@@ -12,6 +12,7 @@
  * // fill(dst, n, value): n float32s at byte address dst.
  * m.func('fill', [T.i32, T.i32, T.f32], [], [], I.repeat(1, [I.get(0), I.get(2), I.f32Store(), I.bump(0, I.i32(4))]));
  * const inst = new WebAssembly.Instance(new WebAssembly.Module(m.bytes()), { env: { memory } });
+ * // On tfjs's threaded build the heap is shared: compile with `compileForMemory(memory, …)`.
  */
 
 /** Value types. */
@@ -257,15 +258,56 @@ export const I = {
 
 interface FuncDef { name: string; type: number; locals: ValType[]; body: number[] }
 
+// How generated modules declare the heap they import. tfjs's single-threaded build has a
+// plain memory, matched by "min 0, no max". Its threaded build's memory is shared, and a
+// shared memory's import must say so and give a maximum (flags 0x03) at least the
+// memory's own: Emscripten creates that heap with maximum 65536 pages (4 GiB, the wasm32
+// ceiling), so declaring 65536 matches it, and any other shared memory too.
+const WASM32_MAX_PAGES = 65536;
+/** What `importMemory()` declares by default: set by `compileForMemory` while it generates. */
+let importsShared = false;
+
+/** The limits of a memory import: plain (min 0) or shared (min 0, max 65536 pages). */
+export function memoryImportLimits(shared: boolean): number[] {
+  return shared ? [0x03, 0x00, ...uleb(WASM32_MAX_PAGES)] : [0x00, 0x00];
+}
+
+const compiledForMemory = new Map<string, WebAssembly.Module>();
+
+/**
+ * The module `generate` builds, compiled to be instantiated on `memory`: while it runs,
+ * `importMemory()` declares a shared memory if `memory` is one (tfjs's threaded build),
+ * a plain one otherwise. Compiled once per `key` and kind of memory.
+ */
+export function compileForMemory(memory: WebAssembly.Memory, key: string, generate: () => Uint8Array<ArrayBuffer>): WebAssembly.Module {
+  const shared = memory.buffer instanceof SharedArrayBuffer;
+  const cacheKey = `${shared ? 'shared' : 'plain'} ${key}`;
+  let mod = compiledForMemory.get(cacheKey);
+  if (!mod) {
+    const outer = importsShared;
+    importsShared = shared;
+    try {
+      mod = new WebAssembly.Module(generate());
+    } finally {
+      importsShared = outer;
+    }
+    compiledForMemory.set(cacheKey, mod);
+  }
+  return mod;
+}
+
 /** Collects types, the memory import, functions and their exports; `bytes()` encodes. */
 export class ModuleBuilder {
   private readonly types: string[] = [];
   private readonly funcs: FuncDef[] = [];
-  private memory: { module: string; field: string } | null = null;
+  private memory: { module: string; field: string; shared: boolean } | null = null;
 
-  /** Imports a memory (default `env.memory`, min 0 pages: the host passes tfjs's heap). */
-  importMemory(module = 'env', field = 'memory'): this {
-    this.memory = { module, field };
+  /**
+   * Imports a memory (default `env.memory`, min 0 pages: the host passes tfjs's heap);
+   * `shared` defaults to the memory `compileForMemory` is compiling for (else plain).
+   */
+  importMemory(module = 'env', field = 'memory', shared = importsShared): this {
+    this.memory = { module, field, shared };
     return this;
   }
 
@@ -290,7 +332,7 @@ export class ModuleBuilder {
       for (const it of items) put(it);
     };
     section(1, this.types.map((s) => s.split(',').map(Number)));
-    if (this.memory) section(2, [[...name(this.memory.module), ...name(this.memory.field), 0x02, 0x00, 0x00]]);
+    if (this.memory) section(2, [[...name(this.memory.module), ...name(this.memory.field), 0x02, ...memoryImportLimits(this.memory.shared)]]);
     section(3, this.funcs.map((f) => uleb(f.type)));
     section(7, this.funcs.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]));
     section(10, this.funcs.map((f) => {

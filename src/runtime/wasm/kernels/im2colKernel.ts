@@ -1,5 +1,5 @@
 import type { ConvGeom } from '../../reference/kernels/nn.js';
-import { cat, I, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
+import { cat, compileForMemory, I, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
 
 // ---- generated WebAssembly im2col --------------------------------------------------------
 //
@@ -130,14 +130,12 @@ export function im2colModule(): Uint8Array<ArrayBuffer> {
 type Im2colFn = (...args: number[]) => void;
 type Im2colKernels = Readonly<Record<StrideKind, Im2colFn>>;
 
-let compiled: WebAssembly.Module | null = null;
 const instances = new WeakMap<WebAssembly.Memory, Im2colKernels>();
 
 function kernelsOn(memory: WebAssembly.Memory): Im2colKernels {
   let k = instances.get(memory);
   if (!k) {
-    compiled ??= new WebAssembly.Module(im2colModule());
-    k = new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as Im2colKernels;
+    k = new WebAssembly.Instance(compileForMemory(memory, 'im2col', im2colModule), { env: { memory } }).exports as unknown as Im2colKernels;
     instances.set(memory, k);
   }
   return k;

@@ -1,5 +1,5 @@
 import { isPool2x2, type PoolGeom } from '../../reference/kernels/nn.js';
-import { cat, I, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
+import { cat, compileForMemory, I, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
 
 // ---- generated WebAssembly max-pool gradient kernels -----------------------------------
 //
@@ -236,14 +236,12 @@ export function maxPoolGradModule(): Uint8Array<ArrayBuffer> {
 type Kernel = (...args: number[]) => void;
 type MaxPoolGradKernels = Readonly<Record<'pool2x2' | `general_${StrideKind}`, Kernel>>;
 
-let compiled: WebAssembly.Module | null = null;
 const instances = new WeakMap<WebAssembly.Memory, MaxPoolGradKernels>();
 
 function kernelsOn(memory: WebAssembly.Memory): MaxPoolGradKernels {
   let k = instances.get(memory);
   if (!k) {
-    compiled ??= new WebAssembly.Module(maxPoolGradModule());
-    k = new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as MaxPoolGradKernels;
+    k = new WebAssembly.Instance(compileForMemory(memory, 'maxPoolGrad', maxPoolGradModule), { env: { memory } }).exports as unknown as MaxPoolGradKernels;
     instances.set(memory, k);
   }
   return k;

@@ -1,5 +1,5 @@
 import { PHILOX_CONSTANTS } from '../../philox.js';
-import { cat, I, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
+import { cat, compileForMemory, I, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
 
 // ---- Philox4x32-10 samplers in generated WebAssembly SIMD -------------------------------
 //
@@ -253,7 +253,6 @@ export function philoxModule(name: PhiloxKernelName, groups = GROUPS): Uint8Arra
 /** A sampler: (src, dst, n, k0, k1, ctrLo, ctrHi, lane, a, b), see the file comment. */
 export type PhiloxKernel = (src: number, dst: number, n: number, k0: number, k1: number, ctrLo: number, ctrHi: number, lane: number, a: number, b: number) => void;
 
-const modules = new Map<PhiloxKernelName, WebAssembly.Module>();
 const instances = new WeakMap<WebAssembly.Memory, Map<PhiloxKernelName, PhiloxKernel>>();
 
 /**
@@ -265,9 +264,7 @@ export function philoxKernel(memory: WebAssembly.Memory, name: PhiloxKernelName)
   if (!byName) instances.set(memory, (byName = new Map()));
   let k = byName.get(name);
   if (!k) {
-    let mod = modules.get(name);
-    if (!mod) modules.set(name, (mod = new WebAssembly.Module(philoxModule(name))));
-    k = (new WebAssembly.Instance(mod, { env: { memory } }).exports as Record<string, PhiloxKernel>)[name]!;
+    k = (new WebAssembly.Instance(compileForMemory(memory, `philox ${name}`, () => philoxModule(name)), { env: { memory } }).exports as Record<string, PhiloxKernel>)[name]!;
     byName.set(name, k);
   }
   return k;

@@ -1,4 +1,4 @@
-import { cat, I, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
+import { cat, compileForMemory, I, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
 
 // ---- WebAssembly SIMD elementwise kernels, generated on first use ------------------------
 //
@@ -259,7 +259,6 @@ export function simdElementwiseModule(ops: readonly string[] = SIMD_OPS): Uint8A
 export type SimdKernel = (...args: number[]) => void;
 export type SimdKernels = Readonly<Record<string, SimdKernel>>;
 
-const modules = new Map<string, WebAssembly.Module>();
 const instances = new WeakMap<WebAssembly.Memory, Map<string, SimdKernels>>();
 
 /**
@@ -271,9 +270,7 @@ export function simdKernels(memory: WebAssembly.Memory, op: string): SimdKernels
   if (!byOp) instances.set(memory, (byOp = new Map()));
   let k = byOp.get(op);
   if (!k) {
-    let mod = modules.get(op);
-    if (!mod) modules.set(op, (mod = new WebAssembly.Module(simdElementwiseModule([op]))));
-    k = new WebAssembly.Instance(mod, { env: { memory } }).exports as unknown as SimdKernels;
+    k = new WebAssembly.Instance(compileForMemory(memory, `simdElementwise ${op}`, () => simdElementwiseModule([op])), { env: { memory } }).exports as unknown as SimdKernels;
     byOp.set(op, k);
   }
   return k;

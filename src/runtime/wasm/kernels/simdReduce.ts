@@ -1,5 +1,5 @@
 import { reducePlan } from '../../reference/kernels/reduce.js';
-import { cat, I, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
+import { cat, compileForMemory, I, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
 
 // ---- WebAssembly SIMD float32 sums over any axes that form one of two layouts ------------
 //
@@ -180,15 +180,13 @@ export interface ReduceKernels {
   cols(src: number, dst: number, acc: number, len: number, rows: number, batch: number): void;
 }
 
-let compiled: WebAssembly.Module | null = null;
 const instances = new WeakMap<WebAssembly.Memory, ReduceKernels>();
 
 /** The kernels on `memory` (generated and compiled once; instantiated once per memory). */
 export function reduceKernels(memory: WebAssembly.Memory): ReduceKernels {
   let k = instances.get(memory);
   if (!k) {
-    compiled ??= new WebAssembly.Module(simdReduceModule());
-    k = new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as ReduceKernels;
+    k = new WebAssembly.Instance(compileForMemory(memory, 'simdReduce', () => simdReduceModule()), { env: { memory } }).exports as unknown as ReduceKernels;
     instances.set(memory, k);
   }
   return k;
