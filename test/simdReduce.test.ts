@@ -20,6 +20,7 @@ import * as kiln from '../src/index.js';
 import { engine } from '../src/eager/engine.js';
 import { simdReduceModule, sumLayout, type ReduceGen, type ReduceKernels } from '../src/runtime/wasm/kernels/simdReduce.js';
 import type { WasmBackend } from '../src/runtime/wasm/wasmBackend.js';
+import { kernelsOn } from '../src/runtime/wasm/wasmAssembler.js';
 import { loadWasmModule } from '../src/runtime/wasm/wasmModule.js';
 
 let nativeSum: MockInstance;
@@ -252,7 +253,7 @@ describe('generated kernels on the heap (unrollings, misaligned addresses, guard
 
   for (const g of GENS) {
     it(`runLoads ${g.runLoads}, colRows ${g.colRows}: exact sums, nothing written outside`, () => {
-      const k = new WebAssembly.Instance(new WebAssembly.Module(simdReduceModule(g)), { env: { memory: wasm.memory } }).exports as unknown as ReduceKernels;
+      const k = kernelsOn<ReduceKernels>(wasm.memory, `simdReduce test ${JSON.stringify(g)}`, () => simdReduceModule(g));
       let seed = 11;
       for (const [b, m, len] of SHAPES) {
         for (const kind of ['runs', 'cols'] as const) {

@@ -13,6 +13,7 @@ import * as kiln from '../src/index.js';
 import { engine } from '../src/eager/engine.js';
 import { simdTransposeModule, transposeKernels, transposeOnHeap, type TransposeKernels } from '../src/runtime/wasm/kernels/simdTranspose.js';
 import type { WasmBackend } from '../src/runtime/wasm/wasmBackend.js';
+import { kernelsOn } from '../src/runtime/wasm/wasmAssembler.js';
 import { loadWasmModule } from '../src/runtime/wasm/wasmModule.js';
 
 let nativeTranspose: MockInstance;
@@ -224,7 +225,7 @@ describe('generated kernels on the heap (strided rows, batches, blockings, guard
   const blockings = [{ bi: 16, bj: 64 }, { bi: 4, bj: 4 }, { bi: 8, bj: 12 }, { bi: 20, bj: 8 }];
   for (const g of blockings) {
     it(`t32 with ${g.bi}×${g.bj} blocks: every size pair, contiguous and padded rows`, () => {
-      const k = new WebAssembly.Instance(new WebAssembly.Module(simdTransposeModule(g)), { env: { memory: wasm.memory } }).exports as unknown as TransposeKernels;
+      const k = kernelsOn<TransposeKernels>(wasm.memory, `simdTranspose test ${JSON.stringify(g)}`, () => simdTransposeModule(g));
       for (const rows of SIZES) {
         for (const cols of SIZES) {
           checkT32(k, `${g.bi}×${g.bj} ${rows}×${cols}`, rows, cols, cols, rows);

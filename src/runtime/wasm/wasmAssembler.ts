@@ -296,6 +296,24 @@ export function compileForMemory(memory: WebAssembly.Memory, key: string, genera
   return mod;
 }
 
+const instancesByMemory = new WeakMap<WebAssembly.Memory, Map<string, WebAssembly.Exports>>();
+
+/**
+ * The exports of the module `generate` builds, instantiated on `memory` (imported as
+ * `env.memory`): compiled once per `key` and kind of memory (`compileForMemory`),
+ * instantiated once per memory and key. `T` describes the exported functions.
+ */
+export function kernelsOn<T>(memory: WebAssembly.Memory, key: string, generate: () => Uint8Array<ArrayBuffer>): T {
+  let byKey = instancesByMemory.get(memory);
+  if (!byKey) instancesByMemory.set(memory, (byKey = new Map()));
+  let exports = byKey.get(key);
+  if (!exports) {
+    exports = new WebAssembly.Instance(compileForMemory(memory, key, generate), { env: { memory } }).exports;
+    byKey.set(key, exports);
+  }
+  return exports as unknown as T;
+}
+
 /** Collects types, the memory import, functions and their exports; `bytes()` encodes. */
 export class ModuleBuilder {
   private readonly types: string[] = [];

@@ -1,5 +1,5 @@
 import type { ConvGeom } from '../../reference/kernels/nn.js';
-import { cat, compileForMemory, I, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
+import { cat, I, kernelsOn, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
 
 // ---- generated WebAssembly im2col --------------------------------------------------------
 //
@@ -130,15 +130,8 @@ export function im2colModule(): Uint8Array<ArrayBuffer> {
 type Im2colFn = (...args: number[]) => void;
 type Im2colKernels = Readonly<Record<StrideKind, Im2colFn>>;
 
-const instances = new WeakMap<WebAssembly.Memory, Im2colKernels>();
-
-function kernelsOn(memory: WebAssembly.Memory): Im2colKernels {
-  let k = instances.get(memory);
-  if (!k) {
-    k = new WebAssembly.Instance(compileForMemory(memory, 'im2col', im2colModule), { env: { memory } }).exports as unknown as Im2colKernels;
-    instances.set(memory, k);
-  }
-  return k;
+function kernels(memory: WebAssembly.Memory): Im2colKernels {
+  return kernelsOn<Im2colKernels>(memory, 'im2col', im2colModule);
 }
 
 /** The zero-bordered plane the taps read: [Hp, Wp], and whether the input itself serves. */
@@ -174,7 +167,7 @@ export function im2colOnHeap(memory: WebAssembly.Memory, src: number, srcImage: 
   const pw0 = Math.max(0, g.pl), pw1 = Math.min(Wp, g.W + g.pl);
   const rows = direct || ph1 <= ph0 || pw1 <= pw0 ? 0 : ph1 - ph0;
   const kind: StrideKind = g.sw === 1 ? 's1' : g.sw === 2 ? 's2' : 'sn';
-  kernelsOn(memory)[kind](
+  kernels(memory)[kind](
     src, srcImage, images, dst, dstRow, dstImage, g.C, g.H * g.W * 4, direct ? 1 : 0, scratch, direct ? 0 : Hp * Wp * 4,
     rowBytes, rows, pw1 - pw0, ((ph0 - g.pt) * g.W + (pw0 - g.pl)) * 4, (ph0 * Wp + pw0) * 4, g.W * 4, g.kh, g.kw, g.dh * rowBytes, g.dw * 4,
     g.OH, g.OW, g.sh * rowBytes, g.sw * 4,

@@ -1,5 +1,5 @@
 import { isPool2x2, type PoolGeom } from '../../reference/kernels/nn.js';
-import { cat, compileForMemory, I, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
+import { cat, I, kernelsOn, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
 
 // ---- generated WebAssembly max-pool gradient kernels -----------------------------------
 //
@@ -236,15 +236,8 @@ export function maxPoolGradModule(): Uint8Array<ArrayBuffer> {
 type Kernel = (...args: number[]) => void;
 type MaxPoolGradKernels = Readonly<Record<'pool2x2' | `general_${StrideKind}`, Kernel>>;
 
-const instances = new WeakMap<WebAssembly.Memory, MaxPoolGradKernels>();
-
-function kernelsOn(memory: WebAssembly.Memory): MaxPoolGradKernels {
-  let k = instances.get(memory);
-  if (!k) {
-    k = new WebAssembly.Instance(compileForMemory(memory, 'maxPoolGrad', maxPoolGradModule), { env: { memory } }).exports as unknown as MaxPoolGradKernels;
-    instances.set(memory, k);
-  }
-  return k;
+function kernels(memory: WebAssembly.Memory): MaxPoolGradKernels {
+  return kernelsOn<MaxPoolGradKernels>(memory, 'maxPoolGrad', maxPoolGradModule);
 }
 
 /** The -inf-bordered plane of the general kernel: [Hp, Wp] and its scratch floats (+ over-read slack, whole v128s). */
@@ -278,7 +271,7 @@ export function maxPoolGradScratchBytes(g: PoolGeom): number {
  * maxPoolGradOnHeap(memory, x.ptr, dy.ptr, dx.ptr, N * C, poolGeom(attrs, 28, 28, 14, 14), 0);
  */
 export function maxPoolGradOnHeap(memory: WebAssembly.Memory, x: number, dy: number, dx: number, planes: number, g: PoolGeom, scratch: number): void {
-  const k = kernelsOn(memory);
+  const k = kernels(memory);
   if (isPool2x2(g)) {
     k.pool2x2(x, dy, dx, planes, g.H, g.W, g.OH, g.OW);
     return;

@@ -1,5 +1,5 @@
 import { PHILOX_CONSTANTS } from '../../philox.js';
-import { cat, compileForMemory, I, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
+import { cat, I, kernelsOn, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
 
 // ---- Philox4x32-10 samplers in generated WebAssembly SIMD -------------------------------
 //
@@ -253,21 +253,12 @@ export function philoxModule(name: PhiloxKernelName, groups = GROUPS): Uint8Arra
 /** A sampler: (src, dst, n, k0, k1, ctrLo, ctrHi, lane, a, b), see the file comment. */
 export type PhiloxKernel = (src: number, dst: number, n: number, k0: number, k1: number, ctrLo: number, ctrHi: number, lane: number, a: number, b: number) => void;
 
-const instances = new WeakMap<WebAssembly.Memory, Map<PhiloxKernelName, PhiloxKernel>>();
-
 /**
  * Sampler `name` on `memory`: generated and compiled on first use (training needs only
  * bernoulli; initialisation uniform and words), instantiated once per memory.
  */
 export function philoxKernel(memory: WebAssembly.Memory, name: PhiloxKernelName): PhiloxKernel {
-  let byName = instances.get(memory);
-  if (!byName) instances.set(memory, (byName = new Map()));
-  let k = byName.get(name);
-  if (!k) {
-    k = (new WebAssembly.Instance(compileForMemory(memory, `philox ${name}`, () => philoxModule(name)), { env: { memory } }).exports as Record<string, PhiloxKernel>)[name]!;
-    byName.set(name, k);
-  }
-  return k;
+  return kernelsOn<Record<PhiloxKernelName, PhiloxKernel>>(memory, `philox ${name}`, () => philoxModule(name))[name];
 }
 
 /**

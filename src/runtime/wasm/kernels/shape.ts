@@ -4,7 +4,7 @@ import { checkClasses, checkIndices, coalesceBox, sliceGeometry } from '../../re
 import { registerNativeKernels, type NativeKernelFactory } from '../nativeKernels.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
 import { CPP_DTYPE, fallbackOf } from './elementwise.js';
-import { compileForMemory, I, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
+import { I, kernelsOn, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
 
 // ---- a tiny wasm module of copy loops on the shared heap ---------------------------
 //
@@ -76,16 +76,9 @@ export interface HeapCopier {
   boolToI32(dst: number, src: number, n: number): void;
 }
 
-const copiers = new WeakMap<WasmBackend, HeapCopier>();
-
-/** The copy loops on `backend`'s heap (instantiated once per backend; the module is ~1 KB). */
+/** The copy loops on `backend`'s heap (instantiated once per heap; the module is ~1 KB). */
 export function heapCopier(backend: WasmBackend): HeapCopier {
-  let c = copiers.get(backend);
-  if (!c) {
-    c = new WebAssembly.Instance(compileForMemory(backend.memory, 'heapCopier', assemble), { env: { memory: backend.memory } }).exports as unknown as HeapCopier;
-    copiers.set(backend, c);
-  }
-  return c;
+  return kernelsOn<HeapCopier>(backend.memory, 'heapCopier', assemble);
 }
 
 /**

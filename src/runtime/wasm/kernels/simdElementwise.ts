@@ -1,4 +1,4 @@
-import { cat, compileForMemory, I, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
+import { cat, I, kernelsOn, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
 
 // ---- WebAssembly SIMD elementwise kernels, generated on first use ------------------------
 //
@@ -259,19 +259,10 @@ export function simdElementwiseModule(ops: readonly string[] = SIMD_OPS): Uint8A
 export type SimdKernel = (...args: number[]) => void;
 export type SimdKernels = Readonly<Record<string, SimdKernel>>;
 
-const instances = new WeakMap<WebAssembly.Memory, Map<string, SimdKernels>>();
-
 /**
  * The kernels of `op` bound to `memory`, by export name. Each op's module is generated,
  * compiled and instantiated on first use, then cached (per op, per memory).
  */
 export function simdKernels(memory: WebAssembly.Memory, op: string): SimdKernels {
-  let byOp = instances.get(memory);
-  if (!byOp) instances.set(memory, (byOp = new Map()));
-  let k = byOp.get(op);
-  if (!k) {
-    k = new WebAssembly.Instance(compileForMemory(memory, `simdElementwise ${op}`, () => simdElementwiseModule([op])), { env: { memory } }).exports as unknown as SimdKernels;
-    byOp.set(op, k);
-  }
-  return k;
+  return kernelsOn<SimdKernels>(memory, `simdElementwise ${op}`, () => simdElementwiseModule([op]));
 }

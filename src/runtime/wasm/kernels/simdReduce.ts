@@ -1,5 +1,5 @@
 import { reducePlan } from '../../reference/kernels/reduce.js';
-import { cat, compileForMemory, I, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
+import { cat, I, kernelsOn, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
 
 // ---- WebAssembly SIMD float32 sums over any axes that form one of two layouts ------------
 //
@@ -180,16 +180,9 @@ export interface ReduceKernels {
   cols(src: number, dst: number, acc: number, len: number, rows: number, batch: number): void;
 }
 
-const instances = new WeakMap<WebAssembly.Memory, ReduceKernels>();
-
 /** The kernels on `memory` (generated and compiled once; instantiated once per memory). */
 export function reduceKernels(memory: WebAssembly.Memory): ReduceKernels {
-  let k = instances.get(memory);
-  if (!k) {
-    k = new WebAssembly.Instance(compileForMemory(memory, 'simdReduce', () => simdReduceModule()), { env: { memory } }).exports as unknown as ReduceKernels;
-    instances.set(memory, k);
-  }
-  return k;
+  return kernelsOn<ReduceKernels>(memory, 'simdReduce', () => simdReduceModule());
 }
 
 /**

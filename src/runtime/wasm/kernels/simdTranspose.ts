@@ -1,4 +1,4 @@
-import { cat, compileForMemory, I, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
+import { cat, I, kernelsOn, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
 
 // ---- a cache-blocked WebAssembly SIMD transpose for 4-byte elements ----------------------
 //
@@ -261,16 +261,9 @@ export interface TransposeKernels {
   c32(src: number, dst: number, rows: number, cols: number, chunk: number, srcRowStride: number, dstRowStride: number, batch: number, srcBatchStride: number, dstBatchStride: number): void;
 }
 
-const instances = new WeakMap<WebAssembly.Memory, TransposeKernels>();
-
 /** The kernels on `memory` (generated and compiled once, ~3 KB; instantiated once per memory). */
 export function transposeKernels(memory: WebAssembly.Memory): TransposeKernels {
-  let t = instances.get(memory);
-  if (!t) {
-    t = new WebAssembly.Instance(compileForMemory(memory, 'simdTranspose', () => simdTransposeModule()), { env: { memory } }).exports as unknown as TransposeKernels;
-    instances.set(memory, t);
-  }
-  return t;
+  return kernelsOn<TransposeKernels>(memory, 'simdTranspose', () => simdTransposeModule());
 }
 
 /**
