@@ -6,6 +6,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
+import { expectClose } from './support/expectClose.js';
 import { engine } from '../src/eager/engine.js';
 import { setConvChunkElements } from '../src/runtime/wasm/kernels/nn.js';
 import type { WasmBackend } from '../src/runtime/wasm/wasmBackend.js';
@@ -37,17 +38,6 @@ function pair(shape: number[], seed: number): [kiln.Tensor, kiln.Tensor] {
   const a = kiln.randn(shape, { seed, backend: 'wasm' });
   const data = Float64Array.from(a.dataSync());
   return [a, kiln.tensor(data, { shape, dtype: 'float64', backend: 'reference' })];
-}
-
-function expectClose(actual: kiln.Tensor, expected: kiln.Tensor, rel: number, what: string): void {
-  expect(actual.shape, what).toEqual(expected.shape);
-  const a = actual.dataSync(), e = expected.dataSync();
-  let worst = 0, at = -1;
-  for (let i = 0; i < a.length; i++) {
-    const err = Math.abs(a[i]! - e[i]!) / Math.max(1, Math.abs(e[i]!));
-    if (!(err <= worst)) { worst = err; at = i; }
-  }
-  expect(worst, `${what}: element ${at}: ${a[at]} vs ${e[at]}`).toBeLessThanOrEqual(rel);
 }
 
 function runConv(c: ConvCase, x: kiln.Tensor, w: kiln.Tensor, b: kiln.Tensor | null): kiln.Tensor {

@@ -7,6 +7,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
+import { expectClose } from './support/expectClose.js';
 import { engine } from '../src/eager/engine.js';
 import type { WasmBackend } from '../src/runtime/wasm/wasmBackend.js';
 import { compileForMemory, I, ModuleBuilder, T } from '../src/runtime/wasm/wasmAssembler.js';
@@ -23,17 +24,6 @@ function pair(shape: number[], seed: number, requiresGrad = false): [kiln.Tensor
   const a = kiln.randn(shape, { seed, backend: 'wasm', requiresGrad });
   const b = kiln.tensor(Float64Array.from(a.dataSync()), { shape, dtype: 'float64', backend: 'reference', requiresGrad });
   return [a, b];
-}
-
-function expectClose(actual: kiln.Tensor, expected: kiln.Tensor, rel: number, what: string): void {
-  expect(actual.shape, what).toEqual(expected.shape);
-  const a = actual.dataSync(), e = expected.dataSync();
-  let worst = 0, at = -1;
-  for (let i = 0; i < a.length; i++) {
-    const err = Math.abs(a[i]! - e[i]!) / Math.max(1, Math.abs(e[i]!));
-    if (!(err <= worst)) { worst = err; at = i; }
-  }
-  expect(worst, `${what}: element ${at}: ${a[at]} vs ${e[at]}`).toBeLessThanOrEqual(rel);
 }
 
 /** Runs `f` on wasm (float32) and reference (float64) inputs of `shapes`; compares. */
