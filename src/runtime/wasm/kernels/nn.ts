@@ -1,5 +1,6 @@
 import { sizeOf, type TensorType } from '../../../ir/index.js';
 import type { Kernel } from '../../backend.js';
+import { simplifyPermutation } from '../../reference/kernels/linalg.js';
 import { col2im, convGeom, isPointwise, poolGeom } from '../../reference/kernels/nn.js';
 import { registerNativeKernels } from '../nativeKernels.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
@@ -7,6 +8,7 @@ import type { WasmModule } from '../wasmModule.js';
 import { fallbackOf } from './elementwise.js';
 import { im2colOnHeap, im2colScratchBytes } from './im2colKernel.js';
 import { maxPoolGradOnHeap, maxPoolGradScratchBytes, maxPoolGradSupports } from './maxPoolGradKernel.js';
+import { transposeOnHeap } from './simdTranspose.js';
 
 /*
  * Native NCHW convolutions and pools on tfjs-backend-wasm's XNNPACK kernels.
@@ -77,16 +79,20 @@ function matmul(backend: WasmBackend, aId: number, m: number, k: number, bId: nu
   backend.module.__FusedMatMul!(aId, ap, 3, bId, bp, 3, 0, 0, 0, 0, 0, 0, outId);
 }
 
-/** Native float32 transpose by ids; size-1 axes are dropped first (the kernel's fast paths are low-rank). */
+/**
+ * float32 transpose on the heap: size-1 and still-adjacent axes merged first, then the
+ * generated SIMD kernels (simdTranspose.ts), `_Transpose` for what they do not cover.
+ * The NCHW ↔ NHWC moves around every XNNPACK conv are batched 2-D transposes, which
+ * `_Transpose` walks at 2.5–7 ns per element on power-of-two sizes (≈0.2–0.8 ns here).
+ */
 function transpose(backend: WasmBackend, srcId: number, shape: readonly number[], perm: readonly number[], dstId: number, size: number, srcPtr: number, dstPtr: number): void {
-  const keep: number[] = [];
-  const newIndex = shape.map((d) => (d === 1 ? -1 : keep.push(d) - 1));
-  const p = perm.filter((a) => shape[a] !== 1).map((a) => newIndex[a]!);
-  if (p.every((a, i) => a === i)) {
+  const s = simplifyPermutation(shape, perm);
+  if (s.perm.every((a, i) => a === i)) {
     f32(backend).copyWithin(dstPtr >> 2, srcPtr >> 2, (srcPtr >> 2) + size);
     return;
   }
-  backend.module._Transpose!(srcId, backend.shapePtr(keep, 2), keep.length, 0, dstId, backend.shapePtr(p, 3), p.length);
+  if (transposeOnHeap(backend.memory, srcPtr, s.shape, s.perm, dstPtr)) return;
+  backend.module._Transpose!(srcId, backend.shapePtr(s.shape, 2), s.shape.length, 0, dstId, backend.shapePtr(s.perm, 3), s.perm.length);
 }
 
 /** A fresh copy of `n` floats at element offset `src` (for id-cached operand slots). */
