@@ -14,14 +14,14 @@ import { transposeOnHeap } from './simdTranspose.js';
  * Native NCHW convolutions and pools on tfjs-backend-wasm's XNNPACK kernels.
  *
  * - conv2d: `_FusedConv2D` / `_FusedDepthwiseConv2D` (NHWC input, HWIO filter). The
- *   layout change happens per op with `_Transpose` (≈4× faster than a JS loop):
- *   NCHW → NHWC in, NHWC → NCHW out. General groups run one XNNPACK conv per group.
+ *   layout change happens per op with a transpose (`transpose` below: the generated SIMD
+ *   kernels): NCHW → NHWC in, NHWC → NCHW out. General groups run one XNNPACK conv per group.
  * - convTranspose2d (= conv2d's input gradient; tfjs's Conv2DBackpropInput is a naive
  *   loop without dilation or groups, ≈8× slower here): with stride 1 an XNNPACK conv
  *   with the kernel flipped; otherwise colsᵀ = Xᵀ·W_g as an XNNPACK matmul, then col2im.
  * - conv2dFilterGrad (tfjs has none): im2col (generated wasm, im2colKernel.ts), then an
  *   XNNPACK matmul with dY.
- * - maxPool2d / avgPool2d: `_MaxPool` / `_AvgPool` between two `_Transpose`s.
+ * - maxPool2d / avgPool2d: `_MaxPool` / `_AvgPool` between two transposes.
  *   maxPool2dGrad is generated wasm (maxPoolGradKernel.ts): `_MaxPoolGrad` sends the
  *   gradient to the last maximum (PyTorch: the first) and mishandles all-negative windows.
  *   avgPool2dGrad stays portable.
@@ -360,7 +360,7 @@ const conv2dFilterGradKernel = (backend: WasmBackend, name: string): Kernel<Wasm
 };
 
 /**
- * maxPool2d / avgPool2d on XNNPACK (NHWC, so a `_Transpose` each way). avgPool2d only
+ * maxPool2d / avgPool2d on XNNPACK (NHWC, so a transpose each way). avgPool2d only
  * where XNNPACK's divisor agrees with PyTorch's: no padding, or padding left out of the
  * count (XNNPACK never counts it). maxPool2dGrad: see maxPool2dGradKernel below.
  */
