@@ -114,6 +114,22 @@ describe('wasm native paths agree with the reference backend', () => {
   it('batched, A broadcast', () => sameOnBoth([[20, 30], [2, 3, 30, 25]], (a, b) => a.matmul(b), 30));
   it('batched, A broadcast along a batch dim', () => sameOnBoth([[3, 1, 20, 30], [3, 2, 30, 25]], (a, b) => a.matmul(b), 30));
   it('stacked rows when B has no batch', () => sameOnBoth([[2, 3, 20, 30], [1, 30, 25]], (a, b) => a.matmul(b), 30));
+  it('a B that XNNPACK would pack afresh and is wider than A is tall runs as (Bᵀ·Aᵀ)ᵀ; B reused, then written in place', () => {
+    kiln.scope(() => {
+      const a = kiln.randn([6, 37], { seed: 1 }), b = kiln.randn([37, 45], { seed: 2 });
+      const want = () => toRef64(a).matmul(toRef64(b));
+      close(a.matmul(b), want(), 1e-5 * Math.sqrt(37)); // first use: transposed product
+      close(a.matmul(b), want(), 1e-5 * Math.sqrt(37)); // unchanged: direct, packed once
+      close(a.matmul(b), want(), 1e-5 * Math.sqrt(37)); // cached packing
+      kiln.noGrad(() => b.mul_(-2));                     // written in place: packed again
+      close(a.matmul(b), want(), 1e-5 * Math.sqrt(37));
+      kiln.noGrad(() => b.add_(1));
+      close(a.matmul(b), want(), 1e-5 * Math.sqrt(37));
+      close(a.matmul(b), want(), 1e-5 * Math.sqrt(37));
+      // Stacked rows (A batched, B shared) on the same path.
+      sameOnBoth([[2, 3, 37], [37, 50]], (x, y) => x.matmul(y), 37);
+    });
+  });
   it('small batched slices (JS loop)', () => sameOnBoth([[7, 3, 4], [7, 4, 5]], (a, b) => a.matmul(b), 4));
   it('vector-matrix and matrix-vector', () => {
     sameOnBoth([[300], [300, 70]], (a, b) => a.matmul(b), 300);

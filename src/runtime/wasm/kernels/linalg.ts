@@ -66,6 +66,41 @@ export function xnnMatmul(backend: WasmBackend, aId: number, m: number, k: numbe
   backend.module.__FusedMatMul!(aId, ap, 3, bId, bp, 3, 0, 0, 0, 0, 0, 0, outId);
 }
 
+// ---- B operands that change on every call --------------------------------------------
+//
+// XNNPACK packs B (K×N) into its own layout when it first sees B's id, at ≈5–11 ns per
+// element through tfjs's transposed-weights flag: 2–4 ms for a 512×784 weight, more than
+// the product itself at batch 128. A B used again unchanged (inference weights) is packed
+// once, but in training every B is new (materialised transposes, gradients) or was
+// written in place, and is packed on every call. For such a B, C = A·B runs as
+// Cᵀ = Bᵀ·Aᵀ when A has fewer rows than B has columns: XNNPACK then packs Aᵀ (M×K)
+// instead, and the three transposes cost ≈0.2–0.8 ns per element (simdTranspose.ts).
+// A B seen again unchanged takes the direct product, packed once and then cached.
+
+/** B's version and K×N when last used as a matmul's B. */
+const lastSeenAsB = new WeakMap<WasmStorage, { key: number; version: number }>();
+
+/** Whether this is B's first use as a K×N B since it was created or written (XNNPACK would pack it). Records the use. */
+function firstUseOfB(b: WasmStorage, k: number, n: number): boolean {
+  const key = k * 0x100000000 + n;
+  const seen = lastSeenAsB.get(b);
+  lastSeenAsB.set(b, { key, version: b.version });
+  return seen === undefined || seen.key !== key || seen.version !== b.version;
+}
+
+/** out[rows×n] = A·B as (Bᵀ·Aᵀ)ᵀ: XNNPACK packs Aᵀ (rows·k elements) instead of B (k·n). */
+function matmulTransposed(backend: WasmBackend, a: WasmStorage, rows: number, k: number, b: WasmStorage, n: number, out: WasmStorage): void {
+  const mem = backend.memory;
+  const bt = backend.alloc('float32', k * n), at = backend.alloc('float32', rows * k), ct = backend.alloc('float32', n * rows);
+  transposeOnHeap(mem, b.ptr, [k, n], [1, 0], bt.ptr);
+  transposeOnHeap(mem, a.ptr, [rows, k], [1, 0], at.ptr);
+  xnnMatmul(backend, bt.id, n, k, at.id, rows, ct.id); // `at` is fresh: its id has no packing
+  transposeOnHeap(mem, ct.ptr, [n, rows], [1, 0], out.ptr);
+  backend.free(bt);
+  backend.free(at);
+  backend.free(ct);
+}
+
 /**
  * Whether a batched matmul's slices are cheaper in JS: each XNNPACK slice packs its B
  * afresh (≈5 µs per operator + ≈3.5 ns per element of B), JS costs ≈1.5–3 ns per
@@ -92,7 +127,9 @@ const matmulKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> =
     }
     if (plan.batchB === 1) {
       // One B for every batch element: A's matrices stack into rows of one 2-D product.
-      xnnMatmul(backend, a.storage.id, plan.batchA * m, k, packedId(module, b.storage, k, n), n, out.id);
+      const rows = plan.batchA * m;
+      if (firstUseOfB(b.storage, k, n) && n > 2 * rows) matmulTransposed(backend, a.storage, rows, k, b.storage, n, out);
+      else xnnMatmul(backend, a.storage.id, rows, k, packedId(module, b.storage, k, n), n, out.id);
       return [out];
     }
     if (batchedInJs(m, k, n)) {
