@@ -38,7 +38,7 @@ import { cat, I, kernelsOn, ModuleBuilder, T, type Code, type ValType } from '..
 // element is latency-bound.
 
 /** `x = start; while (x < end) { body; x += step }` (signed compare, tested first). */
-function forUp(x: number, start: Code, end: Code, step: Code, body: Code): Code {
+export function forUp(x: number, start: Code, end: Code, step: Code, body: Code): Code {
   return I.block(cat(
     start, I.set(x),
     I.loop(cat(I.get(x), end, I.i32LtS(), I.i32Eqz(), I.brIf(1), body, I.bump(x, step), I.br(0))),

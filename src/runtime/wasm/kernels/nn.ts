@@ -8,6 +8,7 @@ import type { WasmModule } from '../wasmModule.js';
 import { fallbackOf } from './elementwise.js';
 import { im2colOnHeap, im2colScratchBytes } from './im2colKernel.js';
 import { maxPoolGradOnHeap, maxPoolGradScratchBytes, maxPoolGradSupports } from './maxPoolGradKernel.js';
+import { avgPoolOnHeap, avgPoolScratchBytes, maxPoolOnHeap, maxPoolScratchBytes, poolSupports } from './poolKernel.js';
 import { transposeOnHeap } from './simdTranspose.js';
 
 /*
@@ -21,7 +22,8 @@ import { transposeOnHeap } from './simdTranspose.js';
  *   with the kernel flipped; otherwise colsᵀ = Xᵀ·W_g as an XNNPACK matmul, then col2im.
  * - conv2dFilterGrad (tfjs has none): im2col (generated wasm, im2colKernel.ts), then an
  *   XNNPACK matmul with dY.
- * - maxPool2d / avgPool2d: `_MaxPool` / `_AvgPool` between two transposes.
+ * - maxPool2d / avgPool2d: generated wasm on NCHW planes (poolKernel.ts; `_MaxPool` drops
+ *   NaN, `_AvgPool` never counts padding, both need NHWC).
  *   maxPool2dGrad is generated wasm (maxPoolGradKernel.ts): `_MaxPoolGrad` sends the
  *   gradient to the last maximum (PyTorch: the first) and mishandles all-negative windows.
  *   avgPool2dGrad stays portable.
@@ -360,42 +362,26 @@ const conv2dFilterGradKernel = (backend: WasmBackend, name: string): Kernel<Wasm
 };
 
 /**
- * maxPool2d / avgPool2d on XNNPACK (NHWC, so a transpose each way). avgPool2d only
- * where XNNPACK's divisor agrees with PyTorch's: no padding, or padding left out of the
- * count (XNNPACK never counts it). maxPool2dGrad: see maxPool2dGradKernel below.
+ * maxPool2d / avgPool2d: generated wasm on the NCHW planes (poolKernel.ts), bit-identical
+ * to the portable kernels. tfjs's `_MaxPool` drops NaN, `_AvgPool` never counts padding,
+ * and both want NHWC (a transpose each way). maxPool2dGrad: see maxPool2dGradKernel below.
  */
 const poolKernel = (kind: 'max' | 'avg') => (backend: WasmBackend, name: string): Kernel<WasmStorage> => {
   const fallback = fallbackOf(backend, name);
-  const m = backend.module;
-  let total: WasmStorage | null = null;
   return (inputs, attrs, outTypes) => {
     const x = inputs[0]!;
-    const p = attrs['pads'] as readonly number[] as [number, number, number, number];
-    const padded = p[0] !== 0 || p[1] !== 0 || p[2] !== 0 || p[3] !== 0;
-    if (x.dtype !== 'float32' || (kind === 'avg' && padded && attrs['countIncludePad']) || empty(inputs, outTypes)) return fallback(inputs, attrs, outTypes);
-    if (kind === 'max') {
-      // XNNPACK's max drops NaN; PyTorch's propagates it. A native sum is NaN if any
-      // element is (or on inf − inf): then the portable kernel decides.
-      total ??= backend.alloc('float32', 1);
-      m._Sum!(x.storage.id, x.storage.size, 0, total.id);
-      const t = f32(backend)[total.ptr >> 2]!;
-      if (t !== t) return fallback(inputs, attrs, outTypes);
-    }
+    if (x.dtype !== 'float32' || empty(inputs, outTypes)) return fallback(inputs, attrs, outTypes);
     const [N, C, H, W] = x.shape as [number, number, number, number];
     const [, , OH, OW] = outTypes[0]!.shape as [number, number, number, number];
-    const [kh, kw] = attrs['kernelShape'] as readonly number[] as [number, number];
-    const [sh, sw] = attrs['strides'] as readonly number[] as [number, number];
-    const L = OH * OW, HW = H * W;
-    const out = backend.alloc('float32', N * C * L);
-    const xt = C === 1 ? null : backend.alloc('float32', N * HW * C);
-    const yt = C === 1 ? null : backend.alloc('float32', N * L * C);
-    if (xt) transpose(backend, x.storage.id, [N, C, HW], [0, 2, 1], xt.id, N * HW * C, x.storage.ptr, xt.ptr);
-    const xId = (xt ?? x.storage).id, yId = (yt ?? out).id;
-    if (kind === 'max') m._MaxPool!(xId, N, H, W, kh, kw, p[0], p[3], p[2], p[1], 1, 1, sh, sw, C, C, yId);
-    else m._AvgPool!(xId, N, H, W, kh, kw, p[0], p[3], p[2], p[1], sh, sw, C, yId);
-    if (yt) transpose(backend, yt.id, [N, L, C], [0, 2, 1], out.id, N * L * C, yt.ptr, out.ptr);
-    if (xt) backend.free(xt);
-    if (yt) backend.free(yt);
+    const geom = poolGeom(attrs, H, W, OH, OW);
+    if (!poolSupports(geom)) return fallback(inputs, attrs, outTypes);
+    const out = backend.alloc('float32', N * C * OH * OW);
+    const scratchBytes = kind === 'max' ? maxPoolScratchBytes(geom) : avgPoolScratchBytes(geom);
+    const scratch = scratchBytes > 0 ? backend.alloc('float32', Math.ceil(scratchBytes / 4)) : null;
+    const sp = scratch ? scratch.ptr : 0;
+    if (kind === 'max') maxPoolOnHeap(backend.memory, x.storage.ptr, out.ptr, N * C, geom, sp);
+    else avgPoolOnHeap(backend.memory, x.storage.ptr, out.ptr, N * C, geom, Boolean(attrs['countIncludePad']), sp);
+    if (scratch) backend.free(scratch);
     return [out];
   };
 };
