@@ -254,6 +254,11 @@ export const I = {
     I.get(counter), I.i32Eqz(), I.brIf(0),
     I.loop([body, I.get(counter), I.i32(1), I.i32Sub(), I.tee(counter), I.brIf(0)]),
   ]),
+  /** `x = start; while (x < end) { body; x += step }` (signed compare, tested first). */
+  forUp: (x: number, start: Code, end: Code, step: Code, body: Code): Code => I.block([
+    start, I.set(x),
+    I.loop([I.get(x), end, I.i32LtS(), I.i32Eqz(), I.brIf(1), body, I.bump(x, step), I.br(0)]),
+  ]),
 };
 
 interface FuncDef { name: string; type: number; locals: ValType[]; body: number[] }

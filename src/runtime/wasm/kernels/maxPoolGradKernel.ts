@@ -37,14 +37,6 @@ import { cat, I, kernelsOn, ModuleBuilder, T, type Code, type ValType } from '..
 // wasm port of the portable loops was only 1.3× faster: its compare-and-select chain per
 // element is latency-bound.
 
-/** `x = start; while (x < end) { body; x += step }` (signed compare, tested first). */
-export function forUp(x: number, start: Code, end: Code, step: Code, body: Code): Code {
-  return I.block(cat(
-    start, I.set(x),
-    I.loop(cat(I.get(x), end, I.i32LtS(), I.i32Eqz(), I.brIf(1), body, I.bump(x, step), I.br(0))),
-  ));
-}
-
 function emitPool2x2(m: ModuleBuilder): void {
   const P = { x: 0, dy: 1, dx: 2, planes: 3, H: 4, W: 5, OH: 6, OW: 7 } as const;
   const NP = 8;
@@ -178,9 +170,9 @@ function emitGeneral(m: ModuleBuilder, kind: StrideKind): void {
     get(hs), k(0), get(hs), k(0), I.i32GtS(), I.select(), get(P.W), I.i32Mul(), I.i32x4Splat(), I.i32x4Add(), set(pos),
     I.f32x4Const(-Infinity), set(best), I.v128([...new Array<number>(16).fill(0)]), tee(nanPos), set(seen),
     add(get(rowPad), mul(mul(get(ow), get(P.sw)), k(4))), set(p), k(0), set(tp),
-    forUp(i, k(0), get(P.kh), k(1), cat(
+    I.forUp(i, k(0), get(P.kh), k(1), cat(
       get(p), set(q),
-      forUp(j, k(0), get(P.kw), k(1), cat(tapStep, I.bump(q, k(4)), I.bump(tp, k(1)))),
+      I.forUp(j, k(0), get(P.kw), k(1), cat(tapStep, I.bump(q, k(4)), I.bump(tp, k(1)))),
       I.bump(p, mul(get(P.Wp), k(4))),
       get(tp), get(P.kw), I.i32Sub(), get(P.W), I.i32Add(), set(tp),
     )),
@@ -211,11 +203,11 @@ function emitGeneral(m: ModuleBuilder, kind: StrideKind): void {
         I.repeat(n, cat(get(q), get(p), I.f32Load(), I.f32Store(), I.bump(p, k(4)), I.bump(q, k(4)))),
         I.bump(sp, mul(get(P.W), k(4))), I.bump(sq, mul(get(P.Wp), k(4))),
       )),
-      forUp(oh, k(0), get(P.OH), k(1), cat(
+      I.forUp(oh, k(0), get(P.OH), k(1), cat(
         mul(get(oh), get(P.sh)), tee(rowPad), get(P.pt), I.i32Sub(), tee(hs), get(P.W), I.i32Mul(), get(P.pl), I.i32Sub(), set(rowReal),
         get(P.pad), mul(mul(get(rowPad), get(P.Wp)), k(4)), I.i32Add(), set(rowPad),
         get(g), set(sp),
-        forUp(ow, k(0), get(P.OW), k(4), group),
+        I.forUp(ow, k(0), get(P.OW), k(4), group),
         add(get(sp), mul(get(P.OW), k(4))), set(g),
       )),
       I.bump(xPlane, mul(mul(get(P.H), get(P.W)), k(4))),

@@ -1,6 +1,5 @@
 import { isPool2x2, type PoolGeom } from '../../reference/kernels/nn.js';
 import { cat, I, kernelsOn, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
-import { forUp } from './maxPoolGradKernel.js';
 
 // ---- generated WebAssembly pool (forward) kernels on NCHW planes --------------------------
 //
@@ -122,7 +121,7 @@ function emitMaxGeneral(m: ModuleBuilder, kind: StrideKind): void {
       get(dst),
       get(src), load(), set(acc0),
       get(src), set(q),
-      forUp(h, add(get(h0), k(1)), get(h1), k(1), cat(I.bump(q, get(wb)), get(acc0), get(q), load(), max(), set(acc0))),
+      I.forUp(h, add(get(h0), k(1)), get(h1), k(1), cat(I.bump(q, get(wb)), get(acc0), get(q), load(), max(), set(acc0))),
       get(acc0), store(),
       I.bump(src, k(width)), I.bump(dst, k(width)),
     );
@@ -145,7 +144,7 @@ function emitMaxGeneral(m: ModuleBuilder, kind: StrideKind): void {
   const group = cat(
     add(get(P.buf), mul(mul(get(ow), get(P.sw)), k(4))), set(q),
     gather, set(acc),
-    forUp(j, k(1), get(P.kw), k(1), cat(I.bump(q, k(4)), gather, get(acc), I.f32x4Max(), set(acc))),
+    I.forUp(j, k(1), get(P.kw), k(1), cat(I.bump(q, k(4)), gather, get(acc), I.f32x4Max(), set(acc))),
   );
   const storeLane = (l: number): Code => cat(add(get(yRow), mul(get(ow), k(4))), get(acc), I.i32x4ExtractLane(l), I.i32Store(4 * l));
   const body = cat(
@@ -155,7 +154,7 @@ function emitMaxGeneral(m: ModuleBuilder, kind: StrideKind): void {
     I.repeat(n, cat(get(q), I.f32x4Const(-Infinity), I.v128Store(), I.bump(q, k(16)))),
     get(P.x), set(xPlane), get(P.y), set(yRow), get(P.planes), set(planesLeft),
     I.repeat(planesLeft, cat(
-      forUp(oh, k(0), get(P.OH), k(1), cat(
+      I.forUp(oh, k(0), get(P.OH), k(1), cat(
         mul(get(oh), get(P.sh)), get(P.pt), I.i32Sub(), tee(hs),
         k(0), get(hs), k(0), I.i32GtS(), I.select(), set(h0),
         add(get(hs), get(P.kh)), tee(h1), get(P.H), get(h1), get(P.H), I.i32LtS(), I.select(), set(h1),
@@ -168,7 +167,7 @@ function emitMaxGeneral(m: ModuleBuilder, kind: StrideKind): void {
         )),
         // Horizontal: four windows per step; a short last group stores only its windows.
         get(P.OW), k(4), I.i32GeU(), I.ifElse(cat(
-          forUp(ow, k(0), add(get(P.OW), k(-3)), k(4), cat(group, add(get(yRow), mul(get(ow), k(4))), get(acc), I.v128Store())),
+          I.forUp(ow, k(0), add(get(P.OW), k(-3)), k(4), cat(group, add(get(yRow), mul(get(ow), k(4))), get(acc), I.v128Store())),
           get(P.OW), k(3), I.i32And(), I.if(cat(
             add(get(P.OW), k(-4)), set(ow), group, add(get(yRow), mul(get(ow), k(4))), get(acc), I.v128Store(),
           )),
@@ -221,9 +220,9 @@ function emitAvgGeneral(m: ModuleBuilder, kind: StrideKind): void {
   const group = cat(
     add(get(rowBase), mul(mul(get(ow), get(P.sw)), k(4))), set(p),
     zero, set(lo), zero, set(hi),
-    forUp(i, k(0), get(P.kh), k(1), cat(
+    I.forUp(i, k(0), get(P.kh), k(1), cat(
       get(p), set(q),
-      forUp(j, k(0), get(P.kw), k(1), cat(
+      I.forUp(j, k(0), get(P.kw), k(1), cat(
         gather, set(v),
         get(lo), get(v), I.f64x2PromoteLowF32x4(), I.f64x2Add(), set(lo),
         get(hi), get(v), get(v), I.i32x4Shuffle(2, 3, 2, 3), I.f64x2PromoteLowF32x4(), I.f64x2Add(), set(hi),
@@ -254,10 +253,10 @@ function emitAvgGeneral(m: ModuleBuilder, kind: StrideKind): void {
         get(P.pad), set(src),
       ), cat(get(xPlane), set(src))),
       get(P.scales), set(sc),
-      forUp(oh, k(0), get(P.OH), k(1), cat(
+      I.forUp(oh, k(0), get(P.OH), k(1), cat(
         add(get(src), mul(mul(mul(get(oh), get(P.sh)), get(P.stride)), k(4))), set(rowBase),
         get(P.OW), k(4), I.i32GeU(), I.ifElse(cat(
-          forUp(ow, k(0), add(get(P.OW), k(-3)), k(4), cat(group, add(get(yRow), mul(get(ow), k(4))), get(v), I.v128Store())),
+          I.forUp(ow, k(0), add(get(P.OW), k(-3)), k(4), cat(group, add(get(yRow), mul(get(ow), k(4))), get(v), I.v128Store())),
           get(P.OW), k(3), I.i32And(), I.if(cat(
             add(get(P.OW), k(-4)), set(ow), group, add(get(yRow), mul(get(ow), k(4))), get(v), I.v128Store(),
           )),
