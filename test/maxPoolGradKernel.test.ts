@@ -11,6 +11,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
+import { POOL_2X2_SHAPES, POOL_GENERAL_CASES, type PoolAttrs } from './support/poolCases.js';
 import { poolGeom, type PoolGeom } from '../src/runtime/reference/kernels/nn.js';
 import { maxPoolGradOnHeap, maxPoolGradScratchBytes, maxPoolGradSupports } from '../src/runtime/wasm/kernels/maxPoolGradKernel.js';
 
@@ -164,7 +165,7 @@ describe('generated max-pool gradient on a heap equals a plain model', () => {
 });
 
 describe('maxPool2dGrad through Kiln: wasm equals reference (float32) bit for bit', () => {
-  type Attrs = { kernelShape: number[]; strides: number[]; pads: number[] };
+  type Attrs = PoolAttrs;
   const run = (backend: 'wasm' | 'reference', x: Float32Array, dy: Float32Array, shape: number[], dyShape: number[], attrs: Attrs): Float32Array =>
     kiln.scope(() => {
       const xt = kiln.tensor(x, { shape, backend });
@@ -184,28 +185,14 @@ describe('maxPool2dGrad through Kiln: wasm equals reference (float32) bit for bi
 
   it('2×2 stride 2 pools (the SIMD path), odd and tiny sizes', () => {
     let seed = 100;
-    for (const [N, C, H, W] of [[4, 3, 28, 28], [2, 5, 14, 14], [3, 2, 7, 7], [1, 1, 2, 2], [2, 3, 5, 3], [1, 2, 6, 22], [1, 1, 3, 18]]) {
-      check(N!, C!, H!, W!, { kernelShape: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0] }, seed++);
+    for (const [N, C, H, W] of POOL_2X2_SHAPES) {
+      check(N, C, H, W, { kernelShape: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0] }, seed++);
     }
   });
 
   it('general windows: overlap, strides 1 / 2 / 3, padding, non-square', () => {
     let seed = 200;
-    const cases: [number[], Attrs][] = [
-      [[2, 3, 9, 9], { kernelShape: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1] }],
-      [[2, 4, 14, 15], { kernelShape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }],
-      [[1, 3, 10, 17], { kernelShape: [3, 3], strides: [3, 3], pads: [1, 1, 1, 1] }],
-      [[2, 2, 8, 13], { kernelShape: [2, 3], strides: [2, 1], pads: [1, 0, 1, 0] }],
-      [[1, 2, 11, 6], { kernelShape: [4, 2], strides: [1, 2], pads: [2, 1, 2, 1] }],
-      [[2, 2, 6, 6], { kernelShape: [2, 2], strides: [1, 1], pads: [0, 0, 0, 0] }],
-      [[1, 1, 1, 1], { kernelShape: [1, 1], strides: [1, 1], pads: [0, 0, 0, 0] }],
-      // Asymmetric padding (internal use) still agrees.
-      [[1, 2, 7, 9], { kernelShape: [3, 3], strides: [2, 2], pads: [0, 1, 1, 0] }],
-      // 2×2 stride 2 with bottom/right padding on odd sizes: the last windows stick out,
-      // so both backends must leave the 2×2 fast path (it would read past the plane).
-      [[2, 3, 7, 5], { kernelShape: [2, 2], strides: [2, 2], pads: [0, 0, 1, 1] }],
-    ];
-    for (const [[N, C, H, W], attrs] of cases) check(N!, C!, H!, W!, attrs, seed++);
+    for (const [[N, C, H, W], attrs] of POOL_GENERAL_CASES) check(N, C, H, W, attrs, seed++);
   });
 
   it('geometries the kernels decline fall back to the portable kernel', () => {

@@ -13,6 +13,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
+import { POOL_2X2_SHAPES, POOL_GENERAL_CASES, type PoolAttrs } from './support/poolCases.js';
 import { poolGeom, type PoolGeom } from '../src/runtime/reference/kernels/nn.js';
 import { avgPoolOnHeap, avgPoolScratchBytes, maxPoolOnHeap, maxPoolScratchBytes, poolSupports } from '../src/runtime/wasm/kernels/poolKernel.js';
 
@@ -257,7 +258,7 @@ describe('generated avg pool on a heap equals a plain model', () => {
 });
 
 describe('maxPool2d through Kiln: wasm equals reference (float32) bit for bit', () => {
-  type Attrs = { kernelShape: number[]; strides: number[]; pads: number[] };
+  type Attrs = PoolAttrs;
   const run = (backend: 'wasm' | 'reference', x: Float32Array, shape: number[], attrs: Attrs): Float32Array =>
     kiln.scope(() => kiln.tensor(x, { shape, backend }).applyOp('maxPool2d', [], attrs)[0]!.dataSync().slice() as Float32Array);
 
@@ -270,25 +271,14 @@ describe('maxPool2d through Kiln: wasm equals reference (float32) bit for bit', 
 
   it('2×2 stride 2 pools (the SIMD path), odd and tiny sizes', () => {
     let seed = 100;
-    for (const [N, C, H, W] of [[4, 3, 28, 28], [2, 5, 14, 14], [3, 2, 7, 7], [1, 1, 2, 2], [2, 3, 5, 3], [1, 2, 6, 22], [1, 1, 3, 18]]) {
-      check(N!, C!, H!, W!, { kernelShape: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0] }, seed++);
+    for (const [N, C, H, W] of POOL_2X2_SHAPES) {
+      check(N, C, H, W, { kernelShape: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0] }, seed++);
     }
   });
 
   it('general windows: overlap, strides 1 / 2 / 3, padding, non-square', () => {
     let seed = 200;
-    const cases: [number[], Attrs][] = [
-      [[2, 3, 9, 9], { kernelShape: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1] }],
-      [[2, 4, 14, 15], { kernelShape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }],
-      [[1, 3, 10, 17], { kernelShape: [3, 3], strides: [3, 3], pads: [1, 1, 1, 1] }],
-      [[2, 2, 8, 13], { kernelShape: [2, 3], strides: [2, 1], pads: [1, 0, 1, 0] }],
-      [[1, 2, 11, 6], { kernelShape: [4, 2], strides: [1, 2], pads: [2, 1, 2, 1] }],
-      [[2, 2, 6, 6], { kernelShape: [2, 2], strides: [1, 1], pads: [0, 0, 0, 0] }],
-      [[1, 1, 1, 1], { kernelShape: [1, 1], strides: [1, 1], pads: [0, 0, 0, 0] }],
-      [[1, 2, 7, 9], { kernelShape: [3, 3], strides: [2, 2], pads: [0, 1, 1, 0] }],
-      [[2, 3, 7, 5], { kernelShape: [2, 2], strides: [2, 2], pads: [0, 0, 1, 1] }],
-    ];
-    for (const [[N, C, H, W], attrs] of cases) check(N!, C!, H!, W!, attrs, seed++);
+    for (const [[N, C, H, W], attrs] of POOL_GENERAL_CASES) check(N, C, H, W, attrs, seed++);
   });
 
   it('avgPool2d: 2×2, general windows, with and without countIncludePad', () => {

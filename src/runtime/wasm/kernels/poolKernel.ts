@@ -93,6 +93,31 @@ function emitMax2x2(m: ModuleBuilder): void {
 type StrideKind = 's1' | 's2' | 'sn';
 
 /** General windows, separable (see the header). */
+/**
+ * Stores one output row of `OW` windows at local `yRow`: `group` leaves the four windows
+ * from local `ow` on in v128 local `vec`. Four per step; a short last group is one more,
+ * overlapping step (rows of ≥ 4 windows) or stores lanes one by one (shorter rows).
+ */
+function storeRowOfWindows(OW: number, yRow: number, ow: number, rem: number, vec: number, group: Code): Code {
+  const { get, set } = I;
+  const k = I.i32;
+  const at = cat(get(yRow), get(ow), k(4), I.i32Mul(), I.i32Add());
+  const storeLane = (l: number): Code => cat(at, get(vec), I.i32x4ExtractLane(l), I.i32Store(4 * l));
+  return cat(
+    get(OW), k(4), I.i32GeU(), I.ifElse(cat(
+      I.forUp(ow, k(0), cat(get(OW), k(-3), I.i32Add()), k(4), cat(group, at, get(vec), I.v128Store())),
+      get(OW), k(3), I.i32And(), I.if(cat(
+        get(OW), k(-4), I.i32Add(), set(ow), group, at, get(vec), I.v128Store(),
+      )),
+    ), cat(
+      k(0), set(ow), group, get(OW), set(rem),
+      storeLane(0),
+      get(rem), k(1), I.i32GtS(), I.if(storeLane(1)),
+      get(rem), k(2), I.i32GtS(), I.if(storeLane(2)),
+    )),
+  );
+}
+
 function emitMaxGeneral(m: ModuleBuilder, kind: StrideKind): void {
   const P = {
     x: 0, y: 1, planes: 2, H: 3, W: 4, OH: 5, OW: 6, kh: 7, kw: 8, sh: 9, sw: 10, pt: 11,
@@ -146,7 +171,6 @@ function emitMaxGeneral(m: ModuleBuilder, kind: StrideKind): void {
     gather, set(acc),
     I.forUp(j, k(1), get(P.kw), k(1), cat(I.bump(q, k(4)), gather, get(acc), I.f32x4Max(), set(acc))),
   );
-  const storeLane = (l: number): Code => cat(add(get(yRow), mul(get(ow), k(4))), get(acc), I.i32x4ExtractLane(l), I.i32Store(4 * l));
   const body = cat(
     mul(get(P.W), k(4)), set(wb),
     // The whole buffer = -inf; per row only its interior is rewritten, the border stays.
@@ -165,18 +189,8 @@ function emitMaxGeneral(m: ModuleBuilder, kind: StrideKind): void {
           get(P.interior), set(dst), get(P.cols), set(n),
           I.repeat(n, cat(get(dst), I.f32(-Infinity), I.f32Store(), I.bump(dst, k(4)))),
         )),
-        // Horizontal: four windows per step; a short last group stores only its windows.
-        get(P.OW), k(4), I.i32GeU(), I.ifElse(cat(
-          I.forUp(ow, k(0), add(get(P.OW), k(-3)), k(4), cat(group, add(get(yRow), mul(get(ow), k(4))), get(acc), I.v128Store())),
-          get(P.OW), k(3), I.i32And(), I.if(cat(
-            add(get(P.OW), k(-4)), set(ow), group, add(get(yRow), mul(get(ow), k(4))), get(acc), I.v128Store(),
-          )),
-        ), cat(
-          k(0), set(ow), group, get(P.OW), set(rem),
-          storeLane(0),
-          get(rem), k(1), I.i32GtS(), I.if(storeLane(1)),
-          get(rem), k(2), I.i32GtS(), I.if(storeLane(2)),
-        )),
+        // Horizontal: four windows per step.
+        storeRowOfWindows(P.OW, yRow, ow, rem, acc, group),
         I.bump(yRow, mul(get(P.OW), k(4))),
       )),
       I.bump(xPlane, mul(get(P.H), get(wb))),
@@ -235,7 +249,6 @@ function emitAvgGeneral(m: ModuleBuilder, kind: StrideKind): void {
     get(hi), get(q), I.v128Load(16), I.f64x2Mul(), I.f32x4DemoteF64x2Zero(),
     I.i32x4Shuffle(0, 1, 4, 5), set(v),
   );
-  const storeLane = (l: number): Code => cat(add(get(yRow), mul(get(ow), k(4))), get(v), I.i32x4ExtractLane(l), I.i32Store(4 * l));
   const body = cat(
     get(P.pad), I.if(cat(get(P.pad), k(0), get(P.padBytes), I.memoryFill())),
     get(P.x), set(xPlane), get(P.y), set(yRow), get(P.planes), set(planesLeft),
@@ -255,17 +268,7 @@ function emitAvgGeneral(m: ModuleBuilder, kind: StrideKind): void {
       get(P.scales), set(sc),
       I.forUp(oh, k(0), get(P.OH), k(1), cat(
         add(get(src), mul(mul(mul(get(oh), get(P.sh)), get(P.stride)), k(4))), set(rowBase),
-        get(P.OW), k(4), I.i32GeU(), I.ifElse(cat(
-          I.forUp(ow, k(0), add(get(P.OW), k(-3)), k(4), cat(group, add(get(yRow), mul(get(ow), k(4))), get(v), I.v128Store())),
-          get(P.OW), k(3), I.i32And(), I.if(cat(
-            add(get(P.OW), k(-4)), set(ow), group, add(get(yRow), mul(get(ow), k(4))), get(v), I.v128Store(),
-          )),
-        ), cat(
-          k(0), set(ow), group, get(P.OW), set(rem),
-          storeLane(0),
-          get(rem), k(1), I.i32GtS(), I.if(storeLane(1)),
-          get(rem), k(2), I.i32GtS(), I.if(storeLane(2)),
-        )),
+        storeRowOfWindows(P.OW, yRow, ow, rem, v, group),
         I.bump(yRow, mul(get(P.OW), k(4))),
         I.bump(sc, mul(get(P.OW), k(8))),
       )),
