@@ -4,11 +4,11 @@ import { simplifyPermutation } from '../../reference/kernels/linalg.js';
 import { col2im, convGeom, isPointwise, poolGeom } from '../../reference/kernels/nn.js';
 import { registerNativeKernels } from '../nativeKernels.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
-import type { WasmModule } from '../wasmModule.js';
 import { fallbackOf } from './elementwise.js';
 import { im2colOnHeap, im2colScratchBytes } from './im2colKernel.js';
 import { maxPoolGradOnHeap, maxPoolGradScratchBytes, maxPoolGradSupports } from './maxPoolGradKernel.js';
 import { avgPoolOnHeap, avgPoolScratchBytes, maxPoolOnHeap, maxPoolScratchBytes, poolSupports } from './poolKernel.js';
+import { registerView, releaseView, xnnMatmul } from './linalg.js';
 import { transposeOnHeap } from './simdTranspose.js';
 
 /*
@@ -46,24 +46,6 @@ export function setConvChunkElements(n: number): number {
   return prev;
 }
 
-// ---- temporary tensor ids over heap sub-ranges ----------------------------------------
-// Above WasmBackend's ids (which count from 1) and apart from other families' view ranges.
-const VIEW_ID_BASE = 0x50000000;
-const freeViewIds: number[] = [];
-let nextViewId = VIEW_ID_BASE;
-
-function viewId(m: WasmModule, ptr: number, size: number): number {
-  const id = freeViewIds.pop() ?? nextViewId++;
-  m._register_tensor(id, size, ptr);
-  return id;
-}
-
-/** Forgets the id; XNNPACK drops any operator it cached for it. */
-function dropView(m: WasmModule, id: number): void {
-  m._dispose_data(id);
-  freeViewIds.push(id);
-}
-
 /** Zero-size tensors go to the portable kernels (XNNPACK and malloc dislike them). */
 function empty(inputs: readonly { storage: WasmStorage }[], outTypes: readonly TensorType[]): boolean {
   for (const x of inputs) if (x.storage.size === 0) return true;
@@ -72,13 +54,6 @@ function empty(inputs: readonly { storage: WasmStorage }[], outTypes: readonly T
 
 function f32(backend: WasmBackend): Float32Array {
   return new Float32Array(backend.memory.buffer);
-}
-
-/** out[M×N] = A[M×K]·B[K×N] on XNNPACK's fast path. B's id must be fresh (see above). */
-function matmul(backend: WasmBackend, aId: number, m: number, k: number, bId: number, n: number, outId: number): void {
-  const ap = backend.shapePtr([1, m, k], 0);
-  const bp = backend.shapePtr([1, k, n], 1);
-  backend.module.__FusedMatMul!(aId, ap, 3, bId, bp, 3, 0, 0, 0, 0, 0, 0, outId);
 }
 
 /**
@@ -137,13 +112,13 @@ function runConv(backend: WasmBackend, x: WasmStorage, c: ConvCall, out: WasmSto
     const filt = backend.alloc('float32', T * cin * cout);
     const bias = c.bias >= 0 ? freshCopy(backend, c.bias + g * cout, cout) : null;
     c.fillFilter(f32(backend), filt.ptr >> 2, g, cin, cout, depthwise);
-    const xId = passes === 1 ? xsrc.id : viewId(m, xsrc.ptr + g * N * HW * cin * 4, N * HW * cin);
-    const yId = passes === 1 ? ydst.id : viewId(m, ydst.ptr + g * N * L * cout * 4, N * L * cout);
+    const xId = passes === 1 ? xsrc.id : registerView(m, xsrc.ptr + g * N * HW * cin * 4, N * HW * cin);
+    const yId = passes === 1 ? ydst.id : registerView(m, ydst.ptr + g * N * L * cout * 4, N * L * cout);
     const fn = depthwise ? m._FusedDepthwiseConv2D! : m._FusedConv2D!;
     fn(xId, N, H, W, filt.id, kh, kw, bias ? bias.id : 0, pt, pr, pb, pl, 0, c.dilations[0], c.dilations[1], c.strides[0], c.strides[1], cin, cout, 0, 0, 0, yId);
     if (passes > 1) {
-      dropView(m, xId);
-      dropView(m, yId);
+      releaseView(m, xId);
+      releaseView(m, yId);
     }
     // Freeing the filter/bias ids also drops the XNNPACK operator cached for them.
     backend.free(filt);
@@ -249,15 +224,15 @@ const convTranspose2dKernel = (backend: WasmBackend, name: string): Kernel<WasmS
     for (let n0 = 0; n0 < N; n0 += nb) {
       const cnt = Math.min(nb, N - n0), NL = cnt * L;
       // A_g = group g's input channels-last: x chunk [cnt, G, Cg, L] → [G, cnt·L, Cg].
-      const xc = viewId(m, x.storage.ptr + n0 * C * L * 4, cnt * C * L);
+      const xc = registerView(m, x.storage.ptr + n0 * C * L * 4, cnt * C * L);
       transpose(backend, xc, [cnt, G, Cg, L], [1, 0, 3, 2], xt.id, cnt * C * L, x.storage.ptr + n0 * C * L * 4, xt.ptr);
-      dropView(m, xc);
+      releaseView(m, xc);
       for (let g = 0; g < G; g++) {
-        const aId = G === 1 ? xt.id : viewId(m, xt.ptr + g * NL * Cg * 4, NL * Cg);
+        const aId = G === 1 ? xt.id : registerView(m, xt.ptr + g * NL * Cg * 4, NL * Cg);
         const wg = freshCopy(backend, wb + g * Cg * M, Cg * M); // B = W_g [Cg, M]
-        matmul(backend, aId, NL, Cg, wg.id, M, colsT.id);
+        xnnMatmul(backend, aId, NL, Cg, wg.id, M, colsT.id);
         backend.free(wg);
-        if (G !== 1) dropView(m, aId);
+        if (G !== 1) releaseView(m, aId);
         transpose(backend, colsT.id, [NL, M], [1, 0], cols.id, NL * M, colsT.ptr, cols.ptr);
         h = f32(backend);
         const cb = cols.ptr >> 2, ob = out.ptr >> 2;
@@ -313,9 +288,9 @@ const conv2dFilterGradKernel = (backend: WasmBackend, name: string): Kernel<Wasm
     for (let n0 = 0; n0 < N; n0 += nb) {
       const cnt = Math.min(nb, N - n0), NL = cnt * L;
       // b chunk [cnt, G, Bg, L] → [G, cnt·L, Bg] (as B) or [G, Bg, cnt·L] (as A).
-      const bc = viewId(m, b.storage.ptr + n0 * B * L * 4, cnt * B * L);
+      const bc = registerView(m, b.storage.ptr + n0 * B * L * 4, cnt * B * L);
       transpose(backend, bc, [cnt, G, Bg, L], colsAsB ? [1, 2, 0, 3] : [1, 0, 3, 2], bt.id, cnt * B * L, b.storage.ptr + n0 * B * L * 4, bt.ptr);
-      dropView(m, bc);
+      releaseView(m, bc);
       for (let g = 0; g < G; g++) {
         const aImg = a.storage.ptr + (n0 * A + g * Ag) * HW * 4; // image n0, group g
         if (pointwise) {
@@ -327,18 +302,18 @@ const conv2dFilterGradKernel = (backend: WasmBackend, name: string): Kernel<Wasm
         } else {
           im2colOnHeap(backend.memory, aImg, A * HW * 4, cnt, geom, cols.ptr, NL * 4, L * 4, scratch ? scratch.ptr : 0);
         }
-        const bg = viewId(m, bt.ptr + g * NL * Bg * 4, NL * Bg);
+        const bg = registerView(m, bt.ptr + g * NL * Bg * 4, NL * Bg);
         if (colsT) {
           // res [Bg, K] = b_g [Bg, NL] · colsᵀ [NL, K]; colsT is fresh for this call.
           transpose(backend, cols.id, [K, NL], [1, 0], colsT.id, K * NL, cols.ptr, colsT.ptr);
-          const cId = viewId(m, colsT.ptr, NL * K);
-          matmul(backend, bg, Bg, NL, cId, K, res.id);
-          dropView(m, cId);
+          const cId = registerView(m, colsT.ptr, NL * K);
+          xnnMatmul(backend, bg, Bg, NL, cId, K, res.id);
+          releaseView(m, cId);
         } else {
           // res [K, Bg] = cols [K, NL] · b_gᵀ [NL, Bg].
-          matmul(backend, cols.id, K, NL, bg, Bg, res.id);
+          xnnMatmul(backend, cols.id, K, NL, bg, Bg, res.id);
         }
-        dropView(m, bg);
+        releaseView(m, bg);
         const h2 = f32(backend);
         const rb = res.ptr >> 2, ob = out.ptr >> 2;
         if (colsT) {
