@@ -111,7 +111,7 @@ export function philoxUint32(seed: number, offset: number, count: number): Uint3
 export function philoxUniform(seed: number, offset: number, count: number): Float64Array {
   const out = new Float64Array(count);
   philoxChunks(seed, offset, count, (w, start, n) => {
-    for (let j = 0; j < n; j++) out[start + j] = (w[j]! >>> 8) * (1 / 16777216);
+    for (let j = 0; j < n; j++) out[start + j] = uniformOfWord(w[j]!);
   });
   return out;
 }
@@ -157,8 +157,8 @@ function boxMuller(seed: number, offset: number, out: SampleArray, start: number
 export function normalsFromWords(w: Uint32Array, out: SampleArray, at: number, count: number, mean: number, std: number, affine = true): void {
   const boolOut = out instanceof Uint8Array;
   for (let j = 0; j < count; j += 2) {
-    const u1 = 1 - (w[j]! >>> 8) * (1 / 16777216);
-    const u2 = (w[j + 1]! >>> 8) * (1 / 16777216);
+    const u1 = 1 - uniformOfWord(w[j]!);
+    const u2 = uniformOfWord(w[j + 1]!);
     const r = Math.sqrt(-2 * Math.log(u1));
     let a = r * Math.cos(2 * Math.PI * u2);
     if (affine) a = mean + std * a;

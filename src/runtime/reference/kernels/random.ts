@@ -6,7 +6,7 @@
 import type { Attrs } from '../../../ir/index.js';
 import type { ArrayKernel } from '../../backend.js';
 import { registerArrayKernels } from '../../arrayKernels.js';
-import { philoxChunks, philoxNormalInto, streamOfKey } from '../../philox.js';
+import { philoxChunks, philoxNormalInto, streamOfKey, uniformOfWord } from '../../philox.js';
 
 const num = (attrs: Attrs, k: string): number => attrs[k] as number;
 
@@ -17,7 +17,7 @@ registerArrayKernels({
     const boolOut = out!.dtype === 'bool';
     philoxChunks(seed, offset, o.length, (w, start, n) => {
       for (let j = 0; j < n; j++) {
-        const v = low + range * ((w[j]! >>> 8) * (1 / 16777216));
+        const v = low + range * uniformOfWord(w[j]!);
         o[start + j] = boolOut ? (v ? 1 : 0) : v;
       }
     });
@@ -41,7 +41,7 @@ registerArrayKernels({
   bernoulli: ([probs, key], _attrs, [out]) => {
     const p = probs!.data, o = out!.data, { seed, offset } = streamOfKey(key!.data);
     philoxChunks(seed, offset, o.length, (w, start, n) => {
-      for (let j = 0; j < n; j++) o[start + j] = (w[j]! >>> 8) * (1 / 16777216) < p[start + j]! ? 1 : 0;
+      for (let j = 0; j < n; j++) o[start + j] = uniformOfWord(w[j]!) < p[start + j]! ? 1 : 0;
     });
   },
 } satisfies Record<string, ArrayKernel>);
