@@ -12,6 +12,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
+import { rng } from './support/kernelChecks.js';
 import { im2col, type ConvGeom } from '../src/runtime/reference/kernels/nn.js';
 import { im2colOnHeap, im2colScratchBytes } from '../src/runtime/wasm/kernels/im2colKernel.js';
 import { setConvChunkElements } from '../src/runtime/wasm/kernels/nn.js';
@@ -19,11 +20,6 @@ import { setConvChunkElements } from '../src/runtime/wasm/kernels/nn.js';
 beforeAll(async () => {
   await kiln.init();
 });
-
-function rng(seed: number): () => number {
-  let s = (seed * 2654435761) >>> 0;
-  return () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
-}
 
 interface Case { C: number; H: number; W: number; k: [number, number]; s: [number, number]; d: [number, number]; p: [number, number, number, number] }
 

@@ -11,19 +11,14 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
-import { POOL_2X2_SHAPES, POOL_GENERAL_CASES, type PoolAttrs } from './support/poolCases.js';
+import { rng, sameBits } from './support/kernelChecks.js';
+import { poolGeometryTests, type PoolAttrs } from './support/poolCases.js';
 import { poolGeom, type PoolGeom } from '../src/runtime/reference/kernels/nn.js';
 import { maxPoolGradOnHeap, maxPoolGradScratchBytes, maxPoolGradSupports } from '../src/runtime/wasm/kernels/maxPoolGradKernel.js';
 
 beforeAll(async () => {
   await kiln.init();
 });
-
-/** Deterministic generator in [0, 1). */
-function rng(seed: number): () => number {
-  let s = (seed * 2654435761) >>> 0;
-  return () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
-}
 
 const SPECIAL = [0, -0, 1, -1, 2, 2, 2, Infinity, -Infinity, -Infinity, NaN];
 
@@ -64,19 +59,6 @@ function model(x: Float32Array, dy: Float32Array, planes: number, g: PoolGeom): 
     }
   }
   return dx;
-}
-
-const bitsOf = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
-
-/** Equal bits, any NaN matching any NaN. */
-function sameBits(got: Float32Array, want: Float32Array, what: string): void {
-  expect(got.length, what).toBe(want.length);
-  const gb = bitsOf(got), wb = bitsOf(want);
-  for (let i = 0; i < want.length; i++) {
-    if (gb[i] !== wb[i] && !(Number.isNaN(got[i]) && Number.isNaN(want[i]))) {
-      expect.fail(`${what}: element ${i} is ${Object.is(got[i], -0) ? '-0' : got[i]}, expected ${Object.is(want[i], -0) ? '-0' : want[i]}`);
-    }
-  }
 }
 
 interface Case { planes: number; H: number; W: number; k: [number, number]; s: [number, number]; p: [number, number] }
@@ -183,17 +165,7 @@ describe('maxPool2dGrad through Kiln: wasm equals reference (float32) bit for bi
     sameBits(run('wasm', x, dy, [N, C, H, W], [N, C, OH, OW], attrs), run('reference', x, dy, [N, C, H, W], [N, C, OH, OW], attrs), what);
   };
 
-  it('2×2 stride 2 pools (the SIMD path), odd and tiny sizes', () => {
-    let seed = 100;
-    for (const [N, C, H, W] of POOL_2X2_SHAPES) {
-      check(N, C, H, W, { kernelShape: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0] }, seed++);
-    }
-  });
-
-  it('general windows: overlap, strides 1 / 2 / 3, padding, non-square', () => {
-    let seed = 200;
-    for (const [[N, C, H, W], attrs] of POOL_GENERAL_CASES) check(N, C, H, W, attrs, seed++);
-  });
+  poolGeometryTests(check);
 
   it('geometries the kernels decline fall back to the portable kernel', () => {
     const neg = poolGeom({ kernelShape: [3, 3], strides: [1, 1], pads: [-1, 0, 0, 0] }, 6, 6, 3, 4);

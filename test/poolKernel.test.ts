@@ -13,19 +13,14 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
-import { POOL_2X2_SHAPES, POOL_GENERAL_CASES, type PoolAttrs } from './support/poolCases.js';
+import { rng, sameBits } from './support/kernelChecks.js';
+import { poolGeometryTests, type PoolAttrs } from './support/poolCases.js';
 import { poolGeom, type PoolGeom } from '../src/runtime/reference/kernels/nn.js';
 import { avgPoolOnHeap, avgPoolScratchBytes, maxPoolOnHeap, maxPoolScratchBytes, poolSupports } from '../src/runtime/wasm/kernels/poolKernel.js';
 
 beforeAll(async () => {
   await kiln.init();
 });
-
-/** Deterministic generator in [0, 1). */
-function rng(seed: number): () => number {
-  let s = (seed * 2654435761) >>> 0;
-  return () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
-}
 
 const SPECIAL = [0, -0, -0, 1, -1, 2, 2, Infinity, -Infinity, -Infinity, NaN];
 
@@ -90,19 +85,6 @@ function avgInputs(n: number, r: () => number): Float32Array {
   }
   for (let i = 7; i < n; i += 31) for (let j = i; j < Math.min(n, i + 6); j++) out[j] = -0; // windows of -0 only
   return out;
-}
-
-const bitsOf = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
-
-/** Equal bits, any NaN matching any NaN. */
-function sameBits(got: Float32Array, want: Float32Array, what: string): void {
-  expect(got.length, what).toBe(want.length);
-  const gb = bitsOf(got), wb = bitsOf(want);
-  for (let i = 0; i < want.length; i++) {
-    if (gb[i] !== wb[i] && !(Number.isNaN(got[i]) && Number.isNaN(want[i]))) {
-      expect.fail(`${what}: element ${i} is ${Object.is(got[i], -0) ? '-0' : got[i]}, expected ${Object.is(want[i], -0) ? '-0' : want[i]}`);
-    }
-  }
 }
 
 interface Case { planes: number; H: number; W: number; k: [number, number]; s: [number, number]; p: [number, number, number, number] }
@@ -269,17 +251,7 @@ describe('maxPool2d through Kiln: wasm equals reference (float32) bit for bit', 
     sameBits(run('wasm', x, [N, C, H, W], attrs), run('reference', x, [N, C, H, W], attrs), what);
   };
 
-  it('2×2 stride 2 pools (the SIMD path), odd and tiny sizes', () => {
-    let seed = 100;
-    for (const [N, C, H, W] of POOL_2X2_SHAPES) {
-      check(N, C, H, W, { kernelShape: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0] }, seed++);
-    }
-  });
-
-  it('general windows: overlap, strides 1 / 2 / 3, padding, non-square', () => {
-    let seed = 200;
-    for (const [[N, C, H, W], attrs] of POOL_GENERAL_CASES) check(N, C, H, W, attrs, seed++);
-  });
+  poolGeometryTests(check);
 
   it('avgPool2d: 2×2, general windows, with and without countIncludePad', () => {
     let seed = 700;

@@ -17,6 +17,7 @@
  */
 import { beforeAll, describe, expect, it, vi, type MockInstance } from 'vitest';
 import * as kiln from '../src/index.js';
+import { rng } from './support/kernelChecks.js';
 import { engine } from '../src/eager/engine.js';
 import { simdReduceModule, sumLayout, type ReduceGen, type ReduceKernels } from '../src/runtime/wasm/kernels/simdReduce.js';
 import type { WasmBackend } from '../src/runtime/wasm/wasmBackend.js';
@@ -34,12 +35,6 @@ beforeAll(async () => {
 });
 
 const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
-
-/** Seeded uniform [0, 1). */
-function rng(seed: number): () => number {
-  let s = (seed * 2654435761) >>> 0;
-  return () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
-}
 
 /** Mixed-sign float32 values with a nonzero mean (`mean` + uniform(-scale, scale)). */
 function values(n: number, seed: number, mean = 0.3, scale = 2): Float32Array {

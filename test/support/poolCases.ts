@@ -1,3 +1,5 @@
+import { it } from 'vitest';
+
 /** Pool geometries the generated pool kernels (forward and gradient) are checked on. */
 export type PoolAttrs = { kernelShape: number[]; strides: number[]; pads: number[] };
 
@@ -21,3 +23,19 @@ export const POOL_GENERAL_CASES: readonly (readonly [readonly [number, number, n
   // both backends must leave the 2×2 fast path (it would read past the plane).
   [[2, 3, 7, 5], { kernelShape: [2, 2], strides: [2, 2], pads: [0, 0, 1, 1] }],
 ];
+
+/** A check of one pool geometry: inputs drawn from `seed`, wasm compared with a model or the reference. */
+export type PoolCheck = (N: number, C: number, H: number, W: number, attrs: PoolAttrs, seed: number) => void;
+
+/** The two tests every pool kernel runs: `POOL_2X2_SHAPES` and `POOL_GENERAL_CASES`. */
+export function poolGeometryTests(check: PoolCheck): void {
+  it('2×2 stride 2 pools (the SIMD path), odd and tiny sizes', () => {
+    let seed = 100;
+    for (const [N, C, H, W] of POOL_2X2_SHAPES) check(N, C, H, W, { kernelShape: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0] }, seed++);
+  });
+
+  it('general windows: overlap, strides 1 / 2 / 3, padding, non-square', () => {
+    let seed = 200;
+    for (const [[N, C, H, W], attrs] of POOL_GENERAL_CASES) check(N, C, H, W, attrs, seed++);
+  });
+}
