@@ -6,13 +6,12 @@ import * as kiln from '../src/index.js';
 
 export type KilnStep = () => void;
 
-/** MLP 784-512-512-10, batch 128: forward + backward + Adam. */
-export function kilnMlp(): KilnStep {
+/** One Adam training step (forward, cross-entropy, backward, update) of `model` on a fixed seeded batch. */
+function adamStep(model: kiln.nn.Sequential, xShape: number[]): KilnStep {
   const { nn } = kiln;
-  const model = new nn.Sequential(new nn.Linear(784, 512), new nn.ReLU(), new nn.Linear(512, 512), new nn.ReLU(), new nn.Linear(512, 10));
   const opt = new kiln.optim.Adam(model.parameters(), { lr: 1e-3 });
-  const x = kiln.rand([128, 784], { seed: 1 }).keep();
-  const y = kiln.randint(0, 10, [128], { seed: 2 }).keep();
+  const x = kiln.rand(xShape, { seed: 1 }).keep();
+  const y = kiln.randint(0, 10, [xShape[0]!], { seed: 2 }).keep();
   return () =>
     kiln.scope(() => {
       opt.zeroGrad();
@@ -21,23 +20,20 @@ export function kilnMlp(): KilnStep {
     });
 }
 
+/** MLP 784-512-512-10, batch 128: forward + backward + Adam. */
+export function kilnMlp(): KilnStep {
+  const { nn } = kiln;
+  return adamStep(new nn.Sequential(new nn.Linear(784, 512), new nn.ReLU(), new nn.Linear(512, 512), new nn.ReLU(), new nn.Linear(512, 10)), [128, 784]);
+}
+
 /** CNN conv3×3×32-relu-pool2-conv3×3×64-relu-pool2-dense10, batch 32: forward + backward + Adam. */
 export function kilnCnn(): KilnStep {
   const { nn } = kiln;
-  const model = new nn.Sequential(
+  return adamStep(new nn.Sequential(
     new nn.Conv2d(1, 32, 3), new nn.ReLU(), new nn.MaxPool2d(2),
     new nn.Conv2d(32, 64, 3), new nn.ReLU(), new nn.MaxPool2d(2),
     new nn.Flatten(), new nn.Linear(64 * 5 * 5, 10),
-  );
-  const opt = new kiln.optim.Adam(model.parameters(), { lr: 1e-3 });
-  const x = kiln.rand([32, 1, 28, 28], { seed: 1 }).keep();
-  const y = kiln.randint(0, 10, [32], { seed: 2 }).keep();
-  return () =>
-    kiln.scope(() => {
-      opt.zeroGrad();
-      nn.crossEntropy(model.forward(x), y).backward();
-      opt.step();
-    });
+  ), [32, 1, 28, 28]);
 }
 
 /** Eager matmul 512³. */
