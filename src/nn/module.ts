@@ -85,6 +85,45 @@ export abstract class Module {
     for (const [name, child] of this.namedChildren()) yield* child.namedModules(prefix ? `${prefix}.${name}` : name);
   }
 
+  /**
+   * Direct child modules, each once even if assigned to two properties (PyTorch `children()`).
+   *
+   * @example
+   * ```ts
+   * const net = new kiln.nn.Sequential(new kiln.nn.Linear(4, 8), new kiln.nn.ReLU());
+   * [...net.children()].length; // 2
+   * ```
+   */
+  *children(): Generator<Module> {
+    const seen = new Set<Module>();
+    for (const [, child] of this.namedChildren()) {
+      if (!seen.has(child)) {
+        seen.add(child);
+        yield child;
+      }
+    }
+  }
+
+  /**
+   * This module, then every descendant depth-first, each once even if shared (PyTorch `modules()`).
+   *
+   * @example
+   * ```ts
+   * const net = new kiln.nn.Sequential(new kiln.nn.Linear(4, 8), new kiln.nn.Sequential(new kiln.nn.ReLU()));
+   * [...net.modules()].map((m) => m.constructor.name); // ['Sequential', 'Linear', 'Sequential', 'ReLU']
+   * ```
+   */
+  *modules(): Generator<Module> {
+    const seen = new Set<Module>();
+    const visit = function* (m: Module): Generator<Module> {
+      if (seen.has(m)) return;
+      seen.add(m);
+      yield m;
+      for (const [, child] of m.namedChildren()) yield* visit(child);
+    };
+    yield* visit(this);
+  }
+
   /** Every parameter with its dotted name; a parameter shared by two modules is listed once. */
   namedParameters(): [string, Tensor][] {
     return this.collect(isParameter);

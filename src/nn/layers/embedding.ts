@@ -49,6 +49,32 @@ export class Embedding extends Module {
     if (p !== null) zeroRow(this.weight, p);
   }
 
+  /**
+   * An Embedding holding a copy of `weights` [numEmbeddings, embeddingDim] (PyTorch
+   * `nn.Embedding.from_pretrained`). `freeze` (default true) makes the table
+   * non-trainable (`requiresGrad` false; it is still listed by `parameters()`, as in
+   * PyTorch). The copy lives on `weights`' backend with its dtype; a `paddingIdx` row
+   * keeps its pretrained values but receives no gradient.
+   *
+   * @example
+   * ```ts
+   * const glove = kiln.randn([1000, 50]);                     // pretrained vectors
+   * const emb = kiln.nn.Embedding.fromPretrained(glove);       // frozen
+   * emb.forward(kiln.tensor([3, 7], { dtype: 'int32' })).shape; // [2, 50]
+   * const tuned = kiln.nn.Embedding.fromPretrained(glove, { freeze: false });
+   * ```
+   */
+  static fromPretrained(weights: Tensor, options: { freeze?: boolean; paddingIdx?: number } = {}): Embedding {
+    if (weights.rank !== 2) throw layerError('Embedding', `fromPretrained needs a 2-D weight [numEmbeddings, embeddingDim], got shape [${weights.shape.join(', ')}]`);
+    if (weights.dtype !== 'float32' && weights.dtype !== 'float64') throw layerError('Embedding', `fromPretrained needs float32 or float64 weights, got ${weights.dtype}`);
+    const [rows, cols] = weights.shape as [number, number];
+    // No random draw (init is a no-op): the table is overwritten below.
+    const emb = new Embedding(rows, cols, { paddingIdx: options.paddingIdx, dtype: weights.dtype, backend: weights.backend.name, init: () => {} });
+    noGrad(() => emb.weight.copy_(weights));
+    if (options.freeze ?? true) emb.weight.requiresGrad_(false);
+    return emb;
+  }
+
   forward(indices: Tensor): Tensor {
     if (indices.dtype !== 'int32') throw layerError('Embedding', `indices must be int32, got ${indices.dtype} (shape [${indices.shape.join(', ')}])`);
     const flat = indices.reshape([-1]);
