@@ -1,7 +1,7 @@
 import { arrayFor, isFloat, KilnError, sizeOf, userCallSite, type Attrs, type DType, type OpDef, type TypedArray } from '../ir/index.js';
 import * as randomOps from '../ops/random.js';
 import { drawsFor } from '../ops/random.js';
-import type { Backend, BackendName } from '../runtime/backend.js';
+import { isAllocationFailure, type Backend, type BackendName } from '../runtime/backend.js';
 import { engine, getBackend, type RandomKind } from './engine.js';
 import { run1 } from './dispatch.js';
 import { fromNested, type NestedArray } from './nested.js';
@@ -29,22 +29,55 @@ function fail(op: string, message: string): never {
 
 /** Wraps elements already laid out row-major into a new tensor. */
 export function fromFlat(op: string, flat: ArrayLike<number>, shape: readonly number[], options: CreateOptions = {}): Tensor {
-  const dtype = options.dtype ?? 'float32';
-  const backend = getBackend(options.backend);
   checkShape(op, shape);
-  if (dtype === 'float64' && !backend.supportsFloat64) fail(op, `float64 is supported on the reference backend only, not '${backend.name}'`);
   const size = sizeOf(shape);
   if (flat.length !== size) fail(op, `${flat.length} values do not fill shape [${shape.join(', ')}] (${size} elements)`);
-  const arr = arrayFor(dtype, size);
-  if (dtype === 'bool') for (let i = 0; i < size; i++) arr[i] = flat[i] ? 1 : 0;
-  else arr.set(flat);
-  return wrap(backend, arr, shape, dtype, options.requiresGrad);
+  return generate(op, shape, options, (arr) => {
+    if (arr instanceof Uint8Array) for (let i = 0; i < size; i++) arr[i] = flat[i] ? 1 : 0;
+    else arr.set(flat);
+  });
+}
+
+/**
+ * A new tensor whose elements `fill` writes into a zeroed host array of its dtype. The
+ * backend storage is allocated first, so a size it cannot hold fails as its
+ * out-of-memory KilnError, naming `op`, before any host array of that size is made.
+ */
+function generate(op: string, shape: readonly number[], options: CreateOptions, fill: (arr: TypedArray) => void): Tensor {
+  const dtype = options.dtype ?? 'float32';
+  const backend = getBackend(options.backend);
+  if (dtype === 'float64' && !backend.supportsFloat64) fail(op, `float64 is supported on the reference backend only, not '${backend.name}'`);
+  const size = sizeOf(shape);
+  const storage = named(op, () => backend.alloc(dtype, size));
+  try {
+    const arr = named(op, () => arrayFor(dtype, size));
+    fill(arr);
+    backend.write(storage, arr);
+  } catch (e) {
+    backend.free(storage);
+    throw e;
+  }
+  return leaf(new Tensor(storage, [...shape], dtype, backend), options.requiresGrad);
 }
 
 function wrap(backend: Backend, arr: TypedArray, shape: readonly number[], dtype: DType, requiresGrad?: boolean): Tensor {
   const storage = backend.alloc(dtype, arr.length);
   backend.write(storage, arr);
   return leaf(new Tensor(storage, [...shape], dtype, backend), requiresGrad);
+}
+
+/**
+ * Runs `fn`, giving a KilnError without an op (a backend's out of memory) the op's name
+ * and the user's line; a JS array too large to make becomes the same KilnError.
+ */
+function named<T>(op: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof KilnError && e.op === undefined && !e.callSite) fail(op, e.message);
+    if (isAllocationFailure(e)) fail(op, `out of memory: ${(e as Error).message}`);
+    throw e;
+  }
 }
 
 function leaf(t: Tensor, requiresGrad: boolean | undefined): Tensor {
@@ -100,48 +133,61 @@ function firstLeaf(v: unknown): unknown {
 
 /** A tensor filled with `value`. */
 export function full(shape: readonly number[], value: number, options: CreateOptions = {}): Tensor {
-  checkShape('full', shape);
-  const size = sizeOf(shape);
+  return fullAs('full', shape, value, options);
+}
+
+function fullAs(op: string, shape: readonly number[], value: number, options: CreateOptions): Tensor {
+  checkShape(op, shape);
   const dtype = options.dtype ?? 'float32';
   const backend = getBackend(options.backend);
-  if (dtype === 'float64' && !backend.supportsFloat64) fail('full', `float64 is supported on the reference backend only, not '${backend.name}'`);
-  return leaf(fullOn(backend, [...shape], dtype, value), options.requiresGrad);
+  if (dtype === 'float64' && !backend.supportsFloat64) fail(op, `float64 is supported on the reference backend only, not '${backend.name}'`);
+  return leaf(named(op, () => fullOn(backend, [...shape], dtype, value)), options.requiresGrad);
 }
 
 export function zeros(shape: readonly number[], options: CreateOptions = {}): Tensor {
-  return full(shape, 0, options);
+  return fullAs('zeros', shape, 0, options);
 }
 
 export function ones(shape: readonly number[], options: CreateOptions = {}): Tensor {
-  return full(shape, 1, options);
+  return fullAs('ones', shape, 1, options);
 }
 
 /** Values `start, start+step, …` below `end` (PyTorch `arange`; one argument means `[0, end)`). */
 export function arange(start: number, end?: number, step = 1, options: CreateOptions = {}): Tensor {
   if (end === undefined) [start, end] = [0, start];
+  if (![start, end, step].every(Number.isFinite)) fail('arange', `start, end and step must be finite numbers, got ${start}, ${end}, ${step}`);
   if (step === 0) fail('arange', 'step must be non-zero');
   const n = Math.max(0, Math.ceil((end - start) / step));
   const allInt = Number.isInteger(start) && Number.isInteger(end) && Number.isInteger(step);
   const dtype = options.dtype ?? (allInt ? 'int32' : 'float32');
-  const flat = new Float64Array(n);
-  for (let i = 0; i < n; i++) flat[i] = start + i * step;
-  return fromFlat('arange', flat, [n], { ...options, dtype });
+  const last = start + (n - 1) * step;
+  if (dtype === 'int32' && n > 0 && Math.max(Math.abs(start), Math.abs(last)) > 2147483647) {
+    fail('arange', `values from ${start} to ${last} do not fit int32; pass { dtype: 'float32' } or 'float64'`);
+  }
+  return generate('arange', [n], { ...options, dtype }, elementwise((i) => start + i * step));
 }
 
 /** `steps` evenly spaced values from `start` to `end` inclusive. */
 export function linspace(start: number, end: number, steps: number, options: CreateOptions = {}): Tensor {
   if (!Number.isInteger(steps) || steps < 0) fail('linspace', `steps must be a non-negative integer, got ${steps}`);
-  const flat = new Float64Array(steps);
   const step = steps > 1 ? (end - start) / (steps - 1) : 0;
-  for (let i = 0; i < steps; i++) flat[i] = start + i * step;
-  return fromFlat('linspace', flat, [steps], options);
+  return generate('linspace', [steps], options, elementwise((i) => start + i * step));
 }
 
 /** Identity matrix `[n, m]` (m defaults to n). */
 export function eye(n: number, m = n, options: CreateOptions = {}): Tensor {
-  const flat = new Float64Array(n * m);
-  for (let i = 0; i < Math.min(n, m); i++) flat[i * m + i] = 1;
-  return fromFlat('eye', flat, [n, m], options);
+  checkShape('eye', [n, m]);
+  return generate('eye', [n, m], options, (arr) => {
+    for (let i = 0; i < Math.min(n, m); i++) arr[i * m + i] = 1;
+  });
+}
+
+/** A `generate` fill of element i = `valueAt(i)` (bool: nonzero is 1). */
+function elementwise(valueAt: (i: number) => number): (arr: TypedArray) => void {
+  return (arr) => {
+    if (arr instanceof Uint8Array) for (let i = 0; i < arr.length; i++) arr[i] = valueAt(i) ? 1 : 0;
+    else for (let i = 0; i < arr.length; i++) arr[i] = valueAt(i);
+  };
 }
 
 // ---- randomness -----------------------------------------------------------------

@@ -1,5 +1,5 @@
 import { getOp, KilnError, userCallSite, formatShape, type Attrs, type OpDef, type TensorType } from '../ir/index.js';
-import type { Kernel } from '../runtime/backend.js';
+import { isAllocationFailure, type Kernel } from '../runtime/backend.js';
 import { engine } from './engine.js';
 import { Tensor } from './tensor.js';
 import { GradNode } from './autograd.js';
@@ -35,8 +35,11 @@ export function execute(def: OpDef, inputs: readonly Tensor[], attrs: Attrs): Te
     try {
       storages = kernel(inputs, attrs, outTypes);
     } catch (e) {
-      // Kernels validate data (index ranges): give their errors the user's call site too.
+      // Kernels validate data (index ranges) and backends throw out of memory: give their
+      // errors the op, the shapes and the user's call site. A JS array too large to make
+      // inside a kernel is out of memory too.
       if (e instanceof KilnError && !e.callSite) throw opError(def.name, stripOp(def.name, e.message), inputs);
+      if (isAllocationFailure(e)) throw opError(def.name, `out of memory: ${e.message}`, inputs);
       throw e;
     }
     outputs = new Array<Tensor>(outTypes.length);

@@ -1,4 +1,5 @@
 import { KilnError } from '../ir/index.js';
+import { WasmBackend } from '../runtime/wasm/wasmBackend.js';
 import { engine } from './engine.js';
 import { Tensor } from './tensor.js';
 
@@ -72,9 +73,16 @@ export function keep<T extends Tensor>(t: T): T {
   return t.keep();
 }
 
-/** Memory in use: live tensors and bytes per backend, and the wasm heap size. */
-export function memory(): { liveTensors: number; liveBytes: Record<string, number> } {
+/**
+ * Memory in use: live tensors (not yet disposed, freed by a scope or collected), the bytes
+ * their storages hold per backend, and the size the wasm heap has grown to (it never
+ * shrinks; 0 before the wasm backend is initialized). Exact: a failed op or allocation
+ * leaves these as they were.
+ */
+export function memory(): { liveTensors: number; liveBytes: Record<string, number>; wasmHeapBytes: number } {
   const liveBytes: Record<string, number> = {};
   for (const [name, b] of engine.backends) liveBytes[name] = b.liveBytes();
-  return { liveTensors: engine.liveTensors, liveBytes };
+  const wasm = engine.backends.get('wasm');
+  const wasmHeapBytes = wasm instanceof WasmBackend ? wasm.memory.buffer.byteLength : 0;
+  return { liveTensors: engine.liveTensors, liveBytes, wasmHeapBytes };
 }

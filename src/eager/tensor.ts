@@ -16,6 +16,7 @@ import { toNested, type NestedArray } from './nested.js';
 // Backstop only: frees storage of tensors the user forgot. Never relied on in loops
 // (its callbacks cannot run inside synchronous code).
 const finalizer = new FinalizationRegistry<{ storage: Storage; backend: Backend }>(({ storage, backend }) => {
+  engine.liveTensors--; // the tensor is gone, as after dispose() (which unregisters it)
   if (--storage.refs === 0 && !isPending(storage)) backend.free(storage);
 });
 

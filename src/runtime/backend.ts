@@ -1,4 +1,4 @@
-import type { Attrs, DType, TensorType, TypedArray } from '../ir/index.js';
+import { bytesPerElement, KilnError, type Attrs, type DType, type TensorType, type TypedArray } from '../ir/index.js';
 
 export type BackendName = 'reference' | 'wasm' | 'webgpu';
 
@@ -35,8 +35,12 @@ export interface Backend<S extends Storage = Storage> {
   readonly name: BackendName;
   readonly kernels: Map<string, Kernel<S>>;
   readonly supportsFloat64: boolean;
+  /**
+   * A fresh storage of `size` elements. Throws the `outOfMemory` KilnError, counting and
+   * touching nothing, when they cannot be had.
+   */
   alloc(dtype: DType, size: number): S;
-  /** Frees the elements; the storage must not be used afterwards. */
+  /** Frees the elements (and sets `refs` to 0); the storage must not be used afterwards. */
   free(storage: S): void;
   /** Copies elements out (a fresh array the caller owns). */
   read(storage: S): TypedArray;
@@ -48,4 +52,74 @@ export interface Backend<S extends Storage = Storage> {
   copy(src: S, dst: S): void;
   /** Bytes currently held by live storages. */
   liveBytes(): number;
+}
+
+/** `n` bytes as `1,073,741,824 bytes (1 GiB)`. */
+export function formatBytes(n: number): string {
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n, u = '';
+  for (const name of units) {
+    if (v < 1024) break;
+    v /= 1024;
+    u = name;
+  }
+  const exact = `${n.toLocaleString('en-US')} bytes`;
+  return u ? `${exact} (${Number(v.toPrecision(3))} ${u})` : exact;
+}
+
+/** Whether `e` is the JS engine refusing a typed array or buffer that large (a RangeError). */
+export function isAllocationFailure(e: unknown): e is RangeError {
+  return e instanceof RangeError && /invalid typed array length|array buffer allocation failed|invalid array buffer length/i.test(e.message);
+}
+
+/**
+ * The one out-of-memory error of every backend: the bytes asked for, why they cannot be
+ * had, and what is live. Thrown by `alloc` before anything is counted or written; the
+ * dispatcher (or the creation function) adds the op, the input shapes and the call site.
+ */
+export function outOfMemory(backend: string, dtype: DType, size: number, why: string, live: { bytes: number; storages: number }): KilnError {
+  const bytes = size * bytesPerElement(dtype);
+  return new KilnError(
+    `out of memory: cannot allocate ${formatBytes(bytes)} for ${size.toLocaleString('en-US')} ${dtype} elements on the '${backend}' backend (${why}); ` +
+    `live: ${formatBytes(live.bytes)} in ${live.storages} buffers (free tensors with dispose() or kiln.scope)`,
+  );
+}
+
+/**
+ * Storages allocated by the kernel calls in progress, so that a kernel that throws (out
+ * of memory on its second allocation, an index out of range found after allocating)
+ * leaks nothing: `guard` frees what the failed call allocated and did not free itself.
+ * A backend calls `note` from `alloc` and marks freed storages with `refs = 0`.
+ */
+export class KernelAllocations<S extends Storage> {
+  private readonly inflight: S[] = [];
+  private depth = 0;
+
+  constructor(private readonly free: (s: S) => void) {}
+
+  note(s: S): void {
+    if (this.depth > 0) this.inflight.push(s);
+  }
+
+  /** `kernel`, freeing on failure; `check` runs after it returns and may throw (a failure it reported aside). */
+  guard(kernel: Kernel<S>, check?: () => void): Kernel<S> {
+    return (inputs, attrs, outTypes) => {
+      const mark = this.inflight.length;
+      this.depth++;
+      try {
+        const outs = kernel(inputs, attrs, outTypes);
+        check?.();
+        return outs;
+      } catch (e) {
+        for (let i = mark; i < this.inflight.length; i++) {
+          const s = this.inflight[i]!;
+          if (s.refs > 0) this.free(s);
+        }
+        throw e;
+      } finally {
+        this.depth--;
+        this.inflight.length = mark;
+      }
+    };
+  }
 }

@@ -1,5 +1,5 @@
 import { arrayFor, type DType, type TypedArray } from '../../ir/index.js';
-import type { Backend, Kernel } from '../backend.js';
+import { isAllocationFailure, KernelAllocations, outOfMemory, type Backend, type Kernel } from '../backend.js';
 import { adaptArrayKernel, arrayKernels, newArrayStorage, storageBytes, type ArrayStorage } from '../arrayKernels.js';
 import './kernels/index.js';
 
@@ -9,19 +9,33 @@ export class ReferenceBackend implements Backend<ArrayStorage> {
   readonly supportsFloat64 = true;
   readonly kernels = new Map<string, Kernel<ArrayStorage>>();
   private live = 0;
+  private storages = 0;
+  private readonly inflight = new KernelAllocations<ArrayStorage>((s) => this.free(s));
 
   constructor() {
-    for (const [name, k] of arrayKernels) this.kernels.set(name, adaptArrayKernel(this, k, (s) => s.data));
+    // Guarded: a kernel that throws frees what it allocated (see KernelAllocations).
+    for (const [name, k] of arrayKernels) this.kernels.set(name, this.inflight.guard(adaptArrayKernel(this, k, (s) => s.data)));
   }
 
   alloc(dtype: DType, size: number): ArrayStorage {
-    const s = newArrayStorage(dtype, size);
+    let s: ArrayStorage;
+    try {
+      s = newArrayStorage(dtype, size);
+    } catch (e) {
+      // Past the engine's typed-array length limit, or no memory for the buffer.
+      if (isAllocationFailure(e)) throw outOfMemory('reference', dtype, size, `a JavaScript typed array of that size cannot be created: ${e.message}`, { bytes: this.live, storages: this.storages });
+      throw e;
+    }
     this.live += storageBytes(s);
+    this.storages++;
+    this.inflight.note(s);
     return s;
   }
 
   free(storage: ArrayStorage): void {
+    storage.refs = 0;
     this.live -= storageBytes(storage);
+    this.storages--;
   }
 
   read(storage: ArrayStorage): TypedArray {

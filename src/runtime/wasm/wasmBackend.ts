@@ -1,13 +1,31 @@
-import { arrayFor, bytesPerElement, type DType, type TypedArray } from '../../ir/index.js';
+import { arrayFor, bytesPerElement, KilnError, type DType, type TypedArray } from '../../ir/index.js';
 import { adaptArrayKernel, arrayKernels } from '../arrayKernels.js';
-import type { Backend, Kernel, Storage } from '../backend.js';
+import { formatBytes, KernelAllocations, outOfMemory, type Backend, type Kernel, type Storage } from '../backend.js';
 import { nativeKernels } from './nativeKernels.js';
 import type { WasmModule } from './wasmModule.js';
 import '../reference/kernels/index.js';
 import './kernels/index.js';
 
+/**
+ * The most bytes tfjs-backend-wasm's heap grows to (65535 wasm pages, its Emscripten
+ * `getHeapMax()` in both builds): no allocation of more can succeed.
+ */
+export const WASM_HEAP_MAX_BYTES = 4294901760;
+
+/**
+ * The top of the heap Kiln's own buffers never take: tfjs-backend-wasm and XNNPACK
+ * allocate there (tensor records, packed weights, operator workspaces). Without it a full
+ * heap leaves a kernel unable to create its operator; it then returns garbage (caught by
+ * `checkNative`) or, in C++ `new`, aborts the whole module.
+ */
+export const NATIVE_RESERVE_BYTES = 64 * 1024 * 1024;
+
 /** A tensor's elements on the wasm heap, registered with tfjs-backend-wasm under `id`. */
 export interface WasmStorage extends Storage {
+  /**
+   * Byte offset on the heap, unsigned: the heap reaches 4 GiB, so offsets from 2 GiB on
+   * are negative as int32. Element offsets are `ptr >>> 2` (never `>> 2`).
+   */
   readonly ptr: number;
   readonly id: number;
 }
@@ -22,13 +40,17 @@ export class WasmBackend implements Backend<WasmStorage> {
   readonly kernels = new Map<string, Kernel<WasmStorage>>();
   private nextId = 1;
   private live = 0;
+  private storages = 0;
+  private readonly inflight = new KernelAllocations<WasmStorage>((s) => this.free(s));
   /** 8 slots of 16 int32s for shape/axis arguments, allocated once. */
   private readonly scratch: number;
 
   constructor(readonly module: WasmModule) {
-    this.scratch = module._malloc(8 * 64);
-    for (const [name, k] of arrayKernels) this.kernels.set(name, adaptArrayKernel(this, k, (s) => this.view(s), true));
-    for (const [name, make] of nativeKernels) this.kernels.set(name, make(this, name));
+    this.scratch = this.malloc('int32', 8 * 16);
+    // Guarded: a kernel that throws frees what it allocated (see KernelAllocations).
+    const check = () => this.checkNative();
+    for (const [name, k] of arrayKernels) this.kernels.set(name, this.inflight.guard(adaptArrayKernel(this, k, (s) => this.view(s), true)));
+    for (const [name, make] of nativeKernels) this.kernels.set(name, this.inflight.guard(make(this, name), check));
   }
 
   /** The heap's current memory (it can grow: never cache its buffer across allocations). */
@@ -38,18 +60,66 @@ export class WasmBackend implements Backend<WasmStorage> {
 
   alloc(dtype: DType, size: number): WasmStorage {
     const bytes = size * bytesPerElement(dtype);
-    // malloc(0) may return 0; keep every storage a distinct allocation.
-    const ptr = this.module._malloc(bytes > 0 ? bytes : 4);
+    const ptr = this.malloc(dtype, size);
     const id = this.nextId++;
     this.module._register_tensor(id, size, ptr);
     this.live += bytes;
-    return { dtype, size, refs: 1, version: 0, ptr, id };
+    this.storages++;
+    const s: WasmStorage = { dtype, size, refs: 1, version: 0, ptr, id };
+    this.inflight.note(s);
+    return s;
   }
 
   free(s: WasmStorage): void {
     this.module._dispose_data(s.id);
     this.module._free(s.ptr);
+    s.refs = 0;
     this.live -= s.size * bytesPerElement(s.dtype);
+    this.storages--;
+  }
+
+  /**
+   * `_malloc` of `size` elements as an unsigned heap offset, or the out-of-memory
+   * KilnError (nothing allocated). `_malloc` takes a 32-bit size (larger ones would wrap)
+   * and returns 0 when the heap cannot grow: writing there would overwrite the heap's
+   * first tensors. Kernels' scratch buffers come from here too (release with `_free`).
+   */
+  malloc(dtype: DType, size: number): number {
+    // malloc(0) may return 0; keep every storage a distinct allocation.
+    const bytes = Math.max(size * bytesPerElement(dtype), 4);
+    const limit = WASM_HEAP_MAX_BYTES - NATIVE_RESERVE_BYTES;
+    if (!(size >= 0 && bytes <= limit)) {
+      throw outOfMemory('wasm', dtype, size, `more than the wasm heap's limit of ${fmt(limit)} bytes for tensors`, this.liveSummary());
+    }
+    const ptr = this.module._malloc(bytes) >>> 0;
+    if (ptr === 0 || ptr + bytes > limit) {
+      if (ptr !== 0) this.module._free(ptr);
+      const heap = this.module.asm.memory.buffer.byteLength;
+      throw outOfMemory('wasm', dtype, size, `the heap holds ${fmt(heap)} bytes and cannot grow past ${fmt(limit)} for tensors`, this.liveSummary());
+    }
+    return ptr;
+  }
+
+  /**
+   * Throws when the native kernel that just ran printed a failure and returned as if it had
+   * worked (its outputs are garbage): out of memory for XNNPACK's status 6.
+   */
+  private checkNative(): void {
+    const failure = this.module.nativeFailure;
+    if (failure === null) return;
+    this.module.nativeFailure = null;
+    const oom = /Got status 6\b/.test(failure);
+    const live = this.liveSummary();
+    throw new KilnError(
+      oom
+        ? `out of memory inside the native kernel (${failure.replace(/\s*Use -c dbg.*$/, '')}); live: ${formatBytes(live.bytes)} in ${live.storages} buffers (free tensors with dispose() or kiln.scope)`
+        : `the native kernel failed: ${failure}`,
+    );
+  }
+
+  /** Bytes and buffers held by live storages (what an out-of-memory error reports). */
+  liveSummary(): { bytes: number; storages: number } {
+    return { bytes: this.live, storages: this.storages };
   }
 
   /** A typed-array view of the storage on the heap as it is now. */
@@ -107,4 +177,8 @@ export class WasmBackend implements Backend<WasmStorage> {
     return base;
   }
 
+}
+
+function fmt(n: number): string {
+  return n.toLocaleString('en-US');
 }

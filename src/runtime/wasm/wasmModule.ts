@@ -15,6 +15,12 @@ export interface WasmModule {
   _dispose_data(id: number): void;
   HEAPU8: Uint8Array;
   asm: { memory: WebAssembly.Memory };
+  /**
+   * The last failure a native kernel printed and returned from as if it had worked (an
+   * XNNPACK operator it could not create, e.g. out of memory: its output is garbage), or
+   * null. Set by `nativeOutput`; the backend checks and clears it around each kernel.
+   */
+  nativeFailure: string | null;
   [name: `_${string}`]: (...args: number[]) => unknown;
 }
 
@@ -81,8 +87,10 @@ async function loadSingleThreaded(): Promise<WasmModule> {
   // The Emscripten post-script assigns into this global.
   const g = globalThis as { WasmBackendModule?: object };
   g.WasmBackendModule ??= {};
-  const factory = require(factoryPath) as (opts: { locateFile: (f: string) => string }) => Promise<WasmModule>;
-  const mod = await withoutEmscriptenHandlers(() => factory({ locateFile: (f) => path.join(dir, f) }));
+  const output = nativeOutput();
+  const factory = require(factoryPath) as (opts: { locateFile: (f: string) => string } & NativeOutput) => Promise<WasmModule>;
+  const mod = await withoutEmscriptenHandlers(() => factory({ locateFile: (f) => path.join(dir, f), ...output.hooks }));
+  output.bind(mod);
   mod._init();
   return mod;
 }
@@ -95,7 +103,7 @@ interface ThreadedWasmModule extends WasmModule {
   _get_threads_count(): number;
 }
 
-interface ThreadedFactoryOptions {
+interface ThreadedFactoryOptions extends NativeOutput {
   mainScriptUrlOrBlob: string;
   locateFile: (f: string) => string;
   instantiateWasm: (imports: { env: Record<string, unknown> } & WebAssembly.Imports, receive: (i: WebAssembly.Instance, m: WebAssembly.Module) => void) => object;
@@ -122,7 +130,9 @@ async function loadThreaded(threads: number): Promise<WasmModule> {
   const globalWorker = Object.getOwnPropertyDescriptor(globalThis, 'Worker');
   let failed: (e: unknown) => void = () => {};
   const failure = new Promise<never>((_, reject) => (failed = reject));
+  const output = nativeOutput();
   const mod = await withoutEmscriptenHandlers(() => Promise.race([failure, factory({
+    ...output.hooks,
     mainScriptUrlOrBlob: factoryPath,
     locateFile: (f) => {
       if (!f.endsWith('.worker.js')) return path.join(dir, f);
@@ -140,6 +150,7 @@ async function loadThreaded(threads: number): Promise<WasmModule> {
     if (globalWorker) Object.defineProperty(globalThis, 'Worker', globalWorker);
     else delete (globalThis as { Worker?: unknown }).Worker;
   });
+  output.bind(mod);
   mod._init_with_threads_count(threads);
   const got = mod._get_threads_count();
   if (got !== threads) {
@@ -156,6 +167,36 @@ async function loadThreaded(threads: number): Promise<WasmModule> {
   // Emscripten resolves exports through `asm` lazily, so the copy must keep them all.
   mod.asm = { ...mod.asm, memory: mod.wasmMemory };
   return mod;
+}
+
+/** Emscripten's hooks for what the module prints (stdout, stderr). */
+interface NativeOutput {
+  print: (text: string) => void;
+  printErr: (text: string) => void;
+}
+
+// What tfjs-backend-wasm prints when a kernel gives up but returns normally: an XNNPACK
+// call's status ("XNN status for xnn_create_… is not successful. Got status 6") or an
+// unsupported dtype ("… failed. Unknown dtype 3").
+const NATIVE_FAILURE = /XNN status for \S+ is not successful|failed\. (Unknown|Unsupported) dtype/;
+
+/**
+ * Print hooks that record a native kernel's failure message in `nativeFailure` (instead of
+ * printing it) and print everything else as Emscripten would. `bind` attaches the module.
+ */
+function nativeOutput(): { hooks: NativeOutput; bind(mod: WasmModule): void } {
+  let mod: WasmModule | null = null;
+  const route = (fallback: (text: string) => void) => (text: string) => {
+    if (mod && NATIVE_FAILURE.test(text)) mod.nativeFailure = text;
+    else fallback(text);
+  };
+  return {
+    hooks: { print: route((text) => console.log(text)), printErr: route((text) => console.warn(text)) },
+    bind(m) {
+      mod = m;
+      m.nativeFailure = null;
+    },
+  };
 }
 
 /**

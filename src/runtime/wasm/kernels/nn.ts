@@ -65,7 +65,7 @@ function f32(backend: WasmBackend): Float32Array {
 function transpose(backend: WasmBackend, srcId: number, shape: readonly number[], perm: readonly number[], dstId: number, size: number, srcPtr: number, dstPtr: number): void {
   const s = simplifyPermutation(shape, perm);
   if (s.perm.every((a, i) => a === i)) {
-    f32(backend).copyWithin(dstPtr >> 2, srcPtr >> 2, (srcPtr >> 2) + size);
+    f32(backend).copyWithin(dstPtr >>> 2, srcPtr >>> 2, (srcPtr >>> 2) + size);
     return;
   }
   if (transposeOnHeap(backend.memory, srcPtr, s.shape, s.perm, dstPtr)) return;
@@ -75,7 +75,7 @@ function transpose(backend: WasmBackend, srcId: number, shape: readonly number[]
 /** A fresh copy of `n` floats at element offset `src` (for id-cached operand slots). */
 function freshCopy(backend: WasmBackend, src: number, n: number): WasmStorage {
   const t = backend.alloc('float32', n);
-  f32(backend).copyWithin(t.ptr >> 2, src, src + n);
+  f32(backend).copyWithin(t.ptr >>> 2, src, src + n);
   return t;
 }
 
@@ -111,7 +111,7 @@ function runConv(backend: WasmBackend, x: WasmStorage, c: ConvCall, out: WasmSto
   for (let g = 0; g < passes; g++) {
     const filt = backend.alloc('float32', T * cin * cout);
     const bias = c.bias >= 0 ? freshCopy(backend, c.bias + g * cout, cout) : null;
-    c.fillFilter(f32(backend), filt.ptr >> 2, g, cin, cout, depthwise);
+    c.fillFilter(f32(backend), filt.ptr >>> 2, g, cin, cout, depthwise);
     const xId = passes === 1 ? xsrc.id : registerView(m, xsrc.ptr + g * N * HW * cin * 4, N * HW * cin);
     const yId = passes === 1 ? ydst.id : registerView(m, ydst.ptr + g * N * L * cout * 4, N * L * cout);
     const fn = depthwise ? m._FusedDepthwiseConv2D! : m._FusedConv2D!;
@@ -140,14 +140,14 @@ const conv2dKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> =
     const [N, C, H, W] = x.shape as [number, number, number, number];
     const [O, , kh, kw] = w.shape as [number, number, number, number];
     const [, , OH, OW] = outTypes[0]!.shape as [number, number, number, number];
-    const T = kh * kw, wb = w.storage.ptr >> 2;
+    const T = kh * kw, wb = w.storage.ptr >>> 2;
     const out = backend.alloc('float32', N * O * OH * OW);
     runConv(backend, x.storage, {
       N, C, H, W, O, OH, OW, kh, kw, pads,
       strides: attrs['strides'] as readonly number[] as [number, number],
       dilations: attrs['dilations'] as readonly number[] as [number, number],
       groups: attrs['group'] as number,
-      bias: b ? b.storage.ptr >> 2 : -1,
+      bias: b ? b.storage.ptr >>> 2 : -1,
       fillFilter(h, fb, g, cin, cout, depthwise) {
         // Depthwise: [kh, kw, O], out channel c·mult + m as in PyTorch.
         if (depthwise) for (let o = 0; o < O; o++) for (let t = 0; t < T; t++) h[fb + t * O + o] = h[wb + o * T + t]!;
@@ -191,13 +191,13 @@ const convTranspose2dKernel = (backend: WasmBackend, name: string): Kernel<WasmS
     const p = attrs['pads'] as readonly number[];
     const op = attrs['outputPadding'] as readonly number[];
     const Cg = C / G, T = kh * kw, M = Og * T, L = H * W, OL = OH * OW;
-    const wb = w.storage.ptr >> 2;
+    const wb = w.storage.ptr >>> 2;
     const out = backend.alloc('float32', N * O * OL);
     const flipPads = [dh * (kh - 1) - p[0]!, dw * (kw - 1) - p[1]!, dh * (kh - 1) - p[2]! + op[0]!, dw * (kw - 1) - p[3]! + op[1]!] as const;
     if (sh === 1 && sw === 1 && flipPads.every((v) => v >= 0)) {
       runConv(backend, x.storage, {
         N, C, H, W, O, OH, OW, kh, kw, pads: flipPads, strides: [1, 1], dilations: [dh, dw], groups: G,
-        bias: b ? b.storage.ptr >> 2 : -1,
+        bias: b ? b.storage.ptr >>> 2 : -1,
         fillFilter(h, fb, g, cin, cout, depthwise) {
           // f[t, c, o] = w[g·Cg + c, o, T−1−t] (depthwise: f[t, o] = w[o, T−1−t] over all O).
           if (depthwise) for (let o = 0; o < O; o++) for (let t = 0; t < T; t++) h[fb + t * O + o] = h[wb + o * T + T - 1 - t]!;
@@ -220,7 +220,7 @@ const convTranspose2dKernel = (backend: WasmBackend, name: string): Kernel<WasmS
     const colsT = backend.alloc('float32', nb * L * M);
     const cols = backend.alloc('float32', M * nb * L);
     let h = f32(backend);
-    h.fill(0, out.ptr >> 2, (out.ptr >> 2) + N * O * OL);
+    h.fill(0, out.ptr >>> 2, (out.ptr >>> 2) + N * O * OL);
     for (let n0 = 0; n0 < N; n0 += nb) {
       const cnt = Math.min(nb, N - n0), NL = cnt * L;
       // A_g = group g's input channels-last: x chunk [cnt, G, Cg, L] → [G, cnt·L, Cg].
@@ -235,7 +235,7 @@ const convTranspose2dKernel = (backend: WasmBackend, name: string): Kernel<WasmS
         if (G !== 1) releaseView(m, aId);
         transpose(backend, colsT.id, [NL, M], [1, 0], cols.id, NL * M, colsT.ptr, cols.ptr);
         h = f32(backend);
-        const cb = cols.ptr >> 2, ob = out.ptr >> 2;
+        const cb = cols.ptr >>> 2, ob = out.ptr >>> 2;
         for (let j = 0; j < cnt; j++) col2im(h, NL, cb + j * L, geom, h, ob + ((n0 + j) * O + g * Og) * OL);
       }
     }
@@ -244,7 +244,7 @@ const convTranspose2dKernel = (backend: WasmBackend, name: string): Kernel<WasmS
     backend.free(cols);
     if (b) {
       h = f32(backend);
-      const ob = out.ptr >> 2, bb = b.storage.ptr >> 2;
+      const ob = out.ptr >>> 2, bb = b.storage.ptr >>> 2;
       for (let n = 0; n < N; n++) {
         for (let o = 0; o < O; o++) {
           const v = h[bb + o]!, d = ob + (n * O + o) * OL;
@@ -294,9 +294,9 @@ const conv2dFilterGradKernel = (backend: WasmBackend, name: string): Kernel<Wasm
       for (let g = 0; g < G; g++) {
         const aImg = a.storage.ptr + (n0 * A + g * Ag) * HW * 4; // image n0, group g
         if (pointwise) {
-          const h = f32(backend), cb = cols.ptr >> 2;
+          const h = f32(backend), cb = cols.ptr >>> 2;
           for (let j = 0; j < cnt; j++) {
-            const aOff = (aImg >> 2) + j * A * HW;
+            const aOff = (aImg >>> 2) + j * A * HW;
             for (let c = 0; c < Ag; c++) h.copyWithin(cb + c * NL + j * L, aOff + c * HW, aOff + (c + 1) * HW);
           }
         } else {
@@ -315,7 +315,7 @@ const conv2dFilterGradKernel = (backend: WasmBackend, name: string): Kernel<Wasm
         }
         releaseView(m, bg);
         const h2 = f32(backend);
-        const rb = res.ptr >> 2, ob = out.ptr >> 2;
+        const rb = res.ptr >>> 2, ob = out.ptr >>> 2;
         if (colsT) {
           if (acc) for (let i = 0; i < Bg * K; i++) acc[g * Bg * K + i] += h2[rb + i]!;
           else h2.copyWithin(ob, rb, rb + Bg * K);
@@ -331,7 +331,7 @@ const conv2dFilterGradKernel = (backend: WasmBackend, name: string): Kernel<Wasm
     if (colsT) backend.free(colsT);
     backend.free(bt);
     backend.free(res);
-    if (acc) f32(backend).set(acc, out.ptr >> 2);
+    if (acc) f32(backend).set(acc, out.ptr >>> 2);
     return [out];
   };
 };

@@ -82,9 +82,12 @@ function simdSum(next: NativeKernelFactory): NativeKernelFactory {
       if (!layout || (layout.kind === 'runs' && layout.batch === 1 && layout.runs > 1 && layout.len < SHORT_ROW)) return other(inputs, attrs, outTypes);
       k ??= reduceKernels(backend.memory);
       const out = backend.alloc('float32', sizeOf(ot.shape));
-      const acc = backend.module._malloc(layout.acc * 8);
-      sumOnHeap(k, layout, x.storage.ptr, out.ptr, acc);
-      backend.module._free(acc);
+      const acc = backend.malloc('float64', layout.acc); // checked: 0 would mean no memory
+      try {
+        sumOnHeap(k, layout, x.storage.ptr, out.ptr, acc);
+      } finally {
+        backend.module._free(acc);
+      }
       return [out];
     };
   };
