@@ -230,7 +230,7 @@ const BIN_MODEL: Record<string, Model> = {
 const CMP = new Set(['equal', 'notEqual', 'less', 'lessEqual', 'greater', 'greaterEqual']);
 const UN_MODEL: Record<string, { p: number[]; f: Model }> = {
   neg: { p: [], f: (x) => -x }, abs: { p: [], f: Math.abs }, sqrt: { p: [], f: (x) => f32(Math.sqrt(x)) },
-  square: { p: [], f: (x) => f32(x * x) }, relu: { p: [], f: (x) => (x > 0 ? x : 0) }, reciprocal: { p: [], f: (x) => f32(1 / x) },
+  square: { p: [], f: (x) => f32(x * x) }, relu: { p: [], f: (x) => (x <= 0 ? 0 : x) }, reciprocal: { p: [], f: (x) => f32(1 / x) },
   leakyRelu: { p: [0.1], f: (x) => (x > 0 ? x : f32(f32(0.1) * x)) },
   powHalf: { p: [], f: (x) => f32(Math.pow(x, 0.5)) },
   clip: { p: [-0.5, 1.5], f: (x) => { const lo = f32(-0.5), hi = f32(1.5); const r = x < lo ? lo : x; return r > hi ? hi : r; } },

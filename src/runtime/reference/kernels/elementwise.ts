@@ -64,7 +64,8 @@ registerArrayKernels({
   cos: unary(Math.cos),
   sigmoid: unary((x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)))),
   tanh: unary(Math.tanh),
-  relu: unary((x) => (x > 0 ? x : 0)),
+  // NaN stays NaN (as PyTorch: hiding it would defeat anomaly detection); -0 gives +0.
+  relu: unary((x) => (x <= 0 ? 0 : x)),
   leakyRelu: unary((x, a) => (x > 0 ? x : (a['alpha'] as number) * x)),
   elu: unary((x, a) => (x > 0 ? x : (a['alpha'] as number) * Math.expm1(x))),
   softplus: unary((x, a) => {

@@ -266,12 +266,14 @@ function sizeOf(shape: readonly number[]): number {
 //    16 elements), so these also go to the generated kernels;
 //  - row/column/channel broadcasts: 4–5× faster than tfjs's broadcasting loops.
 // The tfjs kernels stay behind them for int32 and scattered broadcasts, then the portable ones.
+// log1p has no native kernel on purpose: tfjs's Log1p is log(1 + x) in float32, which
+// loses everything below 2⁻²⁴ (log1p(1e-10) = 0); the portable kernel is Math.log1p in
+// float64, rounded once (the reference backend's result, bit for bit).
 registerNativeKernels({
   neg: simdUnary('neg'),
   abs: simdUnary('abs'),
   exp: unary('Exp'),
   log: unary('Log'),
-  log1p: unary('Log1p'),
   sqrt: simdUnary('sqrt'),
   rsqrt: unary('Rsqrt'),
   square: simdUnary('square'),

@@ -91,8 +91,9 @@ export const UNARY_OPS: Record<string, Un> = {
   abs: { params: 0, v: (x) => cat(x, I.f32x4Abs()), s: (x) => cat(x, I.f32Abs()) },
   sqrt: { params: 0, v: (x) => cat(x, I.f32x4Sqrt()), s: (x) => cat(x, I.f32Sqrt()) },
   square: { params: 0, v: (x) => cat(x, x, I.f32x4Mul()), s: (x) => cat(x, x, I.f32Mul()) },
-  // `x > 0 ? x : 0`, as the reference: NaN and -0 give +0.
-  relu: { params: 0, v: (x) => cat(x, x, ZERO(), I.f32x4Gt(), I.v128And()), s: (x) => cat(x, I.f32(0), x, I.f32(0), I.f32Gt(), I.select()) },
+  // `x <= 0 ? 0 : x`, as the reference: NaN stays NaN (its lanes fail the compare, so the
+  // and-not keeps them), -0 gives +0. (f32x4.pmax(x, 0) would turn NaN into 0.)
+  relu: { params: 0, v: (x) => cat(x, x, ZERO(), I.f32x4Le(), I.v128AndNot()), s: (x) => cat(I.f32(0), x, x, I.f32(0), I.f32Le(), I.select()) },
   reciprocal: { params: 0, v: (x) => cat(I.f32x4Const(1), x, I.f32x4Div()), s: (x) => cat(I.f32(1), x, I.f32Div()) },
   // `x > 0 ? x : alpha·x` (NaN stays NaN).
   leakyRelu: {
