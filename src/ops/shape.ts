@@ -314,10 +314,10 @@ export const oneHot = registerOp<AnyTensor>({
 
 const DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'bool'];
 
-/** Converts to attr `dtype`: float→int truncates toward zero, →bool is "nonzero". */
+/** Converts to attr `dtype`: float→int truncates toward zero (saturating, NaN → 0), →bool is "nonzero". */
 export const cast = registerOp<AnyTensor>({
   name: 'cast',
-  doc: 'Converts the dtype (attr dtype): float→int truncates toward zero, anything→bool is x ≠ 0.',
+  doc: 'Converts the dtype (attr dtype): float→int truncates toward zero, saturates to the int32 range, NaN → 0; anything→bool is x ≠ 0.',
   infer: ([x], attrs) => {
     const dtype = attrs['dtype'] as DType;
     if (!DTYPES.includes(dtype)) throw new KilnError(`unknown dtype '${String(dtype)}' (expected one of ${DTYPES.join(', ')})`);

@@ -454,14 +454,18 @@ export function oneHot(x: Tensor, numClasses = -1): Tensor {
 const DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'bool'];
 
 /**
- * Converts to `dtype`. Float → int truncates toward zero (as PyTorch); any → bool is
- * `x != 0`; bool → number gives 0/1. Gradients flow through float → float casts only.
- * Casting to the current dtype returns `x` itself.
+ * Converts to `dtype`. Float → int32 truncates toward zero (as PyTorch) and, on every
+ * backend alike, saturates values outside the int32 range (±Infinity included) to
+ * −2147483648 / 2147483647 and maps NaN to 0 (PyTorch leaves these platform-defined).
+ * Any → bool is `x != 0`, so NaN is true (as in PyTorch); bool → number gives 0/1.
+ * Gradients flow through float → float casts only. Casting to the current dtype
+ * returns `x` itself.
  *
  * @example
  * ```ts
  * kiln.tensor([-1.7, 0, 2.9]).cast('int32').toArray(); // [-1, 0, 2]
- * kiln.tensor([-1.7, 0, 2.9]).cast('bool').toArray();  // [true, false, true]
+ * kiln.tensor([3e9, -Infinity, NaN]).cast('int32').toArray(); // [2147483647, -2147483648, 0]
+ * kiln.tensor([-1.7, 0, NaN]).cast('bool').toArray();  // [true, false, true]
  * ```
  */
 export function cast(x: Tensor, dtype: DType): Tensor {

@@ -310,10 +310,23 @@ export function checkClasses(a: TypedArray, n: number): void {
   }
 }
 
-/** Converts elements: typed-array assignment truncates toward zero (float→int); bool is x ≠ 0. */
+const I32_MAX = 2147483647, I32_MIN = -2147483648;
+
+/**
+ * Converts elements. float → int32: truncate toward zero, saturate to [−2³¹, 2³¹−1]
+ * (±Infinity too), NaN → 0: wasm's `i32.trunc_sat_f32_s`, which the wasm backend runs,
+ * so every backend agrees (typed-array assignment alone would wrap modulo 2³²).
+ * → bool is x ≠ 0 (NaN is true, as in PyTorch).
+ */
 export function castInto(a: TypedArray, from: DType, o: TypedArray, to: DType): void {
   if (to === 'bool' && from !== 'bool') for (let i = 0; i < a.length; i++) o[i] = a[i] !== 0 ? 1 : 0;
-  else o.set(a);
+  else if (to === 'int32' && (from === 'float32' || from === 'float64')) {
+    for (let i = 0; i < a.length; i++) {
+      const v = a[i]!;
+      // In range, the Int32Array store truncates toward zero.
+      o[i] = v >= I32_MAX ? I32_MAX : v <= I32_MIN ? I32_MIN : v === v ? v : 0;
+    }
+  } else o.set(a);
 }
 
 const cast: ArrayKernel = ([x], _attrs, [out]) => castInto(x!.data, x!.dtype, out!.data, out!.dtype);
