@@ -5,14 +5,19 @@
  * innermost and contiguous, or all of them) and fall back to the portable kernels
  * otherwise.
  *
- * float32 sums go first to Kiln's generated SIMD kernels (simdReduce.ts: float64
+ * float32 sums go to Kiln's generated SIMD kernels (simdReduce.ts: float64
  * accumulation, any axes that form [R, K, R] or [K, R, K] blocks, e.g. BatchNorm's
- * [0, 2, 3] and bias gradients), except many short rows, which `_Sum` does faster.
+ * [0, 2, 3] and bias gradients), the rest to the portable kernel (float64 too): every
+ * float reduction accumulates in float64 on both backends, so they agree to the last
+ * bit or so whatever the cancellation.
  *
- * Used: `_Sum` and `_Prod` (float32 / int32) and `_Softmax` (XNNPACK, float32, last
- * axis). Measured against the portable kernels (node 20, wasm heap): softmax 10–20×
- * faster at [128..4096, 16..4096]; sum/prod about equal on long rows, up to 4× faster on
- * short rows ([4096, 16]) and ~1 µs less per call on small tensors.
+ * Used: `_Sum` and `_Prod` for int32 only (they wrap like the portable kernels: sums
+ * modulo 2³², products by `Math.imul`) and `_Softmax` (XNNPACK, float32, last axis).
+ * Not for float32: they accumulate in float32 (a sum of short rows drifts from the
+ * reference's; a product overflows to ∞ where the float64 one comes back into range).
+ * Measured against the portable kernels (node 20, wasm heap): softmax 10–20× faster at
+ * [128..4096, 16..4096]; float32 sum of many short rows: `_Sum` [4096, 16] 14 µs against
+ * 20 µs on the float64 SIMD kernel, the price of agreeing.
  *
  * Not used, on purpose: `_Max`/`_Min`/`_ArgMax`/`_ArgMin` ignore NaN unless it is the
  * first element of a row (`value > max`), whereas PyTorch (and the reference backend)
@@ -25,15 +30,6 @@ import { registerNativeKernels, type NativeKernelFactory } from '../nativeKernel
 import { CPP_DTYPE, fallbackOf } from './elementwise.js';
 import { reduceKernels, sumLayout, sumOnHeap, type ReduceKernels } from './simdReduce.js';
 
-/**
- * tfjs's `_Sum`/`_Prod` accumulate in float32. The worst-case relative error of a
- * float32 running sum/product of k terms is about k·2⁻²⁴; k ≤ 4096 keeps it under
- * the 1e-5·√k tolerance. Longer float32 rows use the portable kernel (float64
- * accumulation), which is as fast there (float32 sums reach `_Sum` only for short rows:
- * `simdSum` takes the rest).
- */
-const MAX_F32_ROW = 4096;
-
 /** Row length if reducing `shape` over `axes` is "reduce the innermost run", else 0. */
 function innerRun(shape: readonly number[], axes: readonly number[]): number {
   const { dims, reduced } = reducePlan(shape, axes);
@@ -42,7 +38,7 @@ function innerRun(shape: readonly number[], axes: readonly number[]): number {
   return dims[n - 1]!;
 }
 
-/** `fn(xId, reduceSize, dtype, outId)`: tfjs's Sum / Prod argument order. */
+/** `fn(xId, reduceSize, dtype, outId)`: tfjs's Sum / Prod argument order; int32 only (see above). */
 function rowReduce(fnName: string): NativeKernelFactory {
   return (backend, name) => {
     const fallback = fallbackOf(backend, name);
@@ -50,9 +46,9 @@ function rowReduce(fnName: string): NativeKernelFactory {
     return (inputs, attrs, outTypes) => {
       const x = inputs[0]!;
       const ot = outTypes[0]!;
-      if ((x.dtype !== 'float32' && x.dtype !== 'int32') || ot.dtype !== x.dtype) return fallback(inputs, attrs, outTypes);
+      if (x.dtype !== 'int32' || ot.dtype !== x.dtype) return fallback(inputs, attrs, outTypes);
       const run = innerRun(x.shape, attrs['axes'] as number[]);
-      if (run === 0 || (x.dtype === 'float32' && run > MAX_F32_ROW)) return fallback(inputs, attrs, outTypes);
+      if (run === 0) return fallback(inputs, attrs, outTypes);
       const out = backend.alloc(ot.dtype, sizeOf(ot.shape));
       fn(x.storage.id, run, CPP_DTYPE[x.dtype], out.id);
       return [out];
@@ -60,12 +56,10 @@ function rowReduce(fnName: string): NativeKernelFactory {
   };
 }
 
-/** Rows shorter than this, several of them, are summed by `_Sum` (see `simdSum`). */
-const SHORT_ROW = 64;
-
 /**
  * float32 sums on the generated SIMD kernels (simdReduce.ts, float64 accumulation) for
- * the layouts they cover; the rest go to `next`.
+ * the layouts they cover; the rest go to `next` (which sends float32 to the portable
+ * kernel, float64 as well).
  */
 function simdSum(next: NativeKernelFactory): NativeKernelFactory {
   return (backend, name) => {
@@ -76,10 +70,9 @@ function simdSum(next: NativeKernelFactory): NativeKernelFactory {
       const ot = outTypes[0]!;
       if (x.dtype !== 'float32' || ot.dtype !== 'float32' || sizeOf(x.shape) === 0) return other(inputs, attrs, outTypes);
       const layout = sumLayout(x.shape, attrs['axes'] as number[]);
-      // Many short rows: tfjs's float32 loop has less per-row overhead than the float64
-      // kernel (its setup per run): [4096, 16] 14 vs 20 µs, [2048, 32] 15 vs 17; from
-      // 64 on the kernel is faster ([1024, 64] 18 vs 12, [128, 784] 52 vs 15).
-      if (!layout || (layout.kind === 'runs' && layout.batch === 1 && layout.runs > 1 && layout.len < SHORT_ROW)) return other(inputs, attrs, outTypes);
+      // Many short rows too ([4096, 16]: 20 µs, where tfjs's float32 `_Sum` took 14):
+      // float64 accumulation on every path is what keeps the backends agreeing.
+      if (!layout) return other(inputs, attrs, outTypes);
       k ??= reduceKernels(backend.memory);
       const out = backend.alloc('float32', sizeOf(ot.shape));
       const acc = backend.malloc('float64', layout.acc); // checked: 0 would mean no memory
