@@ -2,8 +2,10 @@
  * Reductions. Primitives (registered, with kernels): sum, max, min, prod, argmax,
  * argmin, logSumExp, softmax, logSoftmax, elementCount. Composites (built from
  * primitives in `eager/functional/reduce.ts`, so they need no kernel or gradient of
- * their own): mean = sum / n, variance = sum((x − mean)²) / (n − ddof), where n is an
- * `elementCount` node rather than a number, so a traced mean follows a symbolic batch.
+ * their own): mean = sum / n, variance = sum((c − mean(c))²) / (n − ddof) with
+ * c = x − mean(x) (the rounded mean corrected once, accurate with large offsets), where
+ * n is an `elementCount` node rather than a number, so a traced mean follows a symbolic
+ * batch. Sums accumulate in float64 on every backend.
  *
  * Reduction attrs: `axes` (sorted, unique, non-negative, each < rank) and `keepDims`.
  * Softmax/argmax attrs: `axis` (non-negative; argmax also `null` = flattened).

@@ -188,8 +188,17 @@ export function variance(x: Tensor, axis?: Axes | null, options?: ReduceOptions 
   const unbiased = options?.unbiased ?? true;
   if (typeof unbiased !== 'boolean') throw opError('variance', `unbiased must be a boolean, got ${typeof unbiased}`, [x]);
   const n = elementCount(x, attrs.axes);
-  // Composite, two-pass (subtract the mean first) for accuracy. n − 1 = 0 gives NaN, as in PyTorch.
-  const centered = x.sub(run1(ops.sum, [x], { axes: attrs.axes, keepDims: true }).div(n));
+  // Composite, two-pass (subtract the mean first), with the mean corrected once: the
+  // rounded mean m is off by up to half an ulp of the mean, which for large offsets
+  // ([1e7+1 … 1e7+4]: m = 1e7+2 for 1e7+2.5) is no smaller than the spread, and squaring
+  // x − m would add that error squared (variance 2 instead of 1.667). x − m is exact
+  // there (Sterbenz), so subtracting its own mean (≈ the error of m) leaves x − mean to
+  // float32 precision of the spread. That correction is detached: as a function of x it
+  // is identically 0 (mean(x − mean(x))), so every derivative of it is 0 and the backward
+  // pass need not trace it. n − 1 = 0 gives NaN, as in PyTorch.
+  const keep = { axes: attrs.axes, keepDims: true };
+  const shifted = x.sub(run1(ops.sum, [x], keep).div(n));
+  const centered = shifted.sub(run1(ops.sum, [shifted.detach()], keep).div(n));
   return run1(ops.sum, [centered.square()], attrs).div(unbiased ? n.sub(1) : n);
 }
 
