@@ -1,11 +1,11 @@
 import { evalDim, formatShape, KilnError, printGraph, userCallSite, type Bindings, type DType, type Graph } from '../ir/index.js';
 import { drawsFor } from '../ops/random.js';
 import { engine } from '../eager/engine.js';
-import { noGrad } from '../eager/autograd.js';
+import { noGrad, type GradNode } from '../eager/autograd.js';
 import { scope } from '../eager/scope.js';
 import { keyTensor, nextStream } from '../eager/creation.js';
 import { pendingTensor, Tensor } from '../eager/tensor.js';
-import { callForward, Module } from '../nn/module.js';
+import { callForward, isBuffer, isParameter, Module } from '../nn/module.js';
 import type { ExecutionPlan } from './executionPlan.js';
 import { describeSite, indent, splitAtBreaks } from './explain.js';
 import { breakCause, GraphTracer, type GraphBreak, type Trace } from './graphTracer.js';
@@ -58,10 +58,18 @@ interface GraphEntry extends EntryCommon {
   /** Bindings the plan was found not to hold for (they retrace with every dim pinned). */
   readonly refused: Set<string>;
   /**
-   * Symbols the user's code rejects at size 1 (e.g. BatchNorm in training): the entry
-   * serves sizes ≥ 2 only, so a size-1 call retraces and raises the code's own error.
+   * Symbols the user's code rejects at size 1 (e.g. BatchNorm in training), with the
+   * error: the entry serves sizes ≥ 2 only (see `minSize`).
    */
   readonly atLeastTwo: ReadonlyMap<string, string>;
+  /**
+   * The smallest size each symbol serves. Sizes below were never traced (0 unless the
+   * first call had it, 1 where the code rejects it): a call there retraces, so the code
+   * itself decides, raising its own error as eager does, before any state is written.
+   */
+  readonly minSize: ReadonlyMap<string, number>;
+  /** Every submodule's `training` flag when traced, in `walkModule` order (null for a plain function). */
+  readonly flags: readonly boolean[] | null;
 }
 
 /** A call with graph breaks: the code runs lazily, its segments are compiled and cached. */
@@ -73,6 +81,76 @@ interface SegmentEntry extends EntryCommon {
 }
 
 type Entry = GraphEntry | SegmentEntry;
+
+/**
+ * Visits `m`, then its properties in order: submodules (recursively, also in arrays),
+ * parameters and buffers. This is what a traced graph of a module holds besides its
+ * inputs (by identity: the graph reads the very tensors it traced). Stops, returning
+ * false, when `visit` does.
+ */
+function walkModule(m: Module, visit: (item: Module | Tensor) => boolean): boolean {
+  if (!visit(m)) return false;
+  for (const key in m) {
+    const v = (m as unknown as Record<string, unknown>)[key];
+    if (typeof v !== 'object' || v === null) continue;
+    if (v instanceof Module) {
+      if (!walkModule(v, visit)) return false;
+    } else if (v instanceof Tensor) {
+      if ((isParameter(v) || isBuffer(v)) && !visit(v)) return false;
+    } else if (Array.isArray(v)) {
+      for (const u of v) if (u instanceof Module && !walkModule(u, visit)) return false;
+    }
+  }
+  return true;
+}
+
+function sameFlags(a: readonly boolean[], b: readonly boolean[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Tensors in `value` (arrays, Maps, objects' own values), up to the depth a compiled result may have. */
+function tensorsIn(value: unknown, into: Set<Tensor>, depth = 0): void {
+  if (value instanceof Tensor) {
+    into.add(value);
+    return;
+  }
+  if (depth > 16 || value === null || typeof value !== 'object') return;
+  const items = value instanceof Map ? [...value.values()] : Array.isArray(value) ? value : Object.values(value);
+  for (const v of items) tensorsIn(v, into, depth + 1);
+}
+
+/**
+ * Runs one call of the user's code in a `kiln.scope`, so that its intermediates are
+ * freed when it returns even if the caller has no scope. Kept: the tensors in the
+ * result, and while autograd records, every tensor the result's tape saved for
+ * backward (what eager code in a scope keeps alive through the loss it returns).
+ */
+function freeingIntermediates<T>(fn: () => T): T {
+  let result!: T;
+  scope(() => {
+    result = fn();
+    const keep = new Set<Tensor>();
+    tensorsIn(result, keep);
+    if (engine.gradEnabled) {
+      const seen = new Set<GradNode>();
+      const stack = [...keep].map((t) => t.gradFn).filter((n): n is GradNode => n !== null);
+      while (stack.length) {
+        const node = stack.pop()!;
+        if (seen.has(node)) continue;
+        seen.add(node);
+        for (const t of node.outputs) keep.add(t);
+        for (const t of node.inputs) {
+          keep.add(t);
+          if (t.gradFn) stack.push(t.gradFn);
+        }
+      }
+    }
+    return [...keep];
+  });
+  return result;
+}
 
 /** Counters of a compiled model's life. */
 export interface CompileStats {
@@ -150,6 +228,8 @@ class Compiled<R> implements CompiledModel<R> {
   private readonly inputNames: string[];
   private readonly label: string;
   private warned = false;
+  /** What every graph entry was traced with: submodules, parameters, buffers (see `dropStale`). */
+  private structure: (Module | Tensor)[] | null = null;
   private counts = { traces: 0, hits: 0, eagerFallbacks: 0 };
 
   constructor(fnOrModule: Module | Fn, options: CompileOptions) {
@@ -204,12 +284,17 @@ class Compiled<R> implements CompiledModel<R> {
     if (engine.tracer !== null) return this.fn(...inputs) as R;
     this.checkInputs(inputs);
     const training = this.module ? this.module.training : null;
+    const flags = this.module ? this.dropStale(this.module) : null;
+    // Graph entries also guard every submodule's training flag (bn.eval() alone).
+    const sameMode = (e: Entry) => e.training === training && (e.kind !== 'graph' || !e.flags || sameFlags(e.flags, flags!));
     for (const e of this.entries) {
-      if (e.training !== training) continue;
+      if (!sameMode(e)) continue;
       const bindings = this.match(e.guard, inputs);
       if (!bindings) continue;
       if (e.kind === 'graph' && e.plan.isSymbolic) {
-        if ([...e.atLeastTwo.keys()].some((name) => bindings.get(name) === 1)) continue;
+        let below = false;
+        for (const [name, min] of e.minSize) if (bindings.get(name)! < min) below = true;
+        if (below) continue;
         const key = [...bindings].join(';');
         if (e.refused.has(key)) continue;
         if (e.plan.prepare(bindings) !== null) {
@@ -227,13 +312,57 @@ class Compiled<R> implements CompiledModel<R> {
         console.warn(`kiln.compile(${this.label}): ${this.entries.length} compiled input signatures (maxRecompiles); new signatures such as ${inputs.map((x) => `${x.dtype}${formatShape(x.shape)}`).join(', ')} now run eagerly. Use kiln.dim(...) in the input specs for sizes that vary.`);
       }
       this.counts.eagerFallbacks++;
-      return this.withMode(() => this.fn(...inputs)) as R;
+      return this.withMode(() => freeingIntermediates(() => this.fn(...inputs))) as R;
     }
     // A symbolic entry that refused these sizes: trace again with every size pinned.
-    const pinAll = this.entries.some((e) => e.training === training && e.kind === 'graph' && this.match(e.guard, inputs) !== null);
+    const pinAll = this.entries.some((e) => sameMode(e) && e.kind === 'graph' && this.match(e.guard, inputs) !== null);
     const { entry, result } = this.traceEntry(inputs, training, pinAll);
     this.entries.push(entry);
     return result as R;
+  }
+
+  /**
+   * Drops the graph entries if the module no longer holds the submodules, parameters
+   * and buffers they were traced with (`m.fc = new nn.Linear(…)`, `m.fc.weight = …`):
+   * their graphs read the old tensors. Segment entries run the code itself, so they
+   * always see the current ones. Returns each submodule's `training` flag now.
+   */
+  private dropStale(module: Module): boolean[] {
+    const flags: boolean[] = [];
+    const items = this.structure;
+    if (items === null) return flags;
+    let i = 0;
+    const same = walkModule(module, (x) => {
+      if (x instanceof Module) flags.push(x.training);
+      return items[i++] === x;
+    });
+    if (same && i === items.length) return flags;
+    for (let k = this.entries.length - 1; k >= 0; k--) {
+      const e = this.entries[k]!;
+      if (e.kind === 'graph') {
+        e.plan.dispose();
+        this.entries.splice(k, 1);
+      }
+    }
+    this.structure = null;
+    return flags;
+  }
+
+  /**
+   * Notes what the module holds now (after a trace: code that builds submodules on its
+   * first call has them) for `dropStale`; returns the `training` flags.
+   */
+  private recordStructure(module: Module): boolean[] {
+    this.dropStale(module); // code that changed the module while tracing: older graphs are stale
+    const items: (Module | Tensor)[] = [];
+    const flags: boolean[] = [];
+    walkModule(module, (x) => {
+      items.push(x);
+      if (x instanceof Module) flags.push(x.training);
+      return true;
+    });
+    this.structure = items;
+    return flags;
   }
 
   private checkInputs(inputs: readonly Tensor[]): void {
@@ -300,7 +429,7 @@ class Compiled<R> implements CompiledModel<R> {
     this.counts.traces++;
     const values = this.symbolValues(inputs);
     const tracer = new GraphTracer(this.traceOptions('record'), inputs);
-    const trace = this.withMode(() => tracer.trace(this.fn));
+    const trace = this.withMode(() => tracer.trace((...xs) => freeingIntermediates(() => this.fn(...xs))));
     if (trace.breaks.length) {
       // Symbolic dims stay open: lazy runs handle any size (segments are cached per shape).
       const guard = this.guardFor(inputs, new Set());
@@ -309,6 +438,7 @@ class Compiled<R> implements CompiledModel<R> {
     }
     const probes: SymbolProbe[] = [];
     const atLeastTwo = new Map<string, string>();
+    const minSize = new Map<string, number>();
     const failure = (name: string, a: number, b: number, e: unknown): string =>
       `tracing at ${name} = ${a} or ${b} failed: ${(e as Error).message.split('\n')[0]}${e instanceof KilnError && e.callSite ? ` (at ${e.callSite})` : ''}`;
     for (const [name, v] of values) {
@@ -318,7 +448,7 @@ class Compiled<R> implements CompiledModel<R> {
       }
       // Size 1 is among the probes: it is where code most often special-cases a size
       // (squeeze, broadcasting shortcuts), and a structural difference there pins the dim.
-      let sizes: [number, number, number] = [v, v + 1, v === 1 ? v + 2 : 1];
+      let sizes: [number, number, number] = [v, v + 1, v <= 1 ? v + 2 : 1];
       let variants: SymbolProbe['variants'];
       try {
         variants = [this.metaTrace(inputs, name, sizes[1], trace.startId), this.metaTrace(inputs, name, sizes[2], trace.startId)];
@@ -338,6 +468,9 @@ class Compiled<R> implements CompiledModel<R> {
         }
       }
       probes.push({ name, values: sizes, variants });
+      // The entry serves sizes from the smallest probed one up (2 when size 1 failed):
+      // below it (size 0) the code was never run, and may reject it (BatchNorm) or differ.
+      minSize.set(name, atLeastTwo.has(name) ? 2 : Math.min(...sizes));
     }
     const gen = generalize(trace, probes);
     const pinned = new Map([...gen.pinned].map(([name, reason]) => [name, { value: values.get(name)!, reason }]));
@@ -347,6 +480,8 @@ class Compiled<R> implements CompiledModel<R> {
       kind: 'graph', guard, training, hits: 0, trace: gen.trace, plan,
       symbols: [...values.keys()].filter((s) => !pinned.has(s)), pinned, refused: new Set(),
       atLeastTwo: new Map([...atLeastTwo].filter(([name]) => !pinned.has(name))),
+      minSize: new Map([...minSize].filter(([name]) => !pinned.has(name))),
+      flags: this.module ? this.recordStructure(this.module) : null,
     };
     return { entry, result: trace.result };
   }
@@ -374,10 +509,20 @@ class Compiled<R> implements CompiledModel<R> {
   private runEntry(e: Entry, inputs: readonly Tensor[], bindings: Bindings): unknown {
     if (e.kind === 'segments') {
       const lazy = new LazyTracer(this.segmentCache);
-      return this.withMode(() => lazy.call(() => this.fn(...inputs)));
+      return this.withMode(() => lazy.call(() => freeingIntermediates(() => this.fn(...inputs))));
     }
     const { trace, plan } = e;
     const backend = plan.backend;
+    // A failed run writes nothing back and leaves nothing behind: what can fail is
+    // checked before anything is made or run, and state is written after every kernel ran.
+    for (const f of trace.feeds) {
+      if (f.kind !== 'state') continue;
+      if (f.tensor.disposed) throw new KilnError(`compile: %${f.name} was disposed; a compiled model reads its parameters at every run`, { op: 'compile' });
+      if (f.tensor.backend !== backend && this.mode === 'training' && engine.gradEnabled) throw new KilnError(`compile: %${f.name} lives on the '${f.tensor.backend.name}' backend but the plan runs on '${backend.name}'; for training, compile with the target your parameters live on`, { op: 'compile' });
+    }
+    for (const m of trace.mutations) {
+      if ('state' in m.target && m.target.state.disposed) throw new KilnError(`compile: %${m.target.name} was disposed; a compiled model writes it at every run`, { op: 'compile' });
+    }
     const temps: Tensor[] = [];
     const feeds = trace.feeds.map((f): Tensor => {
       switch (f.kind) {
@@ -390,9 +535,7 @@ class Compiled<R> implements CompiledModel<R> {
         }
         case 'state': {
           const t = f.tensor;
-          if (t.disposed) throw new KilnError(`compile: %${f.name} was disposed; a compiled model reads its parameters at every run`, { op: 'compile' });
           if (t.backend === backend) return t;
-          if (this.mode === 'training' && engine.gradEnabled) throw new KilnError(`compile: %${f.name} lives on the '${t.backend.name}' backend but the plan runs on '${backend.name}'; for training, compile with the target your parameters live on`, { op: 'compile' });
           const y = noGrad(() => t.to(backend.name));
           temps.push(y);
           return y;
@@ -406,11 +549,13 @@ class Compiled<R> implements CompiledModel<R> {
     });
     const tape = this.mode === 'training' && engine.gradEnabled && feeds.some((x) => x.requiresGrad);
     let outs: Tensor[];
+    let ran = false;
     try {
       outs = tape ? plan.runEager(feeds, bindings) : plan.run(feeds, bindings);
+      ran = true;
     } finally {
       // With a tape, moved inputs may be saved for backward: the enclosing scope frees them.
-      for (const t of temps) if (!tape || t.dtype === 'int32') t.dispose();
+      for (const t of temps) if (!ran || !tape || t.dtype === 'int32') t.dispose();
     }
     for (const m of trace.mutations) {
       const src = outs[m.output]!;
@@ -470,6 +615,7 @@ class Compiled<R> implements CompiledModel<R> {
   dispose(): void {
     for (const e of this.entries) if (e.kind === 'graph') e.plan.dispose();
     this.entries.length = 0;
+    this.structure = null;
     this.segmentCache.dispose();
   }
 }
