@@ -54,6 +54,13 @@ import { formatType, typesEqual } from './valueType.js';
 export const IF_OP = 'If';
 export const LOOP_OP = 'Loop';
 
+/**
+ * How deep subgraphs may nest (an `If` in a `Loop` body is depth 2). The parser and
+ * the verifier refuse deeper graphs with a `KilnError` or an issue instead of running
+ * out of stack; real models nest a few levels.
+ */
+export const MAX_NESTING = 100;
+
 /** Whether `op` is `If` or `Loop` (handled by the IR itself, not the op registry). */
 export function isControlFlowOp(op: string): boolean {
   return op === IF_OP || op === LOOP_OP;

@@ -17,10 +17,20 @@ const IDENT = /[A-Za-z_][A-Za-z0-9_.]*/y;
 const BARE_NAME = /[A-Za-z0-9_.$]+/y;
 const STRING = /"(?:[^"\\\n]|\\.)*"/y;
 
+/** Characters of the quoted line shown on each side of the column (long lines are cut around it). */
+const QUOTE_WINDOW = 100;
+
 /** A parse error pointing at `line:col`, quoting the line with a caret under the column. */
 export function syntaxError(source: string, line: number, col: number, message: string): KilnError {
-  const text = source.split('\n')[line - 1] ?? '';
-  return new KilnError(`graph text ${line}:${col}: ${message}\n    ${text}\n    ${' '.repeat(Math.max(0, col - 1))}^`);
+  let text = source.split('\n', line)[line - 1] ?? '';
+  let caret = Math.max(0, col - 1);
+  if (text.length > 2 * QUOTE_WINDOW) {
+    const from = Math.max(0, caret - QUOTE_WINDOW);
+    const to = Math.min(text.length, caret + QUOTE_WINDOW);
+    text = `${from > 0 ? '…' : ''}${text.slice(from, to)}${to < text.length ? '…' : ''}`;
+    caret = caret - from + (from > 0 ? 1 : 0);
+  }
+  return new KilnError(`graph text ${line}:${col}: ${message}\n    ${text}\n    ${' '.repeat(caret)}^`);
 }
 
 export function tokenize(source: string): Token[] {
@@ -38,9 +48,15 @@ export function tokenize(source: string): Token[] {
       throw syntaxError(source, line, col, `bad string literal ${raw}`);
     }
   };
+  // One closure for the whole text, not one per token (texts may hold millions of tokens).
+  let col = 1;
+  const push = (kind: TokenKind, text: string, length: number) => {
+    tokens.push({ kind, text, line, col });
+    i += length;
+  };
   while (i < source.length) {
     const ch = source[i]!;
-    const col = i - lineStart + 1;
+    col = i - lineStart + 1;
     if (ch === '\n') {
       i++;
       line++;
@@ -51,10 +67,6 @@ export function tokenize(source: string): Token[] {
       i++;
       continue;
     }
-    const push = (kind: TokenKind, text: string, length: number) => {
-      tokens.push({ kind, text, line, col });
-      i += length;
-    };
     if (ch === '#') {
       let end = source.indexOf('\n', i);
       if (end < 0) end = source.length;

@@ -20,6 +20,12 @@ export interface GradContext<T> {
  */
 export interface OpDef<T = unknown> {
   readonly name: string;
+  /**
+   * How many inputs the op takes: a count, or `[min, max]` for optional trailing inputs
+   * (conv2d's bias: `[2, 3]`) or any number (concat: `[1, Infinity]`). The verifier
+   * reports a node with another number of inputs; `infer` may assume the count is right.
+   */
+  readonly arity: number | readonly [min: number, max: number];
   /** Infers output types; throws a KilnError (without call site) on bad input. */
   infer(inputs: readonly TensorType[], attrs: Attrs): TensorType[];
   /**
@@ -34,6 +40,18 @@ export interface OpDef<T = unknown> {
   readonly internalFor?: string;
   /** One-line description for the op list. */
   readonly doc: string;
+}
+
+/**
+ * What is wrong with giving `def` `count` inputs (`takes 2 inputs, got 3`), or null
+ * when the count fits its `arity`.
+ */
+export function arityMismatch(def: Pick<OpDef, 'arity'>, count: number): string | null {
+  const [min, max] = typeof def.arity === 'number' ? [def.arity, def.arity] : def.arity;
+  if (count >= min && count <= max) return null;
+  const n = (k: number) => `${k} input${k === 1 ? '' : 's'}`;
+  const want = min === max ? n(min) : max === Infinity ? `at least ${n(min)}` : `${min} to ${n(max)}`;
+  return `takes ${want}, got ${count}`;
 }
 
 const registry = new Map<string, OpDef>();

@@ -16,13 +16,13 @@
  * ```
  * Values are defined once (names are unique across the whole text, subgraphs included)
  * and before their use; a subgraph sees the values defined above its node in every
- * enclosing block.
+ * enclosing block. Subgraphs nest at most `MAX_NESTING` levels, attribute arrays two.
  */
 import { sym, type Dim } from './dims.js';
-import { arrayFor, sizeOf, type DType, type TypedArray } from './dtype.js';
+import { arrayFor, bytesPerElement, sizeOf, type DType, type TypedArray } from './dtype.js';
 import { KilnError } from './errors.js';
 import { Graph, Node, Value, type IrAttrValue, type ValueType } from './graph.js';
-import { subgraphLabels, IF_OP, LOOP_OP } from './controlFlow.js';
+import { subgraphLabels, IF_OP, LOOP_OP, MAX_NESTING } from './controlFlow.js';
 import { syntaxError, tokenize, type Token } from './lexer.js';
 import { RESERVED_WORDS } from './printer.js';
 
@@ -34,7 +34,15 @@ export interface ParseOptions {
   constants?: ReadonlyMap<string, TypedArray>;
   /** What to do for a declared constant with no data: 'zeros' (default) fills a placeholder, 'error' throws. */
   missingConstants?: 'zeros' | 'error';
+  /**
+   * The largest zero placeholder made for a constant without data, in bytes (default
+   * 256 MiB); a larger one throws a `KilnError` asking for the data instead, so a
+   * declared `float32[100000, 100000]` never allocates 40 GB.
+   */
+  maxPlaceholderBytes?: number;
 }
+
+const DEFAULT_MAX_PLACEHOLDER_BYTES = 256 * 2 ** 20;
 
 const DTYPES: ReadonlySet<string> = new Set(['float32', 'float64', 'int32', 'bool']);
 
@@ -127,14 +135,14 @@ class Parser {
   parse(): Graph {
     this.expect('graph', 'at the start of the text');
     const g = new Graph();
-    this.block(g, new Scope(null), 'graph');
+    this.block(g, new Scope(null), 'graph', 0);
     const t = this.next();
     if (t.kind !== 'eof') this.fail(t, `expected the end of the text after the graph's closing '}', found ${this.describe(t)}`);
     return g;
   }
 
-  /** `(params) { body }` of a graph or subgraph (the label is already read). */
-  private block(g: Graph, scope: Scope, what: string): void {
+  /** `(params) { body }` of a graph or subgraph (the label is already read) at `depth` (0: the graph). */
+  private block(g: Graph, scope: Scope, what: string, depth: number): void {
     this.expect('(', `to open the inputs of ${what}`);
     if (!this.is(')')) {
       do {
@@ -161,7 +169,7 @@ class Parser {
         this.next();
         this.constant(g, scope);
       } else if (t.kind === 'value' || t.kind === 'ident') {
-        this.node(g, scope);
+        this.node(g, scope, depth);
       } else {
         this.fail(t, t.kind === 'punct' && t.text === '}' ? `${what} has no 'return' (write 'return' with no values for none)` : `expected a node, 'const' or 'return', found ${this.describe(t)}`);
       }
@@ -238,10 +246,16 @@ class Parser {
       return given;
     }
     if (this.options.missingConstants === 'error') this.fail(t, `no data for constant %${name} (pass it in options.constants or print with { constants: 'inline' })`);
-    return arrayFor(type.dtype, sizeOf(this.concreteShape(type, t, `constant %${name}`)));
+    const size = sizeOf(this.concreteShape(type, t, `constant %${name}`));
+    const bytes = size * bytesPerElement(type.dtype);
+    const limit = this.options.maxPlaceholderBytes ?? DEFAULT_MAX_PLACEHOLDER_BYTES;
+    if (bytes > limit) {
+      this.fail(t, `constant %${name}: ${type.dtype}[${type.shape.join(', ')}] has no data, and a zero placeholder would take ${bytes} bytes (more than maxPlaceholderBytes = ${limit}): pass its data in options.constants`);
+    }
+    return arrayFor(type.dtype, size);
   }
 
-  private node(g: Graph, scope: Scope): void {
+  private node(g: Graph, scope: Scope, depth: number): void {
     const outs: Value[] = [];
     if (this.peek().kind === 'value') {
       do outs.push(this.declare(g).value); while (this.comma());
@@ -268,8 +282,10 @@ class Parser {
         const label = this.next();
         if (label.kind !== 'ident') this.fail(label, `expected a subgraph label (then, else, body) or '}', found ${this.describe(label)}`);
         labels.push(label);
+        // Checked before going in, so no text can run the parser (or later the verifier) out of stack.
+        if (depth >= MAX_NESTING) this.fail(label, `subgraphs nest deeper than ${MAX_NESTING} levels`);
         const sub = new Graph(g);
-        this.block(sub, new Scope(scope), `the ${label.text} subgraph of ${opTok.text}`);
+        this.block(sub, new Scope(scope), `the ${label.text} subgraph of ${opTok.text}`, depth + 1);
         subgraphs.push(sub);
       }
       this.next();
@@ -295,8 +311,8 @@ class Parser {
       do {
         const at = this.peek();
         const d = this.scalarOrDim();
-        if (typeof d === 'number' && (!Number.isInteger(d) || d < 0)) this.fail(at, `a dimension is a non-negative integer or a symbol, got ${d}`);
-        shape.push(d);
+        if (typeof d === 'number' && (!Number.isSafeInteger(d) || d < 0)) this.fail(at, `a dimension is a non-negative integer or a symbol, got ${d}${d > Number.MAX_SAFE_INTEGER ? ' (above 2^53 - 1)' : ''}`);
+        shape.push(typeof d === 'number' ? d + 0 : d); // -0 reads as 0
       } while (this.comma());
     }
     this.expect(']', 'to close the shape');
@@ -319,7 +335,7 @@ class Parser {
   private integer(): number {
     const t = this.peek();
     const v = this.number();
-    if (!Number.isInteger(v)) this.fail(t, `expected an integer, found ${this.describe(t)}`);
+    if (!Number.isSafeInteger(v)) this.fail(t, `expected an integer (below 2^53 in size), found ${this.describe(t)}`);
     return v;
   }
 
@@ -330,7 +346,7 @@ class Parser {
     if (first.kind !== 'ident' || RESERVED_WORDS.has(first.text)) {
       const n = this.number();
       if (!this.is('*')) return n;
-      if (!Number.isInteger(n)) this.fail(first, `a symbolic dim's coefficient is an integer, got ${n}`);
+      if (!Number.isSafeInteger(n)) this.fail(first, `a symbolic dim's coefficient is an integer (below 2^53 in size), got ${n}`);
       this.next();
       coef = n;
     }
@@ -340,7 +356,7 @@ class Parser {
     if (this.is('+') || this.is('-')) {
       const sign = this.next().text === '-' ? -1 : 1;
       const t = this.next();
-      if (t.kind !== 'number' || !/^\d+$/.test(t.text)) this.fail(t, `expected an integer offset after ${name.text}, found ${this.describe(t)}`);
+      if (t.kind !== 'number' || !/^\d+$/.test(t.text) || !Number.isSafeInteger(Number(t.text))) this.fail(t, `expected an integer offset (below 2^53) after ${name.text}, found ${this.describe(t)}`);
       offset = sign * Number(t.text);
     }
     return sym(name.text, coef, offset);
@@ -355,7 +371,8 @@ class Parser {
         if (k.kind !== 'ident' && k.kind !== 'string') this.fail(k, `expected an attribute name, found ${this.describe(k)}`);
         if (Object.prototype.hasOwnProperty.call(out, k.text)) this.fail(k, `attribute ${k.text} is given twice`);
         this.expect('=', `after the attribute name ${k.text}`);
-        out[k.text] = this.attrValue(0);
+        // An own property even for a key like `__proto__` (plain assignment would set the prototype).
+        Object.defineProperty(out, k.text, { value: this.attrValue(0), enumerable: true, writable: true, configurable: true });
       } while (this.comma());
     }
     this.expect('}', 'to close the attributes');

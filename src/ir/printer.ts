@@ -16,7 +16,7 @@ import { formatDim, type Dim } from './dims.js';
 import type { TypedArray } from './dtype.js';
 import { KilnError } from './errors.js';
 import type { Constant, Graph, IrAttrs, IrAttrValue, Node, Value, ValueType } from './graph.js';
-import { subgraphLabels } from './controlFlow.js';
+import { MAX_NESTING, subgraphLabels } from './controlFlow.js';
 
 /** How `printGraph` shows constants. */
 export type ConstantStyle =
@@ -152,6 +152,8 @@ class Printer {
       const comment = this.options.sources && node.source !== undefined ? sourceText(node.source) : undefined;
       this.lines.push(comment === undefined ? { text: head } : { text: head, comment });
       if (node.subgraphs.length) {
+        // `depth` counts indentation: two steps per level of subgraphs.
+        if (depth / 2 >= MAX_NESTING) throw new KilnError(`cannot print ${describeNode(node)}: subgraphs nest deeper than ${MAX_NESTING} levels`);
         const labels = subgraphLabels(node.op, node.subgraphs.length);
         node.subgraphs.forEach((sub, i) => this.block(sub, labels[i]!, depth + 2));
         this.lines.push({ text: `${pad}}` });

@@ -7,10 +7,16 @@
  *   are in topological order; a subgraph may use values of the graphs enclosing it,
  *   defined before its node);
  * - no dangling outputs: what a graph returns is defined;
- * - every op exists in the op registry (`If` and `Loop` are the IR's own, checked here);
- * - types: each node's declared output types agree with its op's `infer`. `infer`
- *   works on concrete shapes, so symbolic dims are given two different sets of values
- *   (e.g. batch=3, then batch=5), in the types and in the attributes, and both must agree;
+ * - every op exists in the op registry (`If` and `Loop` are the IR's own, checked here),
+ *   gets as many inputs as its `arity` says, and no subgraphs;
+ * - types: dims are non-negative integers (a symbolic one at the values below too);
+ *   attribute values are of the IR's kinds (numbers, booleans, strings, null, symbolic
+ *   dims, arrays of them); each node's declared output types agree with its op's `infer`.
+ *   `infer` works on concrete shapes, so symbolic dims are given two different sets of
+ *   values (e.g. batch=3, then batch=5), in the types and in the attributes, and both
+ *   must agree. An `infer` that throws or returns nonsense (a mistyped attribute, say
+ *   `perm="x"`) is an issue of its node, never an exception out of the verifier;
+ * - nesting: subgraphs nest at most `MAX_NESTING` levels;
  * - `If`/`Loop` are consistent with their subgraphs (see `controlFlow.ts`);
  * - bookkeeping: `Value.producer`/`index` point at the node that outputs the value, and
  *   constant data has the size and array type its dtype and shape call for.
@@ -19,10 +25,10 @@ import { formatDim, isSym, type Dim } from './dims.js';
 import { arrayFor, sizeOf, type TensorType } from './dtype.js';
 import { KilnError } from './errors.js';
 import type { Graph, IrAttrValue, Node, Value, ValueType } from './graph.js';
-import { getOp } from './opRegistry.js';
-import { IF_OP, LOOP_OP, isControlFlowOp, loopInputs, subgraphLabels } from './controlFlow.js';
+import { arityMismatch, getOp } from './opRegistry.js';
+import { IF_OP, LOOP_OP, MAX_NESTING, loopInputs, subgraphLabels } from './controlFlow.js';
 import { concreteAttrs, concreteType, formatBindings } from './bindings.js';
-import { describeNode, formatValueName } from './printer.js';
+import { describeNode, formatAttrs, formatValueName } from './printer.js';
 import { formatType, isOneElement, typesEqual } from './valueType.js';
 
 /** One problem the verifier found. */
@@ -81,27 +87,47 @@ class Scope {
 type Ranges = Map<string, { lo: number; hi: number }>;
 
 function noteDim(d: Dim, ranges: Ranges): void {
-  if (typeof d === 'number') return;
+  if (!isSym(d)) return;
   const r = ranges.get(d.sym) ?? { lo: 1, hi: Infinity };
   if (d.coef > 0) r.lo = Math.max(r.lo, Math.ceil((1 - d.offset) / d.coef));
   else if (d.coef < 0) r.hi = Math.min(r.hi, Math.floor((d.offset - 1) / -d.coef));
   ranges.set(d.sym, r);
 }
 
-function noteAttr(v: IrAttrValue, ranges: Ranges): void {
+/** Attribute arrays nest two levels at most (`[[0, batch], [1, 2]]`); deeper ones are not looked into. */
+function noteAttr(v: IrAttrValue, ranges: Ranges, depth = 0): void {
   if (isSym(v)) noteDim(v, ranges);
-  else if (Array.isArray(v)) for (const e of v as readonly IrAttrValue[]) noteAttr(e, ranges);
+  else if (Array.isArray(v) && depth < 2) for (const e of v as readonly IrAttrValue[]) noteAttr(e, ranges, depth + 1);
 }
 
-function collectSymbols(g: Graph, ranges: Ranges): void {
-  const noteType = (v: Value) => v.type.shape.forEach((d) => noteDim(d, ranges));
+/** The dims of `v`'s type, or none when the type is malformed (reported by `checkType`). */
+function dimsOf(v: Value): readonly Dim[] {
+  const shape = (v.type as ValueType | undefined)?.shape;
+  return Array.isArray(shape) ? shape : [];
+}
+
+function collectSymbols(g: Graph, ranges: Ranges, depth = 0): void {
+  const noteType = (v: Value) => dimsOf(v).forEach((d) => noteDim(d, ranges));
   g.inputs.forEach(noteType);
   for (const c of g.constants.values()) noteType(c.value);
   for (const n of g.nodes) {
     n.outputs.forEach(noteType);
     for (const k in n.attrs) noteAttr(n.attrs[k]!, ranges);
-    for (const s of n.subgraphs) collectSymbols(s, ranges);
+    // Deeper subgraphs are an issue of their own (see `walk`), not looked into.
+    if (depth < MAX_NESTING) for (const s of n.subgraphs) collectSymbols(s, ranges, depth + 1);
   }
+}
+
+/** Whether `v` is an attribute value of the IR's kinds (see `IrAttrValue`). */
+function isAttrValue(v: unknown, depth = 0): boolean {
+  if (v === null || typeof v === 'boolean' || typeof v === 'string') return true;
+  if (typeof v === 'number') return true;
+  if (isSym(v)) return isSymDim(v);
+  return Array.isArray(v) && depth < 2 && v.every((e) => (Array.isArray(e) || typeof e === 'number' || isSym(e)) && isAttrValue(e, depth + 1));
+}
+
+function isSymDim(d: Dim): boolean {
+  return isSym(d) && Number.isSafeInteger(d.coef) && Number.isSafeInteger(d.offset);
 }
 
 // Distinct per symbol and between the two sets, so neither a symbol confused with another
@@ -124,6 +150,32 @@ function substitutions(g: Graph): [Map<string, number>, Map<string, number>] {
   return [a, b];
 }
 
+/** `{perm="x"}`, or `{}`; never throws (the attributes may be anything). */
+function attrsText(node: Node): string {
+  try {
+    return formatAttrs(node.attrs) || '{}';
+  } catch {
+    return '{…}';
+  }
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+/** What is wrong with what an op's `infer` returned (`a shape with dim NaN`), or null. */
+function invalidInference(types: unknown): string | null {
+  if (!Array.isArray(types)) return `${String(types)} instead of a list of types`;
+  for (const t of types as unknown[]) {
+    const { dtype, shape } = (t ?? {}) as { dtype?: unknown; shape?: unknown };
+    if (typeof dtype !== 'string' || !DTYPES.has(dtype)) return `an output of dtype ${String(dtype)}`;
+    if (!Array.isArray(shape)) return `an output of shape ${String(shape)}`;
+    const i = (shape as unknown[]).findIndex((x) => typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0);
+    if (i >= 0) return `an output of shape [${(shape as unknown[]).map(String).join(', ')}] (dim ${i} is not a non-negative integer)`;
+  }
+  return null;
+}
+
 class Verifier {
   readonly issues: GraphIssue[] = [];
   /** Where each value is defined, in words. */
@@ -132,6 +184,8 @@ class Verifier {
   /** The graph each value is defined in. */
   private readonly home = new Map<Value, Graph>();
   private readonly subs: [Map<string, number>, Map<string, number>];
+  /** Values whose type `checkType` rejected: nodes using them are not type-checked further. */
+  private readonly badTypes = new Set<Value>();
 
   constructor(private readonly root: Graph) {
     this.subs = substitutions(root);
@@ -139,8 +193,8 @@ class Verifier {
 
   run(): void {
     const ctx: Context = { parent: null, label: 'graph' };
-    this.collect(this.root, ctx);
-    this.walk(this.root, ctx, null, []);
+    this.collect(this.root, ctx, 0);
+    this.walk(this.root, ctx, null, [], 0);
   }
 
   private issue(message: string, node?: Node): void {
@@ -166,24 +220,40 @@ class Verifier {
   private checkType(v: Value, desc: string, node?: Node): void {
     const t = v.type as ValueType | undefined;
     const bad = !t || !DTYPES.has(t.dtype) || !Array.isArray(t.shape)
-      || t.shape.some((d) => (typeof d === 'number' ? !Number.isInteger(d) || d < 0 : !isSym(d) || !Number.isInteger(d.coef) || !Number.isInteger(d.offset)));
-    if (bad) this.issue(`${formatValueName(v.name)} (${desc}) has an invalid type ${JSON.stringify(t)}`, node);
+      || t.shape.some((d) => (typeof d === 'number' ? !Number.isSafeInteger(d) || d < 0 : !isSymDim(d)));
+    if (bad) {
+      this.badTypes.add(v);
+      this.issue(`${formatValueName(v.name)} (${desc}) has an invalid type ${JSON.stringify(t)}: dims are non-negative integers or symbolic dims`, node);
+      return;
+    }
+    // A symbolic dim negative at the values checked with (chosen to keep every dim ≥ 1
+    // where that is possible): `-1*batch`, `0*n-3`, or `n-5` next to `6-n`.
+    for (const d of t.shape) {
+      if (!isSym(d)) continue;
+      for (const b of this.subs) {
+        const size = d.coef * b.get(d.sym)! + d.offset;
+        if (size >= 0) continue;
+        this.badTypes.add(v);
+        this.issue(`${formatValueName(v.name)} (${desc}) has type ${formatType(t)}, whose dim ${formatDim(d)} is ${size} at ${d.sym}=${b.get(d.sym)}: dims are never negative`, node);
+        return;
+      }
+    }
   }
 
-  private collect(g: Graph, ctx: Context): void {
+  private collect(g: Graph, ctx: Context, depth: number): void {
     for (const v of g.inputs) this.define(v, g, `an input of ${graphText(ctx)}`);
     for (const c of g.constants.values()) this.define(c.value, g, `a constant of ${graphText(ctx)}`);
     g.nodes.forEach((node, index) => {
       const site: Site = { node, index, ctx };
       node.outputs.forEach((v, k) => this.define(v, g, `output ${k} of ${siteText(site)}`, node));
-      childContexts(node, site).forEach((c, i) => this.collect(node.subgraphs[i]!, c));
+      if (depth < MAX_NESTING) childContexts(node, site).forEach((c, i) => this.collect(node.subgraphs[i]!, c, depth + 1));
     });
   }
 
   // ---- pass 2: scopes, ops, types --------------------------------------------------
 
   /** `enclosing`: the graphs around `g`, outermost first (their earlier values are visible). */
-  private walk(g: Graph, ctx: Context, outer: Scope | null, enclosing: readonly Graph[]): void {
+  private walk(g: Graph, ctx: Context, outer: Scope | null, enclosing: readonly Graph[], depth: number): void {
     const scope = new Scope(outer);
     const chain = [...enclosing, g];
     /** Why `v` is not in scope: defined later on this path, or somewhere this point cannot see. */
@@ -212,11 +282,14 @@ class Verifier {
       node.outputs.forEach((v, k) => {
         if (v.producer !== node || v.index !== k) this.issue(`${where}: output ${k} ${formatValueName(v.name)} records ${v.producer ? `output ${v.index} of ${describeNode(v.producer)}` : 'no producer'} as where it comes from`, node);
       });
+      const typesOk = ![...node.inputs, ...node.outputs].some((v) => this.badTypes.has(v));
+      const attrsOk = this.checkAttrs(node, where);
       if (node.op === IF_OP) this.checkIf(node, where);
       else if (node.op === LOOP_OP) this.checkLoop(node, where);
       else if (!getOp(node.op)) this.issue(`${where}: unknown op '${node.op}' (not in the op registry)`, node);
-      else if (inputsOk) this.checkInference(node, where);
-      childContexts(node, site).forEach((c, i) => this.walk(node.subgraphs[i]!, c, scope, chain));
+      else if (this.checkOpShape(node, where) && inputsOk && typesOk && attrsOk) this.checkInference(node, where);
+      if (node.subgraphs.length && depth >= MAX_NESTING) this.issue(`${where}: subgraphs nest deeper than ${MAX_NESTING} levels`, node);
+      else childContexts(node, site).forEach((c, i) => this.walk(node.subgraphs[i]!, c, scope, chain, depth + 1));
       for (const v of node.outputs) scope.add(v);
     });
     g.outputs.forEach((v, k) => {
@@ -241,6 +314,38 @@ class Verifier {
     else if ((data as unknown as ArrayLike<number>).length !== size) this.issue(`constant ${name}: its data has ${(data as unknown as ArrayLike<number>).length} elements, but ${formatType(v.type)} holds ${size}`);
   }
 
+  /**
+   * Attribute values are of the IR's kinds. (Which attributes an op takes, and of what
+   * kind, is its `infer`'s business until ops declare attribute schemas.)
+   */
+  private checkAttrs(node: Node, where: string): boolean {
+    let ok = true;
+    for (const k in node.attrs) {
+      const v = node.attrs[k];
+      if (v === undefined || isAttrValue(v)) continue;
+      ok = false;
+      const shown = Array.isArray(v) ? 'an array nested deeper than two levels or holding other than numbers and symbolic dims' : `${typeof v} ${String(v).slice(0, 40)}`;
+      this.issue(`${where}: attribute ${k} is ${shown}, not an attribute value (a number, boolean, string, null, symbolic dim, or an array of numbers/dims or of such arrays)`, node);
+    }
+    return ok;
+  }
+
+  /** A registry op's number of inputs fits its arity; it has no subgraphs. */
+  private checkOpShape(node: Node, where: string): boolean {
+    const def = getOp(node.op)!;
+    let ok = true;
+    const wrong = arityMismatch(def, node.inputs.length);
+    if (wrong) {
+      this.issue(`${where}: ${node.op} ${wrong}`, node);
+      ok = false;
+    }
+    if (node.subgraphs.length) {
+      this.issue(`${where}: ${node.op} takes no subgraphs (only If and Loop have them), got ${node.subgraphs.length}`, node);
+      ok = false;
+    }
+    return ok;
+  }
+
   private checkInference(node: Node, where: string): void {
     const def = getOp(node.op)!;
     // Messages show the values of the symbols this node mentions only.
@@ -252,12 +357,21 @@ class Verifier {
       const at = shown.size ? ` (at ${formatBindings(shown)})` : '';
       let inferred: TensorType[];
       let declared: TensorType[];
+      const ins = node.inputs.map((v) => formatType(v.type)).join(', ');
       try {
         declared = node.outputs.map((v) => concreteType(v.type, b));
         inferred = def.infer(node.inputs.map((v) => concreteType(v.type, b)), concreteAttrs(node.attrs, b));
       } catch (e) {
-        const ins = node.inputs.map((v) => formatType(v.type)).join(', ');
-        this.issue(`${where}: ${node.op} rejects its inputs (${ins})${at}: ${(e as Error).message}`, node);
+        // A KilnError is the op's own verdict; anything else (a TypeError, a RangeError)
+        // means its code met a value it does not expect: an attribute of the wrong kind
+        // or a missing one, since the inputs' types are checked above.
+        if (e instanceof KilnError) this.issue(`${where}: ${node.op} rejects its inputs (${ins})${at}: ${e.message}`, node);
+        else this.issue(`${where}: ${node.op} cannot infer its output types from its attributes ${attrsText(node)} and inputs (${ins})${at}: is an attribute missing or of the wrong kind? (${errorText(e)})`, node);
+        return;
+      }
+      const invalid = invalidInference(inferred);
+      if (invalid !== null) {
+        this.issue(`${where}: ${node.op} infers ${invalid} from its attributes ${attrsText(node)} and inputs (${ins})${at}: is an attribute of the wrong kind or out of range?`, node);
         return;
       }
       if (inferred.length !== declared.length) {

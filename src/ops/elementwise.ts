@@ -12,6 +12,7 @@ function floatOf(dtype: DType): DType {
 function unary(name: string, doc: string, grad: ((x: AnyTensor, y: AnyTensor, dy: AnyTensor, attrs: Attrs) => AnyTensor) | null, out: 'float' | 'same' = 'float'): OpDef<AnyTensor> {
   return registerOp<AnyTensor>({
     name,
+    arity: 1,
     doc,
     infer: ([x]) => [{ shape: x!.shape, dtype: out === 'float' ? floatOf(x!.dtype) : x!.dtype }],
     ...(grad ? { grad: ({ inputs, outputs, dys, attrs }) => [grad(inputs[0]!, outputs[0]!, dys[0]!, attrs)] } : {}),
@@ -57,6 +58,7 @@ export const copy = unary('copy', 'Identity copy (ONNX Identity).', (_x, _y, dy)
 function binary(name: string, doc: string, kind: 'arith' | 'divide' | 'compare' | 'logical', grad?: Rule): OpDef<AnyTensor> {
   return registerOp<AnyTensor>({
     name,
+    arity: 2,
     doc,
     infer: ([a, b]) => {
       const shape = broadcastShapes(a!.shape, b!.shape);
@@ -113,12 +115,14 @@ export const logicalAnd = binary('logicalAnd', 'a && b (bool; nonzero is true).'
 export const logicalOr = binary('logicalOr', 'a || b (bool; nonzero is true).', 'logical');
 export const logicalNot = registerOp<AnyTensor>({
   name: 'logicalNot',
+  arity: 1,
   doc: '!x (bool; nonzero is true).',
   infer: ([x]) => [{ shape: x!.shape, dtype: 'bool' }],
 });
 
 export const where = registerOp<AnyTensor>({
   name: 'where',
+  arity: 3,
   doc: 'cond ? x : y elementwise, all three broadcast together (cond is bool).',
   infer: ([cond, x, y]): TensorType[] => {
     if (cond!.dtype !== 'bool') throw new KilnError(`condition must be bool, got ${cond!.dtype}`);

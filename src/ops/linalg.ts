@@ -47,6 +47,7 @@ export function matmulDims(a: readonly number[], b: readonly number[]): MatmulDi
  */
 export const matmul = registerOp<AnyTensor>({
   name: 'matmul',
+  arity: 2,
   doc: 'Matrix product with NumPy semantics: 1-D operands promoted, batch dims broadcast.',
   infer: ([a, b]): TensorType[] => {
     if (a!.dtype !== b!.dtype) throw new KilnError(`operands must have the same dtype, got ${a!.dtype} and ${b!.dtype}`);
@@ -115,6 +116,7 @@ export function inversePermutation(perm: readonly number[]): number[] {
  */
 export const transpose = registerOp<AnyTensor>({
   name: 'transpose',
+  arity: 1,
   doc: 'Permutes axes (attr perm: output axis i is input axis perm[i]).',
   infer: ([x], attrs) => {
     const perm = attrs['perm'] as number[];

@@ -102,6 +102,7 @@ const spatial = (t: AnyTensor): number[] => [t.shape[2]!, t.shape[3]!];
 /** conv2d(x[N,C,H,W], w[O,C/group,kH,kW], bias?[O]) → [N,O,OH,OW]. */
 export const conv2d = registerOp<AnyTensor>({
   name: 'conv2d',
+  arity: [2, 3],
   doc: '2-D convolution, NCHW input, OIHW weight, optional bias (attrs strides, pads [t,l,b,r], dilations, group).',
   infer: ([x, w, b], attrs) => {
     checkFloat4('conv2d', [x!, w!], ['input', 'weight']);
@@ -129,6 +130,7 @@ export const conv2d = registerOp<AnyTensor>({
 /** convTranspose2d(x[N,C,H,W], w[C,O/group,kH,kW], bias?[O]) → [N,O,OH,OW]. */
 export const convTranspose2d = registerOp<AnyTensor>({
   name: 'convTranspose2d',
+  arity: [2, 3],
   doc: 'Transposed 2-D convolution (gradient of conv2d w.r.t. its input), weight [C, O/group, kH, kW], optional bias (attrs strides, pads, dilations, group, outputPadding).',
   infer: ([x, w, b], attrs) => {
     checkFloat4('convTranspose2d', [x!, w!], ['input', 'weight']);
@@ -161,6 +163,7 @@ export const convTranspose2d = registerOp<AnyTensor>({
  */
 export const conv2dFilterGrad = registerOp<AnyTensor>({
   name: 'conv2dFilterGrad',
+  arity: 2,
   internalFor: 'conv2d',
   doc: 'Weight gradient of conv2d(a, W) = b given b\'s gradient (also convTranspose2d\'s, with a and b swapped); attrs as conv2d plus kernelShape.',
   infer: ([a, b], attrs) => {
@@ -205,6 +208,7 @@ function poolAttrs(attrs: Attrs): { kernelShape: number[]; strides: number[]; pa
 /** maxPool2d: -inf padding; the gradient goes to the first maximum of each window. */
 export const maxPool2d = registerOp<AnyTensor>({
   name: 'maxPool2d',
+  arity: 1,
   doc: '2-D max pooling, NCHW (attrs kernelShape, strides, pads [t,l,b,r]; padding is -inf).',
   infer: ([x], attrs) => poolInfer('maxPool2d', x!, attrs),
   grad: ({ inputs: [x], dys: [dy], attrs }) => [x!.applyOp('maxPool2dGrad', [dy!], poolAttrs(attrs))[0]!],
@@ -212,6 +216,7 @@ export const maxPool2d = registerOp<AnyTensor>({
 
 export const maxPool2dGrad = registerOp<AnyTensor>({
   name: 'maxPool2dGrad',
+  arity: 2,
   internalFor: 'maxPool2d',
   doc: 'Gradient of maxPool2d: routes dy to the first maximum of each window of x.',
   infer: ([x, dy], attrs) => {
@@ -224,6 +229,7 @@ export const maxPool2dGrad = registerOp<AnyTensor>({
 /** avgPool2d: zero padding, divisor kH·kW (countIncludePad) or the number of real elements. */
 export const avgPool2d = registerOp<AnyTensor>({
   name: 'avgPool2d',
+  arity: 1,
   doc: '2-D average pooling, NCHW (attrs kernelShape, strides, pads [t,l,b,r], countIncludePad).',
   infer: ([x], attrs) => poolInfer('avgPool2d', x!, attrs),
   grad: ({ inputs: [x], dys: [dy], attrs }) => [
@@ -233,6 +239,7 @@ export const avgPool2d = registerOp<AnyTensor>({
 
 export const avgPool2dGrad = registerOp<AnyTensor>({
   name: 'avgPool2dGrad',
+  arity: 1,
   internalFor: 'avgPool2d',
   doc: 'Gradient of avgPool2d: spreads dy evenly over each window (attr inputShape [H, W]).',
   infer: ([dy], attrs) => {

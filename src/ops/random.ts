@@ -26,6 +26,7 @@ function sampleType(op: string, attrs: Attrs): TensorType {
 /** Uniform samples in [low, high) (attrs shape, dtype, low, high); input: the key. */
 export const randomUniform = registerOp<AnyTensor>({
   name: 'randomUniform',
+  arity: 1,
   internalFor: 'uniform',
   doc: 'Uniform samples in [low, high) from Philox4x32-10 (input: int32 [4] key; attrs shape, dtype, low, high).',
   infer: ([key], attrs) => {
@@ -37,6 +38,7 @@ export const randomUniform = registerOp<AnyTensor>({
 /** Normal samples (Box–Muller over Philox uniforms; attrs shape, dtype, mean, std). */
 export const randomNormal = registerOp<AnyTensor>({
   name: 'randomNormal',
+  arity: 1,
   internalFor: 'normal',
   doc: 'Normal samples by Box–Muller over Philox4x32-10 uniforms (input: key; attrs shape, dtype, mean, std).',
   infer: ([key], attrs) => {
@@ -48,6 +50,7 @@ export const randomNormal = registerOp<AnyTensor>({
 /** Integers uniform in [low, high) (attrs shape, dtype, low, high). */
 export const randomInt = registerOp<AnyTensor>({
   name: 'randomInt',
+  arity: 1,
   internalFor: 'randint',
   doc: 'Integers uniform in [low, high) by multiply-shift of Philox4x32-10 words (input: key; attrs shape, dtype, low, high).',
   infer: ([key], attrs) => {
@@ -59,6 +62,7 @@ export const randomInt = registerOp<AnyTensor>({
 /** 1 where a uniform sample is below `probs`, else 0, in probs' dtype (inputs probs, key). */
 export const bernoulli = registerOp<AnyTensor>({
   name: 'bernoulli',
+  arity: 2,
   internalFor: 'bernoulli',
   doc: '0/1 samples: 1 with probability probs (inputs: probs, key); probs dtype.',
   infer: ([probs, key]) => {

@@ -63,6 +63,7 @@ function kept(t: AnyTensor, x: AnyTensor, attrs: Attrs): AnyTensor {
 /** sum over attr `axes` (sorted, non-negative), attr `keepDims`. bool sums to int32. */
 export const sum = registerOp<AnyTensor>({
   name: 'sum',
+  arity: 1,
   doc: 'Sum over axes (attrs axes, keepDims); bool sums to int32.',
   infer: reduceInfer('int'),
   grad: ({ inputs: [x], dys: [dy], attrs }) => [kept(dy!, x!, attrs).expand(x!.shape)],
@@ -82,6 +83,7 @@ function extremeGrad({ inputs: [x], outputs: [y], dys: [dy], attrs }: GradContex
 
 export const max = registerOp<AnyTensor>({
   name: 'max',
+  arity: 1,
   doc: 'Maximum over axes (attrs axes, keepDims); NaN propagates; gradient split evenly among ties.',
   infer: reduceInfer('same', true),
   grad: extremeGrad,
@@ -89,6 +91,7 @@ export const max = registerOp<AnyTensor>({
 
 export const min = registerOp<AnyTensor>({
   name: 'min',
+  arity: 1,
   doc: 'Minimum over axes (attrs axes, keepDims); NaN propagates; gradient split evenly among ties.',
   infer: reduceInfer('same', true),
   grad: extremeGrad,
@@ -102,6 +105,7 @@ export const min = registerOp<AnyTensor>({
  */
 export const prod = registerOp<AnyTensor>({
   name: 'prod',
+  arity: 1,
   doc: 'Product over axes (attrs axes, keepDims); bool gives int32; gradient safe at zeros.',
   infer: reduceInfer('int'),
   grad: ({ inputs: [x], dys: [dy], attrs }) => {
@@ -139,6 +143,7 @@ function argInfer([x]: readonly TensorType[], attrs: Attrs): TensorType[] {
  */
 export const elementCount = registerOp<AnyTensor>({
   name: 'elementCount',
+  arity: 1,
   doc: 'Product of the dims of x over attr axes, as a 0-d tensor of attr dtype (reads only the shape).',
   infer: ([x], attrs) => {
     checkAxes(x!.shape, attrs['axes'] as number[]);
@@ -148,6 +153,7 @@ export const elementCount = registerOp<AnyTensor>({
 
 export const argmax = registerOp<AnyTensor>({
   name: 'argmax',
+  arity: 1,
   doc: 'Index (int32) of the first maximum along attr axis (null: flattened), attr keepDims; NaN counts as largest.',
   infer: argInfer,
 });
@@ -155,6 +161,7 @@ export const argmax = registerOp<AnyTensor>({
 /** Index of the first minimum along attr `axis` (null: of the flattened tensor). Not differentiable. */
 export const argmin = registerOp<AnyTensor>({
   name: 'argmin',
+  arity: 1,
   doc: 'Index (int32) of the first minimum along attr axis (null: flattened), attr keepDims; NaN counts as smallest.',
   infer: argInfer,
 });
@@ -162,6 +169,7 @@ export const argmin = registerOp<AnyTensor>({
 /** log Σ exp(x) over axes, computed as m + log Σ exp(x − m) with m the slice max (stable). */
 export const logSumExp = registerOp<AnyTensor>({
   name: 'logSumExp',
+  arity: 1,
   doc: 'log(sum(exp(x))) over axes (attrs axes, keepDims), numerically stable; ints give float32.',
   infer: reduceInfer('float'),
   // d/dx = exp(x − y): the softmax of each slice.
@@ -179,6 +187,7 @@ function softmaxInfer(name: string) {
 /** exp(x − max) / Σ exp(x − max) along attr `axis`. */
 export const softmax = registerOp<AnyTensor>({
   name: 'softmax',
+  arity: 1,
   doc: 'Softmax along attr axis (stable: the max is subtracted first).',
   infer: softmaxInfer('softmax'),
   // dx = y · (dy − Σ dy·y)
@@ -188,6 +197,7 @@ export const softmax = registerOp<AnyTensor>({
 /** x − logΣexp(x) along attr `axis`. */
 export const logSoftmax = registerOp<AnyTensor>({
   name: 'logSoftmax',
+  arity: 1,
   doc: 'Log-softmax along attr axis (stable).',
   infer: softmaxInfer('logSoftmax'),
   // dx = dy − softmax · Σ dy, with softmax = exp(y)

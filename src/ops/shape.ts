@@ -5,6 +5,7 @@ import type { AnyTensor } from './tensorLike.js';
 /** Reshape to attr `shape` (already resolved, no -1): shares storage, no kernel. */
 export const reshape = registerOp<AnyTensor>({
   name: 'reshape',
+  arity: 1,
   doc: 'Same elements, new shape (attr shape; -1 resolved by the caller).',
   alias: true,
   infer: ([x], attrs) => {
@@ -18,6 +19,7 @@ export const reshape = registerOp<AnyTensor>({
 /** Broadcast to attr `shape` (NumPy rules; -1 already resolved). */
 export const expand = registerOp<AnyTensor>({
   name: 'expand',
+  arity: 1,
   doc: 'Broadcast to a larger shape (attr shape).',
   infer: ([x], attrs) => {
     const shape = attrs['shape'] as number[];
@@ -60,6 +62,7 @@ export function slicedShape(shape: readonly number[], starts: readonly number[],
  */
 export const slice = registerOp<AnyTensor>({
   name: 'slice',
+  arity: 1,
   doc: 'Strided slice (attrs starts, ends, steps per axis, normalized like Python slice.indices).',
   infer: ([x], attrs) => [{
     shape: slicedShape(x!.shape, attrs['starts'] as number[], attrs['ends'] as number[], attrs['steps'] as number[]),
@@ -73,6 +76,7 @@ export const slice = registerOp<AnyTensor>({
 /** The adjoint of `slice`: `dy` written into zeros of attr `shape` at the sliced places. */
 export const sliceGrad = registerOp<AnyTensor>({
   name: 'sliceGrad',
+  arity: 1,
   doc: 'Gradient of slice: scatters dy into zeros of attr shape (attrs starts, ends, steps as slice).',
   internalFor: 'slice',
   infer: ([dy], attrs) => {
@@ -93,6 +97,7 @@ export const sliceGrad = registerOp<AnyTensor>({
 /** Concatenation along attr `axis` (non-negative); every input has the same dtype and rank. */
 export const concat = registerOp<AnyTensor>({
   name: 'concat',
+  arity: [1, Infinity],
   doc: 'Joins tensors along an existing axis (attr axis).',
   infer: (inputs, attrs) => {
     const axis = attrs['axis'] as number;
@@ -122,6 +127,7 @@ export const concat = registerOp<AnyTensor>({
 /** Splits along attr `axis` into pieces of attr `sizes` (summing to the axis length): one output per piece. */
 export const split = registerOp<AnyTensor>({
   name: 'split',
+  arity: 1,
   doc: 'Cuts a tensor along an axis into pieces of the given sizes (attrs axis, sizes); one output per piece.',
   infer: ([x], attrs) => {
     const axis = attrs['axis'] as number;
@@ -157,6 +163,7 @@ export function paddedShape(shape: readonly number[], pads: readonly number[]): 
  */
 export const pad = registerOp<AnyTensor>({
   name: 'pad',
+  arity: 1,
   doc: "Pads every axis (attr pads: ONNX order [begins..., ends...], ≥ 0; attr mode 'constant' with value, or 'reflect').",
   infer: ([x], attrs) => {
     const pads = attrs['pads'] as number[];
@@ -186,6 +193,7 @@ export const pad = registerOp<AnyTensor>({
 /** The adjoint of reflect padding: each padded element's gradient added to its source. */
 export const padReflectGrad = registerOp<AnyTensor>({
   name: 'padReflectGrad',
+  arity: 1,
   doc: 'Gradient of reflect pad: folds the mirrored borders of dy back onto the interior (attr pads).',
   internalFor: 'pad',
   infer: ([dy], attrs) => {
@@ -208,6 +216,7 @@ function checkIndex(index: TensorType, what: string): void {
 /** `torch.gather`: out[..i..] = x[..index[..i..] on attr axis..]; output has the index's shape. */
 export const gather = registerOp<AnyTensor>({
   name: 'gather',
+  arity: 2,
   doc: 'torch.gather along attr axis: picks x elements by an int32 index of the same rank.',
   infer: ([x, index], attrs) => {
     const axis = attrs['axis'] as number;
@@ -229,6 +238,7 @@ export const gather = registerOp<AnyTensor>({
 /** `torch.scatter_add` (out of place): out = x; out[..index[..i..] on axis..] += src[..i..]. */
 export const scatterAdd = registerOp<AnyTensor>({
   name: 'scatterAdd',
+  arity: 3,
   doc: 'torch.scatter_add along attr axis: adds src elements into a copy of x at int32 index positions.',
   infer: ([x, index, src], attrs) => {
     const axis = attrs['axis'] as number;
@@ -264,6 +274,7 @@ export const scatterAdd = registerOp<AnyTensor>({
 /** `torch.index_select`: the slices of x at the int32 1-D `index` along attr axis. */
 export const indexSelect = registerOp<AnyTensor>({
   name: 'indexSelect',
+  arity: 2,
   doc: 'torch.index_select: whole slices of x picked along attr axis by a 1-D int32 index.',
   infer: ([x, index], attrs) => {
     const axis = attrs['axis'] as number;
@@ -283,6 +294,7 @@ export const indexSelect = registerOp<AnyTensor>({
 /** The adjoint of `indexSelect` (torch `index_add` into zeros): slices of dy summed at their index. */
 export const indexSelectGrad = registerOp<AnyTensor>({
   name: 'indexSelectGrad',
+  arity: 2,
   doc: 'Gradient of indexSelect: adds slices of dy into zeros (axis length attr size) at the index.',
   internalFor: 'indexSelect',
   infer: ([dy, index], attrs) => {
@@ -303,6 +315,7 @@ export const indexSelectGrad = registerOp<AnyTensor>({
 /** One-hot encoding of int32 class indices: a trailing axis of attr `numClasses`, int32 0/1. */
 export const oneHot = registerOp<AnyTensor>({
   name: 'oneHot',
+  arity: 1,
   doc: 'One-hot encoding of int32 indices (attr numClasses): int32 output with a new last axis.',
   infer: ([x], attrs) => {
     const n = attrs['numClasses'] as number;
@@ -317,6 +330,7 @@ const DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'bool'];
 /** Converts to attr `dtype`: float→int truncates toward zero (saturating, NaN → 0), →bool is "nonzero". */
 export const cast = registerOp<AnyTensor>({
   name: 'cast',
+  arity: 1,
   doc: 'Converts the dtype (attr dtype): float→int truncates toward zero, saturates to the int32 range, NaN → 0; anything→bool is x ≠ 0.',
   infer: ([x], attrs) => {
     const dtype = attrs['dtype'] as DType;
