@@ -159,8 +159,17 @@ function attrsText(node: Node): string {
   }
 }
 
+/** `String(v)`, or `?` for an object that cannot be turned into one (no prototype, a throwing toString). */
+function safeString(v: unknown): string {
+  try {
+    return String(v);
+  } catch {
+    return '?';
+  }
+}
+
 function errorText(e: unknown): string {
-  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return e instanceof Error ? `${e.name}: ${e.message}` : safeString(e);
 }
 
 /** What is wrong with what an op's `infer` returned (`a shape with dim NaN`), or null. */
@@ -324,7 +333,7 @@ class Verifier {
       const v = node.attrs[k];
       if (v === undefined || isAttrValue(v)) continue;
       ok = false;
-      const shown = Array.isArray(v) ? 'an array nested deeper than two levels or holding other than numbers and symbolic dims' : `${typeof v} ${String(v).slice(0, 40)}`;
+      const shown = Array.isArray(v) ? 'an array nested deeper than two levels or holding other than numbers and symbolic dims' : `${typeof v} ${safeString(v).slice(0, 40)}`;
       this.issue(`${where}: attribute ${k} is ${shown}, not an attribute value (a number, boolean, string, null, symbolic dim, or an array of numbers/dims or of such arrays)`, node);
     }
     return ok;

@@ -134,10 +134,10 @@ describe('attributes', () => {
   it('attribute values of no IR kind are issues (built graphs)', () => {
     const g = new ir.Graph();
     const x = g.addInput('x', { dtype: 'float32', shape: [2, 3] });
-    const bad = { perm: { not: 'an attr' }, fn: () => 1, deep: [[[1]]], mixed: [1, 'a'] } as unknown as kiln.ir.IrAttrs;
+    const bad = { perm: { not: 'an attr' }, fn: () => 1, deep: [[[1]]], mixed: [1, 'a'], bare: Object.create(null) } as unknown as kiln.ir.IrAttrs;
     g.outputs = g.addNode('transpose', [x], bad, [{ dtype: 'float32', shape: [3, 2] }]).outputs;
     const issues = ir.checkGraph(g).map((i) => i.message);
-    expect(issues.map((m) => /attribute (\w+) is/.exec(m)?.[1])).toEqual(['perm', 'fn', 'deep', 'mixed']);
+    expect(issues.map((m) => /attribute (\w+) is/.exec(m)?.[1])).toEqual(['perm', 'fn', 'deep', 'mixed', 'bare']);
     expect(issues[0]).toMatch(/^node #0 \(%0 = transpose\(%x\)\): attribute perm is object \[object Object\], not an attribute value/);
   });
 });
