@@ -111,14 +111,15 @@ function sameFlags(a: readonly boolean[], b: readonly boolean[]): boolean {
 }
 
 /** Tensors in `value` (arrays, Maps, objects' own values), up to the depth a compiled result may have. */
-function tensorsIn(value: unknown, into: Set<Tensor>, depth = 0): void {
+function tensorsIn(value: unknown, into: Set<Tensor>, seen = new Set<object>(), depth = 0): void {
   if (value instanceof Tensor) {
     into.add(value);
     return;
   }
-  if (depth > 16 || value === null || typeof value !== 'object') return;
+  if (depth > 16 || value === null || typeof value !== 'object' || seen.has(value)) return;
+  seen.add(value);
   const items = value instanceof Map ? [...value.values()] : Array.isArray(value) ? value : Object.values(value);
-  for (const v of items) tensorsIn(v, into, depth + 1);
+  for (const v of items) tensorsIn(v, into, seen, depth + 1);
 }
 
 /**
