@@ -235,8 +235,12 @@ function sample(op: string, def: OpDef, shape: readonly number[], kind: RandomKi
   if (dtype === 'float64' && !backend.supportsFloat64) fail(op, `float64 is supported on the reference backend only, not '${backend.name}'`);
   if (options.seed !== undefined && (!Number.isSafeInteger(options.seed) || options.seed < 0)) fail(op, `seed must be a non-negative safe integer, got ${options.seed}`);
   const key = randomKey(backend, sizeOf(shape), kind, options.seed);
-  const t = run1(def, [key], { shape: [...shape], dtype, ...attrs });
-  key.dispose();
+  let t: Tensor;
+  try {
+    t = run1(def, [key], { shape: [...shape], dtype, ...attrs });
+  } finally {
+    key.dispose(); // also when the op fails (out of memory): nothing left behind
+  }
   if (options.requiresGrad) {
     if (dtype !== 'float32' && dtype !== 'float64') fail(op, `only floating-point tensors can require grad, got ${dtype}`);
     t.requiresGrad_(true);
@@ -276,8 +280,15 @@ export function bernoulli(probs: Tensor, options: { seed?: number } = {}): Tenso
   if (options.seed !== undefined && (!Number.isSafeInteger(options.seed) || options.seed < 0)) fail('bernoulli', `seed must be a non-negative safe integer, got ${options.seed}`);
   const p = isFloat(probs.dtype) ? probs : probs.cast('float32');
   const key = randomKey(probs.backend, probs.size, 'uniform', options.seed);
-  let mask = run1(randomOps.bernoulli, [p, key], {});
-  key.dispose();
+  let mask: Tensor;
+  try {
+    mask = run1(randomOps.bernoulli, [p, key], {});
+  } catch (e) {
+    if (p !== probs) p.dispose();
+    throw e;
+  } finally {
+    key.dispose();
+  }
   if (p !== probs) {
     p.dispose();
     const m = mask;
