@@ -2,7 +2,7 @@ import { getOp, KilnError, userCallSite, formatShape, type Attrs, type OpDef, ty
 import { isAllocationFailure, type Kernel } from '../runtime/backend.js';
 import { engine } from './engine.js';
 import { Tensor } from './tensor.js';
-import { GradNode } from './autograd.js';
+import { GradNode, ruleState } from './autograd.js';
 
 /**
  * Runs one op eagerly: infers output types, calls the backend's kernel, records the
@@ -10,6 +10,8 @@ import { GradNode } from './autograd.js';
  * allocation beyond the outputs. While `kiln.compile` traces, the tracer gets the op.
  */
 export function run(def: OpDef, inputs: readonly Tensor[], attrs: Attrs): Tensor[] {
+  // Inside a gradient rule: saved tensors it reads must be unmodified and not released.
+  if (ruleState.node !== null) ruleState.node.checkReads(inputs);
   const tracer = engine.tracer;
   if (tracer !== null) return tracer.run(def, inputs, attrs);
   return execute(def, inputs, attrs);

@@ -1,4 +1,4 @@
-import { KilnError, sizeOf, userCallSite, type Attrs, type DType, type TypedArray } from '../ir/index.js';
+import { formatShape, isFloat, KilnError, sizeOf, userCallSite, type Attrs, type DType, type TypedArray } from '../ir/index.js';
 import type { Axes, ReduceOptions, TensorLike } from '../ops/tensorLike.js';
 import type { Backend, BackendName, Storage } from '../runtime/backend.js';
 import { engine, getBackend } from './engine.js';
@@ -70,8 +70,7 @@ export class Tensor implements TensorLike<Tensor> {
   readonly id = nextTensorId++;
   /** Set by `dispose()`; using a disposed tensor throws. */
   disposed = false;
-  /** Whether gradients flow to this tensor. */
-  requiresGrad = false;
+  #requiresGrad = false;
   /** Accumulated gradient (leaves that require grad), filled by `backward()`. */
   grad: Tensor | null = null;
   /** The op that produced this tensor, when recorded on the tape. */
@@ -94,7 +93,23 @@ export class Tensor implements TensorLike<Tensor> {
     finalizer.register(this, { storage, backend }, this);
   }
 
-  /** Counts in-place writes to this tensor's elements (caches of derived values compare it). */
+  /**
+   * Whether gradients flow to this tensor. Only floating-point tensors can require grad
+   * (setting it on an int32 or bool tensor throws, as in PyTorch).
+   */
+  get requiresGrad(): boolean {
+    return this.#requiresGrad;
+  }
+
+  set requiresGrad(value: boolean) {
+    if (value && !isFloat(this.dtype)) throw notFloat(this, 'requiresGrad');
+    this.#requiresGrad = value;
+  }
+
+  /**
+   * Counts in-place writes to this tensor's elements (caches of derived values compare
+   * it, and backward checks that tensors saved for a gradient kept theirs).
+   */
   get version(): number {
     return this.storage.version;
   }
@@ -191,9 +206,10 @@ export class Tensor implements TensorLike<Tensor> {
 
   // ---- autograd ------------------------------------------------------------------
 
-  /** Sets `requiresGrad` in place (leaves only). Such leaves survive scopes, like parameters. */
+  /** Sets `requiresGrad` in place (floating-point leaves only). Such leaves survive scopes, like parameters. */
   requiresGrad_(requiresGrad = true): this {
     if (!this.isLeaf) throw new KilnError('requiresGrad_ only applies to leaf tensors; use detach() first', { op: 'requiresGrad_' });
+    if (requiresGrad && !isFloat(this.dtype)) throw notFloat(this, 'requiresGrad_');
     this.requiresGrad = requiresGrad;
     if (requiresGrad) this.keepAlive = true;
     return this;
@@ -201,13 +217,26 @@ export class Tensor implements TensorLike<Tensor> {
 
   /**
    * Backpropagates from this tensor: fills `.grad` of every leaf that requires grad.
-   * A non-scalar tensor needs `gradient` (the vector in the vector-Jacobian product).
-   * `createGraph` records the backward pass so gradients can be differentiated again.
+   * A non-scalar tensor needs `gradient` (the vector in the vector-Jacobian product: same
+   * shape, dtype and backend as this tensor). Afterwards the tensors the graph saved are
+   * released, and a second backward through the same ops throws, unless `retainGraph`.
+   * `createGraph` records the backward pass so gradients can be differentiated again
+   * (it implies `retainGraph`). A tensor the graph saved that was modified in place
+   * before backward (e.g. `h.add_(1)` after `h.sin()`) makes it throw instead of
+   * returning a wrong gradient.
+   *
+   * @example
+   * ```ts
+   * const x = kiln.tensor([1, 2], { requiresGrad: true });
+   * const y = x.square().sum();
+   * y.backward(undefined, { retainGraph: true });
+   * y.backward();                   // x.grad: 2·(2x) = [4, 8]
+   * ```
    */
-  backward(gradient?: Tensor, options: { createGraph?: boolean } = {}): void {
+  backward(gradient?: Tensor, options: A.BackwardOptions = {}): void {
     // Assigning .grad is a side effect no graph holds: inside kiln.compile it is a graph break.
     if (engine.tracer !== null) engine.tracer.read(this, 'backward()');
-    A.backward(this, gradient, options.createGraph ?? false);
+    A.backward(this, gradient, options);
   }
 
   /** A tensor sharing these elements, cut from the tape. */
@@ -353,7 +382,8 @@ export class Tensor implements TensorLike<Tensor> {
   logSoftmax(axis?: number): Tensor { return R.logSoftmax(this, axis); }
 
   // ---- linear algebra ------------------------------------------------------------
-  matmul(other: Tensor): Tensor { return L.matmul(this, other); }
+  /** Matrix product (see `kiln.matmul`); `other` may be a nested array, made a tensor of this one's dtype. */
+  matmul(other: Tensor | NestedArray): Tensor { return L.matmul(this, other); }
   transpose(dim0?: number, dim1?: number): Tensor { return L.transpose(this, dim0, dim1); }
   permute(...dims: number[]): Tensor { return L.permute(this, dims); }
 
@@ -386,6 +416,10 @@ export class Tensor implements TensorLike<Tensor> {
   zerosLike(): Tensor { return this.fullLike(0); }
   onesLike(): Tensor { return this.fullLike(1); }
   fullLike(value: number): Tensor { return E.fullOn(this.backend, this.shape, this.dtype, value); }
+}
+
+function notFloat(t: Tensor, op: string): KilnError {
+  return new KilnError(`only tensors of a floating-point dtype can require gradients, got ${t.dtype}${formatShape(t.shape)} (cast it first: x.cast('float32'))`, { op, callSite: userCallSite() });
 }
 
 function flatShapeArgs(args: number[] | [readonly number[]]): readonly number[] {

@@ -1,25 +1,55 @@
+import { isFloat, type DType } from '../../ir/index.js';
 import * as ops from '../../ops/linalg.js';
 import * as shapeOps from '../../ops/shape.js';
+import { fromFlat } from '../creation.js';
 import { opError, run1 } from '../dispatch.js';
-import type { Tensor } from '../tensor.js';
+import { fromNested, type NestedArray } from '../nested.js';
+import { Tensor } from '../tensor.js';
 
 /**
  * Matrix product with NumPy / `torch.matmul` semantics: 1-D·1-D is a dot product
  * (a scalar); a 1-D first operand gets a 1 prepended and a 1-D second operand a 1
  * appended (removed again from the result); operands of rank > 2 are stacks of
  * matrices whose batch dims broadcast. Both operands must share a dtype (float or int32).
+ * One operand may be a (nested) array of numbers: it becomes a tensor on the other's
+ * backend, of the other's dtype (float32 for a non-integer value next to an int32 tensor).
  *
  * @example
  * ```ts
  * const a = kiln.tensor([[1, 2], [3, 4]]);
  * kiln.matmul(a, kiln.tensor([[1], [1]])).toArray(); // [[3], [7]]
  * kiln.matmul(a, kiln.tensor([1, 1])).toArray();     // [3, 7]
+ * a.matmul([[1], [1]]).toArray();                     // [[3], [7]]
  * kiln.randn([8, 2, 3]).matmul(kiln.randn([3, 4])).shape; // [8, 2, 4]
  * ```
  */
-export function matmul(a: Tensor, b: Tensor): Tensor {
+export function matmul(a: Tensor | NestedArray, b: Tensor | NestedArray): Tensor {
+  if (!(b instanceof Tensor)) {
+    if (!(a instanceof Tensor)) throw opError('matmul', `at least one operand must be a Tensor, got ${describe(a)} and ${describe(b)}`);
+    b = operand(a, b, 1);
+  } else if (!(a instanceof Tensor)) {
+    a = operand(b, a, 0);
+  }
   // Shape and dtype checks happen in the op's `infer` (errors name both shapes).
   return run1(ops.matmul, [a, b], {});
+}
+
+/** A nested-array operand as a tensor beside `like` (as a scalar operand of `add` takes its dtype). */
+function operand(like: Tensor, value: unknown, index: number): Tensor {
+  if (!Array.isArray(value) && !ArrayBuffer.isView(value)) throw opError('matmul', `operand ${index} must be a Tensor or a nested array of numbers, got ${describe(value)}`, [like]);
+  let parsed: { shape: number[]; flat: number[] };
+  try {
+    parsed = fromNested(value as NestedArray);
+  } catch (e) {
+    throw opError('matmul', `operand ${index}: ${(e as Error).message}`, [like]);
+  }
+  let dtype: DType = like.dtype;
+  if (!isFloat(dtype) && !parsed.flat.every(Number.isInteger)) dtype = 'float32';
+  return fromFlat('matmul', parsed.flat, parsed.shape, { dtype, backend: like.backend.name });
+}
+
+function describe(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
 }
 
 /**
