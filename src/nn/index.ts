@@ -4,3 +4,4 @@ export * from './layers/index.js';
 export * from './recurrent/index.js';
 export * from './losses/index.js';
 export { save, load, loadCheckpoint, type Checkpoint } from './checkpoint.js';
+export { hasHooks, type ForwardHook, type ForwardPreHook, type FullBackwardHook, type HookHandle } from './hooks.js';

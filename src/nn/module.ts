@@ -1,4 +1,5 @@
 import { KilnError, noGrad, Tensor } from '../eager/index.js';
+import { addHook, type ForwardHook, type ForwardPreHook, type FullBackwardHook, type HookHandle } from './hooks.js';
 
 const parameters = new WeakSet<Tensor>();
 const buffers = new WeakSet<Tensor>();
@@ -141,6 +142,61 @@ export abstract class Module {
   /** Number of trainable elements. */
   numParameters(): number {
     return this.parameters().reduce((n, p) => n + p.size, 0);
+  }
+
+  /**
+   * Registers `hook(module, inputs)` to run before every `forward` call (also when a
+   * parent calls `this.child.forward(x)`); it may return an array of replacement inputs.
+   * Hooks run in registration order. See `registerForwardHook` about `kiln.compile`.
+   *
+   * @example
+   * ```ts
+   * const fc = new kiln.nn.Linear(4, 2);
+   * const handle = fc.registerForwardPreHook((m, [x]) => console.log('in', (x as kiln.Tensor).shape));
+   * fc.forward(kiln.randn([3, 4])); // prints: in [3, 4]
+   * handle.remove();
+   * ```
+   */
+  registerForwardPreHook(hook: ForwardPreHook<this>): HookHandle {
+    return addHook(this, 'pre', hook as ForwardPreHook<Module>);
+  }
+
+  /**
+   * Registers `hook(module, inputs, output)` to run after every `forward` call; a return
+   * value other than `undefined` replaces the output. Hooks run in registration order.
+   * Under `kiln.compile` forward hooks (and pre-hooks) run while a call is traced, at
+   * trace time only: compiled runs execute the graph and call no hook, and the
+   * shape-only traces that find symbolic sizes give them tensors without values.
+   *
+   * @example
+   * ```ts
+   * const model = new kiln.nn.Sequential(new kiln.nn.Linear(4, 8), new kiln.nn.ReLU());
+   * const handle = model.at(1).registerForwardHook((m, inputs, y) => console.log((y as kiln.Tensor).shape));
+   * model.forward(kiln.randn([2, 4])); // prints [2, 8]
+   * handle.remove();                   // forward is the plain one again
+   * ```
+   */
+  registerForwardHook(hook: ForwardHook<this>): HookHandle {
+    return addHook(this, 'post', hook as ForwardHook<Module>);
+  }
+
+  /**
+   * Registers `hook(module, gradInputs, gradOutputs)` to run during `backward()` once
+   * the gradients w.r.t. this module's inputs are computed (PyTorch
+   * `register_full_backward_hook`): `gradInputs[i]` for the i-th argument of `forward`
+   * (null where it is not a tensor requiring grad), `gradOutputs[k]` for the k-th output
+   * tensor. Nothing is recorded in `noGrad`. `kiln.compile` cannot trace a module
+   * with a backward hook (it raises): remove the hook first.
+   *
+   * @example
+   * ```ts
+   * const fc = new kiln.nn.Linear(4, 2);
+   * fc.registerFullBackwardHook((m, [gx], [gy]) => console.log(gx?.shape, gy?.shape));
+   * fc.forward(kiln.randn([3, 4], { requiresGrad: true })).sum().backward(); // prints [3, 4] [3, 2]
+   * ```
+   */
+  registerFullBackwardHook(hook: FullBackwardHook<this>): HookHandle {
+    return addHook(this, 'backward', hook as FullBackwardHook<Module>);
   }
 
   /** Sets training mode on this module and all descendants. Returns this. */
