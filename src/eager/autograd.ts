@@ -121,7 +121,7 @@ export class GradNode {
     const inputs = standIns ? standIns.slice(0, n) : this.#inputs;
     const outputs = standIns ? standIns.slice(n) : this.#outputs;
     const needs = new Array<boolean>(n);
-    for (let i = 0; i < n; i++) needs[i] = this.inputNode(i) !== null || this.inputLeaf(i) !== null;
+    for (let i = 0; i < n; i++) needs[i] = r ? r.next[i] !== null || this.inputLeaf(i) !== null : inputs[i]!.requiresGrad;
     const dys = outputs.map((o, k) => gs[k] ?? o.zerosLike());
     const outer = ruleState.node;
     ruleState.node = this;
@@ -164,18 +164,22 @@ export class GradNode {
       for (let j = 0; j < total; j++) {
         const saved = j < n ? rule.inputs[j]! : rule.outputs[j - n]!;
         if (saved.storage !== s) continue;
-        const which = j < n ? `input ${j}` : `output ${j - n}`;
-        const desc = `${which} of ${this.def.name} (${saved.dtype}${formatShape(saved.shape)})`;
         if (this.#released) {
-          throw ruleError(`trying to backpropagate through the graph a second time, but the tensors saved for the gradient (${desc}) were freed by the previous backward(). Pass { retainGraph: true } to the first backward() (loss.backward(undefined, { retainGraph: true })) to backpropagate through the same graph again, or recompute the forward pass`);
+          throw ruleError(`trying to backpropagate through the graph a second time, but the tensors saved for the gradient (${this.describe(j, saved)}) were freed by the previous backward(). Pass { retainGraph: true } to the first backward() (loss.backward(undefined, { retainGraph: true })) to backpropagate through the same graph again, or recompute the forward pass`);
         }
-        if (x.disposed) throw ruleError(`a tensor saved for the gradient (${desc}) was disposed (by dispose() or a kiln.scope that ended before backward ran)`);
+        if (x.disposed) throw ruleError(`a tensor saved for the gradient (${this.describe(j, saved)}) was disposed (by dispose() or a kiln.scope that ended before backward ran)`);
         const expected = this.#versions[j]!;
         if (expected >= 0 && s.version !== expected) {
-          throw ruleError(`one of the tensors needed for the gradient was modified by an in-place operation: ${desc} is at version ${s.version}, but ${this.def.name} saved it at version ${expected}. Something wrote to it between the forward pass and backward() (copy_, add_, sub_, mul_ or div_, also through a tensor sharing its elements: a reshape or detach()). Use the out-of-place op (h = h.add(1), not h.add_(1)), clone() the tensor before the update, or call backward() first`);
+          throw ruleError(`one of the tensors needed for the gradient was modified by an in-place operation: ${this.describe(j, saved)} is at version ${s.version}, but ${this.def.name} saved it at version ${expected}. Something wrote to it between the forward pass and backward() (copy_, add_, sub_, mul_ or div_, also through a tensor sharing its elements: a reshape or detach()). Use the out-of-place op (h = h.add(1), not h.add_(1)), clone() the tensor before the update, or call backward() first`);
         }
       }
     }
+  }
+
+  /** `input 0 of sin (float32[3])`: saved tensor `j` (inputs, then outputs) as errors name it. */
+  private describe(j: number, t: Tensor): string {
+    const n = this.#rule ? this.#rule.inputs.length : this.arity;
+    return `${j < n ? `input ${j}` : `output ${j - n}`} of ${this.def.name} (${t.dtype}${formatShape(t.shape)})`;
   }
 }
 
