@@ -14,7 +14,7 @@
 export * from './eager/index.js';
 export * as nn from './nn/index.js';
 export { save, load, loadCheckpoint, type Checkpoint } from './nn/index.js';
-export { fit, evaluate, ProgressBar, type FitOptions, type EpochRecord } from './train/index.js';
+export { fit, evaluate, ProgressBar, metrics, type FitOptions, type EpochRecord, type BatchRecord, type EvaluateOptions, type EvaluateResult, type MetricName, type MetricValues } from './train/index.js';
 export * as data from './data/index.js';
 export * as optim from './optim/index.js';
 export * as ir from './ir/index.js';

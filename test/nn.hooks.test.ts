@@ -163,7 +163,7 @@ describe('full backward hooks', () => {
     close(inGrads.get('2')!, outGrads.get('1')!);
     close(inGrads.get('1')!, outGrads.get('0')!);
     // Tanh's gradient rule: go·(1 − tanh²).
-    const h1 = kiln.noGrad(() => model.at(1).forward(model.at(0).forward(x)));
+    const h1 = kiln.noGrad(() => nn.callForward(model.at(1), nn.callForward(model.at(0), x) as kiln.Tensor) as kiln.Tensor);
     close(inGrads.get('1')!, outGrads.get('1')!.mul(kiln.ones(h1.shape).sub(h1.square())));
     for (const h of handles) h.remove();
   });

@@ -1,11 +1,48 @@
-import { argmax, KilnError, noGrad, scope, type Tensor } from '../eager/index.js';
+import { KilnError, noGrad, scope, Tensor } from '../eager/index.js';
 import { callForward, type Module } from '../nn/module.js';
+import { addConfusion, confusionMatrix, precisionRecallF1, toClassIndices, type Average, type ConfusionMatrix } from './metrics.js';
 import { ProgressBar } from './progress.js';
 
 /** What `fit` needs of an optimizer (any `kiln.optim` optimizer). */
 export interface Steppable {
   step(): void;
   zeroGrad(): void;
+  /** Read for the learning rate `onBatchEnd` reports (`paramGroups[0].lr`), when present. */
+  readonly paramGroups?: readonly { readonly lr?: unknown }[];
+}
+
+/**
+ * A metric `fit` and `evaluate` can report for classification (predictions `[N, C]`
+ * reduced by argmax over dim 1, integer targets): `'accuracy'`, `'precision'`,
+ * `'recall'`, `'f1'` (averaged as `average` says, default macro) or `'confusion'`
+ * (the confusion matrix, rows = true class).
+ */
+export type MetricName = 'accuracy' | 'precision' | 'recall' | 'f1' | 'confusion';
+
+/** Metric values of one pass over a data set (those that were asked for). */
+export interface MetricValues {
+  accuracy?: number;
+  precision?: number;
+  recall?: number;
+  f1?: number;
+  /** `confusion[t][p]`: samples of true class t predicted as p. */
+  confusion?: ConfusionMatrix;
+}
+
+/** What `onBatchEnd` receives after each optimizer step. */
+export interface BatchRecord {
+  /** 1-based, as `EpochRecord.epoch`. */
+  epoch: number;
+  /** 1-based index of the batch within the epoch. */
+  batch: number;
+  /** Number of batches per epoch, when the loader knows it. */
+  batches?: number;
+  /** This batch's loss (the value `loss` returned, before the step). */
+  loss: number;
+  /** Samples in this batch (size of dim 0). */
+  size: number;
+  /** The optimizer's learning rate for this step (`paramGroups[0].lr`), when it has one. */
+  lr?: number;
 }
 
 /** Batches of `[inputs, targets]`, e.g. a `kiln.data.DataLoader`. */
@@ -19,8 +56,20 @@ export interface FitOptions {
   /** Validation batches, evaluated after every epoch in eval mode. */
   val?: Batches;
   epochs: number;
-  /** Report classification accuracy (argmax over dim 1 vs int targets). Default true. */
+  /** Report classification accuracy (argmax over dim 1 vs int targets). Default true; ignored when `metrics` is given. */
   accuracy?: boolean;
+  /**
+   * Metrics to report per epoch in `trainMetrics`/`valMetrics` (and accuracy also in
+   * `trainAccuracy`/`valAccuracy`), e.g. `['accuracy', 'f1', 'confusion']`.
+   * Default: `['accuracy']` unless `accuracy: false`.
+   */
+  metrics?: readonly MetricName[];
+  /** Average for `precision`, `recall`, `f1`: `'macro'` (default), `'micro'` or `'weighted'`. */
+  average?: Average;
+  /** Classes for the confusion matrix; default the predictions' dim 1. */
+  numClasses?: number;
+  /** Called after each optimizer step; return `true` to stop training after this batch (the epoch is still validated and recorded). */
+  onBatchEnd?: (record: BatchRecord) => boolean | void;
   /** Called after each epoch; return `true` to stop (e.g. early stopping). */
   onEpochEnd?: (record: EpochRecord) => boolean | void;
   /** 'auto' (bar on a TTY, lines otherwise), 'lines', or 'none'. */
@@ -34,54 +83,149 @@ export interface EpochRecord {
   trainAccuracy?: number;
   valLoss?: number;
   valAccuracy?: number;
+  /** Present when `metrics` was given: the requested metrics on the training batches (as the model was during the epoch). */
+  trainMetrics?: MetricValues;
+  /** Present when `metrics` was given and there is a validation set. */
+  valMetrics?: MetricValues;
   seconds: number;
 }
 
-/** Mean loss (and accuracy) of `model` over `batches`, without gradients, in eval mode. */
-export function evaluate(model: Module, batches: Batches, loss: FitOptions['loss'], options: { accuracy?: boolean } = {}): { loss: number; accuracy?: number } {
+/** Options of `evaluate`. */
+export interface EvaluateOptions {
+  /** Report accuracy (default true); ignored when `metrics` is given. */
+  accuracy?: boolean;
+  /** Metrics to report (see `FitOptions.metrics`). */
+  metrics?: readonly MetricName[];
+  /** Average for `precision`, `recall`, `f1` (default `'macro'`). */
+  average?: Average;
+  /** Classes for the confusion matrix; default the predictions' dim 1. */
+  numClasses?: number;
+}
+
+/** What `evaluate` returns: the mean loss and the metrics that were asked for. */
+export interface EvaluateResult extends MetricValues {
+  loss: number;
+}
+
+/**
+ * Mean loss and metrics of `model` over `batches`, without gradients, in eval mode.
+ *
+ * @example
+ * ```ts
+ * const r = kiln.evaluate(model, testLoader, (p, y) => kiln.nn.crossEntropy(p, y), { metrics: ['accuracy', 'f1', 'confusion'] });
+ * console.log(r.loss, r.accuracy, r.f1, r.confusion);
+ * ```
+ */
+export function evaluate(model: Module, batches: Batches, loss: FitOptions['loss'], options: EvaluateOptions = {}): EvaluateResult {
   const wasTraining = model.training;
   model.eval();
-  let total = 0, correct = 0, count = 0;
+  const metrics = new MetricAccumulator(resolveMetrics(options.metrics, options.accuracy), options.numClasses);
+  let total = 0, count = 0;
   try {
     forEachBatch(batches, (x, y) =>
       noGrad(() => {
         const pred = callForward(model, x) as Tensor;
         const n = x.shape[0] ?? 1;
         total += loss(pred, y).item() * n;
-        if (options.accuracy ?? true) correct += countCorrect(pred, y);
+        metrics.add(pred, y);
         count += n;
+        return false;
       }),
     );
   } finally {
     model.train(wasTraining);
   }
   if (count === 0) throw new KilnError('evaluate: no batches');
-  return { loss: total / count, ...(options.accuracy ?? true ? { accuracy: correct / count } : {}) };
+  return { loss: total / count, ...metrics.values(options.average) };
+}
+
+function resolveMetrics(metrics: readonly MetricName[] | undefined, accuracy: boolean | undefined): ReadonlySet<MetricName> {
+  if (metrics === undefined) return new Set(accuracy ?? true ? ['accuracy'] : []);
+  const known: readonly MetricName[] = ['accuracy', 'precision', 'recall', 'f1', 'confusion'];
+  if (!Array.isArray(metrics)) throw new KilnError(`metrics must be an array of ${known.map((k) => `'${k}'`).join(', ')}`, { op: 'fit' });
+  for (const m of metrics) {
+    if (!known.includes(m)) throw new KilnError(`unknown metric ${JSON.stringify(m)}: expected one of ${known.map((k) => `'${k}'`).join(', ')}`, { op: 'fit' });
+  }
+  return new Set(metrics);
+}
+
+/** Accumulates correct counts (accuracy) or a confusion matrix (the other metrics) over batches. */
+class MetricAccumulator {
+  private correct = 0;
+  private count = 0;
+  private confusion: ConfusionMatrix | null = null;
+  private readonly needConfusion: boolean;
+
+  constructor(readonly metrics: ReadonlySet<MetricName>, private readonly numClasses: number | undefined) {
+    this.needConfusion = [...metrics].some((m) => m !== 'accuracy');
+  }
+
+  /** Accuracy over the batches so far (0 before any). */
+  get accuracy(): number {
+    return this.count === 0 ? 0 : this.correct / this.count;
+  }
+
+  get empty(): boolean {
+    return this.metrics.size === 0;
+  }
+
+  add(pred: Tensor, y: Tensor): void {
+    if (this.empty) return;
+    noGrad(() => {
+      const p = toClassIndices(pred, 'fit');
+      const t = toClassIndices(y, 'fit');
+      if (this.metrics.has('accuracy')) {
+        for (let i = 0; i < p.length; i++) if (p[i] === t[i]) this.correct++;
+        this.count += p.length;
+      }
+      if (this.needConfusion) {
+        const k = this.numClasses ?? (pred.rank >= 2 ? pred.shape[1] : undefined);
+        if (k === undefined) throw new KilnError('precision, recall, f1 and confusion need predictions of shape [N, C] or the numClasses option', { op: 'fit' });
+        const m = confusionMatrix(p, t, k);
+        this.confusion = this.confusion ? addConfusion(this.confusion, m) : m;
+      }
+    });
+  }
+
+  values(average: Average = 'macro'): MetricValues {
+    const out: MetricValues = {};
+    if (this.metrics.has('accuracy')) out.accuracy = this.accuracy;
+    if (this.confusion) {
+      const s = precisionRecallF1(this.confusion)[average];
+      if (this.metrics.has('precision')) out.precision = s.precision;
+      if (this.metrics.has('recall')) out.recall = s.recall;
+      if (this.metrics.has('f1')) out.f1 = s.f1;
+      if (this.metrics.has('confusion')) out.confusion = this.confusion.map((row) => [...row]);
+    }
+    return out;
+  }
 }
 
 /**
  * Runs `body` on each batch inside its own scope, fetching the batch inside it too, so
  * batches a loader creates are freed with the step (batches made earlier are untouched).
  */
-function forEachBatch(batches: Batches, body: (x: Tensor, y: Tensor) => void): void {
+function forEachBatch(batches: Batches, body: (x: Tensor, y: Tensor) => boolean): void {
   const it = batches[Symbol.iterator]();
   for (;;) {
     const done = scope(() => {
       const next = it.next();
       if (next.done) return true;
-      body(next.value[0], next.value[1]);
-      return false;
+      return body(next.value[0], next.value[1]);
     });
-    if (done) return;
+    if (done) {
+      it.return?.();
+      return;
+    }
   }
 }
 
-function countCorrect(pred: Tensor, y: Tensor): number {
-  const p = argmax(pred, 1).dataSync();
-  const t = y.dataSync();
-  let c = 0;
-  for (let i = 0; i < p.length; i++) if (p[i] === t[i]) c++;
-  return c;
+/** `paramGroups[0].lr` as a number (a tensor learning rate is read), else undefined. */
+function currentLr(optimizer: Steppable): number | undefined {
+  const lr = optimizer.paramGroups?.[0]?.lr;
+  if (typeof lr === 'number') return lr;
+  if (lr instanceof Tensor && lr.size === 1) return lr.item();
+  return undefined;
 }
 
 /**
@@ -101,46 +245,67 @@ function countCorrect(pred: Tensor, y: Tensor): number {
 export async function fit(model: Module, options: FitOptions): Promise<EpochRecord[]> {
   const history: EpochRecord[] = [];
   const log = options.log ?? 'auto';
-  const withAcc = options.accuracy ?? true;
-  for (let epoch = 1; epoch <= options.epochs; epoch++) {
+  const metricSet = resolveMetrics(options.metrics, options.accuracy);
+  const detailed = options.metrics !== undefined;
+  const withAcc = metricSet.has('accuracy');
+  let stop = false;
+  for (let epoch = 1; epoch <= options.epochs && !stop; epoch++) {
     const t0 = performance.now();
     model.train();
     const total = options.train.length ?? 0;
     const bar = new ProgressBar(`epoch ${epoch}/${options.epochs}`, total, log === 'none' ? null : process.stderr);
-    let lossSum = 0, correct = 0, count = 0, step = 0;
+    const metrics = new MetricAccumulator(metricSet, options.numClasses);
+    let lossSum = 0, count = 0, step = 0;
     forEachBatch(options.train, (x, y) => {
       options.optimizer.zeroGrad();
       const pred = callForward(model, x) as Tensor;
       const loss = options.loss(pred, y);
       loss.backward();
+      const lr = options.onBatchEnd ? currentLr(options.optimizer) : undefined;
       options.optimizer.step();
       const n = x.shape[0] ?? 1;
-      lossSum += loss.item() * n;
-      if (withAcc) correct += noGrad(() => countCorrect(pred, y));
+      const value = loss.item();
+      lossSum += value * n;
+      metrics.add(pred, y);
       count += n;
       step++;
-      bar.update(step, `loss ${(lossSum / count).toFixed(4)}${withAcc ? ` acc ${((100 * correct) / count).toFixed(1)}%` : ''}`);
+      bar.update(step, `loss ${(lossSum / count).toFixed(4)}${withAcc ? ` acc ${(100 * metrics.accuracy).toFixed(1)}%` : ''}`);
+      if (options.onBatchEnd) {
+        const record: BatchRecord = { epoch, batch: step, loss: value, size: n };
+        if (options.train.length !== undefined) record.batches = options.train.length;
+        if (lr !== undefined) record.lr = lr;
+        if (options.onBatchEnd(record) === true) stop = true;
+      }
+      return stop;
     });
     if (count === 0) throw new KilnError('fit: the training set produced no batches');
     const record: EpochRecord = { epoch, trainLoss: lossSum / count, seconds: 0 };
-    if (withAcc) record.trainAccuracy = correct / count;
+    const trainValues = metrics.values(options.average);
+    if (trainValues.accuracy !== undefined) record.trainAccuracy = trainValues.accuracy;
+    if (detailed) record.trainMetrics = trainValues;
     if (options.val) {
-      const v = evaluate(model, options.val, options.loss, { accuracy: withAcc });
+      const v = evaluate(model, options.val, options.loss, { metrics: [...metricSet], ...(options.average ? { average: options.average } : {}), ...(options.numClasses ? { numClasses: options.numClasses } : {}) });
       record.valLoss = v.loss;
       if (v.accuracy !== undefined) record.valAccuracy = v.accuracy;
+      if (detailed) {
+        const { loss: _loss, ...values } = v;
+        record.valMetrics = values;
+      }
     }
     record.seconds = (performance.now() - t0) / 1000;
     history.push(record);
     bar.finish(formatRecord(record, options.epochs));
     if (options.onEpochEnd?.(record) === true) break;
-    await new Promise((r) => setImmediate(r)); // let the event loop breathe between epochs
+    if (!stop) await new Promise((r) => setImmediate(r)); // let the event loop breathe between epochs
   }
   return history;
 }
 
 function formatRecord(r: EpochRecord, epochs: number): string {
   const pct = (v?: number) => (v === undefined ? '' : ` ${(100 * v).toFixed(2)}%`);
-  let s = `epoch ${r.epoch}/${epochs}  train loss ${r.trainLoss.toFixed(4)}${pct(r.trainAccuracy)}`;
-  if (r.valLoss !== undefined) s += `  val loss ${r.valLoss.toFixed(4)}${pct(r.valAccuracy)}`;
+  const more = (m?: MetricValues) =>
+    m ? (['precision', 'recall', 'f1'] as const).map((k) => (m[k] === undefined ? '' : ` ${k} ${m[k].toFixed(4)}`)).join('') : '';
+  let s = `epoch ${r.epoch}/${epochs}  train loss ${r.trainLoss.toFixed(4)}${pct(r.trainAccuracy)}${more(r.trainMetrics)}`;
+  if (r.valLoss !== undefined) s += `  val loss ${r.valLoss.toFixed(4)}${pct(r.valAccuracy)}${more(r.valMetrics)}`;
   return `${s}  (${r.seconds.toFixed(1)}s)`;
 }
