@@ -8,7 +8,7 @@
  *    soft targets pass; under kiln.compile (fullGraph) out-of-range gives NaN, no break;
  *  - float → int32 casts truncate, saturate and map NaN to 0 on every backend (the
  *    reference wrapped modulo 2³²); float → bool is x ≠ 0 (NaN true);
- *  - variance and BatchNorm's batch statistics are exact with large offsets
+ *  - variance and the batch/layer/group norms' statistics are exact with large offsets
  *    ([1e7+1 … 1e7+4]: 2 instead of 1.667), sums and means accumulate in float64 on wasm
  *    for short rows too (tfjs's float32 `_Sum` lost [1e8, 3, −1e8, 3]'s 6), as does prod.
  */
@@ -160,6 +160,32 @@ for (const backend of BACKENDS) {
       // Normalized by the biased variance 1.25 (tolerance 1e-6); running variance unbiased 5/3.
       y.forEach((v, i) => expect(Math.abs(v - (i - 1.5) / s), `y[${i}] = ${v}`).toBeLessThanOrEqual(1e-6));
       expect(Math.abs(bn.runningVar!.item() - 5 / 3)).toBeLessThanOrEqual(2 ** -22);
+    });
+
+    it('relu passes the gradient through at NaN inputs, as PyTorch (it was 0)', () => {
+      const x = kiln.tensor([NaN, -1, 0, 2], { backend, requiresGrad: true });
+      x.relu().mul(kiln.tensor([3, 3, 3, 3], { backend })).sum().backward();
+      expect(flat(x.grad!)).toEqual([3, 0, 0, 3]);
+    });
+
+    it('creating int32 tensors truncates fractions and rejects values outside int32 (they wrapped modulo 2³²)', () => {
+      expect(flat(kiln.tensor([1.7, -1.7, 2147483647, -2147483648], { dtype: 'int32', backend }))).toEqual([1, -1, 2147483647, -2147483648]);
+      for (const v of [3e9, -3e9, 2147483648, NaN, Infinity]) {
+        expect(() => kiln.tensor([0, v], { dtype: 'int32', backend }), `tensor(${v})`).toThrow(/tensor: value .* cannot be converted to int32 without overflow/);
+        expect(() => kiln.full([2], v, { dtype: 'int32', backend }), `full(${v})`).toThrow(kiln.KilnError);
+      }
+      expect(() => kiln.tensor(new Float32Array([3e9]), { dtype: 'int32', backend })).toThrow(kiln.KilnError);
+    });
+
+    it('LayerNorm and GroupNorm statistics are exact with a large offset (as BatchNorm)', () => {
+      // Each row/group is 1e7 + [1, 2, 3, 4]: normalized by the biased variance 1.25, not 1.5
+      // (the uncorrected mean 1e7+2 gave (x − m)² summing to 6). Tolerance 1e-6.
+      const s = Math.sqrt(1.25 + 1e-5);
+      const want = [0, 1, 2, 3].map((i) => (i - 1.5) / s);
+      const x = t([1e7 + 1, 1e7 + 2, 1e7 + 3, 1e7 + 4, 1e7 + 1, 1e7 + 2, 1e7 + 3, 1e7 + 4], [2, 4]);
+      const close = (got: number[], wanted: number[]) => got.forEach((v, i) => expect(Math.abs(v - wanted[i]!), `y[${i}] = ${v}`).toBeLessThanOrEqual(1e-6));
+      close(flat(new kiln.nn.LayerNorm([4]).forward(x)), [...want, ...want]);
+      close(flat(new kiln.nn.GroupNorm(1, 2).forward(x.reshape([1, 2, 4]))), [...want, ...want]);
     });
 
     it('sums and means of short rows accumulate in float64 (no float32 running sum)', () => {

@@ -4,6 +4,7 @@ import * as ops from '../../ops/reduce.js';
 import type { Axes, ReduceOptions } from '../../ops/tensorLike.js';
 import { opError, run1 } from '../dispatch.js';
 import { Tensor } from '../tensor.js';
+import { centered as centerMean } from './centered.js';
 
 function checkTensor(op: string, x: unknown): asserts x is Tensor {
   if (!(x instanceof Tensor)) throw opError(op, `expected a Tensor, got ${x === null ? 'null' : typeof x}`);
@@ -188,17 +189,9 @@ export function variance(x: Tensor, axis?: Axes | null, options?: ReduceOptions 
   const unbiased = options?.unbiased ?? true;
   if (typeof unbiased !== 'boolean') throw opError('variance', `unbiased must be a boolean, got ${typeof unbiased}`, [x]);
   const n = elementCount(x, attrs.axes);
-  // Composite, two-pass (subtract the mean first), with the mean corrected once: the
-  // rounded mean m is off by up to half an ulp of the mean, which for large offsets
-  // ([1e7+1 … 1e7+4]: m = 1e7+2 for 1e7+2.5) is no smaller than the spread, and squaring
-  // x − m would add that error squared (variance 2 instead of 1.667). x − m is exact
-  // there (Sterbenz), so subtracting its own mean (≈ the error of m) leaves x − mean to
-  // float32 precision of the spread. That correction is detached: as a function of x it
-  // is identically 0 (mean(x − mean(x))), so every derivative of it is 0 and the backward
-  // pass need not trace it. n − 1 = 0 gives NaN, as in PyTorch.
-  const keep = { axes: attrs.axes, keepDims: true };
-  const shifted = x.sub(run1(ops.sum, [x], keep).div(n));
-  const centered = shifted.sub(run1(ops.sum, [shifted.detach()], keep).div(n));
+  // Composite, two-pass (subtract the mean first, corrected for large offsets: see
+  // `centered`). n − 1 = 0 gives NaN, as in PyTorch.
+  const [, centered] = centerMean(x, attrs.axes);
   return run1(ops.sum, [centered.square()], attrs).div(unbiased ? n.sub(1) : n);
 }
 

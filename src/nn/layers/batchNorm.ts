@@ -1,4 +1,5 @@
 import { elementCount, noGrad, ones, scope, zeros, type Tensor } from '../../eager/index.js';
+import { centered as centerMean } from '../../eager/functional/centered.js';
 import { buffer, Module } from '../module.js';
 import { channelShape, checkInt, layerError, newParameter, type FactoryOptions } from './common.js';
 import * as init from '../init.js';
@@ -86,12 +87,8 @@ abstract class BatchNormBase extends Module {
       if (count <= 1) {
         throw layerError(this.layerName, `expected more than 1 value per channel when training, got input shape [${x.shape.join(', ')}]`);
       }
-      const mean = x.mean(axes, { keepDims: true });
-      // The rounded mean is off by up to half its ulp, which with a large offset rivals the
-      // spread (1e7 + [1, 2, 3, 4]: variance 1.5 for 1.25): x − mean is exact there, so its
-      // own mean (detached: identically 0 as a function of x) corrects it, as `variance` does.
-      const shifted = x.sub(mean);
-      const centered = shifted.sub(shifted.detach().mean(axes, { keepDims: true }));
+      // Corrected for large offsets (1e7 + [1, 2, 3, 4] normalized by 1.5 instead of 1.25 before).
+      const [mean, centered] = centerMean(x, axes);
       const variance = centered.square().mean(axes, { keepDims: true }); // biased, as PyTorch normalizes
       y = centered.mul(variance.add(this.eps).rsqrt());
       if (this.training && this.runningMean) this.updateRunningStats(mean, variance, elementCount(x, axes));

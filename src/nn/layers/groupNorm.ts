@@ -1,4 +1,5 @@
 import type { Tensor } from '../../eager/index.js';
+import { centered as centerMean } from '../../eager/functional/centered.js';
 import { Module } from '../module.js';
 import { channelShape, checkInt, layerError, newParameter, type FactoryOptions } from './common.js';
 import * as init from '../init.js';
@@ -20,7 +21,7 @@ export interface GroupNormOptions extends FactoryOptions {
 export function groupNorm(x: Tensor, numGroups: number, weight: Tensor | null, bias: Tensor | null, eps = 1e-5): Tensor {
   const [n, c] = x.shape as [number, number];
   const grouped = x.reshape([n, numGroups, -1]);
-  const centered = grouped.sub(grouped.mean(2, { keepDims: true }));
+  const [, centered] = centerMean(grouped, [2]); // exact for large offsets, as BatchNorm
   const variance = centered.square().mean(2, { keepDims: true });
   let y = centered.mul(variance.add(eps).rsqrt()).reshape(x.shape);
   const shape = channelShape(c, x.rank);

@@ -1,4 +1,5 @@
 import type { Tensor } from '../../eager/index.js';
+import { centered as centerMean } from '../../eager/functional/centered.js';
 import { Module } from '../module.js';
 import { checkInt, layerError, newParameter, type FactoryOptions } from './common.js';
 import * as init from '../init.js';
@@ -53,7 +54,7 @@ export class LayerNorm extends Module {
     }
     const axes: number[] = [];
     for (let d = x.rank - k; d < x.rank; d++) axes.push(d);
-    const centered = x.sub(x.mean(axes, { keepDims: true }));
+    const [, centered] = centerMean(x, axes); // exact for large offsets, as BatchNorm
     const variance = centered.square().mean(axes, { keepDims: true });
     let y = centered.mul(variance.add(this.eps).rsqrt());
     if (this.weight) y = y.mul(this.weight);
