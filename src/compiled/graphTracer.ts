@@ -126,15 +126,12 @@ export class GraphTracer implements TraceHook {
   /** Runs `fn` on the inputs with this tracer installed; returns the trace. */
   trace(fn: (...xs: Tensor[]) => unknown): Trace {
     if (engine.tracer !== null) throw new KilnError('compile: a trace is already running (compiled functions cannot be traced inside one another\'s first call)', { op: 'compile' });
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = Math.max(limit, 64); // user frames sit below many Kiln frames
     engine.tracer = this;
     let result: unknown;
     try {
       result = fn(...this.inputs);
     } finally {
       engine.tracer = null;
-      Error.stackTraceLimit = limit;
     }
     return this.finish(result);
   }

@@ -165,12 +165,12 @@ export class GradNode {
         const saved = j < n ? rule.inputs[j]! : rule.outputs[j - n]!;
         if (saved.storage !== s) continue;
         if (this.#released) {
-          throw ruleError(`trying to backpropagate through the graph a second time, but the tensors saved for the gradient (${this.describe(j, saved)}) were freed by the previous backward(). Pass { retainGraph: true } to the first backward() (loss.backward(undefined, { retainGraph: true })) to backpropagate through the same graph again, or recompute the forward pass`);
+          throw opError('backward', `trying to backpropagate through the graph a second time, but the tensors saved for the gradient (${this.describe(j, saved)}) were freed by the previous backward(). Pass { retainGraph: true } to the first backward() (loss.backward(undefined, { retainGraph: true })) to backpropagate through the same graph again, or recompute the forward pass`);
         }
-        if (x.disposed) throw ruleError(`a tensor saved for the gradient (${this.describe(j, saved)}) was disposed (by dispose() or a kiln.scope that ended before backward ran)`);
+        if (x.disposed) throw opError('backward', `a tensor saved for the gradient (${this.describe(j, saved)}) was disposed (by dispose() or a kiln.scope that ended before backward ran)`);
         const expected = this.#versions[j]!;
         if (expected >= 0 && s.version !== expected) {
-          throw ruleError(`one of the tensors needed for the gradient was modified by an in-place operation: ${this.describe(j, saved)} is at version ${s.version}, but ${this.def.name} saved it at version ${expected}. Something wrote to it between the forward pass and backward() (copy_, add_, sub_, mul_ or div_, also through a tensor sharing its elements: a reshape or detach()). Use the out-of-place op (h = h.add(1), not h.add_(1)), clone() the tensor before the update, or call backward() first`);
+          throw opError('backward', `one of the tensors needed for the gradient was modified by an in-place operation: ${this.describe(j, saved)} is at version ${s.version}, but ${this.def.name} saved it at version ${expected}. Something wrote to it between the forward pass and backward() (copy_, add_, sub_, mul_ or div_, also through a tensor sharing its elements: a reshape or detach()). Use the out-of-place op (h = h.add(1), not h.add_(1)), clone() the tensor before the update, or call backward() first`);
         }
       }
     }
@@ -180,20 +180,6 @@ export class GradNode {
   private describe(j: number, t: Tensor): string {
     const n = this.#rule ? this.#rule.inputs.length : this.arity;
     return `${j < n ? `input ${j}` : `output ${j - n}`} of ${this.def.name} (${t.dtype}${formatShape(t.shape)})`;
-  }
-}
-
-/**
- * A `backward` error raised inside a gradient rule: the user's frame (their backward()
- * or grad() call) sits below more Kiln frames than V8 keeps by default.
- */
-function ruleError(message: string): KilnError {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = Math.max(limit, 64);
-  try {
-    return opError('backward', message);
-  } finally {
-    Error.stackTraceLimit = limit;
   }
 }
 

@@ -32,10 +32,19 @@ export function fromFlat(op: string, flat: ArrayLike<number>, shape: readonly nu
   checkShape(op, shape);
   const size = sizeOf(shape);
   if (flat.length !== size) fail(op, `${flat.length} values do not fill shape [${shape.join(', ')}] (${size} elements)`);
+  if (options.dtype === 'int32' && !(flat instanceof Int32Array)) for (let i = 0; i < size; i++) checkInt32(op, flat[i]!);
   return generate(op, shape, options, (arr) => {
     if (arr instanceof Uint8Array) for (let i = 0; i < size; i++) arr[i] = flat[i] ? 1 : 0;
     else arr.set(flat);
   });
+}
+
+/**
+ * Numbers stored as int32 truncate toward zero; one outside the int32 range (or NaN)
+ * raises, as PyTorch does, instead of wrapping modulo 2³² as a typed-array store would.
+ */
+function checkInt32(op: string, v: number): void {
+  if (!(v > -2147483649 && v < 2147483648)) fail(op, `value ${v} cannot be converted to int32 without overflow (int32 holds [-2147483648, 2147483647])`);
 }
 
 /**
@@ -141,6 +150,7 @@ function fullAs(op: string, shape: readonly number[], value: number, options: Cr
   const dtype = options.dtype ?? 'float32';
   const backend = getBackend(options.backend);
   if (dtype === 'float64' && !backend.supportsFloat64) fail(op, `float64 is supported on the reference backend only, not '${backend.name}'`);
+  if (dtype === 'int32') checkInt32(op, value);
   return leaf(named(op, () => fullOn(backend, [...shape], dtype, value)), options.requiresGrad);
 }
 

@@ -1,4 +1,4 @@
-import { getOp, KilnError, userCallSite, formatShape, type Attrs, type OpDef, type TensorType } from '../ir/index.js';
+import { arityMismatch, getOp, KilnError, userCallSite, formatShape, type Attrs, type OpDef, type TensorType } from '../ir/index.js';
 import { isAllocationFailure, type Kernel } from '../runtime/backend.js';
 import { engine } from './engine.js';
 import { Tensor } from './tensor.js';
@@ -55,6 +55,8 @@ export function execute(def: OpDef, inputs: readonly Tensor[], attrs: Attrs): Te
 export function checkInputs(def: OpDef, inputs: readonly Tensor[]): boolean {
   const first = inputs[0];
   if (!first) throw new KilnError('an op needs at least one input tensor', { op: def.name });
+  const wrongCount = arityMismatch(def, inputs.length);
+  if (wrongCount) throw opError(def.name, wrongCount, inputs);
   const backend = first.backend;
   let needsGrad = false;
   for (let i = 0; i < inputs.length; i++) {

@@ -26,7 +26,12 @@ const INTERNAL = /[\\/](src|dist)[\\/](ir|ops|eager|runtime|nn|optim|data|passes
  * call only when throwing or tracing, never on the eager hot path.
  */
 export function userCallSite(): string | undefined {
+  // The user's frame can sit below more Kiln frames (gradient rules, tracers, hooks)
+  // than V8 keeps by default (10).
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = Math.max(limit, 64);
   const stack = new Error().stack;
+  Error.stackTraceLimit = limit;
   if (!stack) return undefined;
   for (const line of stack.split('\n').slice(1)) {
     if (INTERNAL.test(line)) continue;

@@ -35,7 +35,8 @@ export const sin = unary('sin', 'Sine.', (x, _y, dy) => dy.mul(x.cos()));
 export const cos = unary('cos', 'Cosine.', (x, _y, dy) => dy.mul(x.sin()).neg());
 export const sigmoid = unary('sigmoid', 'Logistic 1 / (1 + e^-x).', (_x, y, dy) => dy.mul(y).mul(y.neg().add(1)));
 export const tanh = unary('tanh', 'Hyperbolic tangent.', (_x, y, dy) => dy.mul(y.square().neg().add(1)));
-export const relu = unary('relu', 'max(x, 0).', (x, _y, dy) => dy.where(x.greater(0), 0), 'same');
+// The gradient is 0 where x <= 0 and dy elsewhere, NaN included (PyTorch's threshold_backward).
+export const relu = unary('relu', 'max(x, 0); NaN stays NaN.', (x, _y, dy) => dy.where(x.lessEqual(0).logicalNot(), 0), 'same');
 export const leakyRelu = unary('leakyRelu', 'x if x > 0 else alpha·x (attr alpha, default 0.01).', (x, _y, dy, a) => dy.where(x.greater(0), dy.mul(a['alpha'] as number)));
 export const elu = unary('elu', 'x if x > 0 else alpha·(e^x − 1) (attr alpha, default 1).', (x, y, dy, a) => dy.where(x.greater(0), dy.mul(y.add(a['alpha'] as number))));
 export const softplus = unary('softplus', 'log(1 + e^(beta·x)) / beta; linear where beta·x > threshold.', (x, _y, dy, a) => {

@@ -13,9 +13,9 @@ beforeAll(async () => {
   await kiln.init();
 });
 
-/** Collects until `done()` (finalizer callbacks run as tasks after a collection), at most 50 rounds. */
+/** Collects until `done()` (finalizer callbacks run as tasks after a collection), at most 200 rounds (a loaded machine may need many). */
 async function collectUntil(done: () => boolean): Promise<void> {
-  for (let i = 0; i < 50 && !done(); i++) {
+  for (let i = 0; i < 200 && !done(); i++) {
     gc();
     await new Promise((resolve) => setTimeout(resolve, 5));
   }

@@ -266,3 +266,14 @@ describe('nested arrays as matmul operands', () => {
     expect(kilnError(() => kiln.tensor([[1, 2]], { dtype: 'int32' }).matmul([[0.5], [1]])).message).toMatch(/same dtype, got int32 and float32/);
   });
 });
+
+describe('eager ops check their operand count', () => {
+  it('an extra or missing operand is a KilnError naming the op (extra ones were silently ignored)', () => {
+    const a = kiln.tensor([1, -2]);
+    const e = kilnError(() => a.applyOp('relu', [a]));
+    expect(e.op).toBe('relu');
+    expect(e.message).toMatch(/takes 1 input, got 2/);
+    expect(e.callSite).toMatch(/autograd\.test\.ts:\d+/);
+    expect(kilnError(() => kiln.tensor([1]).applyOp('add', [])).message).toMatch(/add: takes 2 inputs, got 1/);
+  });
+});
