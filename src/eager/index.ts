@@ -22,6 +22,9 @@ export * from './functional/reduce.js';
 export * from './functional/linalg.js';
 export * from './functional/shape.js';
 export * from './functional/nn.js';
+export { tril, triu } from './functional/linalgSolve.js';
+/** Factorizations and solves: `kiln.linalg.cholesky`, `solve`, `solveTriangular`, `choleskySolve`, `lstsq`. */
+export * as linalg from './linalg.js';
 
 /** Testing helpers: finite-difference gradient checks. */
 export const testing = { gradcheck };

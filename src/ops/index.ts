@@ -3,6 +3,7 @@ export * as elementwise from './elementwise.js';
 export * as reduce from './reduce.js';
 export * as shape from './shape.js';
 export * as linalg from './linalg.js';
+export * as linalgSolve from './linalgSolve.js';
 export * as nn from './nn.js';
 export * as random from './random.js';
 export type { AnyTensor, Axes, ReduceOptions, TensorLike } from './tensorLike.js';

@@ -64,7 +64,8 @@ export function callCase(c: GoldenCase, tensors: kiln.Tensor[]): kiln.Tensor[] {
     if (typeof m !== 'function') throw new Error(`Tensor has no method ${c.op}`);
     out = m.apply(self, rest);
   } else {
-    const f = (kiln as unknown as Record<string, (...a: unknown[]) => unknown>)[c.op];
+    // A dotted name ('linalg.solve') is a function of a namespace of kiln.
+    const f = c.op.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], kiln) as ((...a: unknown[]) => unknown) | undefined;
     if (typeof f !== 'function') throw new Error(`kiln has no function ${c.op}`);
     out = f(...args);
   }

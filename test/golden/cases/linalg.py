@@ -64,3 +64,85 @@ CASES = [
     case("permute_int32", "permute", [randint(-9, 9, 2, 3, 4)], lambda x: x.permute(1, 2, 0), args=[T(0), [1, 2, 0]]),
     case("permute_bool", "permute", [randn(2, 3, 4) > 0], lambda x: x.permute(2, 1, 0), args=[T(0), [2, 1, 0]]),
 ]
+
+
+# ---- factorizations and solves (kiln.linalg) ---------------------------------------
+# Well-conditioned inputs: SPD matrices M·Mᵀ + n·I, general matrices with n·I added.
+# Their inputs come from a generator of their own, and the cases are appended last, so
+# the cases above keep their inputs and loss weights.
+_own = torch.Generator().manual_seed(4321)
+
+
+def lrandn(*shape):
+    return torch.randn(*shape, generator=_own, dtype=torch.float64)
+
+
+def lrandint(low, high, *shape):
+    return torch.randint(low, high, shape, generator=_own, dtype=torch.int64)
+
+
+def spd(*shape):
+    n = shape[-1]
+    m = lrandn(*shape)
+    return m @ m.transpose(-1, -2) + n * torch.eye(n, dtype=torch.float64)
+
+
+def general(*shape):
+    return lrandn(*shape) + shape[-1] * torch.eye(shape[-1], dtype=torch.float64)
+
+
+def lower_factor(n):
+    """A Cholesky factor: lower triangular with a positive diagonal, zero above it."""
+    return torch.linalg.cholesky(spd(n, n))
+
+
+def tri_case(name, op, x, diagonal=None):
+    fn = getattr(torch, op)
+    args = [T(0)] if diagonal is None else [T(0), diagonal]
+    return case(name, op, [x], lambda x: fn(x, diagonal=diagonal or 0), args=args)
+
+
+LINALG_CASES = [
+    tri_case("tril_2d", "tril", lrandn(4, 5)),
+    tri_case("tril_neg1", "tril", lrandn(3, 4), -1),
+    tri_case("tril_pos2_batched", "tril", lrandn(2, 3, 4), 2),
+    tri_case("tril_int32", "tril", lrandint(-9, 9, 3, 3)),
+    tri_case("triu_2d", "triu", lrandn(5, 4)),
+    tri_case("triu_pos1", "triu", lrandn(4, 4), 1),
+    tri_case("triu_neg2_batched", "triu", lrandn(2, 4, 3), -2),
+    tri_case("triu_bool", "triu", lrandn(3, 3) > 0),
+    # cholesky (inputs symmetric: Kiln reads (A + Aᵀ)/2, torch the lower triangle)
+    case("cholesky_3x3", "linalg.cholesky", [spd(3, 3)], torch.linalg.cholesky, k=3),
+    case("cholesky_1x1", "linalg.cholesky", [spd(1, 1)], torch.linalg.cholesky),
+    case("cholesky_batched", "linalg.cholesky", [spd(2, 5, 5)], torch.linalg.cholesky, k=5),
+    case("cholesky_6x6", "linalg.cholesky", [spd(6, 6)], torch.linalg.cholesky, k=6),
+    # triangular solves (only A's triangle is read; torch's gradient is masked to it)
+    case("solveTriangular_lower", "linalg.solveTriangular", [general(4, 4), lrandn(4, 3)],
+         lambda a, b: torch.linalg.solve_triangular(a, b, upper=False), args=[T(0), T(1), {"upper": False}], k=4),
+    case("solveTriangular_upper", "linalg.solveTriangular", [general(4, 4), lrandn(4, 2)],
+         lambda a, b: torch.linalg.solve_triangular(a, b, upper=True), args=[T(0), T(1), {"upper": True}], k=4),
+    case("solveTriangular_broadcast", "linalg.solveTriangular", [general(2, 1, 3, 3), lrandn(4, 3, 2)],
+         lambda a, b: torch.linalg.solve_triangular(a, b, upper=False), args=[T(0), T(1), {"upper": False}], k=3),
+    # general solves
+    case("solve_2d", "linalg.solve", [general(4, 4), lrandn(4, 3)], torch.linalg.solve, k=4),
+    case("solve_vector", "linalg.solve", [general(3, 3), lrandn(3)], torch.linalg.solve, k=3),
+    case("solve_batched", "linalg.solve", [general(2, 3, 3), lrandn(2, 3, 2)], torch.linalg.solve, k=3),
+    case("solve_broadcast_a", "linalg.solve", [general(3, 3), lrandn(2, 3, 2)], torch.linalg.solve, k=3),
+    case("solve_broadcast_b", "linalg.solve", [general(2, 4, 4), lrandn(4, 1)], torch.linalg.solve, k=4),
+    case("solve_pivoting", "linalg.solve", [torch.tensor([[1e-3, 2.0, 1.0], [3.0, 1.0, 0.5], [1.0, 4.0, 2.5]], dtype=torch.float64), lrandn(3, 2)],
+         torch.linalg.solve, k=3),
+    # choleskySolve (a composite of two triangular solves; L's upper triangle is not read)
+    case("choleskySolve_2d", "linalg.choleskySolve", [lrandn(4, 2), lower_factor(4)],
+         lambda b, l: torch.cholesky_solve(b, l.tril()), k=4),
+    case("choleskySolve_vector", "linalg.choleskySolve", [lrandn(3), lower_factor(3)],
+         lambda b, l: torch.cholesky_solve(b.unsqueeze(-1), l.tril()).squeeze(-1), k=3),
+    # least squares: tall (residual), square, wide (minimum norm), batched with broadcast
+    case("lstsq_tall", "linalg.lstsq", [lrandn(6, 3), lrandn(6, 2)], lambda a, b: torch.linalg.lstsq(a, b).solution, k=6),
+    case("lstsq_tall_vector", "linalg.lstsq", [lrandn(5, 2), lrandn(5)], lambda a, b: torch.linalg.lstsq(a, b.unsqueeze(-1)).solution.squeeze(-1), k=5),
+    case("lstsq_square", "linalg.lstsq", [general(3, 3), lrandn(3, 2)], lambda a, b: torch.linalg.lstsq(a, b).solution, k=3),
+    case("lstsq_wide", "linalg.lstsq", [lrandn(2, 4), lrandn(2, 3)], lambda a, b: torch.linalg.lstsq(a, b).solution, k=4),
+    case("lstsq_batched_broadcast", "linalg.lstsq", [lrandn(2, 5, 3), lrandn(5, 2)],
+         lambda a, b: torch.linalg.lstsq(a, b.expand(2, 5, 2)).solution, k=5),
+]
+
+CASES += LINALG_CASES
