@@ -111,13 +111,19 @@ describe('forward hooks', () => {
     h.remove();
   });
 
-  it('tracing a module with a backward hook raises a KilnError that says what to do', () => {
-    const model = new nn.Linear(4, 3).eval();
-    const h = model.registerFullBackwardHook(() => undefined);
-    const fast = kiln.compile(model, { inputs: [kiln.spec([2, 4])] });
-    expect(() => fast.run(kiln.randn([2, 4]))).toThrow(/backward hook.*Remove it/);
+  it('tracing with gradients on (mode training) raises for a backward hook; inference compiles (no backward to hook)', () => {
+    const model = new nn.Linear(4, 3);
+    let calls = 0;
+    const h = model.registerFullBackwardHook(() => void calls++);
+    const training = kiln.compile(model, { inputs: [kiln.spec([2, 4])], mode: 'training' });
+    expect(() => training.run(kiln.randn([2, 4]))).toThrow(/backward hook.*Remove it/);
+    const inference = kiln.compile(model, { inputs: [kiln.spec([2, 4])] });
+    expect((inference.run(kiln.randn([2, 4])) as kiln.Tensor).shape).toEqual([2, 3]);
     h.remove();
-    expect((kiln.compile(model, { inputs: [kiln.spec([2, 4])] }).run(kiln.randn([2, 4])) as kiln.Tensor).shape).toEqual([2, 3]);
+    const y = kiln.compile(model, { inputs: [kiln.spec([2, 4])], mode: 'training' }).run(kiln.randn([2, 4])) as kiln.Tensor;
+    y.sum().backward();
+    expect(model.weight.grad!.shape).toEqual([3, 4]);
+    expect(calls).toBe(0);
   });
 });
 

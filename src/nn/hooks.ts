@@ -18,7 +18,8 @@
 // With kiln.compile: pre-hooks and forward hooks are JavaScript, so they run while a
 // call is traced (at trace time only: a compiled run executes the graph and calls no
 // hook, and shape-only traces hand them tensors without values). A backward hook cannot
-// be recorded in a graph, so tracing a module that has one raises.
+// be recorded in a graph, so tracing a module that has one raises (unless gradients are
+// off: under noGrad there is no backward to hook).
 import { isTracing, KilnError, noGrad, Tensor, userCallSite } from '../eager/index.js';
 import { execute } from '../eager/dispatch.js';
 import { engine } from '../eager/engine.js';
@@ -42,7 +43,11 @@ export type ForwardHook<M extends Module = Module> = (module: M, inputs: readonl
  * `gradInputs[i]` is the gradient w.r.t. the i-th argument of `forward` (null for an
  * argument that is not a float tensor requiring grad, or that got no gradient),
  * `gradOutputs[k]` w.r.t. the k-th tensor of the result (a tensor, or the tensors of an
- * array result, in order). The gradients are read-only views: the hook cannot change them.
+ * array result, nested arrays flattened in order, as an LSTM's `[output, [h, c]]`). A
+ * tensor passed at several positions reports its whole gradient at each. The hook
+ * observes: what it returns is ignored, and the gradients flow on unchanged. It runs
+ * inside backward (with gradients off); the tensors it gets belong to the caller's
+ * scope, so `keep()` or `clone()` what you store beyond it.
  */
 export type FullBackwardHook<M extends Module = Module> = (module: M, gradInputs: readonly (Tensor | null)[], gradOutputs: readonly (Tensor | null)[]) => void;
 
@@ -127,14 +132,14 @@ function callWithHooks(m: Module, s: HookState, inner: AnyFn, self: unknown, arg
       inputs = replaced;
     }
   }
-  const backwardHooks = s.backward.size > 0 ? [...s.backward.values()] : null;
+  const backwardHooks = s.backward.size > 0 && engine.gradEnabled ? [...s.backward.values()] : null;
   if (backwardHooks && isTracing()) {
     throw new KilnError(
       `${m.constructor.name} has a full backward hook, which kiln.compile cannot record in a graph (a hook is a JavaScript callback, not an op). Remove it (handle.remove()) before compiling, or run this model eagerly`,
       { op: 'compile', callSite: userCallSite() },
     );
   }
-  const call = backwardHooks && engine.gradEnabled ? new BackwardCall(m, backwardHooks, inputs.length) : null;
+  const call = backwardHooks ? new BackwardCall(m, backwardHooks, inputs.length) : null;
   const forwardInputs = call ? call.wrapInputs(inputs) : inputs;
   let output = inner.apply(self, forwardInputs as unknown[]);
   for (const hook of [...s.post.values()]) {

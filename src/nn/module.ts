@@ -1,8 +1,30 @@
 import { KilnError, noGrad, Tensor } from '../eager/index.js';
+import { onRebind } from '../eager/rebind.js';
 import { addHook, type ForwardHook, type ForwardPreHook, type FullBackwardHook, type HookHandle } from './hooks.js';
 
 const parameters = new WeakSet<Tensor>();
 const buffers = new WeakSet<Tensor>();
+/** Where each parameter was found (module and property), recorded as `namedParameters()` walks. */
+const owners = new WeakMap<Tensor, [Module, string][]>();
+
+function noteOwner(t: Tensor, m: Module, key: string): void {
+  let list = owners.get(t);
+  if (!list) owners.set(t, (list = []));
+  if (!list.some(([o, k]) => o === m && k === key)) list.push([m, key]);
+}
+
+// An optimizer with a tensor learning rate replaces each parameter by a new tensor on
+// the tape (an out-of-place step): the modules that held the old one hold the new one,
+// which is a parameter (though not a leaf) so parameters() and stateDict() list it.
+onRebind((old, next) => {
+  if (!parameters.has(old)) return;
+  parameters.add(next);
+  for (const [m, key] of owners.get(old) ?? []) {
+    if ((m as unknown as Record<string, unknown>)[key] !== old) continue;
+    (m as unknown as Record<string, unknown>)[key] = next;
+    noteOwner(next, m, key);
+  }
+});
 
 /**
  * Marks `t` as a trainable parameter: a leaf that requires grad and survives scopes.
@@ -185,8 +207,10 @@ export abstract class Module {
    * the gradients w.r.t. this module's inputs are computed (PyTorch
    * `register_full_backward_hook`): `gradInputs[i]` for the i-th argument of `forward`
    * (null where it is not a tensor requiring grad), `gradOutputs[k]` for the k-th output
-   * tensor. Nothing is recorded in `noGrad`. `kiln.compile` cannot trace a module
-   * with a backward hook (it raises): remove the hook first.
+   * tensor. The hook observes (gradients flow on unchanged); nothing is recorded in
+   * `noGrad`. `kiln.compile(..., { mode: 'training' })` cannot record a backward hook in
+   * a graph and raises while tracing: remove the hook first (inference compiles, having
+   * no backward, ignore it).
    *
    * @example
    * ```ts
@@ -253,6 +277,7 @@ export abstract class Module {
     const seen = new Set<Tensor>();
     for (const [path, m] of this.namedModules()) {
       for (const [key, value] of Object.entries(m)) {
+        if (pred(value)) noteOwner(value, m, key);
         if (pred(value) && !seen.has(value)) {
           seen.add(value);
           out.push([path ? `${path}.${key}` : key, value]);
