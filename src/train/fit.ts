@@ -231,6 +231,9 @@ function currentLr(optimizer: Steppable): number | undefined {
 /**
  * Trains `model` for `epochs` over `train`, with a progress bar on a TTY (plain lines
  * otherwise), and returns the per-epoch history. Each step runs in a `kiln.scope`.
+ * `metrics` adds `trainMetrics`/`valMetrics` (precision, recall, F1 averaged as
+ * `average` says, and the confusion matrix, from `kiln.metrics`) to each record;
+ * `onBatchEnd` runs after every optimizer step, `onEpochEnd` after every epoch.
  *
  * @example
  * ```ts
@@ -238,8 +241,10 @@ function currentLr(optimizer: Steppable): number | undefined {
  *   optimizer: new kiln.optim.Adam(model.parameters(), { lr: 1e-3 }),
  *   loss: (p, y) => kiln.nn.crossEntropy(p, y),
  *   train: trainLoader, val: valLoader, epochs: 5,
+ *   metrics: ['accuracy', 'f1', 'confusion'],             // default ['accuracy']
+ *   onBatchEnd: ({ epoch, batch, loss, lr }) => { if (batch % 100 === 0) console.log(epoch, batch, loss, lr); },
  * });
- * console.log(history.at(-1)!.valAccuracy);
+ * console.log(history.at(-1)!.valAccuracy, history.at(-1)!.valMetrics!.f1, history.at(-1)!.valMetrics!.confusion);
  * ```
  */
 export async function fit(model: Module, options: FitOptions): Promise<EpochRecord[]> {
