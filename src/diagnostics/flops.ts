@@ -62,7 +62,15 @@ function stepsTimesBatch(input: unknown, inputSize: number): number | null {
 
 /**
  * FLOPs of one call of `m` with these inputs and output, or null for a layer type whose
- * cost Kiln does not know (a user-defined leaf module): unknown, not 0.
+ * cost Kiln does not know (a user-defined leaf module): unknown, not 0. The conventions
+ * are listed at the top of this file and in `kiln.summary`'s documentation.
+ *
+ * @example
+ * ```ts
+ * const fc = new kiln.nn.Linear(3, 2);
+ * const x = kiln.randn([4, 3]);
+ * kiln.diagnostics.layerFlops(fc, [x], fc.forward(x)); // 2·4·3·2 + 4·2 (bias) = 56
+ * ```
  */
 export function layerFlops(m: Module, inputs: readonly unknown[], output: unknown): number | null {
   const x = inputs[0] instanceof Tensor ? inputs[0] : null;

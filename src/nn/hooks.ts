@@ -71,7 +71,18 @@ interface HookState {
 const states = new WeakMap<Module, HookState>();
 let nextHookId = 0;
 
-/** Whether `m` has any hook registered. */
+/**
+ * Whether `m` has any hook registered (then its `forward` is the hook-running wrapper).
+ *
+ * @example
+ * ```ts
+ * const fc = new kiln.nn.Linear(2, 2);
+ * const h = fc.registerForwardHook(() => undefined);
+ * kiln.nn.hasHooks(fc); // true
+ * h.remove();
+ * kiln.nn.hasHooks(fc); // false
+ * ```
+ */
 export function hasHooks(m: Module): boolean {
   const s = states.get(m);
   return s !== undefined && s.wrapper !== null;
