@@ -17,6 +17,7 @@ export { save, load, loadCheckpoint, type Checkpoint } from './nn/index.js';
 export { fit, evaluate, ProgressBar, metrics, type FitOptions, type EpochRecord, type BatchRecord, type EvaluateOptions, type EvaluateResult, type MetricName, type MetricValues } from './train/index.js';
 export * as data from './data/index.js';
 export * as optim from './optim/index.js';
+export * as search from './search/index.js';
 export * as ir from './ir/index.js';
 export { compile, spec, dim, type CompiledModel, type CompileOptions, type CompileStats, type InputSpec, type DimSpec, type SymbolicDim } from './compiled/index.js';
 export * as diagnostics from './diagnostics/index.js';
