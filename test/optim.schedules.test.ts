@@ -57,10 +57,10 @@ describe('schedulers vs PyTorch', () => {
   it.each(golden.cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     const opt = makeOpt();
     const scheds = c.schedulers.map((s) => makeScheduler(opt, s.kind, s.options));
-    expectLrs(opt.paramGroups.map((g) => g.lr), c.lrs[0]!, 'epoch 0');
+    expectLrs(opt.paramGroups.map((g) => g.lr as number), c.lrs[0]!, 'epoch 0');
     for (let epoch = 1; epoch < c.lrs.length; epoch++) {
       for (const s of scheds) s.step();
-      expectLrs(opt.paramGroups.map((g) => g.lr), c.lrs[epoch]!, `epoch ${epoch}`);
+      expectLrs(opt.paramGroups.map((g) => g.lr as number), c.lrs[epoch]!, `epoch ${epoch}`);
       expectLrs(scheds[scheds.length - 1]!.getLastLr(), c.lrs[epoch]!, `getLastLr at epoch ${epoch}`);
     }
   });
@@ -71,7 +71,7 @@ describe('schedulers vs PyTorch', () => {
     c.metrics.forEach((m, i) => {
       sched.step(m);
       expectLrs(sched.getLastLr(), c.lrs[i]!, `after metric ${i} (${m})`);
-      expectLrs(opt.paramGroups.map((g) => g.lr), c.lrs[i]!, `group lr after metric ${i}`);
+      expectLrs(opt.paramGroups.map((g) => g.lr as number), c.lrs[i]!, `group lr after metric ${i}`);
     });
   });
 });

@@ -34,6 +34,8 @@ export class GradNode {
   /** Storage version of each input, then each output, when the op ran; -1: a lazy tensor not computed yet. */
   readonly #versions: number[];
   #released: Released | null = null;
+  /** @internal Outputs whose `.grad` `backward()` fills although they are not leaves (`retainGrad()`). */
+  retained: Tensor[] | null = null;
   /** The tensors the gradient rule got while it runs (saved ones, or shape-only stand-ins once released). */
   #rule: { readonly inputs: readonly Tensor[]; readonly outputs: readonly Tensor[] } | null = null;
 
@@ -248,6 +250,8 @@ export interface Gradients {
   of(t: Tensor): Tensor | undefined;
   /** Gradients of the leaves that require grad. */
   readonly leaves: ReadonlyMap<Tensor, Tensor>;
+  /** Gradients of the non-leaf tensors that called `retainGrad()` and got one. */
+  readonly retained: ReadonlyMap<Tensor, Tensor>;
 }
 
 /**
@@ -296,8 +300,18 @@ export function computeGrads(roots: readonly Tensor[], seeds: readonly Tensor[],
   }
   // Only after success: a backward that raised leaves the graph as it was.
   if (!retainGraph) for (const node of ran) node.release();
+  const retained = new Map<Tensor, Tensor>();
+  for (const node of ran) {
+    if (!node.retained) continue;
+    const gs = nodeGrads.get(node)!;
+    for (const t of node.retained) {
+      const g = gs[t.outputIndex];
+      if (g && !t.disposed) retained.set(t, g);
+    }
+  }
   return {
     leaves: leafGrads,
+    retained,
     of: (t) => (t.gradFn ? nodeGrads.get(t.gradFn)?.[t.outputIndex] : leafGrads.get(t)),
   };
 }
@@ -313,7 +327,7 @@ export interface BackwardOptions {
   retainGraph?: boolean;
 }
 
-/** `tensor.backward()`: accumulates into `.grad` of the leaves that require grad. */
+/** `tensor.backward()`: accumulates into `.grad` of the leaves that require grad (and of tensors that called `retainGrad()`). */
 export function backward(root: Tensor, gradient: Tensor | null | undefined, options: BackwardOptions): void {
   if (!root.requiresGrad) throw opError('backward', 'this tensor does not require grad: no input of the computation has requiresGrad set');
   if (gradient === undefined || gradient === null) {
@@ -325,7 +339,7 @@ export function backward(root: Tensor, gradient: Tensor | null | undefined, opti
   const seed = gradient ?? root.onesLike();
   const grads = computeGrads([root], [seed], createGraph, options.retainGraph ?? createGraph);
   const assigned = new Set<Tensor>();
-  for (const [x, g] of grads.leaves) {
+  for (const [x, g] of [...grads.leaves, ...grads.retained]) {
     // A gradient tensor may be shared (add passes dy to both inputs): give each leaf its own.
     let own = assigned.has(g) || g === seed ? g.clone() : g;
     assigned.add(own);

@@ -71,7 +71,7 @@ export class Tensor implements TensorLike<Tensor> {
   /** Set by `dispose()`; using a disposed tensor throws. */
   disposed = false;
   #requiresGrad = false;
-  /** Accumulated gradient (leaves that require grad), filled by `backward()`. */
+  /** Accumulated gradient (leaves that require grad, and tensors that called `retainGrad()`), filled by `backward()`. */
   grad: Tensor | null = null;
   /** The op that produced this tensor, when recorded on the tape. */
   gradFn: GradNode | null = null;
@@ -237,6 +237,31 @@ export class Tensor implements TensorLike<Tensor> {
     // Assigning .grad is a side effect no graph holds: inside kiln.compile it is a graph break.
     if (engine.tracer !== null) engine.tracer.read(this, 'backward()');
     A.backward(this, gradient, options);
+  }
+
+  /**
+   * Makes `backward()` fill `.grad` of this non-leaf tensor too (PyTorch `retain_grad()`);
+   * a no-op on leaves, which get `.grad` anyway. Optimizers with a tensor learning rate
+   * call it on the parameters they rebind, so the next `backward()` gives them gradients.
+   *
+   * @example
+   * ```ts
+   * const x = kiln.tensor([1, 2], { requiresGrad: true });
+   * const h = x.mul(3).retainGrad();
+   * h.square().sum().backward();
+   * h.grad!.toArray(); // 2h = [6, 12]
+   * ```
+   */
+  retainGrad(): this {
+    if (!this.requiresGrad) throw new KilnError("retainGrad() needs a tensor that requires grad (it is not on the tape)", { op: 'retainGrad' });
+    const node = this.gradFn;
+    if (node && !(node.retained ??= []).includes(this)) node.retained.push(this);
+    return this;
+  }
+
+  /** Whether `backward()` fills `.grad` of this tensor although it is not a leaf (`retainGrad()`). */
+  get retainsGrad(): boolean {
+    return this.gradFn?.retained?.includes(this) ?? false;
   }
 
   /** A tensor sharing these elements, cut from the tape. */

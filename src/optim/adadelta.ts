@@ -1,10 +1,10 @@
 import type { Tensor } from '../eager/index.js';
-import { Optimizer, type ParamGroup, type Params, type StateValue } from './optimizer.js';
+import { Optimizer, type LearningRate, type ParamGroup, type Params, type StateValue } from './optimizer.js';
 
 /** Hyperparameters of `Adadelta` (one set per param group). */
 export interface AdadeltaHyperparameters {
-  /** Scales the computed delta (1 in the paper). */
-  lr: number;
+  /** Scales the computed delta (1 in the paper); a tensor makes steps differentiable (see `Optimizer`). */
+  lr: LearningRate;
   /** Decay rate of the running averages of squared gradients and squared updates. */
   rho: number;
   /** Added inside the square roots for numerical stability. */
@@ -36,7 +36,7 @@ export class Adadelta extends Optimizer<AdadeltaHyperparameters> {
   }
 
   protected validate(h: AdadeltaHyperparameters): void {
-    this.check('learning rate', h.lr, (v) => v >= 0, 'must be ≥ 0');
+    this.checkLr(h.lr);
     this.check('rho', h.rho, (v) => v >= 0 && v <= 1, 'must be in [0, 1]');
     this.check('eps', h.eps, (v) => v >= 0, 'must be ≥ 0');
     this.check('weightDecay', h.weightDecay, (v) => v >= 0, 'must be ≥ 0');
@@ -55,6 +55,6 @@ export class Adadelta extends Optimizer<AdadeltaHyperparameters> {
     const std = squareAvg.add(g.eps).sqrt();
     const delta = (s.accDelta as Tensor).add(g.eps).sqrt().div(std).mul(d);
     this.setState(s, 'accDelta', (s.accDelta as Tensor).mul(g.rho).add(delta.square().mul(1 - g.rho)));
-    p.sub_(g.lr === 1 ? delta : delta.mul(this.scalar(p, g.lr)));
+    this.descend(p, g.lr === 1 ? delta : delta.mul(this.lrScalar(p, g.lr)));
   }
 }

@@ -1,9 +1,10 @@
 import type { Tensor } from '../eager/index.js';
-import { Optimizer, type ParamGroup, type Params, type StateValue } from './optimizer.js';
+import { Optimizer, type LearningRate, type ParamGroup, type Params, type StateValue } from './optimizer.js';
 
 /** Hyperparameters of `Adagrad` (one set per param group). */
 export interface AdagradHyperparameters {
-  lr: number;
+  /** Step size; a tensor makes steps differentiable (see `Optimizer`). */
+  lr: LearningRate;
   /** The step size decays as `lr / (1 + (t − 1)·lrDecay)`. */
   lrDecay: number;
   /** L2 penalty added to the gradient. */
@@ -38,7 +39,7 @@ export class Adagrad extends Optimizer<AdagradHyperparameters> {
   }
 
   protected validate(h: AdagradHyperparameters): void {
-    this.check('learning rate', h.lr, (v) => v >= 0, 'must be ≥ 0');
+    this.checkLr(h.lr);
     this.check('lrDecay', h.lrDecay, (v) => v >= 0, 'must be ≥ 0');
     this.check('weightDecay', h.weightDecay, (v) => v >= 0, 'must be ≥ 0');
     this.check('initialAccumulatorValue', h.initialAccumulatorValue, (v) => v >= 0, 'must be ≥ 0');
@@ -54,9 +55,9 @@ export class Adagrad extends Optimizer<AdagradHyperparameters> {
     s.step = step;
     let d = g.maximize ? grad.neg() : grad;
     if (g.weightDecay !== 0) d = d.add(p.mul(g.weightDecay));
-    const clr = g.lr / (1 + (step - 1) * g.lrDecay);
     const sum = (s.sum as Tensor).add(d.square());
     this.setState(s, 'sum', sum);
-    p.sub_(d.div(sum.sqrt().add(g.eps)).mul(this.scalar(p, clr)));
+    // clr = lr / (1 + (t − 1)·lrDecay)
+    this.descend(p, d.div(sum.sqrt().add(g.eps)).mul(this.lrScalar(p, g.lr, 1, 1 + (step - 1) * g.lrDecay)));
   }
 }

@@ -1,9 +1,10 @@
 import type { Tensor } from '../eager/index.js';
-import { Optimizer, type ParamGroup, type Params, type StateValue } from './optimizer.js';
+import { Optimizer, type LearningRate, type ParamGroup, type Params, type StateValue } from './optimizer.js';
 
 /** Hyperparameters of `Adam` and `AdamW` (one set per param group). */
 export interface AdamHyperparameters {
-  lr: number;
+  /** Step size; a tensor makes steps differentiable (see `Optimizer`). */
+  lr: LearningRate;
   /** Decay rates of the first and second moment estimates. */
   betas: readonly [number, number];
   /** Added to the denominator for numerical stability. */
@@ -35,7 +36,7 @@ export abstract class AdamBase extends Optimizer<AdamHyperparameters> {
   }
 
   protected validate(h: AdamHyperparameters): void {
-    this.check('learning rate', h.lr, (v) => v >= 0, 'must be ≥ 0');
+    this.checkLr(h.lr);
     this.check('eps', h.eps, (v) => v >= 0, 'must be ≥ 0');
     if (!Array.isArray(h.betas) || h.betas.length !== 2) throw this.error(`betas must be a pair [beta1, beta2], got ${String(h.betas)}`);
     this.check('beta parameter at index 0', h.betas[0], (v) => v >= 0 && v < 1, 'must be in [0, 1)');
@@ -71,9 +72,9 @@ export abstract class AdamBase extends Optimizer<AdamHyperparameters> {
     const bc1 = 1 - beta1 ** step;
     const bc2Sqrt = Math.sqrt(1 - beta2 ** step);
     // lr/bc1 · m / (√v/√bc2 + eps) == (lr·√bc2/bc1) · m / (√v + eps·√bc2): one op fewer.
-    const update = m.div(vHat.sqrt().add(this.scalar(p, g.eps * bc2Sqrt))).mul(this.scalar(p, (g.lr * bc2Sqrt) / bc1));
-    const base = this.decoupled && g.weightDecay !== 0 ? p.mul(this.scalar(p, 1 - g.lr * g.weightDecay)) : p;
-    if (base === p) p.sub_(update);
-    else p.copy_(base.sub(update));
+    const update = m.div(vHat.sqrt().add(this.scalar(p, g.eps * bc2Sqrt))).mul(this.lrScalar(p, g.lr, bc2Sqrt, bc1));
+    const base = this.decoupled && g.weightDecay !== 0 ? p.mul(this.oneMinusLr(p, g.lr, g.weightDecay)) : p;
+    if (base === p) this.descend(p, update);
+    else this.assign(p, base.sub(update));
   }
 }

@@ -2,7 +2,7 @@
 // early stopping and the lr finder. Imports only the eager barrel.
 export {
   Optimizer,
-  type Hyperparameters, type ParamGroup, type ParamGroupSpec, type Params,
+  type Hyperparameters, type LearningRate, type ParamGroup, type ParamGroupSpec, type Params,
   type StateValue, type SerializedTensor, type HyperValue, type OptimizerStateDict,
 } from './optimizer.js';
 export { SGD, type SGDHyperparameters, type SGDOptions } from './sgd.js';

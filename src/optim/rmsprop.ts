@@ -1,9 +1,10 @@
 import type { Tensor } from '../eager/index.js';
-import { Optimizer, type ParamGroup, type Params, type StateValue } from './optimizer.js';
+import { Optimizer, type LearningRate, type ParamGroup, type Params, type StateValue } from './optimizer.js';
 
 /** Hyperparameters of `RMSprop` (one set per param group). */
 export interface RMSpropHyperparameters {
-  lr: number;
+  /** Step size; a tensor makes steps differentiable (see `Optimizer`). */
+  lr: LearningRate;
   /** Smoothing constant of the running average of squared gradients. */
   alpha: number;
   /** Added to the denominator for numerical stability. */
@@ -39,7 +40,7 @@ export class RMSprop extends Optimizer<RMSpropHyperparameters> {
   }
 
   protected validate(h: RMSpropHyperparameters): void {
-    this.check('learning rate', h.lr, (v) => v >= 0, 'must be ≥ 0');
+    this.checkLr(h.lr);
     this.check('eps', h.eps, (v) => v >= 0, 'must be ≥ 0');
     this.check('momentum', h.momentum, (v) => v >= 0, 'must be ≥ 0');
     this.check('weightDecay', h.weightDecay, (v) => v >= 0, 'must be ≥ 0');
@@ -71,9 +72,9 @@ export class RMSprop extends Optimizer<RMSpropHyperparameters> {
       const prevBuf = s.momentumBuffer as Tensor | undefined;
       const buf = prevBuf ? prevBuf.mul(g.momentum).add(d.div(avg)) : d.div(avg);
       this.setState(s, 'momentumBuffer', buf);
-      p.sub_(buf.mul(this.scalar(p, g.lr)));
+      this.descend(p, buf.mul(this.lrScalar(p, g.lr)));
     } else {
-      p.sub_(d.div(avg).mul(this.scalar(p, g.lr)));
+      this.descend(p, d.div(avg).mul(this.lrScalar(p, g.lr)));
     }
   }
 }

@@ -1,9 +1,10 @@
 import type { Tensor } from '../eager/index.js';
-import { Optimizer, type ParamGroup, type Params, type StateValue } from './optimizer.js';
+import { Optimizer, type LearningRate, type ParamGroup, type Params, type StateValue } from './optimizer.js';
 
 /** Hyperparameters of `SGD` (one set per param group). */
 export interface SGDHyperparameters {
-  lr: number;
+  /** Step size; a tensor makes steps differentiable (see `Optimizer`). */
+  lr: LearningRate;
   /** Momentum factor (0: plain gradient descent). */
   momentum: number;
   /** Dampening of the gradient added to the momentum buffer. */
@@ -17,7 +18,7 @@ export interface SGDHyperparameters {
 }
 
 /** Options of `SGD`: `lr` is required, the rest default to 0 / false. */
-export type SGDOptions = Partial<SGDHyperparameters> & { lr: number };
+export type SGDOptions = Partial<SGDHyperparameters> & { lr: LearningRate };
 
 /**
  * Stochastic gradient descent with optional momentum, dampening, Nesterov momentum
@@ -40,7 +41,7 @@ export class SGD extends Optimizer<SGDHyperparameters> {
   }
 
   protected validate(h: SGDHyperparameters): void {
-    this.check('learning rate', h.lr, (v) => v >= 0, 'must be ≥ 0');
+    this.checkLr(h.lr);
     this.check('momentum', h.momentum, (v) => v >= 0, 'must be ≥ 0');
     this.check('dampening', h.dampening, () => true, 'must be a number');
     this.check('weightDecay', h.weightDecay, (v) => v >= 0, 'must be ≥ 0');
@@ -61,6 +62,6 @@ export class SGD extends Optimizer<SGDHyperparameters> {
       this.setState(state, 'momentumBuffer', buf);
       d = g.nesterov ? d.add(buf.mul(g.momentum)) : buf;
     }
-    p.sub_(d.mul(this.scalar(p, g.lr)));
+    this.descend(p, d.mul(this.lrScalar(p, g.lr)));
   }
 }

@@ -47,20 +47,25 @@ export class Linear extends Module {
 
   // Wᵀ is kept while W is unchanged (same version): a fresh transpose per call would cost
   // a copy, and on wasm XNNPACK re-packs a B operand it has not seen (≈3.5 ns/element),
-  // which dominates small-batch inference. Recomputed after every in-place update.
+  // which dominates small-batch inference. Recomputed after every in-place update, and
+  // when the weight is another tensor (an optimizer with a tensor lr rebinds it).
   #weightT: Tensor | null = null;
   #weightTVersion = -1;
+  #weightTOf: Tensor | null = null;
 
   private transposedWeight(): Tensor {
     if (isTracing()) return this.weight.transpose(); // the graph must record the op
     const cached = this.#weightT;
-    if (cached && !cached.disposed && this.#weightTVersion === this.weight.version && cached.requiresGrad === this.weight.requiresGrad) return cached;
+    if (cached && !cached.disposed && this.#weightTOf === this.weight && this.#weightTVersion === this.weight.version && cached.requiresGrad === this.weight.requiresGrad) return cached;
     if (cached) {
       cached.keepAlive = false;
-      cached.dispose();
+      // After a rebind the old transpose may still be saved on an unrolled tape (the
+      // hypergradient backpropagates through it): leave it to the garbage collector.
+      if (this.#weightTOf === this.weight) cached.dispose();
     }
     const t = this.weight.transpose().keep();
     this.#weightT = t;
+    this.#weightTOf = this.weight;
     this.#weightTVersion = this.weight.version;
     return t;
   }

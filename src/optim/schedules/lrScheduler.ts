@@ -1,8 +1,22 @@
-import { KilnError } from '../../eager/index.js';
+import { KilnError, Tensor } from '../../eager/index.js';
 
-/** What a scheduler needs of an optimizer: param groups with a writable `lr`. */
+/**
+ * What a scheduler needs of an optimizer: param groups with a writable `lr`. Schedulers
+ * set numbers: a group with a tensor learning rate (a differentiable optimizer) raises.
+ */
 export interface LrOptimizer {
-  readonly paramGroups: readonly { lr: number }[];
+  readonly paramGroups: readonly { lr: number | Tensor }[];
+}
+
+/** @internal The optimizer's groups, checked to hold number learning rates. */
+export function numberLrGroups(optimizer: LrOptimizer, op: string): { lr: number }[] {
+  if (!optimizer || !Array.isArray(optimizer.paramGroups)) throw new KilnError('expected an optimizer (an object with paramGroups)', { op });
+  optimizer.paramGroups.forEach((g, i) => {
+    if (g.lr instanceof Tensor) {
+      throw new KilnError(`param group ${i} has a tensor learning rate; schedulers set number learning rates (compute a scheduled tensor lr yourself, e.g. lr0.mul(factor), and build the optimizer with it)`, { op });
+    }
+  });
+  return optimizer.paramGroups as { lr: number }[];
 }
 
 /** A scheduler's position, as plain JSON (for checkpoints). */
@@ -49,9 +63,9 @@ export abstract class LRScheduler {
     /** Name used in error messages. */
     protected readonly name: string,
   ) {
-    if (!optimizer || !Array.isArray(optimizer.paramGroups)) throw new KilnError('expected an optimizer (an object with paramGroups)', { op: name });
-    for (const group of optimizer.paramGroups as { lr: number; initialLr?: number }[]) group.initialLr ??= group.lr;
-    this.baseLrs = (optimizer.paramGroups as { initialLr: number }[]).map((g) => g.initialLr);
+    const groups = numberLrGroups(optimizer, name) as { lr: number; initialLr?: number }[];
+    for (const group of groups) group.initialLr ??= group.lr;
+    this.baseLrs = groups.map((g) => g.initialLr!);
   }
 
   /** Advances one epoch and sets each param group's lr. */
@@ -60,7 +74,7 @@ export abstract class LRScheduler {
     this.lastEpoch++;
     const values = this.computeLr();
     this.optimizer.paramGroups.forEach((g, i) => ((g as { lr: number }).lr = values[i]!));
-    this.lastLr = this.optimizer.paramGroups.map((g) => g.lr);
+    this.lastLr = this.currentLrs();
   }
 
   /** The lr of each param group as set by the last `step()`. */
@@ -92,7 +106,7 @@ export abstract class LRScheduler {
 
   /** The current lr of each param group. */
   protected currentLrs(): number[] {
-    return this.optimizer.paramGroups.map((g) => g.lr);
+    return numberLrGroups(this.optimizer, this.name).map((g) => g.lr);
   }
 
   /** Throws unless `value` is a number satisfying `ok`. */

@@ -1,5 +1,5 @@
 import { KilnError } from '../../eager/index.js';
-import type { LrOptimizer } from './lrScheduler.js';
+import { numberLrGroups, type LrOptimizer } from './lrScheduler.js';
 
 /** Options of `ReduceLROnPlateau` (PyTorch's defaults). */
 export interface ReduceLROnPlateauOptions {
@@ -75,7 +75,7 @@ export class ReduceLROnPlateau {
     const fail = (message: string): never => {
       throw new KilnError(message, { op: 'ReduceLROnPlateau' });
     };
-    if (!optimizer || !Array.isArray(optimizer.paramGroups)) fail('expected an optimizer (an object with paramGroups)');
+    numberLrGroups(optimizer, 'ReduceLROnPlateau');
     this.mode = options.mode ?? 'min';
     this.factor = options.factor ?? 0.1;
     this.patience = options.patience ?? 10;
@@ -95,7 +95,7 @@ export class ReduceLROnPlateau {
     else if (minLr.length !== n) this.minLrs = fail(`expected ${n} minLr values (one per param group), got ${minLr.length}`);
     else this.minLrs = [...minLr];
     this.best = this.mode === 'min' ? Infinity : -Infinity;
-    this.lastLr = optimizer.paramGroups.map((g) => g.lr);
+    this.lastLr = numberLrGroups(optimizer, 'ReduceLROnPlateau').map((g) => g.lr);
   }
 
   /** Records one epoch's metric (e.g. validation loss) and reduces the lr on a plateau. */
@@ -117,7 +117,7 @@ export class ReduceLROnPlateau {
       this.cooldownCounter = this.cooldown;
       this.numBadEpochs = 0;
     }
-    this.lastLr = this.optimizer.paramGroups.map((g) => g.lr);
+    this.lastLr = numberLrGroups(this.optimizer, 'ReduceLROnPlateau').map((g) => g.lr);
   }
 
   /** The lr of each param group after the last `step()`. */
@@ -148,9 +148,9 @@ export class ReduceLROnPlateau {
   }
 
   private reduceLr(): void {
-    this.optimizer.paramGroups.forEach((g, i) => {
+    numberLrGroups(this.optimizer, 'ReduceLROnPlateau').forEach((g, i) => {
       const newLr = Math.max(g.lr * this.factor, this.minLrs[i]!);
-      if (g.lr - newLr > this.eps) (g as { lr: number }).lr = newLr;
+      if (g.lr - newLr > this.eps) g.lr = newLr;
     });
   }
 }
