@@ -34,6 +34,12 @@ export interface SearchOptions<S extends Space> {
   timeout?: number;
   /** Extra Node options for the worker threads (e.g. `['--max-old-space-size=2048']`). */
   execArgv?: readonly string[];
+  /**
+   * Load the trial module in the workers through tsx. Default: when the module is `.ts`
+   * (an error if tsx cannot be resolved) or this process runs under tsx (so a `.mjs`
+   * trial may import `.ts` files).
+   */
+  tsx?: boolean;
   /** Called with each trial record as it finishes (finishing order). */
   onTrial?: (trial: TrialRecord<ConfigOf<S>>) => void;
 }
@@ -84,6 +90,7 @@ class Progress {
     this.total = total;
     this.done = 0;
     this.bar = new ProgressBar(label, total, this.stream);
+    this.bar.update(0);
   }
 
   trial<C>(t: TrialRecord<C>): void {
@@ -135,7 +142,7 @@ async function prepare<S extends Space>(op: string, options: SearchOptions<S>, m
     checkCount(op, 'workers', workers, 0);
     runner = workers === 0
       ? serialRunner(await importTrialFunction(mod, op))
-      : workerPool(mod, { workers, op, ...(options.timeout !== undefined ? { timeout: options.timeout } : {}), ...(options.execArgv ? { execArgv: options.execArgv } : {}) });
+      : workerPool(mod, { workers, op, ...(options.timeout !== undefined ? { timeout: options.timeout } : {}), ...(options.execArgv ? { execArgv: options.execArgv } : {}), ...(options.tsx !== undefined ? { tsx: options.tsx } : {}) });
   } else {
     throw new KilnError('trial must be { module, export } or (with workers: 0) a function', { op });
   }

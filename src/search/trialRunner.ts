@@ -135,10 +135,14 @@ function noExportMessage(mod: ResolvedModule, names: string[]): string {
   return `trial module ${mod.file ?? mod.url} has no exported function "${mod.exportName}" (exports: ${names.join(', ') || 'none'})`;
 }
 
-/** tsx's loader (`--import`) and its ESM API, as file URLs, resolved from the trial module, the working directory or Kiln. */
+/** tsx's ESM API (its `register()`), as a file URL, resolved from the trial module, the working directory or Kiln. */
 interface TsxEntry {
-  loader: string;
   api: string;
+}
+
+/** Whether this process runs under tsx (`node --import tsx`, the `tsx` command): then a .js trial may import .ts files too. */
+export function underTsx(): boolean {
+  return process.execArgv.some((a) => /(^|[\\/])tsx([\\/]|$)/.test(a));
 }
 
 function pickExport(entry: unknown): string | undefined {
@@ -156,11 +160,9 @@ export function findTsx(mod: ResolvedModule): TsxEntry | undefined {
     try {
       const pkgFile = createRequire(base).resolve('tsx/package.json');
       const exports = (JSON.parse(readFileSync(pkgFile, 'utf8')) as { exports?: Record<string, unknown> }).exports ?? {};
-      const loader = pickExport(exports['.']);
       const api = pickExport(exports['./esm/api']);
-      if (!loader || !api) continue;
-      const dir = path.dirname(pkgFile);
-      return { loader: pathToFileURL(path.join(dir, loader)).href, api: pathToFileURL(path.join(dir, api)).href };
+      if (!api) continue;
+      return { api: pathToFileURL(path.join(path.dirname(pkgFile), api)).href };
     } catch {
       // not resolvable from this base: try the next
     }
@@ -171,10 +173,10 @@ export function findTsx(mod: ResolvedModule): TsxEntry | undefined {
 /**
  * The worker's program (an ES module, run from a `data:` URL so the same code serves
  * Kiln's sources and its build). It imports the trial module once, says `ready` (or
- * `loadError`), then runs one task per message. With tsx: `--import tsx` registers the
- * TypeScript hooks in workers on recent Node; Node 20's tsx registers them on the main
- * thread only, so when the import meets an unknown `.ts` extension the worker registers
- * tsx's ESM API itself and imports again (under a new URL: the failed load is cached).
+ * `loadError`), then runs one task per message. For TypeScript it first registers tsx's
+ * ESM API in the worker: `--import tsx` in a worker's execArgv registers nothing on
+ * Node 20 (tsx's entry registers its hooks on the main thread only there), and an import
+ * that failed on a `.ts` file stays failed (Node caches it), so registering must come first.
  */
 const WORKER_SOURCE = `
 import { parentPort, workerData } from 'node:worker_threads';
@@ -182,14 +184,8 @@ const { url, exportName, tsxApi } = workerData;
 const message = (e) => (e instanceof Error ? e.message : String(e));
 let fn;
 try {
-  let mod;
-  try {
-    mod = await import(url);
-  } catch (e) {
-    if (!tsxApi || !e || e.code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw e;
-    (await import(tsxApi)).register();
-    mod = await import(url + (url.includes('?') ? '&' : '?') + 'kiln-search-tsx');
-  }
+  if (tsxApi) (await import(tsxApi)).register();
+  const mod = await import(url);
   fn = mod[exportName];
   if (typeof fn !== 'function') {
     parentPort.postMessage({ type: 'loadError', error: 'no export', names: Object.keys(mod) });
@@ -246,6 +242,8 @@ export interface WorkerPoolOptions {
   timeout?: number;
   /** Extra Node options for the workers. */
   execArgv?: readonly string[];
+  /** Load the trial through tsx. Default: when the module is TypeScript or this process runs under tsx. */
+  tsx?: boolean;
   op: string;
 }
 
@@ -259,11 +257,12 @@ export interface WorkerPoolOptions {
 export function workerPool(mod: ResolvedModule, options: WorkerPoolOptions): TrialRunner {
   const { op } = options;
   let tsx: TsxEntry | undefined;
-  if (mod.typescript) {
+  const wanted = options.tsx ?? (mod.typescript || underTsx());
+  if (wanted) {
     tsx = findTsx(mod);
-    if (!tsx) {
+    if (!tsx && (mod.typescript || options.tsx)) {
       throw new KilnError(
-        `trial module ${mod.file ?? mod.url} is TypeScript: worker threads load it with \`--import tsx\`, but tsx cannot be resolved from the module, the working directory or Kiln. Install it (\`npm install -D tsx\`), compile the trial to .js/.mjs, or run it in-process with workers: 0 under tsx`,
+        `trial module ${mod.file ?? mod.url}${mod.typescript ? ' is TypeScript: worker threads load it' : ': worker threads were asked to load it'} through tsx, but tsx cannot be resolved from the module, the working directory or Kiln. Install it (\`npm install -D tsx\`), compile the trial to .js/.mjs, or run it in-process with workers: 0 under tsx`,
         { op },
       );
     }
@@ -295,7 +294,7 @@ class WorkerPool implements TrialRunner {
     private readonly options: WorkerPoolOptions,
     private readonly tsx: TsxEntry | undefined,
   ) {
-    this.execArgv = [...(tsx ? ['--import', tsx.loader] : []), ...(options.execArgv ?? [])];
+    this.execArgv = [...(options.execArgv ?? [])];
   }
 
   runAll(tasks: readonly TrialTask[], onDone: (task: TrialTask, outcome: TrialOutcome) => void): Promise<TrialOutcome[]> {
