@@ -158,14 +158,20 @@ describe('successiveHalving', () => {
     expect(table[1]!.trim().split(/\s+/).slice(1, 3)).toEqual([String(r.best.id), '9']);
   });
 
-  it('never promotes failed trials', async () => {
+  it('never promotes failed trials; the schedule, not the survivors, sets how many go on', async () => {
     const r = await kiln.search.successiveHalving({
-      space: { x: space.uniform(0, 1) }, n: 9, minBudget: 1, maxBudget: 3, eta: 3, seed: 0, ...silent,
-      trial: ({ x }) => { if (x < 0.5) throw new Error('low'); return x; }, // the lowest scores all fail
+      space: { x: space.uniform(0, 1) }, n: 9, minBudget: 1, maxBudget: 9, eta: 3, seed: 0, ...silent,
+      trial: ({ x }, { id, budget }) => {
+        if (budget === 1 && id !== 0 && id !== 4) throw new Error('failed at the first rung');
+        return x;
+      },
     });
-    const second = r.trials.filter((t) => t.rung === 1);
-    expect(second.length).toBe(3);
-    for (const t of second) expect(t.config.x).toBeGreaterThanOrEqual(0.5);
+    const rung = (k: number) => r.trials.filter((t) => t.rung === k);
+    expect([0, 1, 2].map((k) => rung(k).length)).toEqual([9, 2, 1]); // 2 survivors, not ⌊2/3⌋; then 1 as planned
+    expect(new Set(rung(1).map((t) => t.configId))).toEqual(new Set([0, 4]));
+    const winner = rung(1).every((t) => t.status === 'ok') ? [...rung(1)].sort((a, b) => a.score - b.score)[0]! : undefined;
+    expect(rung(2)[0]!.configId).toBe(winner!.configId);
+    expect(r.best.id).toBe(rung(2)[0]!.id);
   });
 });
 

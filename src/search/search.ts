@@ -216,10 +216,10 @@ export async function randomSearch<S extends Space>(options: RandomSearchOptions
   checkPositive(op, 'budget', budget);
   const plan = await prepare(op, options, options.trials);
   const t0 = performance.now();
-  const configs = sample(options.space, options.trials, { seed: plan.seed });
-  const seeds = trialSeeds(plan.seed, options.trials);
-  const tasks = configs.map((config, i) => ({ id: i, configId: i, rung: 0, config, budget, seed: seeds[i]! }));
   try {
+    const configs = sample(options.space, options.trials, { seed: plan.seed });
+    const seeds = trialSeeds(plan.seed, options.trials);
+    const tasks = configs.map((config, i) => ({ id: i, configId: i, rung: 0, config, budget, seed: seeds[i]! }));
     plan.progress.begin('random search', tasks.length);
     const trials = await runRung(plan, tasks);
     const best = pickBest(op, trials, plan.direction);
@@ -282,14 +282,13 @@ export function halvingSchedule(options: { n: number; minBudget: number; maxBudg
 export async function successiveHalving<S extends Space>(options: SuccessiveHalvingOptions<S>): Promise<SearchResult<ConfigOf<S>>> {
   const op = 'search.successiveHalving';
   const schedule = halvingSchedule(options);
-  const eta = options.eta ?? 3;
   const plan = await prepare(op, options, options.n);
   const t0 = performance.now();
-  const configs = sample(options.space, options.n, { seed: plan.seed });
-  const seeds = trialSeeds(plan.seed, options.n);
-  const trials: TrialRecord<ConfigOf<S>>[] = [];
-  let alive = configs.map((_, i) => i);
   try {
+    const configs = sample(options.space, options.n, { seed: plan.seed });
+    const seeds = trialSeeds(plan.seed, options.n);
+    const trials: TrialRecord<ConfigOf<S>>[] = [];
+    let alive = configs.map((_, i) => i);
     for (let rung = 0; rung < schedule.length && alive.length > 0; rung++) {
       const { budget } = schedule[rung]!;
       const first = trials.length;
@@ -298,7 +297,7 @@ export async function successiveHalving<S extends Space>(options: SuccessiveHalv
       const done = await runRung(plan, tasks);
       trials.push(...done);
       const ok = done.filter((t) => t.status === 'ok').sort(compareTrials<ConfigOf<S>>(plan.direction));
-      const keep = Math.max(1, Math.floor(tasks.length / eta));
+      const keep = schedule[rung + 1]?.configs ?? 0; // the planned count, even when failures left fewer
       alive = ok.slice(0, keep).map((t) => t.configId);
       const rungBest = ok[0];
       plan.progress.end(
