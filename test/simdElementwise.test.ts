@@ -129,7 +129,7 @@ describe('wasm SIMD kernels agree with the reference backend', () => {
         const shapes = { cond: cs, x: xs, y: ys };
         broadcastShapes(broadcastShapes(cs, xs), ys); // every combination here broadcasts
         for (const dtype of ['float32', 'int32'] as const) {
-          const data = (n: number): ArrayLike<number> => (dtype === 'int32' ? Array.from(values(n, seed++), (v) => (Number.isFinite(v) ? Math.round(v * 1e6) : -7)) : values(n, seed++));
+          const data = (n: number): ArrayLike<number> => (dtype === 'int32' ? Array.from(values(n, seed++), (v) => (Number.isFinite(v) ? Math.round(v * 1e6) | 0 : -7)) : values(n, seed++));
           const [got, want] = onBoth((c, x, y) => kiln.where(c, x, y), [
             { shape: cs, data: conds(sizeOf(cs)), dtype: 'bool' },
             { shape: xs, data: data(sizeOf(xs)), dtype },
