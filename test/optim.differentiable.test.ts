@@ -9,6 +9,11 @@
  * Tolerance: |analytic − numeric| ≤ 1e-6·max(1, |numeric|) (the difference's own error is
  * O(h²·f‴) + O(ε·f/h) ≈ 1e-10 here).
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import * as optim from '../src/optim/index.js';
@@ -213,5 +218,29 @@ describe('retainGrad', () => {
     expect(h.grad!.toArray()).toEqual([6, 12]);
     expect(x.grad!.toArray()).toEqual([18, 36]);
     expect(() => kiln.tensor([1]).retainGrad()).toThrow(/requires grad/);
+  });
+});
+
+describe('examples/hypergradient.mjs on tiny sizes', () => {
+  it('prints lr and val loss per outer step; the tuned lr lowers the validation loss', () => {
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+    const dir = mkdtempSync(path.join(tmpdir(), 'kiln-hyper-'));
+    try {
+      const code = readFileSync(path.join(root, 'examples/hypergradient.mjs'), 'utf8').replace(/from 'kiln'/g, `from ${JSON.stringify(path.join(root, 'src/index.ts'))}`);
+      const file = path.join(dir, 'hypergradient.mjs');
+      writeFileSync(file, code);
+      const tsx = pathToFileURL(path.join(root, 'node_modules/tsx/dist/loader.mjs')).href;
+      const out = execFileSync(process.execPath, ['--import', tsx, file], { cwd: dir, encoding: 'utf8', env: { ...process.env, KILN_THREADS: '', KILN_OUTER: '4', KILN_UNROLL: '5' } });
+      const rows = [...out.matchAll(/outer +(\d+) +lr ([\d.]+) +val loss ([\d.]+) +d\(val\)\/d\(log lr\) (\S+)/g)].map((m) => m.slice(1).map(Number));
+      expect(rows.map((r) => r[0])).toEqual([0, 1, 2, 3, 4]);
+      expect(rows[0]![3]).toBeLessThan(0); // at lr 0.001 a larger lr helps
+      for (let i = 1; i < rows.length; i++) {
+        expect(rows[i]![1]).toBeGreaterThan(rows[i - 1]![1]!); // lr rises
+        expect(rows[i]![2]).toBeLessThan(rows[i - 1]![2]!); // val loss falls
+      }
+      expect(out).toMatch(/lr 0\.0010 → [\d.]+: val loss [\d.]+ → [\d.]+/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
