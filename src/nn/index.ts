@@ -3,5 +3,6 @@ export { Module, parameter, buffer, isParameter, isBuffer, callForward } from '.
 export * from './layers/index.js';
 export * from './recurrent/index.js';
 export * from './losses/index.js';
+export * from './pretrain/index.js';
 export { save, load, loadCheckpoint, type Checkpoint } from './checkpoint.js';
 export { hasHooks, type ForwardHook, type ForwardPreHook, type FullBackwardHook, type HookHandle } from './hooks.js';
