@@ -65,10 +65,14 @@ export interface OptimizerStateDict {
  * d(loss)/d(lr). The rebound parameters `retainGrad()`, so the usual
  * `loss.backward(undefined, { createGraph: true }); opt.step(); opt.zeroGrad()` loop works
  * (`createGraph` makes the gradients themselves differentiable: without it the
- * hypergradient ignores how the gradients depend on lr). Nothing of such a step is
- * freed by a scope (the tape needs it); use it for short unrolls. A tensor passed to
- * the optimizer directly (not found through a module) is rebound in `paramGroups` only:
- * read the current one there.
+ * hypergradient ignores how the gradients depend on lr). Every group steps out of place
+ * then, also one with a number lr. Nothing of such a step is freed by a scope (the tape
+ * needs it), and each `backward()` walks back through all earlier steps: use it for
+ * short unrolls. As in PyTorch, those passes also accumulate into `.grad` of the
+ * original leaves and of an lr that requires grad: take hypergradients with `kiln.grad`
+ * or `kiln.valueAndGrad`, which do not read `.grad`. A tensor passed to the optimizer
+ * directly (not found through a module) is rebound in `paramGroups` only: read the
+ * current one there.
  *
  * @example
  * ```ts
