@@ -250,6 +250,21 @@ describe('EchoStateNetwork', () => {
     expect(third.forward(u).dataSync()).toEqual(esn.predict(u).dataSync());
   });
 
+  it('fit, states and predict leave no tensors behind but their results', () => {
+    const u = kiln.randn([40, 1], { seed: 1 });
+    const esn = new nn.EchoStateNetwork(1, 16, 1, { seed: 3 });
+    const before = kiln.memory();
+    esn.fit(u, u.square(), { washout: 5 }).states(u).dispose();
+    esn.predict(u).dispose();
+    const elm = new nn.ExtremeLearningMachine(1, 8, 1, { seed: 0 });
+    elm.fit(u, u.square()).predict(u).dispose();
+    for (const t of elm.stateDict().values()) t.dispose();
+    const after = kiln.memory();
+    // u.square() twice: the targets, still alive here.
+    expect(after.liveTensors - before.liveTensors).toBe(2);
+    expect(after.liveBytes).toEqual({ ...before.liveBytes, wasm: before.liveBytes['wasm']! + 2 * 40 * 4 });
+  });
+
   it('bad arguments raise KilnErrors naming the class', () => {
     const opt = (o: object) => () => new nn.EchoStateNetwork(1, 10, 1, { seed: 0, ...o });
     expect(opt({ density: 0 })).toThrow(/EchoStateNetwork: density must be in \(0, 1\], got 0/);

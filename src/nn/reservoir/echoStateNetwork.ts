@@ -156,9 +156,11 @@ export class EchoStateNetwork extends Module {
    * ```
    */
   states(inputs: Tensor, options: EchoStateRunOptions = {}): Tensor {
-    const { x, batched } = this.checkInputs('states', inputs);
-    const s = this.run(x, options.initialState);
-    return batched ? s : s.reshape(s.shape.slice(1));
+    return scope(() => {
+      const { x, batched } = this.checkInputs('states', inputs);
+      const s = this.run(x, options.initialState);
+      return batched ? s : s.reshape(s.shape.slice(1));
+    });
   }
 
   /**
@@ -180,18 +182,18 @@ export class EchoStateNetwork extends Module {
    * ```
    */
   fit(inputs: Tensor, targets: Tensor, options: EchoStateFitOptions = {}): this {
-    const { x, batched } = this.checkInputs('fit', inputs);
-    const [bsz, steps] = [x.shape[0]!, x.shape[1]!];
-    const yShape = batched ? [bsz, steps, this.outputSize] : [steps, this.outputSize];
-    if (!(targets instanceof Tensor) || targets.shape.join(',') !== yShape.join(',')) {
-      throw layerError(NAME, `fit: targets must have shape [${yShape.join(', ')}] (matching the inputs' steps), got ${describe(targets)}`);
-    }
-    const ridge = ridgeOf(NAME, options.ridge);
-    const washout = options.washout ?? 0;
-    if (!Number.isInteger(washout) || washout < 0 || washout >= steps) {
-      throw layerError(NAME, `fit: washout must be an integer in [0, ${steps - 1}] (fewer than the ${steps} steps), got ${String(washout)}`);
-    }
     noGrad(() => scope(() => {
+      const { x, batched } = this.checkInputs('fit', inputs);
+      const [bsz, steps] = [x.shape[0]!, x.shape[1]!];
+      const yShape = batched ? [bsz, steps, this.outputSize] : [steps, this.outputSize];
+      if (!(targets instanceof Tensor) || targets.shape.join(',') !== yShape.join(',')) {
+        throw layerError(NAME, `fit: targets must have shape [${yShape.join(', ')}] (matching the inputs' steps), got ${describe(targets)}`);
+      }
+      const ridge = ridgeOf(NAME, options.ridge);
+      const washout = options.washout ?? 0;
+      if (!Number.isInteger(washout) || washout < 0 || washout >= steps) {
+        throw layerError(NAME, `fit: washout must be an integer in [0, ${steps - 1}] (fewer than the ${steps} steps), got ${String(washout)}`);
+      }
       const feats = this.features(x, this.run(x, options.initialState)).slice([washout], [steps], { axes: [1] });
       const y = (batched ? targets : targets.reshape([1, steps, this.outputSize])).slice([washout], [steps], { axes: [1] });
       const n = bsz * (steps - washout);
@@ -215,9 +217,9 @@ export class EchoStateNetwork extends Module {
    * ```
    */
   predict(inputs: Tensor, options: EchoStateRunOptions = {}): Tensor {
-    const { x, batched } = this.checkInputs('predict', inputs);
-    if (this.fitted.item() === 0) throw layerError(NAME, 'predict: the readout is not fitted yet; call fit(inputs, targets) first');
     return scope(() => {
+      const { x, batched } = this.checkInputs('predict', inputs);
+      if (this.fitted.item() === 0) throw layerError(NAME, 'predict: the readout is not fitted yet; call fit(inputs, targets) first');
       const y = this.features(x, this.run(x, options.initialState)).matmul(this.readoutWeight);
       return batched ? y : y.reshape([y.shape[1]!, this.outputSize]);
     });
