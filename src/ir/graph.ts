@@ -1,7 +1,8 @@
 import type { DType, TypedArray } from './dtype.js';
 import type { Dim, SymDim } from './dims.js';
 import type { AttrValue } from './opRegistry.js';
-import { printGraph } from './printer.js';
+import { KilnError } from './errors.js';
+import { describeNode, printGraph } from './printer.js';
 
 /** Shape and dtype of an IR value; dims may be symbolic (`batch`). */
 export interface ValueType {
@@ -49,10 +50,33 @@ export class Node {
   }
 }
 
+/**
+ * How a folded constant is computed from other constants of its graph: output `index`
+ * of `op(inputs) {attrs}`. Passes fold a node whose inputs are all constants into such a
+ * constant when some input may change between runs (a parameter read live): whoever
+ * runs the graph recomputes it from the current values (the execution plan does so
+ * once per change of its sources' storage), so no run sees a stale result.
+ */
+export interface FoldRecipe {
+  readonly op: string;
+  /** Constants of the same graph, declared before the folded one. */
+  readonly inputs: Value[];
+  readonly attrs: IrAttrs;
+  readonly index: number;
+}
+
 /** A named constant (initializer): a model parameter baked in for inference, a literal. */
 export interface Constant {
   readonly value: Value;
   readonly data: TypedArray;
+  /** Set when the constant was folded from others that may change (see `FoldRecipe`); `data` then computes it from their current values. */
+  readonly folded?: FoldRecipe;
+}
+
+/** One use of a value: input `index` of `node` (which may sit in a subgraph). */
+export interface Use {
+  readonly node: Node;
+  readonly index: number;
 }
 
 /** Value names in use: one set per outermost graph, shared by its subgraphs. */
@@ -138,6 +162,168 @@ export class Graph {
     const node = new Node(op, inputs, outs, attrs, source, subgraphs);
     this.nodes.push(node);
     return node;
+  }
+
+  // ---- editing (what passes use) ------------------------------------------------------
+  // Use-lists are computed on demand, by a walk over the nodes: graphs are built by
+  // pushing nodes and assigning `inputs` in many places (tracer, parser, splitters), and a
+  // maintained list would go stale behind their backs. Passes that need many lookups
+  // build a map once per sweep (see `useCounts` in src/passes).
+
+  /** The node inputs that read `v`, in this graph and the subgraphs nested in it, in order. */
+  uses(v: Value): Use[] {
+    const out: Use[] = [];
+    const visit = (g: Graph): void => {
+      for (const node of g.nodes) {
+        node.inputs.forEach((u, index) => { if (u === v) out.push({ node, index }); });
+        for (const s of node.subgraphs) visit(s);
+      }
+    };
+    visit(this);
+    return out;
+  }
+
+  /** Whether anything reads `v`: a node (subgraphs included), an output of this graph or of a subgraph, a folded constant's recipe. */
+  isUsed(v: Value): boolean {
+    const visit = (g: Graph): boolean => {
+      if (g.outputs.includes(v)) return true;
+      for (const c of g.constants.values()) if (c.folded?.inputs.includes(v)) return true;
+      for (const node of g.nodes) {
+        if (node.inputs.includes(v)) return true;
+        for (const s of node.subgraphs) if (visit(s)) return true;
+      }
+      return false;
+    };
+    return visit(this);
+  }
+
+  /**
+   * Makes every reader of `old` read `replacement` instead: node inputs (subgraphs
+   * included), the outputs of this graph and of its subgraphs, folded constants'
+   * recipes. Returns how many places changed. The types should agree (the verifier
+   * reports a node whose inputs no longer fit its op). `except`: a node left reading
+   * `old` (typically the one just inserted to compute `replacement` from it).
+   *
+   * @example
+   * ```ts
+   * // y = x * 1  →  y's readers read x
+   * g.replaceAllUsesWith(mulNode.outputs[0]!, x);
+   * g.erase(mulNode);
+   * // h → tanh(h) for every reader of h but the tanh itself
+   * const t = g.insertBefore(next, 'tanh', [h], {}, [h.type]);
+   * g.replaceAllUsesWith(h, t.outputs[0]!, t);
+   * ```
+   */
+  replaceAllUsesWith(old: Value, replacement: Value, except?: Node): number {
+    if (old === replacement) return 0;
+    let n = 0;
+    const visit = (g: Graph): void => {
+      g.outputs = g.outputs.map((v) => (v === old ? (n++, replacement) : v));
+      for (const c of g.constants.values()) {
+        const ins = c.folded?.inputs;
+        if (ins) for (let i = 0; i < ins.length; i++) if (ins[i] === old) { ins[i] = replacement; n++; }
+      }
+      for (const node of g.nodes) {
+        if (node !== except) for (let i = 0; i < node.inputs.length; i++) if (node.inputs[i] === old) { node.inputs[i] = replacement; n++; }
+        for (const s of node.subgraphs) visit(s);
+      }
+    };
+    visit(this);
+    return n;
+  }
+
+  /**
+   * Inserts a node computing `outTypes` from `inputs` right before `anchor` (a node of
+   * this graph; null appends); returns it. Its inputs must be defined before `anchor`.
+   *
+   * @example
+   * ```ts
+   * const t = g.insertBefore(matmul, 'transpose', [w], { perm: [1, 0] }, [{ dtype: 'float32', shape: [4, 3] }]);
+   * ```
+   */
+  insertBefore(anchor: Node | null, op: string, inputs: Value[], attrs: IrAttrs, outTypes: readonly ValueType[], source?: string): Node {
+    const at = anchor === null ? this.nodes.length : this.nodes.indexOf(anchor);
+    if (at < 0) throw new KilnError(`insertBefore: ${describeNode(anchor!)} is not a node of this graph`);
+    const outs = outTypes.map((t) => new Value(this.freshName(), t));
+    const node = new Node(op, inputs, outs, attrs, source);
+    this.nodes.splice(at, 0, node);
+    return node;
+  }
+
+  /**
+   * Removes `node` from this graph. Refuses (a `KilnError` naming the reader) while one
+   * of its outputs is still used: replace the uses first.
+   */
+  erase(node: Node): void {
+    const at = this.nodes.indexOf(node);
+    if (at < 0) throw new KilnError(`erase: ${describeNode(node)} is not a node of this graph`);
+    for (const v of node.outputs) {
+      if (this.isUsed(v)) throw new KilnError(`erase: ${describeNode(node)} cannot go, its output %${v.name} is still used${this.outputs.includes(v) ? ' (a graph output)' : ''}`);
+    }
+    this.nodes.splice(at, 1);
+  }
+
+  /** Removes an unused constant; refuses (a `KilnError`) while something reads it. */
+  removeConstant(v: Value): void {
+    const c = this.constants.get(v.name);
+    if (!c || c.value !== v) throw new KilnError(`removeConstant: %${v.name} is not a constant of this graph`);
+    if (this.isUsed(v)) throw new KilnError(`removeConstant: %${v.name} is still used`);
+    this.constants.delete(v.name);
+  }
+
+  /**
+   * Adds a folded constant (see `FoldRecipe`): `compute` gives its data from the current
+   * values of the recipe's inputs, each time it is read.
+   */
+  addFoldedConstant(name: string, type: ValueType, recipe: FoldRecipe, compute: () => TypedArray): Value {
+    const v = new Value(this.freshName(name), type);
+    this.constants.set(v.name, { value: v, folded: recipe, get data() { return compute(); } });
+    return v;
+  }
+
+  /**
+   * A deep copy with the same value names: new nodes and values, the same attribute
+   * objects and constant data (a live constant stays live: its data is read through
+   * the original). Passes edit a copy so that the traced graph stays as traced.
+   */
+  clone(): Graph {
+    const map = new Map<Value, Value>();
+    const get = (v: Value): Value => map.get(v) ?? v; // a value from outside (none for a root graph)
+    const copyInto = (src: Graph, dst: Graph): void => {
+      for (const v of src.inputs) {
+        dst.reserveName(v.name);
+        const m = new Value(v.name, v.type);
+        dst.inputs.push(m);
+        map.set(v, m);
+      }
+      for (const c of src.constants.values()) {
+        dst.reserveName(c.value.name);
+        const m = new Value(c.value.name, c.value.type);
+        map.set(c.value, m);
+        const folded = c.folded ? { ...c.folded, inputs: c.folded.inputs.map(get) } : undefined;
+        dst.constants.set(m.name, folded ? { value: m, folded, get data() { return c.data; } } : { value: m, get data() { return c.data; } });
+      }
+      for (const n of src.nodes) {
+        const subs = n.subgraphs.map((s) => {
+          const g = new Graph(dst);
+          copyInto(s, g);
+          return g;
+        });
+        const outs = n.outputs.map((v) => {
+          dst.reserveName(v.name);
+          const m = new Value(v.name, v.type);
+          map.set(v, m);
+          return m;
+        });
+        dst.nodes.push(new Node(n.op, n.inputs.map(get), outs, n.attrs, n.source, subs));
+      }
+      dst.outputs = src.outputs.map(get);
+    };
+    const g = new Graph();
+    copyInto(this, g);
+    // Keep numbering after the original's: fresh names made later stay distinct from its.
+    g.namespace.counter = this.namespace.counter;
+    return g;
   }
 
   /** The text form (see `printGraph`); `parseGraph` reads it back. */

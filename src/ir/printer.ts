@@ -167,7 +167,8 @@ class Printer {
   private constant(c: Constant, pad: string): void {
     const text = `${pad}const ${paramText(c.value)}`;
     switch (this.options.constants) {
-      case 'declare': this.lines.push({ text }); break;
+      // A folded constant shows its recipe (the comment parses as one; its data is supplied like any constant's).
+      case 'declare': this.lines.push(c.folded ? { text, comment: `folded: ${foldText(c)}` } : { text }); break;
       case 'summary': this.lines.push({ text, comment: summaryText(c.data) }); break;
       case 'inline': this.lines.push({ text: `${text} = ${dataText(c.data)}` }); break;
     }
@@ -179,6 +180,13 @@ class Printer {
     for (const l of this.lines) if (l.comment !== undefined && l.text.length <= 72) col = Math.max(col, l.text.length);
     return this.lines.map((l) => (l.comment === undefined ? l.text : `${l.text.padEnd(col)}  # ${l.comment}`)).join('\n') + '\n';
   }
+}
+
+/** `transpose(%fc1.weight) {perm=[1, 0]}` (with `[k]` for output k of a multi-output op). */
+function foldText(c: Constant): string {
+  const f = c.folded!;
+  const attrs = formatAttrs(f.attrs);
+  return `${f.op}(${f.inputs.map((v) => formatValueName(v.name)).join(', ')})${f.index ? `[${f.index}]` : ''}${attrs ? ` ${attrs}` : ''}`;
 }
 
 function paramText(v: Value): string {

@@ -24,8 +24,8 @@
 import { formatDim, isSym, type Dim } from './dims.js';
 import { arrayFor, sizeOf, type TensorType } from './dtype.js';
 import { KilnError } from './errors.js';
-import type { Graph, IrAttrValue, Node, Value, ValueType } from './graph.js';
-import { arityMismatch, getOp } from './opRegistry.js';
+import type { FoldRecipe, Graph, IrAttrValue, Node, Value, ValueType } from './graph.js';
+import { arityMismatch, getOp, type Attrs } from './opRegistry.js';
 import { IF_OP, LOOP_OP, MAX_NESTING, loopInputs, subgraphLabels } from './controlFlow.js';
 import { concreteAttrs, concreteType, formatBindings } from './bindings.js';
 import { describeNode, formatAttrs, formatValueName } from './printer.js';
@@ -276,7 +276,9 @@ class Verifier {
       scope.add(v);
     }
     for (const [key, c] of g.constants) {
-      this.checkConstant(key, c.value, c.data, ctx);
+      // A folded constant's data is computed on reading (running its recipe): check the recipe instead.
+      if (c.folded) this.checkFolded(key, c.value, c.folded, g, scope, ctx);
+      else this.checkConstant(key, c.value, c.data, ctx);
       scope.add(c.value);
     }
     g.nodes.forEach((node, index) => {
@@ -306,6 +308,41 @@ class Verifier {
       const why = this.defs.has(v) ? missing(v).replace('is used before it is defined', 'is defined only after the return') : 'is not defined anywhere (a dangling output)';
       this.issue(`${graphText(ctx)} returns ${formatValueName(v.name)} (output ${k}), which ${why}`, ctx.parent?.node);
     });
+  }
+
+  /** A folded constant: its recipe reads constants declared before it, and its op's inference gives its type. */
+  private checkFolded(key: string, v: Value, f: FoldRecipe, g: Graph, scope: Scope, ctx: Context): void {
+    const name = formatValueName(v.name);
+    const where = `folded constant ${name} of ${graphText(ctx)}`;
+    if (key !== v.name) this.issue(`constant ${name} of ${graphText(ctx)} is filed under the name '${key}'`);
+    if (v.producer) this.issue(`${where} has a producer node (${describeNode(v.producer)})`);
+    let ok = true;
+    f.inputs.forEach((u, j) => {
+      const c = g.constants.get(u.name);
+      if (c?.value === u && scope.has(u)) return;
+      ok = false;
+      this.issue(`${where}: recipe input ${j} ${formatValueName(u.name)} is not a constant declared before it`);
+    });
+    const def = getOp(f.op);
+    if (!def) {
+      this.issue(`${where}: unknown op '${f.op}' in its recipe`);
+      return;
+    }
+    const arity = arityMismatch(def, f.inputs.length);
+    if (arity) this.issue(`${where}: ${f.op} ${arity}`);
+    if (!ok || arity || v.type.shape.some((d) => typeof d !== 'number')) {
+      if (v.type.shape.some((d) => typeof d !== 'number')) this.issue(`${where} has a symbolic shape ${formatType(v.type)}`);
+      return;
+    }
+    try {
+      const outs = def.infer(f.inputs.map((u) => u.type as TensorType), f.attrs as Attrs);
+      const bad = invalidInference(outs);
+      const t = outs[f.index];
+      if (bad || !t) this.issue(`${where}: ${f.op}'s inference gives ${bad ?? `no output ${f.index}`}`);
+      else if (!typesEqual(t, v.type)) this.issue(`${where} is declared ${formatType(v.type)} but its recipe ${f.op} gives ${formatType(t)}`);
+    } catch (e) {
+      this.issue(`${where}: its recipe ${f.op} fails shape inference: ${errorText(e)}`);
+    }
   }
 
   private checkConstant(key: string, v: Value, data: unknown, ctx: Context): void {
