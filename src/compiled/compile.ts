@@ -9,7 +9,8 @@ import { callForward, isBuffer, isParameter, Module } from '../nn/module.js';
 import type { ExecutionPlan } from './executionPlan.js';
 import { describeSite, indent, splitAtBreaks } from './explain.js';
 import { breakCause, GraphTracer, type GraphBreak, type Trace } from './graphTracer.js';
-import { LazyTracer, SegmentCache } from './lazyTracer.js';
+import { LazyTracer } from './lazyTracer.js';
+import { SegmentCache } from './segmentCache.js';
 import { lower, type CompileTarget } from './lower.js';
 import { unflattenOutputs } from './outputTree.js';
 import { formatSpec, isSymbolicDim, type InputSpec } from './spec.js';
@@ -218,7 +219,8 @@ function guardText(g: Guard): string {
 
 class Compiled<R> implements CompiledModel<R> {
   private readonly entries: Entry[] = [];
-  private readonly segmentCache = new SegmentCache();
+  /** Segments of graph-breaking calls, lowered like every graph, on the backend their tensors live on. */
+  private readonly segmentCache = new SegmentCache((g, backend) => lower(g, backend.name as CompileTarget));
   private readonly fn: Fn;
   private readonly module: Module | null;
   private readonly specs: readonly InputSpec[];

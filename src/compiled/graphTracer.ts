@@ -4,7 +4,7 @@
 //   noted, not fatal);
 // - 'meta': shapes only, no kernels and no side effects (no generator draws, no writes
 //   into parameters/buffers): the extra traces at other sizes that find symbolic dims.
-import { Graph, KilnError, userCallSite, type Attrs, type Constant, type Dim, type IrAttrs, type OpDef, type TypedArray, type Value, type ValueType } from '../ir/index.js';
+import { Graph, KilnError, userCallSite, type Attrs, type Constant, type Dim, type OpDef, type TypedArray, type Value, type ValueType } from '../ir/index.js';
 import { drawsFor } from '../ops/random.js';
 import type { Backend } from '../runtime/backend.js';
 import { engine, type RandomKind, type TraceHook } from '../eager/engine.js';
@@ -12,6 +12,7 @@ import { checkInputs, execute, inferTypes } from '../eager/dispatch.js';
 import { isPending, pendingTensor, tensorsCreated, Tensor } from '../eager/tensor.js';
 import { keyTensor, nextStream } from '../eager/creation.js';
 import { flattenOutputs, type OutputTree } from './outputTree.js';
+import { recordNode } from './recordNode.js';
 
 /** Where a graph input's tensor comes from at each run. */
 export type Feed =
@@ -86,16 +87,6 @@ export interface TraceOptions {
 /** Thrown in a meta trace where the code reads a value: that trace cannot go on without data. */
 export class MetaAbort extends Error {
   override name = 'MetaAbort';
-}
-
-/** Deep copy of attrs (eager code may reuse arrays it passed). */
-function copyAttrs(attrs: Attrs): IrAttrs {
-  const out: Record<string, IrAttrs[string]> = {};
-  for (const k in attrs) {
-    const v = attrs[k]!;
-    out[k] = Array.isArray(v) ? (v as readonly unknown[]).map((e) => (Array.isArray(e) ? [...(e as number[])] : e)) as IrAttrs[string] : v;
-  }
-  return out;
 }
 
 function isUniform(data: TypedArray): boolean {
@@ -203,7 +194,7 @@ export class GraphTracer implements TraceHook {
       outs = inferTypes(def, inputs, attrs).map((t) => pendingTensor(t.shape, t.dtype, inputs[0]!.backend));
     }
     const ins = inputs.map((x) => this.valueOf(x));
-    const node = this.graph.addNode(def.name, ins, copyAttrs(attrs), outs.map((o) => ({ dtype: o.dtype, shape: [...o.shape] })), source);
+    const node = recordNode(this.graph, def.name, ins, attrs, outs, source);
     outs.forEach((o, i) => this.values.set(o, node.outputs[i]!));
     return outs;
   }

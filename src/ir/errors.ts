@@ -26,12 +26,26 @@ const INTERNAL = /[\\/](src|dist)[\\/](ir|ops|eager|runtime|nn|optim|data|passes
  * call only when throwing or tracing, never on the eager hot path.
  */
 export function userCallSite(): string | undefined {
+  return captureCallSite()();
+}
+
+/**
+ * Captures the stack now and finds the user's `file:line:col` in it only when the
+ * returned function is called. Capturing costs a few microseconds, formatting several
+ * times more: a recorder that needs the site only sometimes (a lazy segment that misses
+ * its cache) captures always and formats on demand.
+ */
+export function captureCallSite(): () => string | undefined {
   // The user's frame can sit below more Kiln frames (gradient rules, tracers, hooks)
   // than V8 keeps by default (10).
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = Math.max(limit, 64);
-  const stack = new Error().stack;
+  const error = new Error();
   Error.stackTraceLimit = limit;
+  return () => siteIn(error.stack);
+}
+
+function siteIn(stack: string | undefined): string | undefined {
   if (!stack) return undefined;
   for (const line of stack.split('\n').slice(1)) {
     if (INTERNAL.test(line)) continue;

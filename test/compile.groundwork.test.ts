@@ -1,0 +1,125 @@
+/**
+ * One path through the compiler: the lazy (graph-break) segments are IR graphs, lowered
+ * like traced entries (verified; passes once lower() runs them), cached by structure,
+ * with the source lines the graph tracer records.
+ *
+ * Tolerances: compiled results run the kernels eager runs, so they are compared for
+ * exact equality.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as kiln from '../src/index.js';
+import { checkGraph, type Graph } from '../src/ir/index.js';
+import { lower, type CompileTarget } from '../src/compiled/lower.js';
+import { LazyTracer } from '../src/compiled/lazyTracer.js';
+import { SegmentCache } from '../src/compiled/segmentCache.js';
+
+const { nn } = kiln;
+
+beforeAll(async () => {
+  await kiln.init();
+});
+
+const THIS_FILE = fileURLToPath(import.meta.url);
+
+function lineOf(marker: string): number {
+  return readFileSync(THIS_FILE, 'utf8').split('\n').findIndex((l) => l.includes(marker)) + 1;
+}
+
+/** A segment cache that lowers like compile() does and keeps every graph it was asked to compile. */
+function recordingCache(): { cache: SegmentCache; lowered: Graph[] } {
+  const lowered: Graph[] = [];
+  const cache = new SegmentCache((g, backend) => {
+    lowered.push(g);
+    return lower(g, backend.name as CompileTarget);
+  });
+  return { cache, lowered };
+}
+
+function gated(x: kiln.Tensor, w: kiln.Tensor): kiln.Tensor {
+  const h = x.matmul(w).add(1); // segment 1
+  if (h.sum().item() > 0) return h.relu().mul(2); // segment 2a
+  return h.tanh().sub(1); // segment 2b
+}
+
+describe('lazy segments are IR graphs', () => {
+  it('each segment is a verified Graph with the source lines of this file, compiled once per structure', () => {
+    const { cache, lowered } = recordingCache();
+    const w = kiln.eye(4).mul(0.5); // keeps the sign of x's sum: both branches run
+    const xs = [kiln.randn([3, 4], { seed: 2 }).add(3), kiln.randn([3, 4], { seed: 3 }).sub(3)];
+    for (let i = 0; i < 6; i++) {
+      const x = xs[i % 2]!;
+      const got = kiln.noGrad(() => new LazyTracer(cache).call(() => gated(x, w)));
+      const want = kiln.noGrad(() => gated(x, w));
+      expect(got.toArray()).toEqual(want.toArray());
+    }
+    // Segment 1, then one per branch: compiled once each, then served from the cache.
+    expect(lowered.map((g) => g.nodes.map((n) => n.op))).toEqual([['matmul', 'add', 'sum'], ['relu', 'mul'], ['tanh', 'sub']]);
+    expect(cache.compiled).toBe(3);
+    expect(cache.runs).toBe(12);
+    expect(cache.entries().map((s) => s.hits)).toEqual([6, 3, 3]);
+    for (const g of lowered) expect(checkGraph(g)).toEqual([]);
+    const file = 'compile.groundwork.test.ts';
+    const [first, a, b] = lowered as [Graph, Graph, Graph];
+    expect(first.nodes[0]!.source).toContain(`${file}:${lineOf('// segment 1')}:`);
+    expect(first.nodes[2]!.source).toContain(`${file}:${lineOf('if (h.sum().item() > 0)')}:`);
+    expect(a.nodes.every((n) => n.source?.includes(`${file}:${lineOf('// segment 2a')}:`))).toBe(true);
+    expect(b.nodes.every((n) => n.source?.includes(`${file}:${lineOf('// segment 2b')}:`))).toBe(true);
+    // Every value a live lazy tensor stands for is an output (the read sum, h for later, and
+    // x·w, whose tensor lives until the call's scope ends).
+    expect(first.outputs.map((v) => v.producer?.op)).toEqual(['matmul', 'add', 'sum']);
+    cache.dispose();
+  });
+
+  it('a kernel error inside a lazy segment names the line of the op that failed', () => {
+    const f = (x: kiln.Tensor, idx: kiln.Tensor): kiln.Tensor => {
+      const n = x.sum().item(); // a break before the gather
+      return x.mul(n).gather(0, idx); // the bad gather
+    };
+    const fast = kiln.compile(f, { inputs: [kiln.spec([3, 2]), kiln.spec([1, 2], 'int32')] });
+    const x = kiln.ones([3, 2]);
+    fast.run(x, kiln.tensor([[0, 1]], { dtype: 'int32' })); // traced
+    fast.run(x, kiln.tensor([[2, 1]], { dtype: 'int32' })); // lazy
+    let err: unknown;
+    try {
+      fast.run(x, kiln.tensor([[7, 1]], { dtype: 'int32' }));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(kiln.KilnError);
+    expect((err as kiln.KilnError).message).toContain('out of range');
+    expect((err as kiln.KilnError).callSite).toContain(`compile.groundwork.test.ts:${lineOf('// the bad gather')}:`);
+  });
+
+  it('a structure first met in the middle of a cached one still names its own lines', () => {
+    const { cache, lowered } = recordingCache();
+    const x = kiln.randn([2, 3], { seed: 4 });
+    const run = (f: () => kiln.Tensor) => kiln.noGrad(() => new LazyTracer(cache).call(f));
+    run(() => x.exp().neg()); // path A
+    run(() => x.exp().abs()); // path B
+    expect(lowered.length).toBe(2);
+    const [, b] = lowered as [Graph, Graph];
+    // exp is on A's cached path (its line is taken from there); abs left it and is found on this line.
+    expect(b.nodes[1]!.source).toContain(`compile.groundwork.test.ts:${lineOf('// path B')}:`);
+    cache.dispose();
+  });
+
+  it('a compiled module with a break matches eager over both branches, through lower()', () => {
+    class Gated extends nn.Module {
+      fc = new nn.Linear(4, 4);
+      forward(x: kiln.Tensor): kiln.Tensor {
+        const h = this.fc.forward(x);
+        return h.mean().item() > 0 ? h.relu() : h.tanh();
+      }
+    }
+    const model = new Gated().eval();
+    const fast = kiln.compile(model, { inputs: [kiln.spec([kiln.dim('batch'), 4])] });
+    for (let i = 0; i < 6; i++) {
+      const x = kiln.randn([1 + i, 4], { seed: i }).add(i % 2 ? 2 : -2);
+      const want = kiln.noGrad(() => model.forward(x));
+      expect((fast.run(x) as kiln.Tensor).toArray()).toEqual(want.toArray());
+    }
+    expect(fast.stats.segmentsCompiled).toBeGreaterThan(0);
+  });
+});
