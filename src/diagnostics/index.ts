@@ -2,4 +2,4 @@
 export { summary, ModelSummary, type SummaryOptions, type LayerSummary, type SummaryTotals } from './summary.js';
 export { layerFlops } from './flops.js';
 export { gradientNorms, type GradientNorms, type GradientNormOptions } from './gradients.js';
-export { activationStats, type ActivationStat, type ActivationReport, type ActivationStatsOptions } from './activations.js';
+export { activationStats, type ActivationStat, type ActivationReport, type ActivationStatsOptions, type ActivationHistogram, type ActivationPerUnit } from './activations.js';

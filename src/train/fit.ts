@@ -2,6 +2,7 @@ import { KilnError, noGrad, scope, Tensor } from '../eager/index.js';
 import { callForward, type Module } from '../nn/module.js';
 import { addConfusion, confusionMatrix, precisionRecallF1, toClassIndices, type Average, type ConfusionMatrix } from './metrics.js';
 import { ProgressBar } from './progress.js';
+import { ReportCollector, type ReportOptions } from './reportCollect.js';
 
 /** What `fit` needs of an optimizer (any `kiln.optim` optimizer). */
 export interface Steppable {
@@ -74,6 +75,14 @@ export interface FitOptions {
   onEpochEnd?: (record: EpochRecord) => boolean | void;
   /** 'auto' (bar on a TTY, lines otherwise), 'lines', or 'none'. */
   log?: 'auto' | 'lines' | 'none';
+  /**
+   * Write a self-contained HTML training report (Node only) to this path, or as
+   * `ReportOptions` say: loss/accuracy curves, learning rate, per-layer gradient norms,
+   * activation histograms and dead/saturated units, first-layer filters, the validation
+   * confusion matrix, and a PNG of the curves beside it. Rewritten atomically after each
+   * epoch; a failure to collect or write it is a warning, never an error of `fit`.
+   */
+  report?: string | ReportOptions;
 }
 
 /** One epoch of history. */
@@ -117,9 +126,18 @@ export interface EvaluateResult extends MetricValues {
  * ```
  */
 export function evaluate(model: Module, batches: Batches, loss: FitOptions['loss'], options: EvaluateOptions = {}): EvaluateResult {
+  return evaluateWith(model, batches, loss, resolveMetrics(options.metrics, options.accuracy), options, false).result;
+}
+
+/**
+ * `evaluate` with resolved metrics; `extraConfusion` also accumulates a confusion matrix
+ * that is not part of the result (for the training report), given up quietly (`null`)
+ * when the predictions are not class scores.
+ */
+function evaluateWith(model: Module, batches: Batches, loss: FitOptions['loss'], metricSet: ReadonlySet<MetricName>, options: EvaluateOptions, extraConfusion: boolean): { result: EvaluateResult; confusion: ConfusionMatrix | null } {
   const wasTraining = model.training;
   model.eval();
-  const metrics = new MetricAccumulator(resolveMetrics(options.metrics, options.accuracy), options.numClasses);
+  const metrics = new MetricAccumulator(metricSet, options.numClasses, extraConfusion);
   let total = 0, count = 0;
   try {
     forEachBatch(batches, (x, y) =>
@@ -136,7 +154,7 @@ export function evaluate(model: Module, batches: Batches, loss: FitOptions['loss
     model.train(wasTraining);
   }
   if (count === 0) throw new KilnError('evaluate: no batches');
-  return { loss: total / count, ...metrics.values(options.average) };
+  return { result: { loss: total / count, ...metrics.values(options.average) }, confusion: metrics.extraConfusion };
 }
 
 function resolveMetrics(metrics: readonly MetricName[] | undefined, accuracy: boolean | undefined): ReadonlySet<MetricName> {
@@ -155,9 +173,17 @@ class MetricAccumulator {
   private count = 0;
   private confusion: ConfusionMatrix | null = null;
   private readonly needConfusion: boolean;
+  /** Whether to keep a confusion matrix the metrics do not need (given up on a failure). */
+  private extra: boolean;
 
-  constructor(readonly metrics: ReadonlySet<MetricName>, private readonly numClasses: number | undefined) {
+  constructor(readonly metrics: ReadonlySet<MetricName>, private readonly numClasses: number | undefined, extraConfusion = false) {
     this.needConfusion = [...metrics].some((m) => m !== 'accuracy');
+    this.extra = extraConfusion && !this.needConfusion;
+  }
+
+  /** The confusion matrix kept for `extraConfusion` (or needed by the metrics anyway), null when it could not be computed. */
+  get extraConfusion(): ConfusionMatrix | null {
+    return this.needConfusion || this.extra ? this.confusion : null;
   }
 
   /** Accuracy over the batches so far (0 before any). */
@@ -170,27 +196,50 @@ class MetricAccumulator {
   }
 
   add(pred: Tensor, y: Tensor): void {
-    if (this.empty) return;
+    if (this.empty && !this.extra) return;
     noGrad(() => {
+      if (this.empty) {
+        this.addExtra(pred, y, () => this.addConfusion(pred, toClassIndices(pred, 'fit'), toClassIndices(y, 'fit')));
+        return;
+      }
       const p = toClassIndices(pred, 'fit');
       const t = toClassIndices(y, 'fit');
       if (this.metrics.has('accuracy')) {
         for (let i = 0; i < p.length; i++) if (p[i] === t[i]) this.correct++;
         this.count += p.length;
       }
-      if (this.needConfusion) {
-        const k = this.numClasses ?? (pred.rank >= 2 ? pred.shape[1] : undefined);
-        if (k === undefined) throw new KilnError('precision, recall, f1 and confusion need predictions of shape [N, C] or the numClasses option', { op: 'fit' });
-        const m = confusionMatrix(p, t, k);
-        this.confusion = this.confusion ? addConfusion(this.confusion, m) : m;
-      }
+      if (this.needConfusion) this.addConfusion(pred, p, t);
+      else if (this.extra) this.addExtra(pred, y, () => this.addConfusion(pred, p, t));
     });
+  }
+
+  private addConfusion(pred: Tensor, p: ArrayLike<number>, t: ArrayLike<number>): void {
+    const k = this.numClasses ?? (pred.rank >= 2 ? pred.shape[1] : undefined);
+    if (k === undefined) throw new KilnError('precision, recall, f1 and confusion need predictions of shape [N, C] or the numClasses option', { op: 'fit' });
+    const m = confusionMatrix(p, t, k);
+    this.confusion = this.confusion ? addConfusion(this.confusion, m) : m;
+  }
+
+  /**
+   * Runs an optional confusion update, only for class scores `[N, C ≥ 2]` with class-index
+   * `[N]` or probability `[N, C]` targets: anything else (not a classifier), or a failure,
+   * drops the extra matrix instead of raising.
+   */
+  private addExtra(pred: Tensor, y: Tensor, update: () => void): void {
+    const scores = pred.rank === 2 && (pred.shape[1] ?? 0) >= 2 && (y.rank === 1 || (y.rank === 2 && y.shape[1] === pred.shape[1]));
+    try {
+      if (!scores) throw new KilnError('not class scores');
+      update();
+    } catch {
+      this.extra = false;
+      this.confusion = null;
+    }
   }
 
   values(average: Average = 'macro'): MetricValues {
     const out: MetricValues = {};
     if (this.metrics.has('accuracy')) out.accuracy = this.accuracy;
-    if (this.confusion) {
+    if (this.confusion && this.needConfusion) {
       const s = precisionRecallF1(this.confusion)[average];
       if (this.metrics.has('precision')) out.precision = s.precision;
       if (this.metrics.has('recall')) out.recall = s.recall;
@@ -234,6 +283,8 @@ function currentLr(optimizer: Steppable): number | undefined {
  * `metrics` adds `trainMetrics`/`valMetrics` (precision, recall, F1 averaged as
  * `average` says, and the confusion matrix, from `kiln.metrics`) to each record;
  * `onBatchEnd` runs after every optimizer step, `onEpochEnd` after every epoch.
+ * `report: 'run.html'` writes a self-contained HTML training report and `run.png` (Node;
+ * see `ReportOptions`), collected through those same callbacks.
  *
  * @example
  * ```ts
@@ -243,6 +294,7 @@ function currentLr(optimizer: Steppable): number | undefined {
  *   train: trainLoader, val: valLoader, epochs: 5,
  *   metrics: ['accuracy', 'f1', 'confusion'],             // default ['accuracy']
  *   onBatchEnd: ({ epoch, batch, loss, lr }) => { if (batch % 100 === 0) console.log(epoch, batch, loss, lr); },
+ *   report: 'run.html',                                    // and run.png: curves, gradients, activations, filters, confusion
  * });
  * console.log(history.at(-1)!.valAccuracy, history.at(-1)!.valMetrics!.f1, history.at(-1)!.valMetrics!.confusion);
  * ```
@@ -253,57 +305,83 @@ export async function fit(model: Module, options: FitOptions): Promise<EpochReco
   const metricSet = resolveMetrics(options.metrics, options.accuracy);
   const detailed = options.metrics !== undefined;
   const withAcc = metricSet.has('accuracy');
+  // The report collects through the same per-batch and per-epoch callbacks as the user's (its own first).
+  const report = options.report === undefined ? null : new ReportCollector(model, options.report, options);
+  const onBatchEnd = chain(report?.onBatchEnd, options.onBatchEnd);
+  const onEpochEnd = chain(report?.onEpochEnd, options.onEpochEnd);
   let stop = false;
-  for (let epoch = 1; epoch <= options.epochs && !stop; epoch++) {
-    const t0 = performance.now();
-    model.train();
-    const total = options.train.length ?? 0;
-    const bar = new ProgressBar(`epoch ${epoch}/${options.epochs}`, total, log === 'none' ? null : process.stderr);
-    const metrics = new MetricAccumulator(metricSet, options.numClasses);
-    let lossSum = 0, count = 0, step = 0;
-    forEachBatch(options.train, (x, y) => {
-      options.optimizer.zeroGrad();
-      const pred = callForward(model, x) as Tensor;
-      const loss = options.loss(pred, y);
-      loss.backward();
-      const lr = options.onBatchEnd ? currentLr(options.optimizer) : undefined;
-      options.optimizer.step();
-      const n = x.shape[0] ?? 1;
-      const value = loss.item();
-      lossSum += value * n;
-      metrics.add(pred, y);
-      count += n;
-      step++;
-      bar.update(step, `loss ${(lossSum / count).toFixed(4)}${withAcc ? ` acc ${(100 * metrics.accuracy).toFixed(1)}%` : ''}`);
-      if (options.onBatchEnd) {
-        const record: BatchRecord = { epoch, batch: step, loss: value, size: n };
-        if (options.train.length !== undefined) record.batches = options.train.length;
-        if (lr !== undefined) record.lr = lr;
-        if (options.onBatchEnd(record) === true) stop = true;
+  try {
+    for (let epoch = 1; epoch <= options.epochs && !stop; epoch++) {
+      const t0 = performance.now();
+      model.train();
+      const total = options.train.length ?? 0;
+      const bar = new ProgressBar(`epoch ${epoch}/${options.epochs}`, total, log === 'none' ? null : process.stderr);
+      const metrics = new MetricAccumulator(metricSet, options.numClasses);
+      let lossSum = 0, count = 0, step = 0;
+      forEachBatch(options.train, (x, y) => {
+        options.optimizer.zeroGrad();
+        const pred = callForward(model, x) as Tensor;
+        const loss = options.loss(pred, y);
+        loss.backward();
+        const lr = onBatchEnd ? currentLr(options.optimizer) : undefined;
+        options.optimizer.step();
+        const n = x.shape[0] ?? 1;
+        const value = loss.item();
+        lossSum += value * n;
+        metrics.add(pred, y);
+        count += n;
+        step++;
+        bar.update(step, `loss ${(lossSum / count).toFixed(4)}${withAcc ? ` acc ${(100 * metrics.accuracy).toFixed(1)}%` : ''}`);
+        if (onBatchEnd) {
+          const record: BatchRecord = { epoch, batch: step, loss: value, size: n };
+          if (options.train.length !== undefined) record.batches = options.train.length;
+          if (lr !== undefined) record.lr = lr;
+          if (onBatchEnd(record) === true) stop = true;
+        }
+        return stop;
+      });
+      if (count === 0) throw new KilnError('fit: the training set produced no batches');
+      const record: EpochRecord = { epoch, trainLoss: lossSum / count, seconds: 0 };
+      const trainValues = metrics.values(options.average);
+      if (trainValues.accuracy !== undefined) record.trainAccuracy = trainValues.accuracy;
+      if (detailed) record.trainMetrics = trainValues;
+      if (options.val) {
+        const evalOptions: EvaluateOptions = { ...(options.average ? { average: options.average } : {}), ...(options.numClasses ? { numClasses: options.numClasses } : {}) };
+        const { result: v, confusion } = evaluateWith(model, options.val, options.loss, metricSet, evalOptions, report !== null);
+        if (report) report.valConfusion = confusion;
+        record.valLoss = v.loss;
+        if (v.accuracy !== undefined) record.valAccuracy = v.accuracy;
+        if (detailed) {
+          const { loss: _loss, ...values } = v;
+          record.valMetrics = values;
+        }
       }
-      return stop;
-    });
-    if (count === 0) throw new KilnError('fit: the training set produced no batches');
-    const record: EpochRecord = { epoch, trainLoss: lossSum / count, seconds: 0 };
-    const trainValues = metrics.values(options.average);
-    if (trainValues.accuracy !== undefined) record.trainAccuracy = trainValues.accuracy;
-    if (detailed) record.trainMetrics = trainValues;
-    if (options.val) {
-      const v = evaluate(model, options.val, options.loss, { metrics: [...metricSet], ...(options.average ? { average: options.average } : {}), ...(options.numClasses ? { numClasses: options.numClasses } : {}) });
-      record.valLoss = v.loss;
-      if (v.accuracy !== undefined) record.valAccuracy = v.accuracy;
-      if (detailed) {
-        const { loss: _loss, ...values } = v;
-        record.valMetrics = values;
-      }
+      record.seconds = (performance.now() - t0) / 1000;
+      history.push(record);
+      bar.finish(formatRecord(record, options.epochs));
+      const halt = onEpochEnd?.(record) === true;
+      if (report?.due(epoch, halt || stop)) await report.write(history);
+      if (halt) break;
+      if (!stop) await new Promise((r) => setImmediate(r)); // let the event loop breathe between epochs
     }
-    record.seconds = (performance.now() - t0) / 1000;
-    history.push(record);
-    bar.finish(formatRecord(record, options.epochs));
-    if (options.onEpochEnd?.(record) === true) break;
-    if (!stop) await new Promise((r) => setImmediate(r)); // let the event loop breathe between epochs
+  } catch (err) {
+    // A run that fails still leaves a report of what it got through (then the error goes on).
+    if (report) await report.write(history, err);
+    throw err;
+  } finally {
+    report?.dispose();
   }
   return history;
+}
+
+/** One callback calling `first` then `second` (the result of `second` decides), or undefined when both are. */
+function chain<R>(first: ((r: R) => void) | undefined, second: ((r: R) => boolean | void) | undefined): ((r: R) => boolean | void) | undefined {
+  if (!first) return second;
+  if (!second) return first;
+  return (r) => {
+    first(r);
+    return second(r);
+  };
 }
 
 function formatRecord(r: EpochRecord, epochs: number): string {
