@@ -73,7 +73,7 @@ describe('tracing models', () => {
     const text = fast.graph.toString();
     expect(text).toContain('graph(%x: float32[batch, 12])');
     expect(text).toContain('const %0.weight: float32[32, 12]');
-    expect(text).toMatch(/float32\[batch, 3\] = add/);
+    expect(text).toMatch(/float32\[batch, 3\] = linear\(/); // one node per Linear layer
     verifyGraph(fast.graph);
   });
 
@@ -86,7 +86,8 @@ describe('tracing models', () => {
     const fast = compile(model, { inputs: [spec([dim('n'), 1, 12, 12])] });
     for (const n of [3, 1, 6]) {
       const x = kiln.randn([n, 1, 12, 12], { seed: 10 + n });
-      expect(maxDiff(fast.run(x) as kiln.Tensor, eager(model, x) as kiln.Tensor)).toBe(0);
+      // The batch norm is folded into the conv's weights (O1): equal up to rounding.
+      expect(maxDiff(fast.run(x) as kiln.Tensor, eager(model, x) as kiln.Tensor)).toBeLessThan(1e-5);
     }
     expect(fast.traceCount).toBe(1);
     // Flatten's reshape target follows the batch: [n, 32].
@@ -123,7 +124,8 @@ describe('tracing models', () => {
     const fast = compile(block, { inputs: [spec([dim('batch'), 4, 8, 8])] });
     for (const b of [2, 3]) {
       const x = kiln.randn([b, 4, 8, 8], { seed: 30 + b });
-      expect(maxDiff(fast.run(x) as kiln.Tensor, eager(block, x) as kiln.Tensor)).toBe(0);
+      // The batch norms are folded into the convs' weights (O1): equal up to rounding.
+      expect(maxDiff(fast.run(x) as kiln.Tensor, eager(block, x) as kiln.Tensor)).toBeLessThan(1e-5);
     }
     const text = fast.graph.toString();
     expect(text).toContain('const %bn1.runningMean: float32[4]');

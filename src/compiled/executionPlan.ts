@@ -6,6 +6,7 @@ import {
 } from '../ir/index.js';
 import type { Backend, Kernel, KernelInput, Storage } from '../runtime/backend.js';
 import { execute } from '../eager/dispatch.js';
+import { kernelOf } from '../eager/decomposition.js';
 import { Tensor } from '../eager/tensor.js';
 
 /** A value while a plan runs: a kernel input (storage, shape, dtype). */
@@ -107,7 +108,8 @@ export class ExecutionPlan {
       if (isControlFlowOp(node.op) || node.subgraphs.length) throw new KilnError(`compile: the execution plan cannot run control flow yet (${describeNode(node)}); the interpreter can`, { op: 'compile', callSite: node.source });
       const def = getOp(node.op);
       if (!def) throw new KilnError(`compile: unknown op '${node.op}' in ${describeNode(node)}`, { op: 'compile', callSite: node.source });
-      const kernel = def.alias ? null : ((backend.kernels.get(def.name) as Kernel | undefined) ?? null);
+      // An op the backend has no kernel for runs its decomposition (see eager/decomposition.ts).
+      const kernel = def.alias ? null : (kernelOf(def, backend) ?? null);
       if (!def.alias && !kernel) throw new KilnError(`compile: no kernel for '${node.op}' on the '${backend.name}' backend`, { op: node.op, callSite: node.source });
       const inputs = node.inputs.map((v) => {
         const s = slotOf.get(v);

@@ -3,6 +3,7 @@ import type { Backend } from '../runtime/backend.js';
 import { engine } from './engine.js';
 import { isPending, pendingTensor, Tensor } from './tensor.js';
 import { opError } from './dispatch.js';
+import { gradThroughDecomposition } from './decomposition.js';
 
 const NONE: readonly Tensor[] = [];
 
@@ -130,7 +131,9 @@ export class GradNode {
     this.#rule = { inputs, outputs };
     let result: (Tensor | null)[];
     try {
-      result = this.def.grad!({ inputs, outputs, dys, attrs: this.attrs, needs }) as (Tensor | null)[];
+      const def = this.def, attrs = this.attrs;
+      const throughDecomposition = () => gradThroughDecomposition(def, inputs, dys, attrs, needs);
+      result = def.grad!({ inputs, outputs, dys, attrs, needs, throughDecomposition }) as (Tensor | null)[];
     } finally {
       ruleState.node = outer;
       this.#rule = null;

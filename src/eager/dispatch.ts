@@ -1,8 +1,9 @@
 import { arityMismatch, getOp, KilnError, userCallSite, formatShape, type Attrs, type OpDef, type TensorType } from '../ir/index.js';
-import { isAllocationFailure, type Kernel } from '../runtime/backend.js';
+import { isAllocationFailure } from '../runtime/backend.js';
 import { engine } from './engine.js';
 import { Tensor } from './tensor.js';
 import { GradNode, ruleState } from './autograd.js';
+import { isDecompositionKernel, kernelOf, runDecomposed } from './decomposition.js';
 
 /**
  * Runs one op eagerly: infers output types, calls the backend's kernel, records the
@@ -28,11 +29,14 @@ export function execute(def: OpDef, inputs: readonly Tensor[], attrs: Attrs): Te
     first.storage.refs++;
     outputs = [new Tensor(first.storage, outTypes[0]!.shape, outTypes[0]!.dtype, backend)];
   } else {
-    const kernel = backend.kernels.get(def.name) as Kernel | undefined;
+    const kernel = kernelOf(def, backend);
     if (!kernel) throw opError(def.name, `no kernel on the '${backend.name}' backend`, inputs);
     for (const t of outTypes) {
       if (t.dtype === 'float64' && !backend.supportsFloat64) throw opError(def.name, `float64 is supported on the reference backend only, not '${backend.name}'`, inputs);
     }
+    // No kernel of its own, a gradient wanted and no trace to record the op whole: its
+    // primitives go on the tape (the backward pass then need not run them again).
+    if (needsGrad && engine.gradEnabled && engine.tracer === null && isDecompositionKernel(kernel)) return runDecomposed(def, inputs, attrs, outTypes);
     let storages;
     try {
       storages = kernel(inputs, attrs, outTypes);

@@ -22,6 +22,8 @@ export * from './functional/reduce.js';
 export * from './functional/linalg.js';
 export * from './functional/shape.js';
 export * from './functional/nn.js';
+export * from './functional/linear.js';
+export { batchNorm, layerNorm, type BatchNormOptions, type LayerNormOptions } from './functional/normalization.js';
 export { tril, triu } from './functional/linalgSolve.js';
 /** Factorizations and solves: `kiln.linalg.cholesky`, `solve`, `solveTriangular`, `choleskySolve`, `lstsq`. */
 export * as linalg from './linalg.js';

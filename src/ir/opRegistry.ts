@@ -12,6 +12,13 @@ export interface GradContext<T> {
   readonly attrs: Attrs;
   /** Which inputs need a gradient: a rule may skip (return null for) the others. */
   readonly needs: readonly boolean[];
+  /**
+   * The gradient w.r.t. each input (null where not `needs`) through the op's `decompose`:
+   * its primitives are run again on the inputs and differentiated. For ops without a
+   * closed form worth writing (the recurrent ops): `grad: (ctx) => ctx.throughDecomposition()`.
+   * Higher-order gradients flow through it too.
+   */
+  readonly throughDecomposition: () => (T | null)[];
 }
 
 /**
@@ -34,6 +41,14 @@ export interface OpDef<T = unknown> {
    * Absent: the op is not differentiable (comparisons, argmax, random).
    */
   grad?(ctx: GradContext<T>): (T | null)[];
+  /**
+   * The op's meaning as primitive ops, written against the same tensor interface as
+   * `grad` (PyTorch's composite ops / `torch._decomp` are the model): returns the outputs
+   * `infer` describes. High-level ops (`linear`, `batchNorm`, `layerNorm`, `lstm`) have
+   * one. A backend without a kernel for the op runs it (eager dispatch and compiled plans
+   * alike), the interpreter through them, and passes may replace a node by it.
+   */
+  decompose?(inputs: readonly T[], attrs: Attrs): T[];
   /** Output 0 shares the storage of input 0 (reshape): no kernel runs. */
   readonly alias?: boolean;
   /** Helper ops that exist only for another op's gradient, e.g. conv2dBackpropFilter. */

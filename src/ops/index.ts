@@ -6,4 +6,6 @@ export * as linalg from './linalg.js';
 export * as linalgSolve from './linalgSolve.js';
 export * as nn from './nn.js';
 export * as random from './random.js';
+export * as linear from './linear.js';
+export * as normalization from './normalization.js';
 export type { AnyTensor, Axes, ReduceOptions, TensorLike } from './tensorLike.js';

@@ -1,7 +1,7 @@
-import { elementCount, noGrad, ones, scope, zeros, type Tensor } from '../../eager/index.js';
-import { centered as centerMean } from '../../eager/functional/centered.js';
+import { batchNorm, elementCount, noGrad, ones, scope, zeros, type Tensor } from '../../eager/index.js';
+import { batchNormTraining } from '../../eager/functional/normalization.js';
 import { buffer, Module } from '../module.js';
-import { channelShape, checkInt, layerError, newParameter, type FactoryOptions } from './common.js';
+import { checkInt, layerError, newParameter, type FactoryOptions } from './common.js';
 import * as init from '../init.js';
 
 /** Options of `BatchNorm1d` / `BatchNorm2d`. */
@@ -21,9 +21,9 @@ export interface BatchNormOptions extends FactoryOptions {
 
 /**
  * Shared implementation of batch normalization over dimension 1 (channels). Training:
- * normalizes by the batch mean and biased variance (autograd differentiates through
- * both) and updates the running mean and the *unbiased* running variance. Eval:
- * normalizes by the running statistics.
+ * normalizes by the batch mean and biased variance (one `batchNormTraining` op) and
+ * updates the running mean and the *unbiased* running variance. Eval: normalizes by the
+ * running statistics (one `batchNorm` op).
  */
 abstract class BatchNormBase extends Module {
   /** γ, [numFeatures] (null unless `affine`). */
@@ -77,38 +77,33 @@ abstract class BatchNormBase extends Module {
 
   forward(x: Tensor): Tensor {
     this.checkInput(x);
-    const c = this.numFeatures;
-    const axes = [0];
-    for (let d = 2; d < x.rank; d++) axes.push(d);
-    const shape = channelShape(c, x.rank);
-    let y: Tensor;
     if (this.training || !this.runningMean) {
-      const count = x.size / c;
+      const count = x.size / this.numFeatures;
       if (count <= 1) {
         throw layerError(this.layerName, `expected more than 1 value per channel when training, got input shape [${x.shape.join(', ')}]`);
       }
-      // Corrected for large offsets (1e7 + [1, 2, 3, 4] normalized by 1.5 instead of 1.25 before).
-      const [mean, centered] = centerMean(x, axes);
-      const variance = centered.square().mean(axes, { keepDims: true }); // biased, as PyTorch normalizes
-      y = centered.mul(variance.add(this.eps).rsqrt());
-      if (this.training && this.runningMean) this.updateRunningStats(mean, variance, elementCount(x, axes));
-    } else {
-      y = x.sub(this.runningMean.reshape(shape)).mul(this.runningVar!.reshape(shape).add(this.eps).rsqrt());
+      // One batchNormTraining op: the statistics in one kernel pass, a closed-form backward.
+      const [y, mean, variance] = batchNormTraining(x, this.weight, this.bias, this.eps);
+      if (this.training && this.runningMean) {
+        const axes = [0];
+        for (let d = 2; d < x.rank; d++) axes.push(d);
+        this.updateRunningStats(mean, variance, elementCount(x, axes));
+      }
+      return y;
     }
-    if (this.weight && this.bias) y = y.mul(this.weight.reshape(shape)).add(this.bias.reshape(shape));
-    return y;
+    // Inference: one batchNorm op by the running statistics (what BN folding looks for).
+    return batchNorm(x, this.runningMean, this.runningVar!, { weight: this.weight, bias: this.bias, eps: this.eps });
   }
 
-  /** `count`: values per channel, a tensor so a compiled training step follows a symbolic batch. */
+  /** `mean`, `variance`: [C]; `count`: values per channel, a tensor so a compiled training step follows a symbolic batch. */
   private updateRunningStats(mean: Tensor, variance: Tensor, count: Tensor): void {
-    const c = this.numFeatures;
     noGrad(() => scope(() => {
       this.numBatchesTracked!.add_(1);
       // momentum null: cumulative average, factor 1/batches (reads one number back).
       const f = this.momentum ?? 1 / this.numBatchesTracked!.item();
-      this.runningMean!.mul_(1 - f).add_(mean.reshape([c]).mul(f));
+      this.runningMean!.mul_(1 - f).add_(mean.mul(f));
       // The running variance is unbiased: n/(n−1) times the batch's biased variance.
-      this.runningVar!.mul_(1 - f).add_(variance.reshape([c]).mul(count.div(count.sub(1)).mul(f)));
+      this.runningVar!.mul_(1 - f).add_(variance.mul(count.div(count.sub(1)).mul(f)));
     }));
   }
 }

@@ -1,5 +1,4 @@
-import type { Tensor } from '../../eager/index.js';
-import { centered as centerMean } from '../../eager/functional/centered.js';
+import { layerNorm, type Tensor } from '../../eager/index.js';
 import { Module } from '../module.js';
 import { checkInt, layerError, newParameter, type FactoryOptions } from './common.js';
 import * as init from '../init.js';
@@ -52,13 +51,7 @@ export class LayerNorm extends Module {
     if (x.rank < k || tail.some((d, i) => d !== this.normalizedShape[i])) {
       throw layerError('LayerNorm', `expected input [..., ${this.normalizedShape.join(', ')}], got shape [${x.shape.join(', ')}]`);
     }
-    const axes: number[] = [];
-    for (let d = x.rank - k; d < x.rank; d++) axes.push(d);
-    const [, centered] = centerMean(x, axes); // exact for large offsets, as BatchNorm
-    const variance = centered.square().mean(axes, { keepDims: true });
-    let y = centered.mul(variance.add(this.eps).rsqrt());
-    if (this.weight) y = y.mul(this.weight);
-    if (this.bias) y = y.add(this.bias);
-    return y;
+    // One layerNorm op (closed-form backward); normalized over the last k axes.
+    return layerNorm(x, this.normalizedShape, { weight: this.weight, bias: this.bias, eps: this.eps });
   }
 }

@@ -1,4 +1,4 @@
-import { isTracing, matmul, type Tensor } from '../../eager/index.js';
+import { linear, type Tensor } from '../../eager/index.js';
 import { Module } from '../module.js';
 import { checkInt, layerError, newParameter, type FactoryOptions } from './common.js';
 import { initBias, initWeight, resolveBias, torchDefaultWeight, type WeightBiasOptions } from './initScheme.js';
@@ -41,32 +41,7 @@ export class Linear extends Module {
     if (x.rank === 0 || x.shape[x.rank - 1] !== this.inFeatures) {
       throw layerError('Linear', `expected input [..., ${this.inFeatures}], got shape [${x.shape.join(', ')}]`);
     }
-    const y = matmul(x, this.transposedWeight());
-    return this.bias ? y.add(this.bias) : y;
-  }
-
-  // Wᵀ is kept while W is unchanged (same version): a fresh transpose per call would cost
-  // a copy, and on wasm XNNPACK re-packs a B operand it has not seen (≈3.5 ns/element),
-  // which dominates small-batch inference. Recomputed after every in-place update, and
-  // when the weight is another tensor (an optimizer with a tensor lr rebinds it).
-  #weightT: Tensor | null = null;
-  #weightTVersion = -1;
-  #weightTOf: Tensor | null = null;
-
-  private transposedWeight(): Tensor {
-    if (isTracing()) return this.weight.transpose(); // the graph must record the op
-    const cached = this.#weightT;
-    if (cached && !cached.disposed && this.#weightTOf === this.weight && this.#weightTVersion === this.weight.version && cached.requiresGrad === this.weight.requiresGrad) return cached;
-    if (cached) {
-      cached.keepAlive = false;
-      // After a rebind the old transpose may still be saved on an unrolled tape (the
-      // hypergradient backpropagates through it): leave it to the garbage collector.
-      if (this.#weightTOf === this.weight) cached.dispose();
-    }
-    const t = this.weight.transpose().keep();
-    this.#weightT = t;
-    this.#weightTOf = this.weight;
-    this.#weightTVersion = this.weight.version;
-    return t;
+    // One `linear` op (one node when traced); the wasm kernel keeps Wᵀ packed while W is unchanged.
+    return linear(x, this.weight, this.bias);
   }
 }

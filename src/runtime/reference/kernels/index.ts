@@ -6,3 +6,5 @@ import './linalg.js';
 import './nn.js';
 import './random.js';
 import './linalgSolve.js';
+import './linear.js';
+import './normalization.js';

@@ -5,3 +5,4 @@ import './shape.js';
 import './linalg.js';
 import './nn.js';
 import './random.js';
+import './linear.js';
