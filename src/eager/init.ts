@@ -3,6 +3,7 @@ import type { Backend, BackendName } from '../runtime/backend.js';
 import { ReferenceBackend } from '../runtime/reference/referenceBackend.js';
 import { WasmBackend } from '../runtime/wasm/wasmBackend.js';
 import { loadWasmModule, wasmThreads as loadedWasmThreads } from '../runtime/wasm/wasmModule.js';
+import { loadNodeHost } from '../platform/index.js';
 import { engine } from './engine.js';
 
 export interface InitOptions {
@@ -15,29 +16,44 @@ export interface InitOptions {
    * process alive). Kiln's own generated kernels stay on this thread. Measured on 2 cores,
    * 2 threads: see README "Threads". Default: the `KILN_THREADS` environment variable,
    * else 1. The wasm module is loaded once per process (per worker thread), by the first
-   * `init`: a later `init` asking for another count throws a KilnError.
+   * `init`: a later `init` asking for another count throws a KilnError. In a browser,
+   * n > 1 uses web workers and needs a cross-origin isolated page (COOP/COEP headers).
    */
   threads?: number;
+  /**
+   * Where the wasm backend's `.wasm` files are (`tfjs-backend-wasm-simd.wasm`, and
+   * `tfjs-backend-wasm-threaded-simd.wasm` for threads): a folder, as a URL or a path
+   * relative to the page in browsers (default: next to Kiln's module, i.e. next to your
+   * bundle), or a directory path in Node (default: the installed tfjs-backend-wasm
+   * package). A file that cannot be loaded throws a KilnError naming its URL.
+   */
+  wasmPath?: string | URL;
 }
 
 /**
  * Loads the backends and sets the default one. Call once before creating tensors;
- * calling again only changes the default.
+ * calling again only changes the default (and loads the wasm backend if it is not yet).
+ * `backend: 'reference'` loads no wasm: `t.to('wasm')` then needs `await kiln.init()`.
  *
  * @example
  * ```ts
  * await kiln.init();                          // wasm (XNNPACK SIMD kernels)
  * await kiln.init({ backend: 'reference' });  // plain TypeScript, float64 too
  * await kiln.init({ threads: 2 });            // wasm, XNNPACK kernels on 2 threads
+ * await kiln.init({ wasmPath: '/assets/kiln/' }); // in a page: the folder holding the .wasm files
  * ```
  */
 export async function init(options: InitOptions = {}): Promise<void> {
   const name = options.backend ?? 'wasm';
   if (!engine.backends.has('reference')) engine.backends.set('reference', asBackend(new ReferenceBackend()));
-  // The wasm backend is always loaded (≈10 ms): `t.to('wasm')` must work after any init.
-  // Loading again returns the loaded module, or throws if `threads` asks for another count.
-  const wasmModule = await loadWasmModule(options.threads);
-  if (!engine.backends.has('wasm')) engine.backends.set('wasm', asBackend(new WasmBackend(wasmModule)));
+  // The reference backend needs no wasm (nothing is fetched in a page). Otherwise the wasm
+  // module is loaded once; loading again returns it, or throws if `threads` asks for another count.
+  if (name !== 'reference' || options.threads !== undefined || options.wasmPath !== undefined) {
+    const wasmModule = await loadWasmModule({ threads: options.threads, wasmPath: options.wasmPath });
+    if (!engine.backends.has('wasm')) engine.backends.set('wasm', asBackend(new WasmBackend(wasmModule)));
+  } else {
+    await loadNodeHost(); // files (checkpoints, datasets) in Node; nothing in browsers
+  }
   const backend = engine.backends.get(name);
   if (!backend) throw new KilnError(`unknown backend '${name}': expected 'wasm' or 'reference'${name === 'webgpu' ? " ('webgpu' is not available yet)" : ''}`);
   engine.defaultBackend = backend;

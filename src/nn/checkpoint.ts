@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
 import { KilnError, tensor, Tensor, userCallSite, type DType } from '../eager/index.js';
-import { readFileChecked, writeFileAtomic } from './atomicFile.js';
+import { describeByteSource, isByteSource, loadNodeHost, readByteSource, requireNode, sha256, type ByteSource } from '../platform/index.js';
 import type { Module } from './module.js';
 
 /*
@@ -36,6 +35,18 @@ interface Header {
   metadata: Record<string, unknown>;
 }
 
+/**
+ * Where a checkpoint is read from: a file path (Node), or its bytes — a `Uint8Array` or
+ * `ArrayBuffer`, a `Blob`/`File` (a file input, IndexedDB), or a fetch `Response`.
+ */
+export type CheckpointSource = string | ByteSource;
+
+/** Options of `save`. */
+export interface SaveOptions {
+  /** JSON-serializable values stored with the tensors (`load` returns them). */
+  metadata?: Record<string, unknown>;
+}
+
 /** What `loadCheckpoint` returns. */
 export interface Checkpoint {
   state: Map<string, Tensor>;
@@ -44,16 +55,16 @@ export interface Checkpoint {
 
 type Fail = (message: string) => never;
 
-function failer(op: string, file: string, callSite: string | undefined): Fail {
+function failer(op: string, label: string, callSite: string | undefined): Fail {
   return (message) => {
-    throw new KilnError(`checkpoint ${file}: ${message}`, { op, callSite });
+    throw new KilnError(`checkpoint ${label}: ${message}`, { op, callSite });
   };
 }
 
 const align8 = (n: number): number => Math.ceil(n / 8) * 8;
 const show = (v: unknown): string => (v === undefined ? 'undefined' : JSON.stringify(v) ?? String(v));
 
-function encode(state: Map<string, Tensor>, metadata: Record<string, unknown>, fail: Fail): Uint8Array {
+async function encode(state: Map<string, Tensor>, metadata: Record<string, unknown>, fail: Fail): Promise<Uint8Array> {
   if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) fail(`metadata must be a plain object, got ${show(metadata)}`);
   const entries: Entry[] = [];
   const blobs: Uint8Array[] = [];
@@ -83,7 +94,7 @@ function encode(state: Map<string, Tensor>, metadata: Record<string, unknown>, f
   view.setUint32(12, headerBytes.length, true);
   file.set(headerBytes, 16);
   entries.forEach((e, i) => file.set(blobs[i]!, dataStart + e.offset));
-  file.set(createHash('sha256').update(file.subarray(0, bodyLength)).digest(), bodyLength);
+  file.set(await sha256(file.subarray(0, bodyLength)), bodyLength);
   return file;
 }
 
@@ -126,11 +137,12 @@ function allZero(bytes: Uint8Array): boolean {
 }
 
 /** Checks every byte of a checkpoint; returns its entries and metadata and where the data starts. */
-function decode(buf: Uint8Array, fail: Fail): { entries: Entry[]; metadata: Record<string, unknown>; data: Uint8Array } {
+async function decode(buf: Uint8Array, fail: Fail): Promise<{ entries: Entry[]; metadata: Record<string, unknown>; data: Uint8Array }> {
   if (buf.length < 16 + 32 || new TextDecoder('latin1').decode(buf.subarray(0, 8)) !== MAGIC) fail('not a Kiln checkpoint (bad magic bytes)');
   const body = buf.subarray(0, buf.length - 32);
-  const digest = createHash('sha256').update(body).digest();
-  if (!digest.equals(buf.subarray(buf.length - 32))) fail('checksum mismatch: the file is truncated or corrupt');
+  const digest = await sha256(body);
+  const stored = buf.subarray(buf.length - 32);
+  if (digest.some((b, i) => b !== stored[i])) fail('checksum mismatch: the file is truncated or corrupt');
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const version = view.getUint32(8, true);
   if (version !== FORMAT_VERSION) fail(`format version ${version} is not supported (this Kiln reads version ${FORMAT_VERSION})`);
@@ -199,18 +211,35 @@ function materialize(entries: Entry[], data: Uint8Array, fail: Fail): Map<string
   return state;
 }
 
-async function read(file: string, op: string, callSite: string | undefined): Promise<Checkpoint> {
-  const bytes = await readFileChecked(file, op, callSite);
+/** A name for messages: the path, a response's URL, a file's name or the byte count. */
+function labelOf(source: CheckpointSource): string {
+  return typeof source === 'string' ? source : describeByteSource(source);
+}
+
+async function read(source: CheckpointSource, op: string, callSite: string | undefined): Promise<Checkpoint> {
+  const label = labelOf(source);
+  let bytes: Uint8Array;
+  if (typeof source === 'string') {
+    await loadNodeHost();
+    const host = requireNode(op, `reading the checkpoint file ${source}`, `fetch it and pass the response or its bytes: await kiln.${op}(${op === 'load' ? 'model, ' : ''}await fetch(url))`);
+    bytes = await host.readFile(source, op, callSite);
+  } else if (isByteSource(source)) {
+    bytes = await readByteSource(source, op, `checkpoint ${label}`);
+  } else {
+    throw new KilnError(`expected a file path, a Uint8Array, an ArrayBuffer, a Blob or a fetch Response, got ${source === null ? 'null' : typeof source}`, { op, callSite });
+  }
   // A plain Uint8Array view: Buffer's slice() shares memory, Uint8Array's copies.
   const buf = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const fail = failer(op, file, callSite);
-  const { entries, metadata, data } = decode(buf, fail);
+  const fail = failer(op, label, callSite);
+  const { entries, metadata, data } = await decode(buf, fail);
   return { state: materialize(entries, data, fail), metadata };
 }
 
 /**
- * Saves a model's parameters and buffers (or any name → tensor map) to `file`.
- * Atomic and safe under concurrency: the bytes go to a uniquely named temporary file
+ * Saves a model's parameters and buffers (or any name → tensor map) to `file` (Node), or,
+ * without a file, returns the checkpoint's bytes (in Node and in browsers: store them in
+ * IndexedDB, offer them as a download, send them to a server; `load` takes them back).
+ * The bytes are the file's, byte for byte. Writing a file is atomic and safe under concurrency: the bytes go to a uniquely named temporary file
  * beside `file`, which is fsync'd and renamed over it (then the directory is fsync'd), so
  * a crash or a concurrent save never leaves a partial checkpoint under the real name; of
  * several concurrent saves the last rename wins, whole. Temp files a killed save left
@@ -222,35 +251,63 @@ async function read(file: string, op: string, callSite: string | undefined): Pro
  * ```ts
  * await kiln.save(model, 'model.kiln', { metadata: { epoch: 3 } });
  * const { epoch } = await kiln.load(model, 'model.kiln');
+ *
+ * // In a page: bytes in, bytes out (the same format).
+ * const bytes: Uint8Array = await kiln.save(model, { metadata: { epoch: 3 } });
+ * await kiln.load(model, bytes);
+ * await kiln.load(model, await fetch('/models/model.kiln'));
  * ```
  */
-export async function save(model: Module | Map<string, Tensor>, file: string, options: { metadata?: Record<string, unknown> } = {}): Promise<void> {
+export function save(model: Module | Map<string, Tensor>, file: string, options?: SaveOptions): Promise<void>;
+export function save(model: Module | Map<string, Tensor>, options?: SaveOptions): Promise<Uint8Array>;
+export async function save(model: Module | Map<string, Tensor>, fileOrOptions?: string | SaveOptions, maybeOptions: SaveOptions = {}): Promise<void | Uint8Array> {
   const callSite = userCallSite();
+  const file = typeof fileOrOptions === 'string' ? fileOrOptions : undefined;
+  const options = (typeof fileOrOptions === 'string' ? maybeOptions : fileOrOptions) ?? {};
+  if (typeof options !== 'object' || options === null) throw new KilnError(`expected a file path or { metadata }, got ${typeof options}`, { op: 'save', callSite });
   const state = model instanceof Map ? model : model.stateDict();
-  const bytes = encode(state, options.metadata ?? {}, failer('save', file, callSite));
-  await writeFileAtomic(file, bytes, 'save', callSite);
+  const bytes = await encode(state, options.metadata ?? {}, failer('save', file ?? '(bytes)', callSite));
+  if (file === undefined) return bytes;
+  await loadNodeHost();
+  const host = requireNode('save', `writing the checkpoint file ${file}`, 'call kiln.save(model) for the checkpoint\'s bytes (a Uint8Array) and store them yourself (IndexedDB, a download, a server)');
+  await host.writeFileAtomic(file, bytes, 'save', callSite);
 }
 
 /**
- * Reads and verifies a checkpoint: every tensor, on the default backend, and its metadata.
+ * Reads and verifies a checkpoint (a file in Node, or its bytes anywhere: see
+ * `CheckpointSource`): every tensor, on the default backend, and its metadata.
  * Beyond the checksum, the header is checked field by field (known dtypes, shapes whose
  * size matches the byte counts, entries back to back inside the file, unique names, no
  * unknown fields); any problem throws a `KilnError` naming the file. The caller owns
  * the returned tensors (they are kept: dispose them when done).
+ *
+ * @example
+ * ```ts
+ * const { state, metadata } = await kiln.loadCheckpoint('model.kiln');
+ * console.log([...state.keys()], metadata);
+ * for (const t of state.values()) t.dispose();
+ * ```
  */
-export async function loadCheckpoint(file: string): Promise<Checkpoint> {
-  return read(file, 'loadCheckpoint', userCallSite());
+export async function loadCheckpoint(source: CheckpointSource): Promise<Checkpoint> {
+  return read(source, 'loadCheckpoint', userCallSite());
 }
 
 /**
  * Loads a checkpoint into `model` (in place) and returns its metadata. Names, shapes and
  * dtypes must match; the file is fully read and verified before any parameter is written,
- * so a corrupt or mismatched file never half-loads a model.
+ * so a corrupt or mismatched file never half-loads a model. `source` is a file path (Node)
+ * or the checkpoint's bytes (`Uint8Array`, `ArrayBuffer`, `Blob`, fetch `Response`).
+ *
+ * @example
+ * ```ts
+ * const { epoch } = await kiln.load(model, 'model.kiln');              // Node
+ * await kiln.load(model, await fetch('/models/model.kiln'));           // a page
+ * ```
  */
-export async function load(model: Module, file: string): Promise<Record<string, unknown>> {
+export async function load(model: Module, source: CheckpointSource): Promise<Record<string, unknown>> {
   const callSite = userCallSite();
-  const { state, metadata } = await read(file, 'load', callSite);
-  const fail = failer('load', file, callSite);
+  const { state, metadata } = await read(source, 'load', callSite);
+  const fail = failer('load', labelOf(source), callSite);
   try {
     const own = model.stateDict();
     const problems: string[] = [];

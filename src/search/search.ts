@@ -1,11 +1,11 @@
-import { availableParallelism } from 'node:os';
 import { KilnError } from '../eager/index.js';
+import { loadNodeHost, stderrSink, type TextSink } from '../platform/index.js';
 import { checkSeed } from '../data/random.js';
 import { ProgressBar } from '../train/progress.js';
 import { sample, trialSeeds, type ConfigOf, type Space } from './space.js';
 import { compareTrials, formatValue, SearchResult, type Direction, type TrialRecord } from './result.js';
 import {
-  importTrialFunction, resolveTrialModule, serialRunner, workerPool,
+  serialRunner,
   type TrialFunction, type TrialModule, type TrialOutcome, type TrialRunner, type TrialTask,
 } from './trialRunner.js';
 
@@ -74,7 +74,7 @@ interface Plan<S extends Space> {
 
 /** Progress: a bar on a TTY, a line per finished trial otherwise, nothing with log 'none'. */
 class Progress {
-  private readonly stream: NodeJS.WriteStream | null;
+  private readonly stream: TextSink | null;
   private bar: ProgressBar | undefined;
   private best: number | undefined;
   private done = 0;
@@ -82,7 +82,7 @@ class Progress {
   private label = '';
 
   constructor(log: 'auto' | 'none', private readonly direction: Direction) {
-    this.stream = log === 'none' ? null : process.stderr;
+    this.stream = log === 'none' ? null : stderrSink();
   }
 
   begin(label: string, total: number): void {
@@ -137,8 +137,11 @@ async function prepare<S extends Space>(op: string, options: SearchOptions<S>, m
     }
     runner = serialRunner(trial);
   } else if (trial !== null && typeof trial === 'object') {
+    const host = await loadNodeHost();
+    if (!host) throw new KilnError('a trial module { module, export } needs Node (worker threads, files); in a browser pass the trial function itself with workers: 0', { op });
+    const { resolveTrialModule, importTrialFunction, workerPool } = host.trials;
     const mod = resolveTrialModule(trial, op);
-    const workers = options.workers ?? Math.max(1, Math.min(availableParallelism(), maxParallel));
+    const workers = options.workers ?? Math.max(1, Math.min(host.availableParallelism(), maxParallel));
     checkCount(op, 'workers', workers, 0);
     runner = workers === 0
       ? serialRunner(await importTrialFunction(mod, op))
@@ -307,7 +310,7 @@ export async function successiveHalving<S extends Space>(options: SuccessiveHalv
       );
     }
     const best = pickBest(op, trials, plan.direction);
-    if (options.log !== 'none') process.stderr.write(`${summary('successive halving', trials, best, performance.now() - t0)}\n`);
+    if (options.log !== 'none') stderrSink().write(`${summary('successive halving', trials, best, performance.now() - t0)}\n`);
     return new SearchResult(trials, plan.direction, best);
   } finally {
     await plan.runner.close();

@@ -1,6 +1,7 @@
 import { KilnError, noGrad, scope, Tensor } from '../eager/index.js';
 import { callForward, type Module } from '../nn/module.js';
 import { addConfusion, confusionMatrix, precisionRecallF1, toClassIndices, type Average, type ConfusionMatrix } from './metrics.js';
+import { lineSink, stderrSink, yieldToEventLoop } from '../platform/index.js';
 import { ProgressBar } from './progress.js';
 import { ReportCollector, type ReportOptions } from './reportCollect.js';
 
@@ -73,8 +74,11 @@ export interface FitOptions {
   onBatchEnd?: (record: BatchRecord) => boolean | void;
   /** Called after each epoch; return `true` to stop (e.g. early stopping). */
   onEpochEnd?: (record: EpochRecord) => boolean | void;
-  /** 'auto' (bar on a TTY, lines otherwise), 'lines', or 'none'. */
-  log?: 'auto' | 'lines' | 'none';
+  /**
+   * 'auto' (bar on a TTY, lines otherwise; the console in a browser), 'lines', 'none', or
+   * a function that receives each finished epoch's line (e.g. to show it in a page).
+   */
+  log?: 'auto' | 'lines' | 'none' | ((line: string) => void);
   /**
    * Write a self-contained HTML training report (Node only) to this path, or as
    * `ReportOptions` say: loss/accuracy curves, learning rate, per-layer gradient norms,
@@ -315,7 +319,7 @@ export async function fit(model: Module, options: FitOptions): Promise<EpochReco
       const t0 = performance.now();
       model.train();
       const total = options.train.length ?? 0;
-      const bar = new ProgressBar(`epoch ${epoch}/${options.epochs}`, total, log === 'none' ? null : process.stderr);
+      const bar = new ProgressBar(`epoch ${epoch}/${options.epochs}`, total, log === 'none' ? null : typeof log === 'function' ? lineSink(log) : stderrSink());
       const metrics = new MetricAccumulator(metricSet, options.numClasses);
       let lossSum = 0, count = 0, step = 0;
       forEachBatch(options.train, (x, y) => {
@@ -362,7 +366,7 @@ export async function fit(model: Module, options: FitOptions): Promise<EpochReco
       const halt = onEpochEnd?.(record) === true;
       if (report?.due(epoch, halt || stop)) await report.write(history);
       if (halt) break;
-      if (!stop) await new Promise((r) => setImmediate(r)); // let the event loop breathe between epochs
+      if (!stop) await yieldToEventLoop(); // let the event loop (a page: its rendering) breathe between epochs
     }
   } catch (err) {
     // A run that fails still leaves a report of what it got through (then the error goes on).

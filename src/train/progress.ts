@@ -1,6 +1,18 @@
+import { stderrSink, type TextSink } from '../platform/index.js';
+
+export type { TextSink };
+
 /**
  * A one-line progress bar on a TTY (redrawn in place), plain lines otherwise (CI logs,
- * pipes), nothing when silent.
+ * pipes, a browser's console), nothing when silent. The default stream is
+ * `process.stderr` in Node and the console elsewhere; any `{ write(text) }` works.
+ *
+ * @example
+ * ```ts
+ * const bar = new kiln.ProgressBar('epoch 1/1', 100);
+ * for (let i = 1; i <= 100; i++) bar.update(i, `loss ${(1 / i).toFixed(3)}`);
+ * bar.finish('epoch 1/1 done');
+ * ```
  */
 export class ProgressBar {
   private lastDraw = 0;
@@ -10,7 +22,7 @@ export class ProgressBar {
   constructor(
     private readonly label: string,
     private readonly total: number,
-    private readonly stream: NodeJS.WriteStream | null = process.stderr,
+    private readonly stream: TextSink | null = stderrSink(),
   ) {
     this.tty = !!stream?.isTTY;
   }

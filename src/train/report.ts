@@ -6,6 +6,7 @@
 // minified bundle from node_modules and renders them with its SVG renderer; the PNG of
 // the curves renders the same option to SVG in Node (ECharts server-side rendering) and
 // rasterizes it with @resvg/resvg-js.
+import { nodeBuiltin } from '../platform/index.js';
 import type { EpochRecord } from './fit.js';
 import type { FilterImages, ReportData, ResolvedReport } from './reportCollect.js';
 
@@ -40,12 +41,12 @@ let echartsSource: { code: string; version: string } | null = null;
  * HTML could not be written.
  */
 export async function writeReport(data: ReportData, filters: FilterImages | null, options: ResolvedReport): Promise<string[]> {
-  const { createRequire } = await import('node:module');
+  const { createRequire } = await nodeBuiltin<typeof import('node:module')>('node:module');
   const require = createRequire(import.meta.url);
   const problems: string[] = [];
   const charts = buildCharts(data);
   if (!echartsSource) {
-    const fs = await import('node:fs/promises');
+    const fs = await nodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises');
     const echarts = require('echarts/dist/echarts.min') as EChartsNode;
     echartsSource = { code: await fs.readFile(require.resolve('echarts/dist/echarts.min'), 'utf8'), version: echarts.version };
   }
@@ -78,8 +79,8 @@ export async function writeReport(data: ReportData, filters: FilterImages | null
 }
 
 async function writeAtomic(file: string, content: string | Uint8Array): Promise<void> {
-  const fs = await import('node:fs/promises');
-  const path = await import('node:path');
+  const fs = await nodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises');
+  const path = await nodeBuiltin<typeof import('node:path')>('node:path');
   await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   try {
@@ -184,12 +185,12 @@ export function buildCharts(data: ReportData): Record<string, ChartOption> {
       charts[`act-hist-${li}`] = {
         animation: false,
         textStyle: { fontFamily: 'DejaVu Sans, Helvetica, Arial, sans-serif' },
-        title: { text: layer.type === 'ReLU' ? `Positive outputs (zeros: ${(100 * (layer.zeroFraction ?? 0)).toFixed(1)}% in epoch ${last.epoch})` : 'Output values', textStyle: { fontSize: 13 }, left: 'center' },
+        title: { text: layer.type === 'ReLU' ? `Share of outputs per value > 0 (zeros: ${(100 * (layer.zeroFraction ?? 0)).toFixed(1)}% in epoch ${last.epoch})` : 'Share of outputs per value', textStyle: { fontSize: 13 }, left: 'center' },
         tooltip: { trigger: 'axis' },
         legend: { bottom: 0 },
         grid: { left: 55, right: 20, top: 34, bottom: 62 },
-        xAxis: { type: 'value', scale: true, name: 'activation', nameLocation: 'middle', nameGap: 24 },
-        yAxis: { type: 'value', name: 'share of outputs' },
+        xAxis: { type: 'value', ...(layer.type === 'Tanh' ? { min: -1, max: 1 } : layer.type === 'Sigmoid' ? { min: 0, max: 1 } : { min: 0 }), name: 'activation', nameLocation: 'middle', nameGap: 24 },
+        yAxis: { type: 'value', axisLine: { onZero: false } },
         series: histSeries,
       };
       const relu = layer.type === 'ReLU';
@@ -269,6 +270,7 @@ ${c ? confusionTable(c.matrix, c.classNames) : '<p class="missing">No confusion 
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <meta name="generator" content="kiln fit report; Apache ECharts ${escapeHtml(echarts.version)}">
 <title>${escapeHtml(data.title)}</title>
 <style>
@@ -353,7 +355,7 @@ function confusionTable(m: number[][], classNames: string[] | undefined): string
 
 /** The filter images as PNG data URLs (8-bit grayscale or RGB, no filtering). */
 async function pngDataUrls(filters: FilterImages): Promise<string[]> {
-  const zlib = await import('node:zlib');
+  const zlib = await nodeBuiltin<typeof import('node:zlib')>('node:zlib');
   const { width, height, channels } = filters.meta;
   return filters.pixels.map((px) => {
     const raw = new Uint8Array(height * (1 + width * channels));

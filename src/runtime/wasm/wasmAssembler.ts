@@ -285,7 +285,8 @@ const compiledForMemory = new Map<string, WebAssembly.Module>();
  * a plain one otherwise. Compiled once per `key` and kind of memory.
  */
 export function compileForMemory(memory: WebAssembly.Memory, key: string, generate: () => Uint8Array<ArrayBuffer>): WebAssembly.Module {
-  const shared = memory.buffer instanceof SharedArrayBuffer;
+  // Pages without cross-origin isolation have no SharedArrayBuffer at all (the name is undefined).
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
   const cacheKey = `${shared ? 'shared' : 'plain'} ${key}`;
   let mod = compiledForMemory.get(cacheKey);
   if (!mod) {
