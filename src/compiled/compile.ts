@@ -11,7 +11,8 @@ import { describeSite, indent, splitAtBreaks } from './explain.js';
 import { breakCause, GraphTracer, type GraphBreak, type Trace } from './graphTracer.js';
 import { LazyTracer } from './lazyTracer.js';
 import { SegmentCache } from './segmentCache.js';
-import { lower, type CompileTarget } from './lower.js';
+import { lower, lowerGraph, type CompileTarget, type LowerOptions } from './lower.js';
+import { formatReport, type OptLevel, type Pass, type PipelineReport } from '../passes/index.js';
 import { unflattenOutputs } from './outputTree.js';
 import { formatSpec, isSymbolicDim, type InputSpec } from './spec.js';
 import { generalize, type SymbolProbe } from './symbolic.js';
@@ -32,6 +33,17 @@ export interface CompileOptions {
   readonly fullGraph?: boolean;
   /** How many input signatures get their own compiled entry before new ones run eagerly (default 8). */
   readonly maxRecompiles?: number;
+  /**
+   * Optimization level of the pass pipeline: `'O0'` none; `'O1'` (default) dead code,
+   * constant folding (weight transposes done once, redone when a parameter changes), CSE,
+   * algebraic simplification, BatchNorm folding in inference; `'O2'`/`'O3'` add fusion,
+   * layout and memory planning as those passes land. `explain()` lists what ran.
+   */
+  readonly optimize?: OptLevel;
+  /** Passes appended to the pipeline (see `kiln.passes.Pass`). */
+  readonly passes?: readonly Pass[];
+  /** Print the graph after every pass (default: the environment variable KILN_DUMP_IR=1). */
+  readonly dumpIR?: boolean;
 }
 
 /** Accepted input signatures: dtypes, and per dim a size or a symbol name. */
@@ -52,6 +64,9 @@ interface GraphEntry extends EntryCommon {
   readonly kind: 'graph';
   readonly trace: Trace;
   readonly plan: ExecutionPlan;
+  /** The graph after the pass pipeline (what the plan runs), and what each pass did. */
+  readonly optimized: Graph;
+  readonly report: PipelineReport;
   /** Symbols kept symbolic. */
   readonly symbols: readonly string[];
   /** Symbols pinned to their traced value, and why. */
@@ -228,6 +243,7 @@ class Compiled<R> implements CompiledModel<R> {
   private readonly target: CompileTarget | undefined;
   private readonly fullGraph: boolean;
   private readonly maxRecompiles: number;
+  private readonly lowering: LowerOptions;
   private readonly inputNames: string[];
   private readonly label: string;
   private warned = false;
@@ -261,6 +277,12 @@ class Compiled<R> implements CompiledModel<R> {
     if (this.target !== undefined && this.target !== 'wasm' && this.target !== 'reference') throw new KilnError(`compile: target must be 'wasm' or 'reference', got ${JSON.stringify(this.target)}`, { op: 'compile', callSite: userCallSite() });
     this.fullGraph = options.fullGraph ?? false;
     this.maxRecompiles = options.maxRecompiles ?? 8;
+    this.lowering = {
+      mode: this.mode,
+      ...(options.optimize !== undefined ? { optimize: options.optimize } : {}),
+      ...(options.passes ? { passes: options.passes } : {}),
+      ...(options.dumpIR !== undefined ? { dumpIR: options.dumpIR } : {}),
+    };
     if (!Number.isInteger(this.maxRecompiles) || this.maxRecompiles < 1) throw new KilnError(`compile: maxRecompiles must be a positive integer, got ${this.maxRecompiles}`, { op: 'compile', callSite: userCallSite() });
   }
 
@@ -279,7 +301,7 @@ class Compiled<R> implements CompiledModel<R> {
   get graph(): Graph {
     const e = this.entries[0];
     if (!e) throw new KilnError('compile: nothing traced yet; call run(...) once first (tracing needs real inputs)', { op: 'compile' });
-    return e.kind === 'graph' ? e.trace.graph : e.graph;
+    return e.kind === 'graph' ? e.optimized : e.graph;
   }
 
   run(...inputs: Tensor[]): R {
@@ -478,9 +500,9 @@ class Compiled<R> implements CompiledModel<R> {
     const gen = generalize(trace, probes);
     const pinned = new Map([...gen.pinned].map(([name, reason]) => [name, { value: values.get(name)!, reason }]));
     const guard = this.guardFor(inputs, new Set(pinned.keys()));
-    const plan = lower(gen.trace.graph, this.target ?? engine.defaultBackend?.name as CompileTarget ?? 'wasm', gen.trace.live);
+    const { plan, graph: optimized, report } = lowerGraph(gen.trace.graph, this.target ?? engine.defaultBackend?.name as CompileTarget ?? 'wasm', gen.trace.live, this.lowering);
     const entry: GraphEntry = {
-      kind: 'graph', guard, training, hits: 0, trace: gen.trace, plan,
+      kind: 'graph', guard, training, hits: 0, trace: gen.trace, plan, optimized, report,
       symbols: [...values.keys()].filter((s) => !pinned.has(s)), pinned, refused: new Set(),
       atLeastTwo: new Map([...atLeastTwo].filter(([name]) => !pinned.has(name))),
       minSize: new Map([...minSize].filter(([name]) => !pinned.has(name))),
@@ -588,7 +610,7 @@ class Compiled<R> implements CompiledModel<R> {
       lines.push('');
       const mode = e.training === null ? '' : `, training=${e.training}`;
       if (e.kind === 'graph') {
-        const g = e.trace.graph;
+        const g = e.optimized;
         lines.push(`entry ${i + 1}: guard ${guardText(e.guard)}${mode} → one compiled graph (${g.nodes.length} nodes, ${g.constants.size} constants, ${g.inputs.length} inputs), ${e.hits} hit${e.hits === 1 ? '' : 's'}`);
         lines.push(`  symbolic dims: ${e.symbols.length ? e.symbols.join(', ') : 'none'}`);
         for (const [name, p] of e.pinned) lines.push(`  dim '${name}' specialized to ${p.value} (guarded, not symbolic): ${p.reason}`);
@@ -597,6 +619,7 @@ class Compiled<R> implements CompiledModel<R> {
         if (rng) lines.push(`  random inputs: ${rng} Philox key${rng === 1 ? '' : 's'} drawn from the global generator at each run`);
         if (e.trace.mutations.length) lines.push(`  in-place updates written back after each run: ${e.trace.mutations.map((m) => ('input' in m.target ? `input ${m.target.input}` : m.target.name)).join(', ')}`);
         if (e.refused.size) lines.push(`  sizes it did not hold for (retraced with every dim pinned): ${[...e.refused].join(' | ')}`);
+        lines.push(formatReport(e.report, '  '));
         lines.push(indent(printGraph(g), '  '));
       } else {
         lines.push(`entry ${i + 1}: guard ${guardText(e.guard)}${mode} → ${e.breaks.length} graph break${e.breaks.length === 1 ? '' : 's'}, ${e.segments.length} compiled segment${e.segments.length === 1 ? '' : 's'} with eager code between them, ${e.hits} hit${e.hits === 1 ? '' : 's'}`);

@@ -1,5 +1,6 @@
-import { verifyGraph, type Graph } from '../ir/index.js';
-import type { BackendName } from '../runtime/backend.js';
+import { concreteAttrs, concreteType, getOp, Graph, KilnError, Node, Value, verifyGraph, type TypedArray } from '../ir/index.js';
+import { PassManager, type Evaluator, type OptLevel, type Pass, type PassContext, type PipelineReport, type TargetCapabilities } from '../passes/index.js';
+import type { Backend, BackendName, Storage } from '../runtime/backend.js';
 import { getBackend } from '../eager/engine.js';
 import type { Tensor } from '../eager/tensor.js';
 import { ExecutionPlan } from './executionPlan.js';
@@ -7,11 +8,151 @@ import { ExecutionPlan } from './executionPlan.js';
 /** Where a compiled graph runs. */
 export type CompileTarget = Extract<BackendName, 'wasm' | 'reference'>;
 
+/** The level `kiln.compile` optimizes at unless told otherwise. */
+export const DEFAULT_OPT_LEVEL: OptLevel = 'O1';
+
+/**
+ * What each target runs fused, as data for the passes (which never import the runtime).
+ * XNNPACK's fused matmul/conv clamp for ReLU turns NaN into 0 while `relu(NaN)` is NaN,
+ * so no activation is listed for wasm.
+ */
+export const TARGET_CAPABILITIES: Readonly<Record<CompileTarget, TargetCapabilities>> = {
+  wasm: { name: 'wasm', fusedOps: [], fusedActivations: {} },
+  reference: { name: 'reference', fusedOps: [], fusedActivations: {} },
+};
+
+/** How `lower` optimizes. */
+export interface LowerOptions {
+  /** Optimization level (default `DEFAULT_OPT_LEVEL`). */
+  readonly optimize?: OptLevel;
+  /** Default 'inference'. In training, parameters are graph inputs: nothing of theirs folds. */
+  readonly mode?: 'inference' | 'training';
+  /** Passes appended to the pipeline. */
+  readonly passes?: readonly Pass[];
+  /** Verify after every pass (default: KILN_VERIFY_PASSES=1, or running under vitest). */
+  readonly verify?: boolean;
+  /** Print the graph after every pass (default: KILN_DUMP_IR=1). */
+  readonly dumpIR?: boolean;
+  /** Where dumps go (default console.log). */
+  readonly log?: (text: string) => void;
+}
+
+/** A lowered graph: the optimized graph, what the pipeline did, and the plan that runs it. */
+export interface Lowered {
+  readonly graph: Graph;
+  readonly report: PipelineReport;
+  readonly plan: ExecutionPlan;
+}
+
+function envFlag(name: string): string | undefined {
+  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
+}
+
+/** The verifier runs after every pass in tests: under vitest, or with KILN_VERIFY_PASSES=1. */
+function verifyByDefault(): boolean {
+  return envFlag('KILN_VERIFY_PASSES') === '1' || envFlag('VITEST') !== undefined;
+}
+
+/**
+ * Runs ops on constant data with `backend`'s own kernels (bit for bit what the unfolded
+ * graph would compute there), outside autograd and tracing.
+ */
+export function kernelEvaluator(backend: Backend): Evaluator {
+  return (op, inputs, attrs) => {
+    const def = getOp(op);
+    if (!def) throw new KilnError(`cannot fold unknown op '${op}'`, { op: 'compile' });
+    const types = def.infer(inputs.map((i) => i.type), attrs);
+    if (def.alias) return [inputs[0]!.data];
+    const kernel = backend.kernels.get(op);
+    if (!kernel) throw new KilnError(`cannot fold '${op}': no kernel on the '${backend.name}' backend`, { op: 'compile' });
+    const held: Storage[] = [];
+    try {
+      const slots = inputs.map((i) => {
+        const storage = backend.alloc(i.type.dtype, i.data.length);
+        held.push(storage);
+        backend.write(storage, i.data);
+        return { storage, shape: i.type.shape, dtype: i.type.dtype };
+      });
+      const outs = kernel(slots, attrs, types);
+      held.push(...outs);
+      return outs.map((s): TypedArray => backend.read(s).slice());
+    } finally {
+      for (const s of held) if (--s.refs <= 0) backend.free(s);
+    }
+  };
+}
+
+/**
+ * The graph a plan runs: folded constants (see `FoldRecipe`) become nodes at the top,
+ * reading only constants, so the plan computes them on the first run and again only when
+ * a parameter they read changes (its cache of constant-only steps).
+ */
+function materializeFolded(g: Graph): Graph {
+  if (![...g.constants.values()].some((c) => c.folded)) return g;
+  const m = g.clone();
+  const prologue: Node[] = [];
+  for (const c of [...m.constants.values()]) {
+    const f = c.folded;
+    if (!f) continue;
+    m.constants.delete(c.value.name);
+    // Static shapes (constants have them), so inference gives the other outputs' types.
+    const types = getOp(f.op)!.infer(f.inputs.map((v) => concreteType(v.type, new Map())), concreteAttrs(f.attrs, new Map()));
+    const outs = types.map((t, k) => (k === f.index ? c.value : new Value(m.freshName(), t)));
+    prologue.push(new Node(f.op, [...f.inputs], outs, f.attrs));
+  }
+  m.nodes.unshift(...prologue);
+  return m;
+}
+
+/**
+ * Runs the pass pipeline on a copy of `graph` at `options.optimize`: the traced graph
+ * stays as traced. Verifies the graph before and after (and after every pass when
+ * `verify`).
+ */
+export function optimizeGraph(graph: Graph, target: CompileTarget, live: ReadonlyMap<string, Tensor> = new Map(), options: LowerOptions = {}): { graph: Graph; report: PipelineReport } {
+  verifyGraph(graph);
+  const level = options.optimize ?? DEFAULT_OPT_LEVEL;
+  const pm = new PassManager({
+    level,
+    verify: options.verify ?? verifyByDefault(),
+    ...(options.passes ? { passes: options.passes } : {}),
+    ...(options.dumpIR !== undefined ? { dumpIR: options.dumpIR } : {}),
+    ...(options.log ? { log: options.log } : {}),
+  });
+  const g = level === 'O0' ? graph : graph.clone();
+  const ctx: PassContext = {
+    mode: options.mode ?? 'inference',
+    live: new Set(live.keys()),
+    evaluate: kernelEvaluator(getBackend(target)),
+    target: TARGET_CAPABILITIES[target],
+  };
+  const report = pm.run(g, ctx);
+  if (level !== 'O0') verifyGraph(g);
+  return { graph: g, report };
+}
+
+/**
+ * Graph → optimized graph → ExecutionPlan on `target`, with what the pipeline did.
+ * `live` binds constants to tensors read at every run (parameters) instead of copies.
+ *
+ * @example
+ * ```ts
+ * const { graph, report, plan } = lowerGraph(traced, 'wasm', new Map(), { optimize: 'O1' });
+ * console.log(formatReport(report));
+ * const [y] = plan.run([x], new Map([['batch', 8]]));
+ * ```
+ */
+export function lowerGraph(graph: Graph, target: CompileTarget, live: ReadonlyMap<string, Tensor> = new Map(), options: LowerOptions = {}): Lowered {
+  const { graph: g, report } = optimizeGraph(graph, target, live, options);
+  const plan = new ExecutionPlan(materializeFolded(g), getBackend(target), live);
+  return { graph: g, report, plan };
+}
+
 /**
  * Graph → ExecutionPlan on `target`: verifies the graph (SSA, order, types against each
- * op's inference), then orders kernel calls with the memory plan. `live` binds
- * constants to tensors read at every run (parameters) instead of copies.
- * No optimization passes run here yet.
+ * op's inference), runs the optimization passes of `options.optimize` on a copy, then
+ * orders kernel calls with the memory plan. `live` binds constants to tensors read at
+ * every run (parameters) instead of copies.
  *
  * @example
  * ```ts
@@ -19,7 +160,6 @@ export type CompileTarget = Extract<BackendName, 'wasm' | 'reference'>;
  * const [y] = plan.run([x], new Map([['batch', 8]]));
  * ```
  */
-export function lower(graph: Graph, target: CompileTarget, live: ReadonlyMap<string, Tensor> = new Map()): ExecutionPlan {
-  verifyGraph(graph);
-  return new ExecutionPlan(graph, getBackend(target), live);
+export function lower(graph: Graph, target: CompileTarget, live: ReadonlyMap<string, Tensor> = new Map(), options: LowerOptions = {}): ExecutionPlan {
+  return lowerGraph(graph, target, live, options).plan;
 }

@@ -1,0 +1,216 @@
+// BatchNorm folding (inference): a per-channel scale and shift applied to the output of
+// a conv2d / convTranspose2d / linear / matmul with a constant weight is folded into that
+// weight and bias. BatchNorm in eval mode is such a scale and shift: y·s + t with
+// s = γ·rsqrt(var + eps), t = β − mean·s (the `batchNorm` op, or its decomposition
+// ((y − mean)·rsqrt(var + eps))·γ + β once constant folding has run on the statistics).
+import { isFloat, sizeOf, type Graph, type Node, type Value, type ValueType } from '../ir/index.js';
+import { foldConstants } from './constantFolding.js';
+import { eliminateDeadCode } from './deadCode.js';
+import type { Pass, PassContext } from './pass.js';
+import { constantOf, eraseIfDead, replaceValue, staticShape } from './values.js';
+
+/** A node whose output channels can absorb a scale (into its weight) and a shift (into its bias). */
+interface Anchor {
+  readonly node: Node;
+  /** Channels, and their axis in the output. */
+  readonly channels: number;
+  readonly axis: number;
+}
+
+function anchorOf(g: Graph, node: Node): Anchor | null {
+  const out = node.outputs[0];
+  if (!out || !isFloat(out.type.dtype)) return null;
+  const isConst = (v: Value | undefined) => v !== undefined && constantOf(g, v) !== undefined;
+  if (node.op === 'conv2d' || (node.op === 'convTranspose2d' && node.attrs['group'] === 1)) {
+    const c = out.type.shape[1];
+    if (out.type.shape.length !== 4 || typeof c !== 'number' || !isConst(node.inputs[1]) || (node.inputs.length > 2 && !isConst(node.inputs[2]))) return null;
+    return { node, channels: c, axis: 1 };
+  }
+  if (node.op === 'linear') {
+    const w = node.inputs[1]!;
+    const c = w.type.shape[0];
+    if (!isConst(w) || typeof c !== 'number' || (node.inputs.length > 2 && !isConst(node.inputs[2]))) return null;
+    return { node, channels: c, axis: out.type.shape.length - 1 };
+  }
+  if (node.op === 'matmul') {
+    const k = node.inputs[1]!;
+    const c = k.type.shape[1];
+    if (!isConst(k) || k.type.shape.length !== 2 || typeof c !== 'number' || out.type.shape.length < 1) return null;
+    return { node, channels: c, axis: out.type.shape.length - 1 };
+  }
+  return null;
+}
+
+/**
+ * Whether constant `c` applied to `y` (broadcast) varies along the channel axis only and
+ * leaves `y`'s shape as it is.
+ */
+function perChannel(g: Graph, a: Anchor, y: Value, c: Value): boolean {
+  if (!constantOf(g, c) || c.type.dtype !== y.type.dtype) return false;
+  const shape = staticShape(c.type);
+  if (!shape || shape.length > y.type.shape.length) return false;
+  const lead = y.type.shape.length - shape.length;
+  return shape.every((d, i) => d === 1 || (lead + i === a.axis && d === a.channels));
+}
+
+/** One step of the chain: y ↦ y·c, y + c or y − c. */
+interface Step {
+  readonly node: Node;
+  readonly kind: 'mul' | 'add' | 'sub';
+  readonly c: Value;
+}
+
+/** The single-use chain of per-channel steps after the anchor. */
+function chainAfter(g: Graph, a: Anchor): Step[] {
+  const steps: Step[] = [];
+  let y = a.node.outputs[0]!;
+  for (;;) {
+    if (g.outputs.includes(y)) break;
+    const uses = g.uses(y);
+    if (uses.length !== 1) break;
+    const { node, index } = uses[0]!;
+    if (node.op !== 'mul' && node.op !== 'add' && node.op !== 'sub') break;
+    if (node.op === 'sub' && index !== 0) break; // c − y would flip the sign: not needed by BatchNorm
+    const c = node.inputs[1 - index]!;
+    if (node.inputs.length !== 2 || !perChannel(g, a, y, c)) break;
+    steps.push({ node, kind: node.op, c });
+    y = node.outputs[0]!;
+  }
+  return steps;
+}
+
+/** Builds the constant arithmetic as nodes before the anchor; constant folding turns them into constants. */
+class ChannelMath {
+  constructor(private readonly g: Graph, private readonly at: Node, private readonly n: number, private readonly dtype: ValueType['dtype']) {}
+
+  private op(op: string, inputs: Value[], attrs: Record<string, readonly number[]>, shape: readonly number[]): Value {
+    return this.g.insertBefore(this.at, op, inputs, attrs, [{ dtype: this.dtype, shape }], this.at.source).outputs[0]!;
+  }
+
+  /** `c` as a vector of one value per channel, shape [n]. */
+  vector(c: Value): Value {
+    const shape = staticShape(c.type)!;
+    if (sizeOf(shape) === this.n) return shape.length === 1 ? c : this.op('reshape', [c], { shape: [this.n] }, [this.n]);
+    const one = shape.length === 1 ? c : this.op('reshape', [c], { shape: [1] }, [1]);
+    return this.op('expand', [one], { shape: [this.n] }, [this.n]);
+  }
+
+  binary(op: 'mul' | 'add' | 'sub', a: Value, b: Value): Value {
+    return this.op(op, [a, b], {}, [this.n]);
+  }
+
+  neg(a: Value): Value {
+    return this.g.insertBefore(this.at, 'neg', [a], {}, [a.type], this.at.source).outputs[0]!;
+  }
+
+  reshape(a: Value, shape: readonly number[]): Value {
+    return this.op('reshape', [a], { shape }, shape);
+  }
+
+  scaleWeight(w: Value, s: Value, shape: readonly number[]): Value {
+    return this.g.insertBefore(this.at, 'mul', [w, this.reshape(s, shape)], {}, [w.type], this.at.source).outputs[0]!;
+  }
+}
+
+function foldInto(g: Graph, a: Anchor, steps: readonly Step[]): boolean {
+  const node = a.node;
+  const last = steps[steps.length - 1]!.node.outputs[0]!;
+  const bias = node.op === 'matmul' ? undefined : node.inputs[2];
+  const adds = steps.filter((s) => s.kind !== 'mul').length;
+  // A matmul keeps one add for the shift: folding only pays when something goes.
+  if (node.op === 'matmul' && 1 + (adds ? 1 : 0) >= 1 + steps.length) return false;
+  const math = new ChannelMath(g, node, a.channels, last.type.dtype);
+  let scale: Value | null = null;
+  let shift: Value | null = bias ? math.vector(bias) : null;
+  for (const s of steps) {
+    const c = math.vector(s.c);
+    if (s.kind === 'mul') {
+      scale = scale ? math.binary('mul', scale, c) : c;
+      if (shift) shift = math.binary('mul', shift, c);
+    } else if (s.kind === 'add') {
+      shift = shift ? math.binary('add', shift, c) : c;
+    } else {
+      shift = shift ? math.binary('sub', shift, c) : math.neg(c);
+    }
+  }
+  const [x, w] = [node.inputs[0]!, node.inputs[1]!];
+  let out: Value;
+  if (node.op === 'matmul') {
+    const k = scale ? math.scaleWeight(w, scale, [1, a.channels]) : w;
+    out = g.insertBefore(node, 'matmul', [x, k], node.attrs, [node.outputs[0]!.type], node.source).outputs[0]!;
+    if (shift) out = g.insertBefore(node, 'add', [out, shift], {}, [last.type], steps[steps.length - 1]!.node.source).outputs[0]!;
+  } else {
+    const wShape = node.op === 'conv2d' ? [a.channels, 1, 1, 1] : node.op === 'linear' ? [a.channels, 1] : [1, a.channels, 1, 1];
+    const k = scale ? math.scaleWeight(w, scale, wShape) : w;
+    out = g.insertBefore(node, node.op, shift ? [x, k, shift] : [x, k], node.attrs, [last.type], node.source).outputs[0]!;
+  }
+  replaceValue(g, last, out);
+  for (const s of [...steps].reverse()) eraseIfDead(g, s.node);
+  eraseIfDead(g, node);
+  return true;
+}
+
+/**
+ * A `batchNorm` node (inference form) right after an anchor whose channels are its
+ * channels (axis 1), with constant statistics: rewritten as y·s + t (s and t computed from
+ * the constants), which `foldInto` then absorbs. Returns whether it did.
+ */
+function expandBatchNorm(g: Graph, bn: Node): boolean {
+  const [x, mean, variance, w, b] = bn.inputs as [Value, Value, Value, Value | undefined, Value | undefined];
+  if (!x.producer || bn.inputs.slice(1).some((v) => !constantOf(g, v))) return false;
+  const a = anchorOf(g, x.producer);
+  if (!a || a.axis !== 1 || x.index !== 0 || g.outputs.includes(x) || g.uses(x).length !== 1) return false;
+  const eps = bn.attrs['eps'];
+  const rank = x.type.shape.length;
+  const dtype = x.type.dtype;
+  if (typeof eps !== 'number' || staticShape(variance.type)?.length !== 1) return false;
+  const math = new ChannelMath(g, bn, a.channels, dtype);
+  const epsData = dtype === 'float64' ? Float64Array.of(eps) : Float32Array.of(eps);
+  const e = g.addConstant('eps', epsData, { dtype, shape: [] });
+  let s = g.insertBefore(bn, 'rsqrt', [math.binary('add', variance, e)], {}, [variance.type], bn.source).outputs[0]!;
+  if (w) s = math.binary('mul', s, w);
+  const ms = math.binary('mul', mean, s);
+  const t = b ? math.binary('sub', b, ms) : math.neg(ms);
+  const shape = [1, a.channels, ...new Array<number>(rank - 2).fill(1)];
+  const y = g.insertBefore(bn, 'mul', [x, math.reshape(s, shape)], {}, [x.type], bn.source).outputs[0]!;
+  const z = g.insertBefore(bn, 'add', [y, math.reshape(t, shape)], {}, [bn.outputs[0]!.type], bn.source).outputs[0]!;
+  replaceValue(g, bn.outputs[0]!, z);
+  g.erase(bn);
+  return true;
+}
+
+/**
+ * Folds per-channel scales and shifts by constants (BatchNorm in eval mode, a bias add)
+ * (and `batchNorm` nodes) into the preceding conv2d / convTranspose2d (group 1) / linear /
+ * matmul with a constant weight:
+ * W' = W·s, b' = (b·s + t). The new weights are computed from the originals by
+ * constant folding (recomputed when a parameter changes). In training mode parameters
+ * are graph inputs, not constants, so nothing folds: BatchNorm is left alone there.
+ * Results differ from the unfolded graph by rounding only (the products are associated
+ * differently); a scale of 0 meeting an overflow to ±Infinity gives 0 here, NaN there.
+ */
+export function foldBatchNorms(g: Graph, ctx: PassContext): boolean {
+  let changed = false;
+  // The expanded form's scale and shift must be constants before a chain can absorb them.
+  if (ctx.evaluate) for (const node of [...g.nodes]) if (node.op === 'batchNorm' && expandBatchNorm(g, node)) changed = true;
+  if (changed) foldConstants(g, ctx);
+  for (const node of [...g.nodes]) {
+    if (!g.nodes.includes(node)) continue;
+    const a = anchorOf(g, node);
+    if (!a) continue;
+    const steps = chainAfter(g, a);
+    if (steps.length && foldInto(g, a, steps)) changed = true;
+  }
+  if (changed) {
+    foldConstants(g, ctx);
+    eliminateDeadCode(g);
+  }
+  return changed;
+}
+
+export const bnFolding: Pass = {
+  name: 'bnFolding',
+  level: 'O1',
+  description: 'folds BatchNorm (per-channel scale/shift by constants) into the preceding conv/convTranspose/matmul weights',
+  run: (g, ctx) => (ctx.mode === 'inference' ? foldBatchNorms(g, ctx) : false),
+};
