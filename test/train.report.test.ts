@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as kiln from '../src/index.js';
 import type { ReportData } from '../src/train/index.js';
 import { decodePng, inkStats } from './support/png.js';
+import { quadrantCnn, quadrantImages } from './support/reportFixtures.js';
 
 const { nn } = kiln;
 const dir = mkdtempSync(path.join(tmpdir(), 'kiln-report-'));
@@ -21,25 +22,8 @@ beforeAll(async () => {
   await kiln.init();
 });
 
-/** 4 classes of 1×8×8 images: class c lights up quadrant c, plus noise. */
-function images(n: number, seed: number): kiln.data.TensorDataset<[kiln.Tensor, kiln.Tensor]> {
-  const labels = kiln.randint(0, 4, [n], { seed });
-  const y = labels.dataSync();
-  const mask = new Float32Array(n * 64);
-  for (let i = 0; i < n; i++) {
-    const c = y[i]!, r0 = c < 2 ? 0 : 4, c0 = c % 2 ? 4 : 0;
-    for (let r = r0; r < r0 + 4; r++) for (let k = c0; k < c0 + 4; k++) mask[i * 64 + r * 8 + k] = 1.5;
-  }
-  const x = kiln.randn([n, 1, 8, 8], { seed: seed + 1 }).mul(0.5).add(kiln.tensor(mask, { shape: [n, 1, 8, 8] }));
-  return new kiln.data.TensorDataset(x, labels);
-}
-
-function cnn(): kiln.nn.Sequential {
-  return new nn.Sequential(
-    new nn.Conv2d(1, 4, 3, { padding: 1 }), new nn.ReLU(), new nn.MaxPool2d(2), new nn.Flatten(),
-    new nn.Linear(4 * 4 * 4, 16), new nn.Tanh(), new nn.Linear(16, 4),
-  );
-}
+const images = quadrantImages;
+const cnn = quadrantCnn;
 
 function reportData(file: string): ReportData {
   const html = readFileSync(file, 'utf8');
