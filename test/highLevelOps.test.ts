@@ -177,7 +177,7 @@ describe('gradients', () => {
   it('second derivatives through the backward ops (their gradients go through their decompositions)', () => {
     const x = f64([3, 2, 4], 1, 2, 1), w = f64([2], 2), wy = f64([3, 2, 4], 3), wg = f64([3, 2, 4], 4);
     const viaGrad = (op: 'batchNormTraining' | 'layerNorm') => (x: kiln.Tensor, w: kiln.Tensor) => {
-      const attrs = op === 'layerNorm' ? { axis: 1, eps: 1e-3 } : { eps: 1e-3 };
+      const attrs: Attrs = op === 'layerNorm' ? { axis: 1, eps: 1e-3 } : { eps: 1e-3 };
       const wOf = op === 'layerNorm' ? w.reshape([2, 1]).expand([2, 4]) : w;
       const [dx, dw] = kiln.grad((x: kiln.Tensor, w: kiln.Tensor) => applyOp(op, [x, w], attrs)[0]!.mul(wy).sum())(x, wOf);
       return dx!.mul(wg).sum().add(dw!.square().sum());
