@@ -113,6 +113,12 @@ describe('what pages use, checked in Node', () => {
     expect(() => kiln.data.loadMnistDigits({ digits: [] })).toThrow(/10 files 0\.json … 9\.json/);
   });
 
+  it('wasmPath in Node: a folder without the .wasm file is a KilnError naming the file', async () => {
+    const { loadNodeWasm } = await import('../src/runtime/wasm/nodeWasm.js');
+    const output = { hooks: { print: () => {}, printErr: () => {} }, bind: () => {} };
+    await expect(loadNodeWasm(1, output, '/nonexistent/kiln-wasm')).rejects.toThrow(/cannot load the WebAssembly file \/nonexistent\/kiln-wasm\/tfjs-backend-wasm-simd\.wasm: no such file/);
+  });
+
   it("fit's log: a function receives each epoch's line (what a page shows)", async () => {
     kiln.manualSeed(1);
     const model = new kiln.nn.Sequential(new kiln.nn.Linear(2, 2));
