@@ -123,3 +123,32 @@ describe('lazy segments are IR graphs', () => {
     expect(fast.stats.segmentsCompiled).toBeGreaterThan(0);
   });
 });
+
+describe('a plan is data; executors run it through the interpreter loop', () => {
+  it('kernels, eager with the tape, and the reference interpreter agree on one lowered graph', async () => {
+    const { runKernels } = await import('../src/compiled/kernelExecutor.js');
+    const { runPlanEager, interpretEager } = await import('../src/compiled/eagerExecutor.js');
+    const model = new nn.Sequential(new nn.Linear(3, 5), new nn.Tanh(), new nn.Linear(5, 2));
+    const fast = kiln.compile(model, { inputs: [kiln.spec([kiln.dim('batch'), 3])], optimize: 'O0' });
+    const x = kiln.randn([4, 3], { seed: 9 });
+    fast.run(x);
+    const plan = lower(fast.graph, 'wasm');
+    const bindings = new Map([['batch', 4]]);
+    kiln.scope(() => {
+      const want = kiln.noGrad(() => model.forward(x)).toArray();
+      const [k] = runKernels(plan, [x], bindings);
+      expect(new kiln.Tensor(k!.storage, k!.shape, k!.dtype, plan.backend).toArray()).toEqual(want);
+      const xg = x.clone().requiresGrad_();
+      const [e] = runPlanEager(plan, [xg], bindings);
+      expect(e!.toArray()).toEqual(want);
+      e!.sum().backward();
+      expect(xg.grad).not.toBeNull(); // the eager executor recorded the tape
+      const [i] = kiln.noGrad(() => interpretEager(fast.graph, [x]));
+      expect(i!.toArray()).toEqual(want);
+    });
+    const before = kiln.memory();
+    for (let r = 0; r < 20; r++) kiln.scope(() => { runKernels(plan, [x], bindings).forEach((sl) => new kiln.Tensor(sl.storage, sl.shape, sl.dtype, plan.backend).dispose()); });
+    expect(kiln.memory()).toEqual(before); // intermediates freed after their last use
+    plan.dispose();
+  });
+});

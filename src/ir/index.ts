@@ -10,4 +10,5 @@ export * from './printer.js';
 export * from './parser.js';
 export * from './equality.js';
 export * from './verifier.js';
+export * from './schedule.js';
 export * from './interpreter.js';

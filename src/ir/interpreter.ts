@@ -1,16 +1,21 @@
 /**
- * The reference interpreter: runs any graph, one node at a time, through an executor
- * the caller supplies (the compile side passes eager's `applyOp`, so `ir` needs no
- * eager import). It is the semantic truth that optimized graphs are compared against.
+ * The interpreter: the one loop that runs graphs. It walks a graph's schedule (slots
+ * and steps, see `schedule.ts`) and runs each node through an executor the caller
+ * supplies, which decides how a node runs: by the reference semantics (`exec`, an op by
+ * name: the compile side passes eager's `applyOp`, so `ir` needs no eager import), or,
+ * through the per-node hook `runNode`, by a kernel on a backend or eagerly with autograd
+ * recording (the execution plans' executors in `compiled/`). The reference run is the
+ * semantic truth that optimized graphs are compared against.
  */
 import type { Bindings } from './dims.js';
 import { arrayFor, sizeOf, type DType, type TensorType, type TypedArray } from './dtype.js';
 import { formatShape, KilnError } from './errors.js';
 import type { Attrs } from './opRegistry.js';
-import type { Constant, Graph, Node, Value } from './graph.js';
+import type { Graph, Node, Value } from './graph.js';
 import { bindShape, concreteAttrs, concreteType, evalShape } from './bindings.js';
 import { IF_OP, LOOP_OP, loopInputs } from './controlFlow.js';
 import { describeNode, formatValueName } from './printer.js';
+import { schedule, type ScheduleBlock, type Schedule, type ScheduleStep } from './schedule.js';
 import { formatType } from './valueType.js';
 
 /** What the interpreter needs of a tensor. */
@@ -33,6 +38,24 @@ export interface Executor<T extends InterpretedTensor> {
   constant(name: string, data: TypedArray, type: TensorType): T;
   /** The value of a one-element tensor (a condition: nonzero is true; a trip count). */
   readScalar(t: T): number;
+  /**
+   * The per-node hook: runs an op node (not `If`/`Loop`) its own way instead of
+   * `exec(node.op, inputs, attrs with the symbols' values)`, e.g. with a kernel resolved
+   * ahead for `step.index`. Errors are its to word.
+   */
+  runNode?(step: ScheduleStep, inputs: readonly T[]): T[];
+  /**
+   * The loop is done with `t` (the last use of a value a node made passed, or a run
+   * failed): an executor that owns memory frees it. Without it, intermediates are
+   * the caller's (a `kiln.scope`).
+   */
+  release?(t: T): void;
+  /**
+   * `t` is returned once more than it was made: a graph input or constant returned
+   * (`produced` false), or a node's result returned twice. Lets a refcounting executor
+   * give each returned tensor its own reference; without it, `t` itself is returned.
+   */
+  share?(t: T, produced: boolean): T;
 }
 
 export interface InterpretOptions {
@@ -45,55 +68,63 @@ export interface InterpretOptions {
   bindings?: Map<string, number>;
 }
 
-class Interpreter<T extends InterpretedTensor> {
-  private readonly env = new Map<Value, T>();
-  private readonly constants = new Map<Value, Constant>();
+/** One run of a schedule. */
+class Run<T extends InterpretedTensor> {
+  private readonly slots: (T | undefined)[];
 
   constructor(
+    private readonly s: Schedule,
     private readonly ex: Executor<T>,
-    private readonly bindings: Map<string, number>,
-    private readonly checkOutputs: boolean,
-  ) {}
-
-  private collectConstants(g: Graph): void {
-    for (const c of g.constants.values()) this.constants.set(c.value, c);
-    for (const n of g.nodes) for (const s of n.subgraphs) this.collectConstants(s);
+    private readonly bindings: Bindings,
+    /** Where output checking binds symbols (null: outputs are not checked). */
+    private readonly check: Map<string, number> | null,
+    slots: (T | undefined)[],
+  ) {
+    this.slots = slots;
   }
 
-  start(g: Graph, inputs: readonly T[]): T[] {
-    if (!Array.isArray(inputs) || inputs.length !== g.inputs.length) {
-      throw new KilnError(`the graph takes ${g.inputs.length} input${g.inputs.length === 1 ? '' : 's'} (${g.inputs.map((v) => `${formatValueName(v.name)}: ${formatType(v.type)}`).join(', ')}), got ${Array.isArray(inputs) ? inputs.length : typeof inputs}`, { op: 'interpret' });
+  run(): T[] {
+    const s = this.s, ex = this.ex;
+    let outs: T[];
+    try {
+      outs = this.runBlock(s.main);
+    } catch (e) {
+      // Free what this run still holds.
+      if (ex.release) {
+        for (let i = 0; i < s.slotCount; i++) {
+          const t = this.slots[i];
+          if (t !== undefined && s.freeable[i]) {
+            this.slots[i] = undefined;
+            ex.release(t);
+          }
+        }
+      }
+      throw e;
     }
-    // Bind every symbol first, then check, so an input may use a symbol a later input defines.
-    g.inputs.forEach((v, i) => {
-      const t = inputs[i]!;
-      if (t.shape.length === v.type.shape.length) bindShape(v.type.shape, t.shape, this.bindings);
+    if (!ex.share) return outs;
+    const given = new Set<number>();
+    return outs.map((t, k) => {
+      const slot = s.main.outputs[k]!;
+      const repeated = given.has(slot);
+      given.add(slot);
+      // A node's result goes to the caller as is; inputs, constants and repeats are shared.
+      return s.freeable[slot] && !repeated ? t : ex.share!(t, s.produced[slot]!);
     });
-    g.inputs.forEach((v, i) => {
-      const t = inputs[i]!;
-      const bad = t.dtype !== v.type.dtype ? `dtype ${t.dtype} instead of ${v.type.dtype}` : bindShape(v.type.shape, t.shape, this.bindings);
-      if (bad) throw new KilnError(`input ${i} ${formatValueName(v.name)} must be ${formatType(v.type)}, got ${t.dtype}${formatShape(t.shape)}: ${bad}`, { op: 'interpret' });
-      this.env.set(v, t);
-    });
-    this.collectConstants(g);
-    return this.runGraph(g);
   }
 
-  /** The tensor of `v`: computed already, or a constant made on first use. */
-  private lookup(v: Value): T | undefined {
-    const t = this.env.get(v);
+  /** The tensor in `slot`: computed already, or a constant made on first use. */
+  private get(slot: number, node: Node | null): T {
+    const t = this.slots[slot];
     if (t !== undefined) return t;
-    const c = this.constants.get(v);
-    if (!c) return undefined;
-    const made = this.ex.constant(v.name, c.data, concreteType(v.type, this.bindings));
-    this.env.set(v, made);
-    return made;
-  }
-
-  private get(v: Value, node: Node): T {
-    const t = this.lookup(v);
-    if (t !== undefined) return t;
-    throw this.error(node, `input ${formatValueName(v.name)} has no value (it is not defined before this node: run verifyGraph)`);
+    const c = this.s.constants.get(slot);
+    const v = this.s.values[slot]!;
+    if (c) {
+      const made = this.ex.constant(v.name, c.data, concreteType(v.type, this.bindings));
+      this.slots[slot] = made;
+      return made;
+    }
+    if (node) throw this.error(node, `input ${formatValueName(v.name)} has no value (it is not defined before this node: run verifyGraph)`);
+    throw new KilnError(`graph output ${formatValueName(v.name)} has no value (run verifyGraph)`, { op: 'interpret' });
   }
 
   private error(node: Node, message: string, fallbackSite?: string): KilnError {
@@ -101,28 +132,45 @@ class Interpreter<T extends InterpretedTensor> {
     return new KilnError(`${describeNode(node)}: ${message}`, { op: node.op, ...(callSite ? { callSite } : {}) });
   }
 
-  private runGraph(g: Graph): T[] {
-    for (const node of g.nodes) {
-      const outs = node.op === IF_OP ? this.runIf(node) : node.op === LOOP_OP ? this.runLoop(node) : this.runOp(node);
+  private runBlock(b: ScheduleBlock): T[] {
+    const slots = this.slots, ex = this.ex;
+    for (const st of b.steps) {
+      const node = st.node;
+      let outs: T[];
+      if (node.op === IF_OP) outs = this.runIf(st);
+      else if (node.op === LOOP_OP) outs = this.runLoop(st);
+      else {
+        const n = st.inputs.length;
+        const ins = new Array<T>(n);
+        for (let i = 0; i < n; i++) ins[i] = this.get(st.inputs[i]!, node);
+        outs = ex.runNode ? ex.runNode(st, ins) : this.runOp(node, ins);
+      }
       if (outs.length !== node.outputs.length) throw this.error(node, `produced ${outs.length} outputs, the graph declares ${node.outputs.length}`);
-      node.outputs.forEach((v, k) => {
+      for (let k = 0; k < outs.length; k++) {
         const t = outs[k]!;
-        if (this.checkOutputs) {
-          const bad = t.dtype !== v.type.dtype ? `dtype ${t.dtype} instead of ${v.type.dtype}` : bindShape(v.type.shape, t.shape, this.bindings);
+        if (this.check) {
+          const v = node.outputs[k]!;
+          const bad = t.dtype !== v.type.dtype ? `dtype ${t.dtype} instead of ${v.type.dtype}` : bindShape(v.type.shape, t.shape, this.check);
           if (bad) throw this.error(node, `output ${k} ${formatValueName(v.name)} is declared ${formatType(v.type)} but came out ${t.dtype}${formatShape(t.shape)}: ${bad}`);
         }
-        this.env.set(v, t);
-      });
+        slots[st.outputs[k]!] = t;
+      }
+      if (ex.release) {
+        const release = st.release;
+        for (let i = 0; i < release.length; i++) {
+          const r = release[i]!;
+          const t = slots[r];
+          if (t === undefined) continue;
+          slots[r] = undefined;
+          ex.release(t);
+        }
+      }
     }
-    return g.outputs.map((v) => {
-      const t = this.lookup(v);
-      if (t === undefined) throw new KilnError(`graph output ${formatValueName(v.name)} has no value (run verifyGraph)`, { op: 'interpret' });
-      return t;
-    });
+    return b.outputs.map((slot) => this.get(slot, null));
   }
 
-  private runOp(node: Node): T[] {
-    const inputs = node.inputs.map((v) => this.get(v, node));
+  /** The reference semantics: the op by name, with the symbols' values in its attributes. */
+  private runOp(node: Node, inputs: readonly T[]): T[] {
     let attrs: Attrs;
     try {
       attrs = concreteAttrs(node.attrs, this.bindings);
@@ -142,40 +190,44 @@ class Interpreter<T extends InterpretedTensor> {
   }
 
   private scalar(node: Node, v: Value, what: string): number {
-    const t = this.get(v, node);
+    const t = this.get(this.s.slots.get(v)!, node);
     if (sizeOf(t.shape) !== 1) throw this.error(node, `${what} ${formatValueName(v.name)} must have one element, got shape ${formatShape(t.shape)}`);
     return this.ex.readScalar(t);
   }
 
-  private runIf(node: Node): T[] {
-    const [thenG, elseG] = node.subgraphs;
-    if (!thenG || !elseG || node.inputs.length !== 1) throw this.error(node, 'If needs one condition input and two subgraphs (run verifyGraph)');
-    return this.runGraph(this.scalar(node, node.inputs[0]!, 'the condition') !== 0 ? thenG : elseG);
+  private runIf(st: ScheduleStep): T[] {
+    const node = st.node;
+    const [thenB, elseB] = st.blocks;
+    if (!thenB || !elseB || node.inputs.length !== 1) throw this.error(node, 'If needs one condition input and two subgraphs (run verifyGraph)');
+    return this.runBlock(this.scalar(node, node.inputs[0]!, 'the condition') !== 0 ? thenB : elseB);
   }
 
-  private runLoop(node: Node): T[] {
-    const body = node.subgraphs[0];
+  private runLoop(st: ScheduleStep): T[] {
+    const node = st.node;
+    const body = st.blocks[0];
     const { maxTripCount, cond, carried } = loopInputs(node);
     const k = carried.length;
     if (!body || body.inputs.length !== k + 2 || body.outputs.length < k + 1) throw this.error(node, 'malformed Loop (run verifyGraph)');
+    const slotOf = (v: Value) => this.s.slots.get(v)!;
+    const bodyInputs = body.graph.inputs;
     const limit = maxTripCount ? this.scalar(node, maxTripCount, 'maxTripCount') : Infinity;
     let go = cond ? this.scalar(node, cond, 'cond') !== 0 : true;
-    let condT = cond ? this.get(cond, node) : this.ex.constant(`${body.inputs[1]!.name}.initial`, Uint8Array.of(1), { dtype: 'bool', shape: [] });
-    let values = carried.map((v) => this.get(v, node));
+    let condT = cond ? this.get(slotOf(cond), node) : this.ex.constant(`${bodyInputs[1]!.name}.initial`, Uint8Array.of(1), { dtype: 'bool', shape: [] });
+    let values = carried.map((v) => this.get(slotOf(v), node));
     const scanCount = body.outputs.length - 1 - k;
     const rows: T[][] = Array.from({ length: scanCount }, () => []);
     for (let i = 0; i < limit && go; i++) {
-      this.env.set(body.inputs[0]!, this.ex.constant(`${body.inputs[0]!.name}.${i}`, Int32Array.of(i), { dtype: 'int32', shape: [] }));
-      this.env.set(body.inputs[1]!, condT);
-      values.forEach((t, j) => this.env.set(body.inputs[j + 2]!, t));
-      const outs = this.runGraph(body);
+      this.slots[body.inputs[0]!] = this.ex.constant(`${bodyInputs[0]!.name}.${i}`, Int32Array.of(i), { dtype: 'int32', shape: [] });
+      this.slots[body.inputs[1]!] = condT;
+      values.forEach((t, j) => { this.slots[body.inputs[j + 2]!] = t; });
+      const outs = this.runBlock(body);
       condT = outs[0]!;
       if (sizeOf(condT.shape) !== 1) throw this.error(node, `the body's cond output must have one element, got shape ${formatShape(condT.shape)}`);
       go = this.ex.readScalar(condT) !== 0;
       values = outs.slice(1, k + 1);
       for (let s = 0; s < scanCount; s++) rows[s]!.push(outs[k + 1 + s]!);
     }
-    const scans = rows.map((list, s) => this.stack(node, list, body.outputs[k + 1 + s]!, this.bindings));
+    const scans = rows.map((list, s) => this.stack(node, list, body.graph.outputs[k + 1 + s]!, this.bindings));
     return [...values, ...scans];
   }
 
@@ -193,6 +245,52 @@ class Interpreter<T extends InterpretedTensor> {
     const lifted = list.map((t) => this.ex.exec('reshape', [t], { shape: [1, ...t.shape] })[0]!);
     return this.ex.exec('concat', lifted, { axis: 0 })[0]!;
   }
+}
+
+export interface ScheduleRunOptions {
+  /** The symbols' values (see `interpret`, which binds them from the inputs). */
+  readonly bindings: Bindings;
+  /**
+   * When given, each node's outputs are checked against their declared types, and a
+   * symbol first seen in one (a Loop's scan length) is bound in this map (pass the
+   * same map as `bindings`).
+   */
+  readonly check?: Map<string, number>;
+}
+
+/**
+ * Runs schedule `s` (see `schedule`) with `executor`: the one interpreter loop. `slots`
+ * holds the graph inputs' tensors at their slots (`s.main.inputs`) and any constants the
+ * caller supplies itself (the others are made with `executor.constant` on first use);
+ * the run fills it. Returns the graph outputs.
+ *
+ * @example
+ * ```ts
+ * const s = schedule(graph);
+ * const slots = new Array(s.slotCount);
+ * s.main.inputs.forEach((slot, i) => { slots[slot] = inputs[i]; });
+ * const outs = runSchedule(s, executor, slots, { bindings: new Map([['batch', 8]]) });
+ * ```
+ */
+export function runSchedule<T extends InterpretedTensor>(s: Schedule, executor: Executor<T>, slots: (T | undefined)[], options: ScheduleRunOptions): T[] {
+  return new Run(s, executor, options.bindings, options.check ?? null, slots).run();
+}
+
+/** Binds the symbols of `g`'s inputs from `inputs`' shapes (throwing on a wrong dtype, rank or size). */
+function bindInputs(g: Graph, inputs: readonly InterpretedTensor[], bindings: Map<string, number>): void {
+  if (!Array.isArray(inputs) || inputs.length !== g.inputs.length) {
+    throw new KilnError(`the graph takes ${g.inputs.length} input${g.inputs.length === 1 ? '' : 's'} (${g.inputs.map((v) => `${formatValueName(v.name)}: ${formatType(v.type)}`).join(', ')}), got ${Array.isArray(inputs) ? inputs.length : typeof inputs}`, { op: 'interpret' });
+  }
+  // Bind every symbol first, then check, so an input may use a symbol a later input defines.
+  g.inputs.forEach((v, i) => {
+    const t = inputs[i]!;
+    if (t.shape.length === v.type.shape.length) bindShape(v.type.shape, t.shape, bindings);
+  });
+  g.inputs.forEach((v, i) => {
+    const t = inputs[i]!;
+    const bad = t.dtype !== v.type.dtype ? `dtype ${t.dtype} instead of ${v.type.dtype}` : bindShape(v.type.shape, t.shape, bindings);
+    if (bad) throw new KilnError(`input ${i} ${formatValueName(v.name)} must be ${formatType(v.type)}, got ${t.dtype}${formatShape(t.shape)}: ${bad}`, { op: 'interpret' });
+  });
 }
 
 /**
@@ -217,5 +315,9 @@ class Interpreter<T extends InterpretedTensor> {
  */
 export function interpret<T extends InterpretedTensor>(graph: Graph, inputs: readonly T[], executor: Executor<T>, options: InterpretOptions = {}): T[] {
   const bindings = options.bindings ?? new Map<string, number>();
-  return new Interpreter(executor, bindings, options.checkOutputs ?? true).start(graph, inputs);
+  bindInputs(graph, inputs, bindings);
+  const s = schedule(graph);
+  const slots = new Array<T | undefined>(s.slotCount);
+  s.main.inputs.forEach((slot, i) => { slots[slot] = inputs[i]; });
+  return runSchedule(s, executor, slots, (options.checkOutputs ?? true) ? { bindings, check: bindings } : { bindings });
 }
