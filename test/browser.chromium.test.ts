@@ -16,7 +16,7 @@ import { runScenario } from '../examples/browser/scenario.mjs';
 // @ts-expect-error: plain JavaScript examples, no declarations
 import { serve } from '../examples/browser/serve.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = process.env['KILN_CHROMIUM'] ?? '/usr/bin/chromium'; // Debian's; KILN_CHROMIUM names another
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'];
 const present = existsSync(CHROMIUM);
 const ci = process.env['CI'] === 'true';
