@@ -35,6 +35,8 @@ export class GradNode {
   /** Storage version of each input, then each output, when the op ran; -1: a lazy tensor not computed yet. */
   readonly #versions: number[];
   #released: Released | null = null;
+  /** @internal The user's line that ran the op, recorded only under `detectAnomaly`. */
+  site: string | undefined = undefined;
   /** @internal Outputs whose `.grad` `backward()` fills although they are not leaves (`retainGrad()`). */
   retained: Tensor[] | null = null;
   /** The tensors the gradient rule got while it runs (saved ones, or shape-only stand-ins once released). */

@@ -3,6 +3,7 @@ import { isAllocationFailure } from '../runtime/backend.js';
 import { engine } from './engine.js';
 import { Tensor } from './tensor.js';
 import { GradNode, ruleState } from './autograd.js';
+import { checkAnomaly } from './anomaly.js';
 import { isDecompositionKernel, kernelOf, runDecomposed } from './decomposition.js';
 
 /**
@@ -52,6 +53,7 @@ export function execute(def: OpDef, inputs: readonly Tensor[], attrs: Attrs): Te
     for (let i = 0; i < outTypes.length; i++) outputs[i] = new Tensor(storages[i]!, outTypes[i]!.shape, outTypes[i]!.dtype, backend);
   }
   if (needsGrad && engine.gradEnabled && def.grad) attachGrad(def, inputs, outputs, attrs);
+  if (engine.anomaly !== null) checkAnomaly(def, inputs, outputs);
   return outputs;
 }
 
@@ -85,6 +87,8 @@ export function inferTypes(def: OpDef, inputs: readonly Tensor[], attrs: Attrs):
 /** Records the tape entry of one op application (floating outputs get its `gradFn`). */
 export function attachGrad(def: OpDef, inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: Attrs): void {
   const node = new GradNode(def, inputs, outputs, attrs);
+  // Anomaly mode names the forward line when this node's gradient goes wrong.
+  if (engine.anomaly !== null) node.site = userCallSite();
   for (let i = 0; i < outputs.length; i++) {
     const o = outputs[i]!;
     if (o.dtype === 'float32' || o.dtype === 'float64') {

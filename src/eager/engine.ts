@@ -43,6 +43,8 @@ export const engine = {
   liveTensors: 0,
   /** The active trace (`kiln.compile`), null when running eagerly: dispatch checks it once per op. */
   tracer: null as TraceHook | null,
+  /** Set inside `detectAnomaly`: every eager op checks its outputs for NaN/Inf. */
+  anomaly: null as { readonly checkInf: boolean } | null,
 };
 
 export function getBackend(name?: BackendName): Backend {

@@ -16,6 +16,7 @@ export {
   type CreateOptions, type RandomOptions,
 } from './creation.js';
 export { noGrad, enableGrad, grad, valueAndGrad } from './autograd.js';
+export { detectAnomaly, type AnomalyOptions } from './anomaly.js';
 export { scope, keep, memory } from './scope.js';
 export * from './functional/elementwise.js';
 export * from './functional/reduce.js';
