@@ -9,6 +9,8 @@ describe('init', () => {
     await kiln.init({ backend: 'reference' });
     expect(kiln.getDefaultBackend()).toBe('reference');
     expect(kiln.zeros([2]).backend.name).toBe('reference');
+    expect(kiln.wasmThreads()).toBeNull(); // the reference backend loads no wasm (a page fetches none)
+    expect(() => kiln.zeros([2]).to('wasm')).toThrow(/backend 'wasm' is not initialized: call await kiln\.init\(\{ backend: 'wasm' \}\)/);
     await kiln.init();
     expect(kiln.getDefaultBackend()).toBe('wasm');
     await expect(kiln.init({ backend: 'tpu' as kiln.BackendName })).rejects.toThrow(/unknown backend 'tpu'/);
