@@ -25,6 +25,7 @@ export * as data from './data/index.js';
 export * as optim from './optim/index.js';
 export * as search from './search/index.js';
 export * as ir from './ir/index.js';
+export * as passes from './passes/index.js';
 export { compile, spec, dim, type CompiledModel, type CompileOptions, type CompileStats, type InputSpec, type DimSpec, type SymbolicDim } from './compiled/index.js';
 export * as diagnostics from './diagnostics/index.js';
 export { summary, ModelSummary, type SummaryOptions, type LayerSummary, type SummaryTotals } from './diagnostics/index.js';

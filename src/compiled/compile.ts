@@ -235,7 +235,8 @@ function guardText(g: Guard): string {
 class Compiled<R> implements CompiledModel<R> {
   private readonly entries: Entry[] = [];
   /** Segments of graph-breaking calls, lowered like every graph, on the backend their tensors live on. */
-  private readonly segmentCache = new SegmentCache((g, backend) => lower(g, backend.name as CompileTarget));
+  // Called after the constructor set `lowering`: segments get the compile's level and passes too.
+  private readonly segmentCache = new SegmentCache((g, backend) => lower(g, backend.name as CompileTarget, new Map(), this.lowering));
   private readonly fn: Fn;
   private readonly module: Module | null;
   private readonly specs: readonly InputSpec[];
