@@ -271,3 +271,80 @@ describe('linear on wasm keeps Wᵀ per weight version', () => {
     check(kiln.randn([2, 24], { seed: 11 }), kiln.randn([70, 24], { seed: 12 }), b);
   });
 });
+
+describe('whole-sequence recurrent ops', () => {
+  /** Inputs of `op` on `backend`: x, states, flat weights (seeded: the same numbers on every backend). */
+  function recurrentInputs(op: 'rnn' | 'lstm' | 'gru', backend: kiln.BackendName, o: { layers?: number; bidirectional?: boolean; batchFirst?: boolean; steps?: number }) {
+    const gates = op === 'lstm' ? 4 : op === 'gru' ? 3 : 1, H = 4, I = 3, B = 3, T = o.steps ?? 5;
+    const L = o.layers ?? 1, D = o.bidirectional ? 2 : 1;
+    let seed = 100;
+    const r = (shape: number[]) => kiln.randn(shape, { seed: seed++, backend }).mul(0.6);
+    const x = r(o.batchFirst ? [B, T, I] : [T, B, I]);
+    const states = op === 'lstm' ? [r([L * D, B, H]), r([L * D, B, H])] : [r([L * D, B, H])];
+    const w: kiln.Tensor[] = [];
+    for (let l = 0; l < L; l++) for (let d = 0; d < D; d++) w.push(r([gates * H, l === 0 ? I : D * H]), r([gates * H, H]), r([gates * H]), r([gates * H]));
+    return { x, states, w };
+  }
+  const call = (op: 'rnn' | 'lstm' | 'gru', x: kiln.Tensor, states: kiln.Tensor[], w: kiln.Tensor[], opts: kiln.RecurrentFunctionOptions): kiln.Tensor[] =>
+    op === 'lstm' ? kiln.lstm(x, [states[0]!, states[1]!], w, opts) : op === 'gru' ? kiln.gru(x, states[0]!, w, opts) : kiln.rnn(x, states[0]!, w, opts);
+
+  it('the reference kernel, its decomposition and the wasm decomposition agree (layers, directions, batch-first, lengths with 0, NaN)', () => {
+    const variants: { numLayers?: number; bidirectional?: boolean; batchFirst?: boolean; lengths?: number[] }[] = [
+      {}, { numLayers: 2, bidirectional: true }, { batchFirst: true, lengths: [5, 0, 2] }, { bidirectional: true, lengths: [1, 5, 3] },
+    ];
+    for (const op of ['rnn', 'lstm', 'gru'] as const) {
+      for (const v of variants) {
+        kiln.scope(() => {
+          const o = { layers: v.numLayers ?? 1, bidirectional: v.bidirectional ?? false, batchFirst: v.batchFirst ?? false };
+          const ref = recurrentInputs(op, 'reference', o), wasm = recurrentInputs(op, 'wasm', o);
+          // A NaN at one step of sequence 2 (time-major [1, 2, 0]; batch-first [2, 1, 0]).
+          const nanAt = (x: kiln.Tensor) => {
+            const m = x.onesLike().dataSync();
+            m[o.batchFirst ? (2 * 5 + 1) * 3 : (1 * 3 + 2) * 3] = NaN;
+            return x.mul(kiln.tensor(m, { shape: x.shape, backend: x.backend.name }));
+          };
+          const byKernel = call(op, nanAt(ref.x), ref.states, ref.w, v);
+          const byParts = decompose(op, [nanAt(ref.x), ...ref.states, ...ref.w, ...(v.lengths ? [kiln.tensor(v.lengths, { dtype: 'int32', backend: 'reference' })] : [])],
+            { hiddenSize: 4, numLayers: o.layers, bidirectional: o.bidirectional, batchFirst: o.batchFirst, hasBiases: true, ...(op === 'rnn' ? { nonlinearity: 'tanh' } : {}) });
+          const onWasm = call(op, nanAt(wasm.x), wasm.states, wasm.w, v);
+          byKernel.forEach((t, i) => {
+            expect(maxRelDiff(byParts[i]!, t), `${op} ${JSON.stringify(v)} output ${i}: decomposition`).toBeLessThan(2e-6);
+            expect(maxRelDiff(onWasm[i]!, t), `${op} ${JSON.stringify(v)} output ${i}: wasm`).toBeLessThan(2e-6);
+          });
+          expect(Array.from(byKernel[0]!.dataSync()).some(Number.isNaN), 'the NaN propagates').toBe(true);
+        });
+      }
+    }
+  });
+
+  it('an LSTM over 16 steps traces to one lstm node (241 nodes before), and a symbolic length stays symbolic', () => {
+    const m = new nn.LSTM(8, 16);
+    const fast = kiln.compile((x: kiln.Tensor) => m.forward(x)[0], { ...O0, inputs: [kiln.spec([kiln.dim('seq'), kiln.dim('batch'), 8])] });
+    for (const [t, b] of [[16, 2], [5, 3], [1, 1]] as const) {
+      const x = kiln.randn([t, b, 8], { seed: t });
+      const y = fast.run(x) as kiln.Tensor;
+      expect(maxRelDiff(y, kiln.noGrad(() => m.forward(x)[0]))).toBeLessThan(1e-6);
+    }
+    expect(fast.traceCount).toBe(1);
+    expect(fast.graph.nodes.filter((n) => n.op !== 'expand').map((n) => n.op)).toEqual(['lstm']);
+    expect(fast.graph.toString()).toContain('float32[seq, batch, 8]');
+    fast.dispose();
+  });
+
+  it('compiled training through a GRU gives eager\'s gradients', () => {
+    const make = () => {
+      kiln.manualSeed(3);
+      return new nn.GRU(3, 4, { numLayers: 2, batchFirst: true });
+    };
+    const eagerModel = make(), compiledModel = make();
+    const loss = (m: kiln.nn.GRU) => (x: kiln.Tensor) => m.forward(x)[0].square().mean();
+    const fast = kiln.compile(loss(compiledModel), { ...O0, inputs: [kiln.spec([kiln.dim('batch'), 6, 3])], mode: 'training' });
+    const x = kiln.randn([2, 6, 3], { seed: 9 });
+    loss(eagerModel)(x).backward();
+    (fast.run(x) as kiln.Tensor).backward();
+    const pe = eagerModel.parameters(), pc = compiledModel.parameters();
+    pe.forEach((p, i) => expect(maxRelDiff(pc[i]!.grad!, p.grad!), `parameter ${i}`).toBeLessThan(1e-5));
+    expect(fast.graph.nodes.map((n) => n.op)).toContain('gru');
+    fast.dispose();
+  });
+});

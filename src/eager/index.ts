@@ -25,6 +25,7 @@ export * from './functional/shape.js';
 export * from './functional/nn.js';
 export * from './functional/linear.js';
 export { batchNorm, layerNorm, type BatchNormOptions, type LayerNormOptions } from './functional/normalization.js';
+export { rnn, lstm, gru, type RecurrentFunctionOptions } from './functional/recurrent.js';
 export { tril, triu } from './functional/linalgSolve.js';
 /** Factorizations and solves: `kiln.linalg.cholesky`, `solve`, `solveTriangular`, `choleskySolve`, `lstsq`. */
 export * as linalg from './linalg.js';

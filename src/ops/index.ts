@@ -8,4 +8,5 @@ export * as nn from './nn.js';
 export * as random from './random.js';
 export * as linear from './linear.js';
 export * as normalization from './normalization.js';
+export * as recurrent from './recurrent.js';
 export type { AnyTensor, Axes, ReduceOptions, TensorLike } from './tensorLike.js';

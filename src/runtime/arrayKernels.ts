@@ -15,6 +15,19 @@ export function registerArrayKernels(kernels: Record<string, ArrayKernel>): void
   }
 }
 
+/**
+ * Portable kernels only the reference backend takes: ops whose decomposition runs faster
+ * on wasm than a JS loop would (the recurrent ops, whose steps are GEMMs there).
+ */
+export const referenceKernels = new Map<string, ArrayKernel>();
+
+export function registerReferenceKernels(kernels: Record<string, ArrayKernel>): void {
+  for (const [name, k] of Object.entries(kernels)) {
+    if (arrayKernels.has(name) || referenceKernels.has(name)) throw new Error(`array kernel ${name} registered twice`);
+    referenceKernels.set(name, k);
+  }
+}
+
 /** Wraps an array kernel as a backend kernel, given how to view a storage as an array. */
 export function adaptArrayKernel<S extends Storage>(backend: Backend<S>, kernel: ArrayKernel, view: (s: S) => TypedArray, zeroFill = false): Kernel<S> {
   return (inputs, attrs, outTypes) => {

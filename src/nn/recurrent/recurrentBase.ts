@@ -1,10 +1,11 @@
 // The multi-layer, optionally bidirectional recurrence shared by RNN, LSTM and GRU:
-// parameters named and shaped as PyTorch's, and the time loop.
-import { concat, dropout, KilnError, scope, stack, Tensor, uniform, where, zeros, type BackendName } from '../../eager/index.js';
+// parameters named and shaped as PyTorch's; the time loop is one whole-sequence op
+// (src/ops/recurrent.ts: `rnn`, `lstm`, `gru`).
+import { concat, dropout, gru, KilnError, lstm, rnn, Tensor, tensor, uniform, zeros, type BackendName } from '../../eager/index.js';
 import { Module, parameter } from '../module.js';
 import { PackedSequence } from './packedSequence.js';
-import { foldsHiddenBias, gateCount, recurrentStep, type RecurrentMode } from './recurrentSteps.js';
-import { readLengths, stepMasks, type LengthsLike } from './sequenceLengths.js';
+import { gateCount, type RecurrentMode } from './recurrentSteps.js';
+import { readLengths, type LengthsLike } from './sequenceLengths.js';
 
 /** Where a recurrent module's parameters live (PyTorch's `dtype`/`device` factory arguments). */
 export interface RecurrentFactoryOptions {
@@ -152,10 +153,12 @@ export abstract class RecurrentBase extends Module {
       if (!(input instanceof Tensor)) throw new KilnError('expected a Tensor or a PackedSequence as input', { op });
       if (input.rank !== 2 && input.rank !== 3) throw new KilnError(`expected input of rank 3 (${this.batchFirst ? '[batch, time, features]' : '[time, batch, features]'}) or 2 (unbatched [time, features]), got shape [${input.shape.join(', ')}]`, { op });
       unbatched = input.rank === 2;
-      x = unbatched ? input.unsqueeze(1) : this.batchFirst ? input.transpose(0, 1) : input;
+      x = unbatched ? input.unsqueeze(1) : input;
     }
     if (x.rank !== 3 || x.shape[2] !== this.inputSize) throw new KilnError(`expected ${this.inputSize} input features, got input of shape [${x.shape.join(', ')}]`, { op });
-    const [steps, batch] = x.shape as [number, number, number];
+    // The op takes batch-first input itself (no transpose node); packed and unbatched inputs are time-major.
+    const batchFirst = !packed && !unbatched && this.batchFirst;
+    const [steps, batch] = (batchFirst ? [x.shape[1], x.shape[0]] : x.shape) as [number, number];
     if (steps === 0) throw new KilnError('the input has no time steps', { op });
     if (!packed && options.lengths) {
       if (unbatched) throw new KilnError('lengths need a batched input', { op });
@@ -178,93 +181,58 @@ export abstract class RecurrentBase extends Module {
     } else {
       initial = Array.from({ length: kinds }, () => zeros([slots, batch, hidden], { dtype: x.dtype, backend: x.backend.name }));
     }
-    // initialBySlot[k][s]: state kind s of layer·direction k, [batch, hidden].
-    const pieces = initial.map((s) => (slots === 1 ? [s] : s.split(1, 0)).map((p) => p.reshape([batch, hidden])));
-    const initialBySlot = Array.from({ length: slots }, (_, k) => pieces.map((p) => p[k]!));
-
-    // Steps no sequence reaches are skipped and their outputs filled with zeros.
-    const active = lengths ? Math.max(0, ...lengths) : steps;
-    const finals: Tensor[][] = [];
-    let layerInput: Tensor | null = active === 0 ? null : active < steps ? x.slice([0], [active], { axes: [0] }) : x;
-    const masks = lengths && layerInput ? stepMasks(lengths, active, x) : null;
-    for (let layer = 0; layer < this.numLayers; layer++) {
-      const outputs: Tensor[] = [];
-      for (let dir = 0; dir < this.numDirections; dir++) {
-        const slot = layer * this.numDirections + dir;
-        if (!layerInput) {
-          finals.push(initialBySlot[slot]!);
-          continue;
-        }
-        const r = this.runDirection(layerInput, this.layerWeights(layer, dir === 1), dir === 1, initialBySlot[slot]!, masks);
-        outputs.push(r.output);
-        finals.push(r.final);
+    const lengthsT = lengths ? tensor(lengths, { dtype: 'int32', backend: x.backend.name }) : null;
+    let output: Tensor;
+    let finals: Tensor[];
+    if (this.numLayers > 1 && this.dropout > 0 && this.training) {
+      // Dropout between layers is random: one op per layer, dropout in between.
+      finals = [];
+      const perLayer: Tensor[][] = initial.map(() => []);
+      let layerInput = x;
+      for (let layer = 0; layer < this.numLayers; layer++) {
+        const from = layer * this.numDirections;
+        const layerStates = initial.map((s) => s.slice([from], [from + this.numDirections], { axes: [0] }));
+        const outs = this.runOp(layerInput, layerStates, this.flatWeights(layer, layer + 1), 1, batchFirst, lengthsT);
+        outs.slice(1).forEach((f, k) => perLayer[k]!.push(f));
+        layerInput = layer < this.numLayers - 1 ? dropout(outs[0]!, this.dropout, { training: true }) : outs[0]!;
       }
-      if (!layerInput) continue;
-      let out = outputs.length === 1 ? outputs[0]! : concat(outputs, 2);
-      if (layer < this.numLayers - 1 && this.dropout > 0 && this.training) out = dropout(out, this.dropout, { training: true });
-      layerInput = out;
+      output = layerInput;
+      finals = perLayer.map((fs) => concat(fs, 0));
+    } else {
+      const outs = this.runOp(x, initial, this.flatWeights(0, this.numLayers), this.numLayers, batchFirst, lengthsT);
+      output = outs[0]!;
+      finals = outs.slice(1);
     }
-    const features = hidden * this.numDirections;
-    let output = layerInput;
-    if (active < steps) {
-      const pad = zeros([steps - active, batch, features], { dtype: x.dtype, backend: x.backend.name });
-      output = output ? concat([output, pad], 0) : pad;
-    }
-    if (!output) throw new KilnError('the input has no time steps', { op }); // unreachable: steps > 0 was checked
-    const finalStates = Array.from({ length: kinds }, (_, s) => stack(finals.map((f) => f[s]!), 0));
-    if (packed) return { output: new PackedSequence(output, packed.lengths), finals: finalStates };
-    if (unbatched) return { output: output.squeeze(1), finals: finalStates.map((s) => s.squeeze(1)) };
-    return { output: this.batchFirst ? output.transpose(0, 1) : output, finals: finalStates };
+    if (packed) return { output: new PackedSequence(output, packed.lengths), finals };
+    if (unbatched) return { output: output.squeeze(1), finals: finals.map((s) => s.squeeze(1)) };
+    // One whole-sequence op per call (per layer with dropout): one graph node.
+    return { output, finals };
   }
 
-  /**
-   * One layer in one direction (`reverse`: from the last step back) over `x` `[steps, batch, in]`. The input projection of
-   * every step is one matmul; each step then does one matmul for the hidden projection.
-   */
-  private runDirection(x: Tensor, w: RecurrentWeights, reverse: boolean, initial: Tensor[], masks: (Tensor | null)[] | null): { output: Tensor; final: Tensor[] } {
-    const [steps, batch, features] = x.shape as [number, number, number];
-    const fold = foldsHiddenBias(this.mode);
-    const projection = x.reshape([steps * batch, features]).matmul(w.weightIh.transpose());
-    const xp = w.biasIh ? projection.add(fold && w.biasHh ? w.biasIh.add(w.biasHh) : w.biasIh) : projection;
-    const wHhT = w.weightHh.transpose();
-    const width = xp.shape[1]!;
-    const rows = steps === 1 ? null : xp.reshape([steps, batch * width]);
-    const perStep = rows ? rows.split(1, 0) : [xp];
-    const hiddenBias = fold ? null : w.biasHh;
-    // Without a tape nothing needs the intermediates: each step runs in its own scope,
-    // and inputs and states are freed as soon as the next step no longer needs them.
-    const recording = xp.requiresGrad || wHhT.requiresGrad || initial.some((s) => s.requiresGrad);
-    if (!recording) {
-      if (xp !== projection) projection.dispose();
-      if (rows) {
-        rows.dispose();
-        xp.dispose();
+  /** The weights of layers [from, to), in the ops' order (per layer and direction: W_ih, W_hh, b_ih, b_hh). */
+  private flatWeights(from: number, to: number): Tensor[] {
+    const out: Tensor[] = [];
+    for (let layer = from; layer < to; layer++) {
+      for (let dir = 0; dir < this.numDirections; dir++) {
+        const w = this.layerWeights(layer, dir === 1);
+        out.push(w.weightIh, w.weightHh);
+        if (w.biasIh && w.biasHh) out.push(w.biasIh, w.biasHh);
       }
     }
-    let state = initial;
-    let lastOut: Tensor | null = null;
-    const outs = new Array<Tensor>(steps);
-    for (let k = 0; k < steps; k++) {
-      const t = reverse ? steps - 1 - k : k;
-      const advance = (): { next: Tensor[]; out: Tensor } => {
-        const next = recurrentStep(this.mode, perStep[t]!.reshape([batch, width]), state, wHhT, hiddenBias);
-        const m = masks?.[t];
-        if (!m) return { next, out: next[0]! };
-        return { next: next.map((s, i) => where(m, s, state[i]!)), out: where(m, next[0]!, 0) };
-      };
-      if (recording) {
-        const r = advance();
-        state = r.next;
-        outs[t] = r.out;
-      } else {
-        const r = scope(advance);
-        perStep[t]!.dispose();
-        for (const s of state) if (s !== lastOut && !initial.includes(s)) s.dispose();
-        state = r.next;
-        outs[t] = lastOut = r.out;
-      }
+    return out;
+  }
+
+  /** Runs the layer's op (rnn, lstm or gru) over the whole sequence: `[output, hN, (cN)]`. */
+  private runOp(x: Tensor, states: readonly Tensor[], weights: readonly Tensor[], numLayers: number, batchFirst: boolean, lengths: Tensor | null): Tensor[] {
+    const options = { numLayers, bidirectional: this.bidirectional, batchFirst, ...(lengths ? { lengths } : {}) };
+    switch (this.mode) {
+      case 'lstm':
+        return lstm(x, [states[0]!, states[1]!], weights, options);
+      case 'gru':
+        return gru(x, states[0]!, weights, options);
+      default:
+        return rnn(x, states[0]!, weights, { ...options, nonlinearity: this.mode === 'rnnRelu' ? 'relu' : 'tanh' });
     }
-    return { output: stack(outs, 0), final: state };
   }
 }
 

@@ -1,6 +1,6 @@
 import { arrayFor, type DType, type TypedArray } from '../../ir/index.js';
 import { isAllocationFailure, KernelAllocations, outOfMemory, type Backend, type Kernel } from '../backend.js';
-import { adaptArrayKernel, arrayKernels, newArrayStorage, storageBytes, type ArrayStorage } from '../arrayKernels.js';
+import { adaptArrayKernel, arrayKernels, newArrayStorage, referenceKernels, storageBytes, type ArrayStorage } from '../arrayKernels.js';
 import './kernels/index.js';
 
 /** Plain-TypeScript backend: every op, float32 and float64. The semantic truth. */
@@ -14,7 +14,7 @@ export class ReferenceBackend implements Backend<ArrayStorage> {
 
   constructor() {
     // Guarded: a kernel that throws frees what it allocated (see KernelAllocations).
-    for (const [name, k] of arrayKernels) this.kernels.set(name, this.inflight.guard(adaptArrayKernel(this, k, (s) => s.data)));
+    for (const [name, k] of [...arrayKernels, ...referenceKernels]) this.kernels.set(name, this.inflight.guard(adaptArrayKernel(this, k, (s) => s.data)));
   }
 
   alloc(dtype: DType, size: number): ArrayStorage {

@@ -8,3 +8,4 @@ import './random.js';
 import './linalgSolve.js';
 import './linear.js';
 import './normalization.js';
+import './recurrent.js';
