@@ -1,8 +1,7 @@
-// BatchNorm folding (inference): a per-channel scale and shift applied to the output of
-// a conv2d / convTranspose2d / linear / matmul with a constant weight is folded into that
-// weight and bias. BatchNorm in eval mode is such a scale and shift: y·s + t with
-// s = γ·rsqrt(var + eps), t = β − mean·s (the `batchNorm` op, or its decomposition
-// ((y − mean)·rsqrt(var + eps))·γ + β once constant folding has run on the statistics).
+// BatchNorm folding (inference): a `batchNorm` node after a conv2d / convTranspose2d /
+// linear / matmul with a constant weight is a per-channel scale and shift of that node's
+// output, y·s + t with s = γ·rsqrt(var + eps), t = β − mean·s, which is folded into its
+// weight and bias.
 import { isFloat, sizeOf, type Graph, type Node, type Value, type ValueType } from '../ir/index.js';
 import { foldConstants } from './constantFolding.js';
 import { eliminateDeadCode } from './deadCode.js';
@@ -53,30 +52,11 @@ function perChannel(g: Graph, a: Anchor, y: Value, c: Value): boolean {
   return shape.every((d, i) => d === 1 || (lead + i === a.axis && d === a.channels));
 }
 
-/** One step of the chain: y ↦ y·c, y + c or y − c. */
+/** One step after the anchor: y ↦ y·c, y + c or y − c. */
 interface Step {
   readonly node: Node;
   readonly kind: 'mul' | 'add' | 'sub';
   readonly c: Value;
-}
-
-/** The single-use chain of per-channel steps after the anchor. */
-function chainAfter(g: Graph, a: Anchor): Step[] {
-  const steps: Step[] = [];
-  let y = a.node.outputs[0]!;
-  for (;;) {
-    if (g.outputs.includes(y)) break;
-    const uses = g.uses(y);
-    if (uses.length !== 1) break;
-    const { node, index } = uses[0]!;
-    if (node.op !== 'mul' && node.op !== 'add' && node.op !== 'sub') break;
-    if (node.op === 'sub' && index !== 0) break; // c − y would flip the sign: not needed by BatchNorm
-    const c = node.inputs[1 - index]!;
-    if (node.inputs.length !== 2 || !perChannel(g, a, y, c)) break;
-    steps.push({ node, kind: node.op, c });
-    y = node.outputs[0]!;
-  }
-  return steps;
 }
 
 /** Builds the constant arithmetic as nodes before the anchor; constant folding turns them into constants. */
@@ -150,20 +130,27 @@ function foldInto(g: Graph, a: Anchor, steps: readonly Step[]): boolean {
   return true;
 }
 
+/** A batch norm rewritten as y·s + t after its anchor: the two steps `foldInto` absorbs. */
+interface Expanded {
+  readonly anchor: Anchor;
+  readonly mul: Node;
+  readonly add: Node;
+}
+
 /**
  * A `batchNorm` node (inference form) right after an anchor whose channels are its
  * channels (axis 1), with constant statistics: rewritten as y·s + t (s and t computed from
- * the constants), which `foldInto` then absorbs. Returns whether it did.
+ * the constants, folded next), or null where it does not apply.
  */
-function expandBatchNorm(g: Graph, bn: Node): boolean {
+function expandBatchNorm(g: Graph, bn: Node): Expanded | null {
   const [x, mean, variance, w, b] = bn.inputs as [Value, Value, Value, Value | undefined, Value | undefined];
-  if (!x.producer || bn.inputs.slice(1).some((v) => !constantOf(g, v))) return false;
+  if (!x.producer || bn.inputs.slice(1).some((v) => !constantOf(g, v))) return null;
   const a = anchorOf(g, x.producer);
-  if (!a || a.axis !== 1 || x.index !== 0 || g.outputs.includes(x) || g.uses(x).length !== 1) return false;
+  if (!a || a.axis !== 1 || x.index !== 0 || g.outputs.includes(x) || g.uses(x).length !== 1) return null;
   const eps = bn.attrs['eps'];
   const rank = x.type.shape.length;
   const dtype = x.type.dtype;
-  if (typeof eps !== 'number' || staticShape(variance.type)?.length !== 1) return false;
+  if (typeof eps !== 'number' || staticShape(variance.type)?.length !== 1) return null;
   const math = new ChannelMath(g, bn, a.channels, dtype);
   const epsData = dtype === 'float64' ? Float64Array.of(eps) : Float32Array.of(eps);
   const e = g.addConstant('eps', epsData, { dtype, shape: [] });
@@ -172,45 +159,49 @@ function expandBatchNorm(g: Graph, bn: Node): boolean {
   const ms = math.binary('mul', mean, s);
   const t = b ? math.binary('sub', b, ms) : math.neg(ms);
   const shape = [1, a.channels, ...new Array<number>(rank - 2).fill(1)];
-  const y = g.insertBefore(bn, 'mul', [x, math.reshape(s, shape)], {}, [x.type], bn.source).outputs[0]!;
-  const z = g.insertBefore(bn, 'add', [y, math.reshape(t, shape)], {}, [bn.outputs[0]!.type], bn.source).outputs[0]!;
-  replaceValue(g, bn.outputs[0]!, z);
+  const mul = g.insertBefore(bn, 'mul', [x, math.reshape(s, shape)], {}, [x.type], bn.source);
+  const add = g.insertBefore(bn, 'add', [mul.outputs[0]!, math.reshape(t, shape)], {}, [bn.outputs[0]!.type], bn.source);
+  replaceValue(g, bn.outputs[0]!, add.outputs[0]!);
   g.erase(bn);
-  return true;
+  return { anchor: a, mul, add };
 }
 
 /**
- * Folds per-channel scales and shifts by constants (BatchNorm in eval mode, a bias add)
- * (and `batchNorm` nodes) into the preceding conv2d / convTranspose2d (group 1) / linear /
- * matmul with a constant weight:
- * W' = W·s, b' = (b·s + t). The new weights are computed from the originals by
- * constant folding (recomputed when a parameter changes). In training mode parameters
+ * Folds `batchNorm` nodes (inference form, constant statistics) into the preceding
+ * conv2d / convTranspose2d (group 1) / linear / matmul with a constant weight whose output
+ * only the batch norm reads: W' = W·s, b' = b·s + t with s = γ·rsqrt(var + eps),
+ * t = β − mean·s. The new weight and bias are folded constants, recomputed from the
+ * parameters and statistics whenever one of them changes. In training mode parameters
  * are graph inputs, not constants, so nothing folds: BatchNorm is left alone there.
  * Results differ from the unfolded graph by rounding only (the products are associated
  * differently); a scale of 0 meeting an overflow to ±Infinity gives 0 here, NaN there.
+ * Per-channel arithmetic the code writes itself is left as written (exact).
  */
 export function foldBatchNorms(g: Graph, ctx: PassContext): boolean {
-  let changed = false;
-  // The expanded form's scale and shift must be constants before a chain can absorb them.
-  if (ctx.evaluate) for (const node of [...g.nodes]) if (node.op === 'batchNorm' && expandBatchNorm(g, node)) changed = true;
-  if (changed) foldConstants(g, ctx);
+  // The scale and shift must be constants to fold into a weight: no folding without an evaluator.
+  if (!ctx.evaluate) return false;
+  const expanded: Expanded[] = [];
   for (const node of [...g.nodes]) {
-    if (!g.nodes.includes(node)) continue;
-    const a = anchorOf(g, node);
-    if (!a) continue;
-    const steps = chainAfter(g, a);
-    if (steps.length && foldInto(g, a, steps)) changed = true;
+    if (node.op !== 'batchNorm') continue;
+    const e = expandBatchNorm(g, node);
+    if (e) expanded.push(e);
   }
-  if (changed) {
-    foldConstants(g, ctx);
-    eliminateDeadCode(g);
+  if (!expanded.length) return false;
+  foldConstants(g, ctx);
+  for (const { anchor, mul, add } of expanded) {
+    const y = anchor.node.outputs[0]!;
+    const steps: Step[] = [{ node: mul, kind: 'mul', c: mul.inputs[1]! }, { node: add, kind: 'add', c: add.inputs[1]! }];
+    // Folding cannot fail for a checked anchor; should it, y·s + t stays (correct, one node more).
+    if (perChannel(g, anchor, y, steps[0]!.c) && perChannel(g, anchor, mul.outputs[0]!, steps[1]!.c)) foldInto(g, anchor, steps);
   }
-  return changed;
+  foldConstants(g, ctx);
+  eliminateDeadCode(g);
+  return true;
 }
 
 export const bnFolding: Pass = {
   name: 'bnFolding',
   level: 'O1',
-  description: 'folds BatchNorm (per-channel scale/shift by constants) into the preceding conv/convTranspose/matmul weights',
+  description: 'folds batchNorm (inference) into the preceding conv/convTranspose/linear/matmul weight and bias',
   run: (g, ctx) => (ctx.mode === 'inference' ? foldBatchNorms(g, ctx) : false),
 };
