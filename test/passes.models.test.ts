@@ -135,7 +135,7 @@ describe('O0 and optimized levels agree on models', () => {
     }
   });
 
-  it('LSTM over a static length (exact): weight transposes folded, none left at run time', () => {
+  it('LSTM over a static length (O1 exact, O2/O3 within 1e-5: the input projection becomes one linear with its bias): weight transposes folded, none left at run time', () => {
     kiln.manualSeed(3);
     const lstm = new nn.LSTM(3, 5, { numLayers: 2 }).eval();
     const x = kiln.randn([6, 2, 3], { seed: 5 });
@@ -149,11 +149,12 @@ describe('O0 and optimized levels agree on models', () => {
     const ref = flat(runs.get('O0')!.run(withNaN(x)));
     for (const level of LEVELS) {
       const got = flat(runs.get(level)!.run(withNaN(x)));
-      got.forEach((t, i) => expect(relDiff(t, ref[i]!)).toBe(0));
+      got.forEach((t, i) => (level === 'O1' ? expect(relDiff(t, ref[i]!)).toBe(0) : expect(relDiff(t, ref[i]!)).toBeLessThan(1e-5)));
       const g = runs.get(level)!.graph;
       const transposedConstants = g.nodes.filter((n) => n.op === 'transpose' && g.constants.get(n.inputs[0]!.name)?.value === n.inputs[0]);
       expect(transposedConstants).toEqual([]);
       expect(g.nodes.length).toBeLessThan(runs.get('O0')!.graph.nodes.length);
+      if (level !== 'O1') expect(g.nodes.filter((n) => n.op === 'linear').length).toBe(2); // one input projection per layer
     }
   });
 

@@ -15,7 +15,7 @@ import { kernelEvaluator } from '../src/compiled/lower.js';
 import { getBackend } from '../src/eager/engine.js';
 import { checkGraph, Graph, parseGraph, verifyGraph, type TypedArray } from '../src/ir/index.js';
 import {
-  algebraicSimplification, bnFolding, commonSubexpressionElimination, constantFolding, deadCodeElimination, dropoutRemoval,
+  algebraicSimplification, biasFusion, bnFolding, commonSubexpressionElimination, constantFolding, deadCodeElimination, dropoutRemoval,
   formatReport, matchAt, NO_FUSION, P, PassManager, rewrite, rule, type Pass, type PassContext,
 } from '../src/passes/index.js';
 
@@ -354,6 +354,44 @@ describe('BatchNorm folding', () => {
     expect(bnFolding.run(parse(text('%u: float32[1, 2, 3, 3] = add(%z, %y)\n      return %u')), ctxWith())).toBe(false);
     const h = runBn(alone);
     expect(ops(h)).toEqual(['conv2d']);
+  });
+});
+
+describe('bias fusion (O2)', () => {
+  it('matmul(x, W) + b becomes linear at O2 (not at O1), and follows W and b when they change', () => {
+    const w = kiln.randn([5, 3], { seed: 13 }), b = kiln.randn([3], { seed: 14 });
+    const f = (x: kiln.Tensor) => x.matmul(w).add(b).relu();
+    const o1 = compile(f, { inputs: [spec([dim('batch'), 5])], optimize: 'O1' });
+    const o2 = compile(f, { inputs: [spec([dim('batch'), 5])], optimize: 'O2' });
+    const x = withNaNs(kiln.randn([4, 5], { seed: 15 }));
+    o1.run(x);
+    o2.run(x);
+    expect(ops(o1.graph)).toEqual(['matmul', 'add', 'relu']);
+    expect(ops(o2.graph)).toEqual(['linear', 'relu']);
+    for (const step of [0, 1]) {
+      if (step) kiln.noGrad(() => { w.mul_(-2); b.add_(1); });
+      const want = f(x).dataSync(), got = (o2.run(x) as kiln.Tensor).dataSync();
+      for (let i = 0; i < want.length; i++) {
+        if (!Number.isFinite(want[i]!)) expect(got[i]).toBe(want[i]);
+        else expect(Math.abs(got[i]! - want[i]!)).toBeLessThan(1e-5 * (1 + Math.abs(want[i]!)));
+      }
+    }
+  });
+
+  it('conv2d without bias + a per-channel constant becomes conv2d with that bias; a target without fused kernels keeps the add', () => {
+    const g = parse(`graph(%x: float32[1, 2, 3, 3]) {
+      const %w: float32[2, 2, 1, 1] = [1, 2, 3, 4]
+      const %c: float32[1, 2, 1, 1] = [0.5, -1]
+      %y: float32[1, 2, 3, 3] = conv2d(%x, %w) {strides=[1, 1], pads=[0, 0, 0, 0], dilations=[1, 1], group=1}
+      %z: float32[1, 2, 3, 3] = add(%c, %y)
+      %r: float32[1, 2, 3, 3] = relu(%z)
+      return %r
+    }`);
+    expect(biasFusion.run(g.clone(), ctxWith())).toBe(false); // NO_FUSION
+    const capable = ctxWith([], { target: { name: 'test', fusedOps: ['conv2d'], fusedActivations: {} } });
+    const h = runExact(g, { ...biasFusion, run: (gr) => biasFusion.run(gr, capable) }, capable, [edgeInput([1, 2, 3, 3])]);
+    expect(ops(h)).toEqual(['conv2d', 'relu']);
+    expect(h.nodes[0]!.inputs.length).toBe(3);
   });
 });
 

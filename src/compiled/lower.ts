@@ -12,13 +12,14 @@ export type CompileTarget = Extract<BackendName, 'wasm' | 'reference'>;
 export const DEFAULT_OPT_LEVEL: OptLevel = 'O1';
 
 /**
- * What each target runs fused, as data for the passes (which never import the runtime).
- * XNNPACK's fused matmul/conv clamp for ReLU turns NaN into 0 while `relu(NaN)` is NaN,
- * so no activation is listed for wasm.
+ * What each target runs fused, as data for the passes (which never import the runtime):
+ * ops whose kernel takes a bias (on wasm, XNNPACK's `_FusedMatMul` and `_FusedConv2D`).
+ * XNNPACK's fused ReLU is a clamp that turns NaN into 0 while `relu(NaN)` is NaN, so no
+ * activation is listed for wasm.
  */
 export const TARGET_CAPABILITIES: Readonly<Record<CompileTarget, TargetCapabilities>> = {
-  wasm: { name: 'wasm', fusedOps: [], fusedActivations: {} },
-  reference: { name: 'reference', fusedOps: [], fusedActivations: {} },
+  wasm: { name: 'wasm', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: {} },
+  reference: { name: 'reference', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: {} },
 };
 
 /** How `lower` optimizes. */

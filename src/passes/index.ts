@@ -10,3 +10,4 @@ export { constantFolding, foldConstants } from './constantFolding.js';
 export { algebraicSimplification, ALGEBRAIC_RULES } from './algebraic.js';
 export { dropoutRemoval } from './dropoutRemoval.js';
 export { bnFolding, foldBatchNorms } from './bnFolding.js';
+export { biasFusion, fuseBiases } from './biasFusion.js';

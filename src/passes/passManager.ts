@@ -2,6 +2,7 @@
 // passes, and the record explain() prints.
 import { KilnError, printGraph, verifyGraph, type Graph } from '../ir/index.js';
 import { algebraicSimplification } from './algebraic.js';
+import { biasFusion } from './biasFusion.js';
 import { bnFolding } from './bnFolding.js';
 import { commonSubexpressionElimination } from './commonSubexpressions.js';
 import { constantFolding } from './constantFolding.js';
@@ -10,9 +11,9 @@ import { dropoutRemoval } from './dropoutRemoval.js';
 import { levelIncludes, OPT_LEVELS, type OptLevel, type Pass, type PassContext } from './pass.js';
 
 /**
- * The built-in passes in pipeline order, each with the lowest level it runs at. O2's
- * fusion and RNN unrolling and O3's layout and memory planning are not passes yet (O2 and
- * O3 currently run O1's pipeline).
+ * The built-in passes in pipeline order, each with the lowest level it runs at. O2 adds
+ * bias fusion; its elementwise-chain fusion and RNN unrolling and O3's layout and memory
+ * planning are not passes yet (O3 currently runs O2's pipeline).
  */
 export const BUILTIN_PASSES: readonly Pass[] = [
   deadCodeElimination,
@@ -24,6 +25,7 @@ export const BUILTIN_PASSES: readonly Pass[] = [
   bnFolding,
   algebraicSimplification,
   commonSubexpressionElimination,
+  biasFusion,
   deadCodeElimination,
 ];
 
@@ -75,7 +77,7 @@ export function dumpIRFromEnv(): boolean {
 /**
  * Runs passes over a graph, in place, at an optimization level: `O0` runs none; `O1`
  * dead code, dropout (where marked), constant folding, algebraic simplification, CSE and
- * BatchNorm folding; `O2`/`O3` add what exists of their passes. Records node and
+ * BatchNorm folding; `O2` adds bias fusion; `O3` adds what exists of its passes. Records node and
  * constant counts around every pass (see `formatReport`).
  *
  * @example
