@@ -126,7 +126,7 @@ describe('lazy segments are IR graphs', () => {
 
 describe('a plan is data; executors run it through the interpreter loop', () => {
   it('kernels, eager with the tape, and the reference interpreter agree on one lowered graph', async () => {
-    const { runKernels } = await import('../src/compiled/kernelExecutor.js');
+    const { runPlanSlots } = await import('../src/compiled/kernelExecutor.js');
     const { runPlanEager, interpretEager } = await import('../src/compiled/eagerExecutor.js');
     const model = new nn.Sequential(new nn.Linear(3, 5), new nn.Tanh(), new nn.Linear(5, 2));
     const fast = kiln.compile(model, { inputs: [kiln.spec([kiln.dim('batch'), 3])], optimize: 'O0' });
@@ -136,7 +136,7 @@ describe('a plan is data; executors run it through the interpreter loop', () => 
     const bindings = new Map([['batch', 4]]);
     kiln.scope(() => {
       const want = kiln.noGrad(() => model.forward(x)).toArray();
-      const [k] = runKernels(plan, [x], bindings);
+      const [k] = runPlanSlots(plan, [x], bindings);
       expect(new kiln.Tensor(k!.storage, k!.shape, k!.dtype, plan.backend).toArray()).toEqual(want);
       const xg = x.clone().requiresGrad_();
       const [e] = runPlanEager(plan, [xg], bindings);
@@ -147,8 +147,37 @@ describe('a plan is data; executors run it through the interpreter loop', () => 
       expect(i!.toArray()).toEqual(want);
     });
     const before = kiln.memory();
-    for (let r = 0; r < 20; r++) kiln.scope(() => { runKernels(plan, [x], bindings).forEach((sl) => new kiln.Tensor(sl.storage, sl.shape, sl.dtype, plan.backend).dispose()); });
+    for (let r = 0; r < 20; r++) kiln.scope(() => { runPlanSlots(plan, [x], bindings).forEach((sl) => new kiln.Tensor(sl.storage, sl.shape, sl.dtype, plan.backend).dispose()); });
     expect(kiln.memory()).toEqual(before); // intermediates freed after their last use
     plan.dispose();
+  });
+});
+
+describe('explain() shows the segments that actually run', () => {
+  class Branchy extends nn.Module {
+    fc = new nn.Linear(4, 4);
+    forward(x: kiln.Tensor): kiln.Tensor {
+      const h = this.fc.forward(x);
+      if (h.sum().item() > 0) return h.relu(); // branch relu
+      return h.tanh(); // branch tanh
+    }
+  }
+
+  it('each compiled segment with its graph (source lines of this file) and how often it ran', () => {
+    const model = new Branchy().eval();
+    const fast = kiln.compile(model, { inputs: [kiln.spec([kiln.dim('batch'), 4])] });
+    const w = kiln.eye(4);
+    kiln.noGrad(() => { model.fc.weight.copy_(w); model.fc.bias!.copy_(kiln.zeros([4])); });
+    const pos = kiln.ones([3, 4]), neg = kiln.ones([3, 4]).neg();
+    fast.run(pos); // traces (eager)
+    expect(fast.explain()).toContain('none has run lazily yet');
+    for (const x of [pos, neg, neg, pos, neg]) expect((fast.run(x) as kiln.Tensor).toArray()).toEqual(kiln.noGrad(() => model.forward(x)).toArray());
+    const text = fast.explain();
+    expect(text).toContain('1 graph break, 2 compiled segments with eager code between them, 5 hits');
+    expect(text).toContain('segments compiled at run time: 3, segment runs: 10');
+    expect(text).toMatch(/segment 1 on \w+: \d+ nodes?, 5 runs\n\s+graph\(/);
+    expect(text).toMatch(new RegExp(`segment 2 on \\w+: 1 node, 2 runs\\n.*\\n\\s+%\\d+: float32\\[3, 4\\] = relu\\(%e\\)\\s+# .*compile\\.groundwork\\.test\\.ts:${lineOf('// branch relu')}:`));
+    expect(text).toMatch(new RegExp(`segment 3 on \\w+: 1 node, 3 runs\\n.*\\n\\s+%\\d+: float32\\[3, 4\\] = tanh\\(%e\\)\\s+# .*compile\\.groundwork\\.test\\.ts:${lineOf('// branch tanh')}:`));
+    fast.dispose();
   });
 });

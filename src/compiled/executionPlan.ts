@@ -11,7 +11,7 @@ import {
 import type { Backend, Kernel, KernelInput, Storage } from '../runtime/backend.js';
 import { kernelOf } from '../eager/decomposition.js';
 import { Tensor } from '../eager/tensor.js';
-import { FoldCache, runKernels } from './kernelExecutor.js';
+import { FoldCache, runPlan, runPlanSlots } from './kernelExecutor.js';
 import { runPlanEager } from './eagerExecutor.js';
 
 /** A value while a plan runs: a kernel input (storage, shape, dtype). */
@@ -206,28 +206,17 @@ export class ExecutionPlan {
     return this.eagerConstants;
   }
 
-  /**
-   * Runs the kernels on input slots (one per graph input, on this plan's backend).
-   * Each returned slot carries one reference to its storage, owned by the caller.
-   */
+  /** Runs the kernels on input slots (see `runPlanSlots`). */
   runSlots(inputs: readonly Slot[], bindings: Bindings): Slot[] {
-    return runKernels(this, inputs, bindings);
+    return runPlanSlots(this, inputs, bindings);
   }
 
-  /** Runs the kernels; returns the graph outputs as fresh tensors. */
+  /** Runs the kernels; returns the graph outputs as fresh tensors (see `runPlan`). */
   run(inputs: readonly Tensor[], bindings: Bindings): Tensor[] {
-    for (const x of inputs) {
-      if (x.disposed) throw new KilnError('compile: an input was disposed', { op: 'compile' });
-      if (x.backend !== this.backend) throw new KilnError(`compile: an input lives on the '${x.backend.name}' backend, the plan runs on '${this.backend.name}'`, { op: 'compile' });
-    }
-    return this.runSlots(inputs, bindings).map((sl) => new Tensor(sl.storage, sl.shape, sl.dtype, this.backend));
+    return runPlan(this, inputs, bindings);
   }
 
-  /**
-   * Runs the same nodes through eager dispatch, so autograd records the tape (compiled
-   * training: gradients flow to the live parameters). Intermediates no gradient needs
-   * are freed; outputs are fresh tensors.
-   */
+  /** Runs the nodes through eager dispatch, recording the autograd tape (see `runPlanEager`). */
   runEager(inputs: readonly Tensor[], bindings: Bindings): Tensor[] {
     return runPlanEager(this, inputs, bindings);
   }

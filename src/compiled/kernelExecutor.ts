@@ -4,6 +4,7 @@
 import { describeNode, getOp, KilnError, runSchedule, type Attrs, type Bindings, type Executor, type ScheduleStep, type TensorType, type TypedArray } from '../ir/index.js';
 import type { Backend, Storage } from '../runtime/backend.js';
 import { kernelOf } from '../eager/decomposition.js';
+import { Tensor } from '../eager/tensor.js';
 import type { ExecutionPlan, Resolved, Slot } from './executionPlan.js';
 
 /**
@@ -107,10 +108,10 @@ class KernelNodes implements Executor<Slot> {
  *
  * @example
  * ```ts
- * const outs = runKernels(plan, [x], new Map([['batch', 8]]));
+ * const outs = runPlanSlots(plan, [x], new Map([['batch', 8]]));
  * ```
  */
-export function runKernels(plan: ExecutionPlan, inputs: readonly Slot[], bindings: Bindings): Slot[] {
+export function runPlanSlots(plan: ExecutionPlan, inputs: readonly Slot[], bindings: Bindings): Slot[] {
   const r = plan.resolve(bindings);
   const s = plan.schedule;
   const backend = plan.backend;
@@ -142,4 +143,21 @@ export function runKernels(plan: ExecutionPlan, inputs: readonly Slot[], binding
   } finally {
     for (const t of temps) if (--t.refs === 0) backend.free(t);
   }
+}
+
+/**
+ * Runs `plan`'s kernels on tensors (alive, on the plan's backend); returns the graph
+ * outputs as fresh tensors.
+ *
+ * @example
+ * ```ts
+ * const [y] = runPlan(plan, [x], new Map([['batch', x.shape[0]!]]));
+ * ```
+ */
+export function runPlan(plan: ExecutionPlan, inputs: readonly Tensor[], bindings: Bindings): Tensor[] {
+  for (const x of inputs) {
+    if (x.disposed) throw new KilnError('compile: an input was disposed', { op: 'compile' });
+    if (x.backend !== plan.backend) throw new KilnError(`compile: an input lives on the '${x.backend.name}' backend, the plan runs on '${plan.backend.name}'`, { op: 'compile' });
+  }
+  return runPlanSlots(plan, inputs, bindings).map((sl) => new Tensor(sl.storage, sl.shape, sl.dtype, plan.backend));
 }

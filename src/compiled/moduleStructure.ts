@@ -1,0 +1,70 @@
+// What a traced graph of a module holds besides its inputs: the module's submodules,
+// parameters and buffers, by identity (the graph reads the very tensors it traced), and
+// every submodule's `training` flag (a graph is valid for one combination of them).
+import { Tensor } from '../eager/tensor.js';
+import { isBuffer, isParameter, Module } from '../nn/module.js';
+
+/**
+ * Visits `m`, then its properties in order: submodules (recursively, also in arrays),
+ * parameters and buffers. Stops, returning false, when `visit` does.
+ */
+function walkModule(m: Module, visit: (item: Module | Tensor) => boolean): boolean {
+  if (!visit(m)) return false;
+  for (const key in m) {
+    const v = (m as unknown as Record<string, unknown>)[key];
+    if (typeof v !== 'object' || v === null) continue;
+    if (v instanceof Module) {
+      if (!walkModule(v, visit)) return false;
+    } else if (v instanceof Tensor) {
+      if ((isParameter(v) || isBuffer(v)) && !visit(v)) return false;
+    } else if (Array.isArray(v)) {
+      for (const u of v) if (u instanceof Module && !walkModule(u, visit)) return false;
+    }
+  }
+  return true;
+}
+
+export function sameFlags(a: readonly boolean[], b: readonly boolean[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** What the graph entries of one module were traced with, to tell when they went stale. */
+export class ModuleStructure {
+  private items: (Module | Tensor)[] | null = null;
+
+  /**
+   * Each submodule's `training` flag now, and whether the module still holds what was
+   * recorded (`m.fc = new nn.Linear(…)`, `m.fc.weight = …` make graphs that read the old
+   * tensors stale). Nothing recorded counts as unchanged.
+   */
+  check(module: Module): { flags: boolean[]; same: boolean } {
+    const flags: boolean[] = [];
+    const items = this.items;
+    if (items === null) return { flags, same: true };
+    let i = 0;
+    const same = walkModule(module, (x) => {
+      if (x instanceof Module) flags.push(x.training);
+      return items[i++] === x;
+    });
+    return { flags, same: same && i === items.length };
+  }
+
+  /** Records what the module holds now; returns the `training` flags. */
+  record(module: Module): boolean[] {
+    const items: (Module | Tensor)[] = [];
+    const flags: boolean[] = [];
+    walkModule(module, (x) => {
+      items.push(x);
+      if (x instanceof Module) flags.push(x.training);
+      return true;
+    });
+    this.items = items;
+    return flags;
+  }
+
+  forget(): void {
+    this.items = null;
+  }
+}
