@@ -3,7 +3,7 @@ import type { Backend } from '../runtime/backend.js';
 import { engine } from './engine.js';
 import { isPending, pendingTensor, Tensor } from './tensor.js';
 import { opError } from './dispatch.js';
-import { gradThroughDecomposition } from './decomposition.js';
+import { differentiateDecomposition } from './decomposition.js';
 
 const NONE: readonly Tensor[] = [];
 
@@ -134,7 +134,7 @@ export class GradNode {
     let result: (Tensor | null)[];
     try {
       const def = this.def, attrs = this.attrs;
-      const throughDecomposition = () => gradThroughDecomposition(def, inputs, dys, attrs, needs);
+      const throughDecomposition = () => differentiateDecomposition(def, inputs, dys, attrs, needs);
       result = def.grad!({ inputs, outputs, dys, attrs, needs, throughDecomposition }) as (Tensor | null)[];
     } finally {
       ruleState.node = outer;

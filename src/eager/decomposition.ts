@@ -96,7 +96,8 @@ function decompositionKernel(def: OpDef, backend: Backend): Kernel {
 
 /**
  * Runs `def` eagerly as its decomposition with the primitives recorded on the tape (as
- * PyTorch's composite ops do): what dispatch does where a backend has no kernel and a
+ * PyTorch's composite ops do): what dispatch does where a backend has no kernel for an
+ * op differentiated through its decomposition (`grad: gradThroughDecomposition`) and a
  * gradient is needed, so the forward pass is not run again for the backward pass.
  */
 export function runDecomposed(def: OpDef, inputs: readonly Tensor[], attrs: Attrs, outTypes: readonly TensorType[]): Tensor[] {
@@ -116,7 +117,7 @@ export function runDecomposed(def: OpDef, inputs: readonly Tensor[], attrs: Attr
  * linked to the input again afterwards, so a recorded backward (`createGraph`) can
  * itself be differentiated w.r.t. the inputs.
  */
-export function gradThroughDecomposition(def: OpDef, inputs: readonly Tensor[], dys: readonly Tensor[], attrs: Attrs, needs: readonly boolean[]): (Tensor | null)[] {
+export function differentiateDecomposition(def: OpDef, inputs: readonly Tensor[], dys: readonly Tensor[], attrs: Attrs, needs: readonly boolean[]): (Tensor | null)[] {
   const decompose = def.decompose;
   if (!decompose) throw badDecomposition(def, 'is missing, but its gradient runs through it');
   const createGraph = engine.gradEnabled;

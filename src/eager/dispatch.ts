@@ -1,4 +1,4 @@
-import { arityMismatch, getOp, KilnError, userCallSite, formatShape, type Attrs, type OpDef, type TensorType } from '../ir/index.js';
+import { arityMismatch, getOp, gradThroughDecomposition, KilnError, userCallSite, formatShape, type Attrs, type OpDef, type TensorType } from '../ir/index.js';
 import { isAllocationFailure } from '../runtime/backend.js';
 import { engine } from './engine.js';
 import { Tensor } from './tensor.js';
@@ -35,9 +35,12 @@ export function execute(def: OpDef, inputs: readonly Tensor[], attrs: Attrs): Te
     for (const t of outTypes) {
       if (t.dtype === 'float64' && !backend.supportsFloat64) throw opError(def.name, `float64 is supported on the reference backend only, not '${backend.name}'`, inputs);
     }
-    // No kernel of its own, a gradient wanted and no trace to record the op whole: its
-    // primitives go on the tape (the backward pass then need not run them again).
-    if (needsGrad && engine.gradEnabled && engine.tracer === null && isDecompositionKernel(kernel)) return runDecomposed(def, inputs, attrs, outTypes);
+    // No kernel of its own, a gradient through its decomposition wanted, and no trace to
+    // record the op whole: its primitives go on the tape (the backward pass then need not
+    // run them again). Ops with a closed-form gradient keep it.
+    if (needsGrad && engine.gradEnabled && engine.tracer === null && def.grad === gradThroughDecomposition && isDecompositionKernel(kernel)) {
+      return runDecomposed(def, inputs, attrs, outTypes);
+    }
     let storages;
     try {
       storages = kernel(inputs, attrs, outTypes);

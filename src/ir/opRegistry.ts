@@ -15,7 +15,7 @@ export interface GradContext<T> {
   /**
    * The gradient w.r.t. each input (null where not `needs`) through the op's `decompose`:
    * its primitives are run again on the inputs and differentiated. For ops without a
-   * closed form worth writing (the recurrent ops): `grad: (ctx) => ctx.throughDecomposition()`.
+   * closed form worth writing (the recurrent ops): `grad: gradThroughDecomposition`.
    * Higher-order gradients flow through it too.
    */
   readonly throughDecomposition: () => (T | null)[];
@@ -67,6 +67,16 @@ export function arityMismatch(def: Pick<OpDef, 'arity'>, count: number): string 
   const n = (k: number) => `${k} input${k === 1 ? '' : 's'}`;
   const want = min === max ? n(min) : max === Infinity ? `at least ${n(min)}` : `${min} to ${n(max)}`;
   return `takes ${want}, got ${count}`;
+}
+
+/**
+ * The gradient rule of an op differentiated through its decomposition (no closed form
+ * worth writing: the recurrent ops): `grad: gradThroughDecomposition`. Eager dispatch
+ * recognises it: where such an op has no kernel it records the primitives on the tape
+ * rather than run them again for the backward pass.
+ */
+export function gradThroughDecomposition<T>(ctx: GradContext<T>): (T | null)[] {
+  return ctx.throughDecomposition();
 }
 
 const registry = new Map<string, OpDef>();

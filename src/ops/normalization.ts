@@ -17,7 +17,7 @@
  * internal ops `batchNormTrainingGrad` and `layerNormGrad`, whose own gradients go through
  * their decompositions.
  */
-import { formatShape, isFloat, KilnError, registerOp, type Attrs, type TensorType } from '../ir/index.js';
+import { formatShape, gradThroughDecomposition, isFloat, KilnError, registerOp, type Attrs, type TensorType } from '../ir/index.js';
 import type { AnyTensor } from './tensorLike.js';
 
 function checkDtypes(op: string, ts: readonly (TensorType | undefined)[]): void {
@@ -165,7 +165,7 @@ export const batchNormTrainingGrad = registerOp<AnyTensor>({
     const dx = dy!.mul(perChannel(a, r)).add(xc.mul(perChannel(k1, r))).add(perChannel(k0, r));
     return [dx, sumDyXc.mul(invstd), sumDy];
   },
-  grad: (ctx) => ctx.throughDecomposition(),
+  grad: gradThroughDecomposition,
 });
 
 // ---- layerNorm --------------------------------------------------------------------------
@@ -238,5 +238,5 @@ export const layerNormGrad = registerOp<AnyTensor>({
     const dx = g.sub(meanG).sub(xhat.mul(meanGx)).mul(invstd);
     return [dx, dy!.mul(xhat).sum(lead), dy!.sum(lead)];
   },
-  grad: (ctx) => ctx.throughDecomposition(),
+  grad: gradThroughDecomposition,
 });

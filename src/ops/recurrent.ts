@@ -18,7 +18,7 @@
  * Dropout between layers is not part of the op (a layer with dropout runs one op per layer).
  * The gradient goes through the decomposition (backpropagation through time).
  */
-import { formatShape, isFloat, KilnError, registerOp, type Attrs, type TensorType } from '../ir/index.js';
+import { formatShape, gradThroughDecomposition, isFloat, KilnError, registerOp, type Attrs, type TensorType } from '../ir/index.js';
 import type { AnyTensor } from './tensorLike.js';
 
 /** Which recurrence: the op name. */
@@ -212,7 +212,7 @@ function defineRecurrent(op: RecurrentOp, doc: string) {
     infer: recurrentInfer(op),
     decompose: recurrentDecompose(op),
     // Backpropagation through time: the unrolled steps differentiated.
-    grad: (ctx) => ctx.throughDecomposition(),
+    grad: gradThroughDecomposition,
   });
 }
 

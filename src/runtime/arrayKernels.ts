@@ -17,7 +17,8 @@ export function registerArrayKernels(kernels: Record<string, ArrayKernel>): void
 
 /**
  * Portable kernels only the reference backend takes: ops whose decomposition runs faster
- * on wasm than a JS loop would (the recurrent ops, whose steps are GEMMs there).
+ * on wasm than a JS loop would (normalization, whose primitives are SIMD kernels there;
+ * the recurrent ops, whose steps are XNNPACK GEMMs).
  */
 export const referenceKernels = new Map<string, ArrayKernel>();
 

@@ -1,9 +1,12 @@
 import type { Attrs, TypedArray } from '../../../ir/index.js';
 import type { ArrayTensor } from '../../backend.js';
-import { registerArrayKernels } from '../../arrayKernels.js';
+import { registerReferenceKernels } from '../../arrayKernels.js';
 
 /*
  * Portable batch/layer normalization kernels (float32/float64), arithmetic in float64.
+ * Reference backend only: on wasm these JS loops lose to the ops' decompositions, whose
+ * primitives are SIMD kernels (measured at [32, 32, 26, 26]: batch norm forward and
+ * backward 6.4 ms here vs 3.2 ms decomposed; layer norm [128, 512] 1.0 vs 0.45 ms).
  *
  * Batch statistics take one pass over x in memory order: per channel, sums of x − K and
  * (x − K)² with K the channel's first element, so the variance Σ(x−K)²/n − (Σ(x−K)/n)²
@@ -92,7 +95,7 @@ function sliceStats(x: TypedArray, off: number, m: number, eps: number): [mean: 
   return [mean, 1 / Math.sqrt(v / m + eps)];
 }
 
-registerArrayKernels({
+registerReferenceKernels({
   batchNorm: ([x, mean, variance, w, b], attrs, [y]) => {
     const { outer, c, inner } = channelGeometry(x!);
     normalizeChannels(x!.data, y!.data, outer, c, inner, mean!.data, channelScale(variance!.data, attrs['eps'] as number, w?.data), b?.data ?? null);
