@@ -26,8 +26,9 @@ export interface CompileOptions {
   /**
    * Optimization level of the pass pipeline: `'O0'` none; `'O1'` (default) dead code,
    * constant folding (weight transposes done once, redone when a parameter changes), CSE,
-   * algebraic simplification, BatchNorm folding in inference; `'O2'`/`'O3'` add fusion,
-   * layout and memory planning as those passes land. `explain()` lists what ran.
+   * algebraic simplification, BatchNorm folding in inference; `'O2'` adds bias fusion
+   * (a constant add runs inside the conv/linear kernel; equal up to rounding); `'O3'`
+   * adds layout and memory planning as those passes land. `explain()` lists what ran.
    */
   readonly optimize?: OptLevel;
   /** Passes appended to the pipeline (see `kiln.passes.Pass`). */
