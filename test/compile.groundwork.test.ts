@@ -14,6 +14,7 @@ import { checkGraph, type Graph } from '../src/ir/index.js';
 import { lower, type CompileTarget } from '../src/compiled/lower.js';
 import { LazyTracer } from '../src/compiled/lazyTracer.js';
 import { SegmentCache } from '../src/compiled/segmentCache.js';
+import { getBackend } from '../src/eager/engine.js';
 
 const { nn } = kiln;
 
@@ -179,5 +180,38 @@ describe('explain() shows the segments that actually run', () => {
     expect(text).toMatch(new RegExp(`segment 2 on \\w+: 1 node, 2 runs\\n.*\\n\\s+%\\d+: float32\\[3, 4\\] = relu\\(%e\\)\\s+# .*compile\\.groundwork\\.test\\.ts:${lineOf('// branch relu')}:`));
     expect(text).toMatch(new RegExp(`segment 3 on \\w+: 1 node, 3 runs\\n.*\\n\\s+%\\d+: float32\\[3, 4\\] = tanh\\(%e\\)\\s+# .*compile\\.groundwork\\.test\\.ts:${lineOf('// branch tanh')}:`));
     fast.dispose();
+  });
+});
+
+describe('folded constants: the constant-folding pass decides, the plan recomputes them when a parameter changes', () => {
+  it('transpose(w) of a live parameter runs once per change of w at O1, every run at O0; results follow in-place updates', () => {
+    const backend = getBackend();
+    const real = backend.kernels.get('transpose')!;
+    let calls = 0;
+    backend.kernels.set('transpose', (...args: Parameters<typeof real>) => { calls++; return real(...args); });
+    try {
+      const w = kiln.randn([3, 4], { seed: 1 });
+      const f = (x: kiln.Tensor) => x.matmul(w.transpose()).relu();
+      const x = kiln.randn([2, 4], { seed: 2 });
+      for (const [level, perRun] of [['O1', 0], ['O0', 1]] as const) {
+        const fast = kiln.compile(f, { inputs: [kiln.spec([kiln.dim('batch'), 4])], optimize: level });
+        fast.run(x); // traces (eager: one transpose)
+        calls = 0;
+        for (let i = 0; i < 3; i++) expect((fast.run(x) as kiln.Tensor).toArray()).toEqual(f(x).toArray());
+        calls -= 3; // the eager reference computed above
+        expect(calls).toBe(level === 'O1' ? 1 : 3 * perRun); // O1: computed on the first run only
+        if (level === 'O1') {
+          const c = [...fast.graph.constants.values()].find((k) => k.folded);
+          expect(c?.folded?.op).toBe('transpose');
+          kiln.noGrad(() => w.mul_(2)); // a new version: recomputed once
+          calls = 0;
+          for (let i = 0; i < 2; i++) expect((fast.run(x) as kiln.Tensor).toArray()).toEqual(f(x).toArray());
+          expect(calls - 2).toBe(1);
+        }
+        fast.dispose();
+      }
+    } finally {
+      backend.kernels.set('transpose', real);
+    }
   });
 });

@@ -4,6 +4,7 @@
 import { interpret, runSchedule, type Bindings, type Executor, type Graph, type InterpretOptions, type ScheduleStep } from '../ir/index.js';
 import type { BackendName } from '../runtime/backend.js';
 import { applyOp, execute } from '../eager/dispatch.js';
+import { noGrad } from '../eager/autograd.js';
 import { fromFlat } from '../eager/creation.js';
 import { Tensor } from '../eager/tensor.js';
 import { KilnError } from '../ir/index.js';
@@ -52,9 +53,22 @@ export function runPlanEager(plan: ExecutionPlan, inputs: readonly Tensor[], bin
   const slots = new Array<Tensor | undefined>(s.slotCount);
   for (let i = 0; i < inputs.length; i++) slots[s.main.inputs[i]!] = inputs[i];
   const wrappers = plan.constantTensors();
+  const made: Tensor[] = [];
+  const constants: Tensor[] = [];
   plan.constants.forEach((c, i) => {
-    const t = c.tensor ? plan.liveTensor(c) : wrappers[i]!;
-    if (t.backend !== plan.backend) throw new KilnError(`compile: %${c.name} lives on the '${t.backend.name}' backend but the plan runs on '${plan.backend.name}'; for training, compile with the target your parameters live on`, { op: 'compile' });
+    let t: Tensor;
+    if (c.folded) {
+      // Folded constants are computed for this run, outside the tape (constants need no gradient).
+      const f = c.folded;
+      const outs = noGrad(() => execute(f.def, f.inputs.map((j) => constants[j]!), f.attrs));
+      outs.forEach((o, k) => { if (k !== f.index) o.dispose(); });
+      t = outs[f.index]!;
+      made.push(t);
+    } else {
+      t = c.tensor ? plan.liveTensor(c) : wrappers[i]!;
+      if (t.backend !== plan.backend) throw new KilnError(`compile: %${c.name} lives on the '${t.backend.name}' backend but the plan runs on '${plan.backend.name}'; for training, compile with the target your parameters live on`, { op: 'compile' });
+    }
+    constants.push(t);
     slots[c.slot] = t;
   });
   // The tape keeps the inputs and outputs of ops that record a gradient.
@@ -77,5 +91,11 @@ export function runPlanEager(plan: ExecutionPlan, inputs: readonly Tensor[], bin
       return new Tensor(t.storage, t.shape, t.dtype, t.backend);
     },
   };
-  return runSchedule(s, nodes, slots, { bindings });
+  let outs: Tensor[] = [];
+  try {
+    outs = runSchedule(s, nodes, slots, { bindings });
+  } finally {
+    for (const t of made) if (!saved.has(t) && !outs.includes(t)) t.dispose();
+  }
+  return outs;
 }

@@ -1,6 +1,7 @@
 // The plan of a graph on one backend: its schedule (numbered slots, steps, what to free
 // after each step; see ir/schedule.ts), each step's kernel resolved, the constants'
-// slots, and per binding of the symbols the attributes and types every kernel is called
+// slots (uploaded, read live, or folded: recomputed from live ones when they change),
+// and per binding of the symbols the attributes and types every kernel is called
 // with. Executors run it through the interpreter loop: kernelExecutor.ts (kernels on
 // slots) and eagerExecutor.ts (eager dispatch recording the autograd tape). A memory
 // planner (buffer offsets per slot) and other backends plug in here.
@@ -26,8 +27,23 @@ export interface PlanStep {
   readonly def: OpDef;
   /** null: an alias op (reshape), whose output shares input 0's storage. */
   readonly kernel: Kernel | null;
-  /** Depends only on constants: its results are cached while no constant changes. */
-  readonly foldable: boolean;
+}
+
+/**
+ * A constant the constant-folding pass computed from others that may change (a
+ * parameter read live; see `FoldRecipe`): output `index` of `def` on plan constants
+ * `inputs`. Executors recompute it when one of those changed since the last run.
+ */
+export interface FoldedConstant {
+  readonly def: OpDef;
+  /** null: an alias op (reshape), whose output shares input 0's storage. */
+  readonly kernel: Kernel | null;
+  /** Indices into `ExecutionPlan.constants` (always earlier ones). */
+  readonly inputs: readonly number[];
+  readonly attrs: Attrs;
+  readonly index: number;
+  /** All of the op's output types (static: constants have static shapes). */
+  readonly types: readonly TensorType[];
 }
 
 /** Attributes and output types of every step under one binding of the symbols. */
@@ -40,10 +56,13 @@ export interface Resolved {
 export interface PlanConstant {
   readonly slot: number;
   readonly name: string;
+  readonly type: TensorType;
   /** A live tensor (parameter in inference mode), read at every run. */
   readonly tensor: Tensor | null;
   /** Or values uploaded once, owned by the plan. */
   readonly owned: Slot | null;
+  /** Or computed from other constants at run time. */
+  readonly folded: FoldedConstant | null;
 }
 
 function bindingKey(bindings: Bindings): string {
@@ -76,7 +95,7 @@ export class ExecutionPlan {
   /** By `ScheduleStep.index`. */
   readonly steps: readonly PlanStep[];
   readonly constants: readonly PlanConstant[] = [];
-  /** Results of foldable steps (the kernel executor's cache). */
+  /** The folded constants' current values (the kernel executor's). */
   readonly folds: FoldCache;
   private readonly symbolic: boolean;
   private resolved: Resolved | null = null;
@@ -101,24 +120,36 @@ export class ExecutionPlan {
       if (!defined.has(slot)) throw new KilnError(`compile: graph output %${s.values[slot]!.name} is not defined`, { op: 'compile' });
     }
     const constants: PlanConstant[] = [];
+    const indexOf = new Map<string, number>();
     for (const [slot, c] of s.constants) {
-      const tensor = live.get(c.value.name) ?? null;
+      const name = c.value.name;
+      const tensor = live.get(name) ?? null;
+      const shape = c.value.type.shape;
+      if (shape.some((d) => typeof d !== 'number')) throw new KilnError(`compile: constant %${name} has a symbolic shape`, { op: 'compile' });
       let owned: Slot | null = null;
-      if (!tensor) {
-        const shape = c.value.type.shape;
-        if (shape.some((d) => typeof d !== 'number')) throw new KilnError(`compile: constant %${c.value.name} has a symbolic shape`, { op: 'compile' });
+      let folded: FoldedConstant | null = null;
+      if (c.folded && !tensor) {
+        const f = c.folded;
+        const def = getOp(f.op);
+        if (!def) throw new KilnError(`compile: unknown op '${f.op}' in the recipe of folded constant %${name}`, { op: 'compile' });
+        const kernel = def.alias ? null : (kernelOf(def, backend) ?? null);
+        if (!def.alias && !kernel) throw new KilnError(`compile: no kernel for '${f.op}' (folded constant %${name}) on the '${backend.name}' backend`, { op: f.op });
+        const inputs = f.inputs.map((v) => {
+          const j = indexOf.get(v.name);
+          if (j === undefined) throw new KilnError(`compile: folded constant %${name} reads %${v.name}, which is not a constant declared before it`, { op: 'compile' });
+          return j;
+        });
+        const attrs = concreteAttrs(f.attrs, new Map());
+        folded = { def, kernel, inputs, attrs, index: f.index, types: def.infer(inputs.map((j) => constants[j]!.type), attrs) };
+      } else if (!tensor) {
         const storage = backend.alloc(c.value.type.dtype, sizeOf(shape as number[]));
         backend.write(storage, c.data);
         owned = { storage, shape: shape as number[], dtype: c.value.type.dtype };
       }
-      constants.push({ slot, name: c.value.name, tensor, owned });
+      indexOf.set(name, constants.length);
+      constants.push({ slot, name, type: { dtype: c.value.type.dtype, shape: shape as number[] }, tensor, owned, folded });
     }
     this.constants = constants;
-    // Steps fed only by constants (a Linear's transposed weight) are computed once and
-    // kept while the constants' versions stay the same: re-running them every call would
-    // also make XNNPACK re-pack a fresh matmul operand each time.
-    const constDerived = new Array<boolean>(s.slotCount).fill(false);
-    for (const c of constants) constDerived[c.slot] = true;
     const steps: PlanStep[] = [];
     for (const step of s.main.steps) {
       const node = step.node;
@@ -127,9 +158,7 @@ export class ExecutionPlan {
       // An op the backend has no kernel for runs its decomposition (see eager/decomposition.ts).
       const kernel = def.alias ? null : (kernelOf(def, backend) ?? null);
       if (!def.alias && !kernel) throw new KilnError(`compile: no kernel for '${node.op}' on the '${backend.name}' backend`, { op: node.op, callSite: node.source });
-      const foldable = step.inputs.length > 0 && step.inputs.every((i) => constDerived[i]);
-      if (foldable) for (const o of step.outputs) constDerived[o] = true;
-      steps[step.index] = { def, kernel, foldable };
+      steps[step.index] = { def, kernel };
     }
     this.steps = steps;
     this.folds = new FoldCache(backend);
@@ -225,7 +254,7 @@ export class ExecutionPlan {
   dispose(): void {
     if (this.isDisposed) return;
     this.isDisposed = true;
-    this.folds.clear('');
+    this.folds.clear();
     for (const t of this.eagerConstants ?? []) if (t) { t.keepAlive = false; t.dispose(); }
     for (const c of this.constants) if (c.owned && --c.owned.storage.refs === 0) this.backend.free(c.owned.storage);
   }

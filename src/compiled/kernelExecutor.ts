@@ -5,38 +5,52 @@ import { describeNode, getOp, KilnError, runSchedule, type Attrs, type Bindings,
 import type { Backend, Storage } from '../runtime/backend.js';
 import { kernelOf } from '../eager/decomposition.js';
 import { Tensor } from '../eager/tensor.js';
-import type { ExecutionPlan, Resolved, Slot } from './executionPlan.js';
+import type { ExecutionPlan, FoldedConstant, PlanConstant, Resolved, Slot } from './executionPlan.js';
 
 /**
- * The results of a plan's constant-only steps, reused while the constants' versions
- * (and the binding) stay the same. Holds one reference to each storage.
+ * The current values of a plan's folded constants (see `FoldedConstant`), each with the
+ * key of the source values it was computed from. Holds one reference to each storage.
  */
 export class FoldCache {
-  private folded = new Map<number, Slot[]>();
-  private key = '';
+  private values = new Map<number, { key: string; slot: Slot }>();
 
   constructor(private readonly backend: Backend) {}
 
-  /** Drops what was computed under another key. */
-  validate(key: string): void {
-    if (key !== this.key) this.clear(key);
+  /** Folded constant `i`'s value if it was computed from sources with `key`. */
+  get(i: number, key: string): Slot | undefined {
+    const v = this.values.get(i);
+    return v && v.key === key ? v.slot : undefined;
   }
 
-  get(step: number): Slot[] | undefined {
-    return this.folded.get(step);
+  /** Keeps `slot` (taking over its reference) as constant `i`'s value for `key`, freeing the one before. */
+  set(i: number, key: string, slot: Slot): void {
+    const old = this.values.get(i);
+    if (old && --old.slot.storage.refs === 0) this.backend.free(old.slot.storage);
+    this.values.set(i, { key, slot });
   }
 
-  /** Keeps `outs` (taking a reference to each). */
-  set(step: number, outs: Slot[]): void {
-    for (const sl of outs) sl.storage.refs++;
-    this.folded.set(step, outs);
+  clear(): void {
+    for (const { slot } of this.values.values()) if (--slot.storage.refs === 0) this.backend.free(slot.storage);
+    this.values = new Map();
   }
+}
 
-  clear(key: string): void {
-    for (const outs of this.folded.values()) for (const sl of outs) if (--sl.storage.refs === 0) this.backend.free(sl.storage);
-    this.folded = new Map();
-    this.key = key;
+/** Computes folded constant `c` from its sources' slots; the result carries one reference. */
+function computeFolded(plan: ExecutionPlan, c: PlanConstant, f: FoldedConstant, ins: readonly Slot[]): Slot {
+  const type = f.types[f.index]!;
+  if (f.kernel === null) {
+    ins[0]!.storage.refs++;
+    return { storage: ins[0]!.storage, shape: type.shape, dtype: type.dtype };
   }
+  let storages: Storage[];
+  try {
+    storages = f.kernel(ins, f.attrs, f.types);
+  } catch (e) {
+    if (e instanceof KilnError && !e.callSite) throw new KilnError(`${e.message} (computing folded constant %${c.name})`, { op: f.def.name });
+    throw e;
+  }
+  storages.forEach((st, k) => { if (k !== f.index && --st.refs === 0) plan.backend.free(st); });
+  return { storage: storages[f.index]!, shape: type.shape, dtype: type.dtype };
 }
 
 /** The interpreter's executor on a plan's kernels. */
@@ -46,13 +60,6 @@ class KernelNodes implements Executor<Slot> {
   runNode(st: ScheduleStep, ins: readonly Slot[]): Slot[] {
     const i = st.index;
     const ps = this.plan.steps[i]!;
-    if (ps.foldable) {
-      const cached = this.plan.folds.get(i);
-      if (cached) {
-        for (const sl of cached) sl.storage.refs++;
-        return cached;
-      }
-    }
     const types = this.r.types[i]!;
     let outs: Slot[];
     if (ps.kernel === null) {
@@ -69,7 +76,6 @@ class KernelNodes implements Executor<Slot> {
       }
       outs = storages.map((storage, k) => ({ storage, shape: types[k]!.shape, dtype: types[k]!.dtype }));
     }
-    if (ps.foldable) this.plan.folds.set(i, outs);
     return outs;
   }
 
@@ -118,11 +124,21 @@ export function runPlanSlots(plan: ExecutionPlan, inputs: readonly Slot[], bindi
   const slots = new Array<Slot | undefined>(s.slotCount);
   for (let i = 0; i < inputs.length; i++) slots[s.main.inputs[i]!] = inputs[i];
   const temps: Storage[] = [];
-  let foldKey = r.key + '|';
+  // What each constant's values come from: folded ones are recomputed when it changes.
+  const keys = new Array<string>(plan.constants.length);
   try {
-    for (const c of plan.constants) {
+    plan.constants.forEach((c, i) => {
       let sl = c.owned;
-      if (!sl) {
+      let key = '';
+      if (c.folded) {
+        key = c.folded.inputs.map((j) => keys[j]).join(',');
+        sl = plan.folds.get(i, key) ?? null;
+        if (!sl) {
+          sl = computeFolded(plan, c, c.folded, c.folded.inputs.map((j) => slots[plan.constants[j]!.slot]!));
+          plan.folds.set(i, key, sl);
+        }
+        key = `(${key})`;
+      } else if (!sl) {
         const t = plan.liveTensor(c);
         if (t.backend === backend) {
           sl = t;
@@ -133,12 +149,11 @@ export function runPlanSlots(plan: ExecutionPlan, inputs: readonly Slot[], bindi
           temps.push(storage);
           sl = { storage, shape: t.shape, dtype: t.dtype };
         }
-        foldKey += `${t.storage === sl.storage ? '' : 'x'}${t.version}`;
+        key = `${t.id}.${t.version}`;
       }
-      foldKey += ',';
+      keys[i] = key;
       slots[c.slot] = sl;
-    }
-    plan.folds.validate(foldKey);
+    });
     return runSchedule(s, new KernelNodes(plan, r), slots, { bindings });
   } finally {
     for (const t of temps) if (--t.refs === 0) backend.free(t);

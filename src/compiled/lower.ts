@@ -1,4 +1,4 @@
-import { concreteAttrs, concreteType, getOp, Graph, KilnError, Node, Value, verifyGraph, type TypedArray } from '../ir/index.js';
+import { getOp, KilnError, verifyGraph, type Graph, type TypedArray } from '../ir/index.js';
 import { PassManager, type Evaluator, type OptLevel, type Pass, type PassContext, type PipelineReport, type TargetCapabilities } from '../passes/index.js';
 import type { Backend, BackendName, Storage } from '../runtime/backend.js';
 import { getBackend } from '../eager/engine.js';
@@ -84,28 +84,6 @@ export function kernelEvaluator(backend: Backend): Evaluator {
 }
 
 /**
- * The graph a plan runs: folded constants (see `FoldRecipe`) become nodes at the top,
- * reading only constants, so the plan computes them on the first run and again only when
- * a parameter they read changes (its cache of constant-only steps).
- */
-function materializeFolded(g: Graph): Graph {
-  if (![...g.constants.values()].some((c) => c.folded)) return g;
-  const m = g.clone();
-  const prologue: Node[] = [];
-  for (const c of [...m.constants.values()]) {
-    const f = c.folded;
-    if (!f) continue;
-    m.constants.delete(c.value.name);
-    // Static shapes (constants have them), so inference gives the other outputs' types.
-    const types = getOp(f.op)!.infer(f.inputs.map((v) => concreteType(v.type, new Map())), concreteAttrs(f.attrs, new Map()));
-    const outs = types.map((t, k) => (k === f.index ? c.value : new Value(m.freshName(), t)));
-    prologue.push(new Node(f.op, [...f.inputs], outs, f.attrs));
-  }
-  m.nodes.unshift(...prologue);
-  return m;
-}
-
-/**
  * Runs the pass pipeline on a copy of `graph` at `options.optimize`: the traced graph
  * stays as traced. Verifies the graph before and after (and after every pass when
  * `verify`).
@@ -145,7 +123,7 @@ export function optimizeGraph(graph: Graph, target: CompileTarget, live: Readonl
  */
 export function lowerGraph(graph: Graph, target: CompileTarget, live: ReadonlyMap<string, Tensor> = new Map(), options: LowerOptions = {}): Lowered {
   const { graph: g, report } = optimizeGraph(graph, target, live, options);
-  const plan = new ExecutionPlan(materializeFolded(g), getBackend(target), live);
+  const plan = new ExecutionPlan(g, getBackend(target), live);
   return { graph: g, report, plan };
 }
 
