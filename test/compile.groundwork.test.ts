@@ -215,3 +215,47 @@ describe('folded constants: the constant-folding pass decides, the plan recomput
     }
   });
 });
+
+describe('uniform constants → expand is a pass (passes/uniformConstants.ts)', () => {
+  it('rewrites filled fixed constants (NaN included) before their first reader, leaves mixed (0 and -0), one-element and live ones; same results', async () => {
+    const { parseGraph, verifyGraph } = await import('../src/ir/index.js');
+    const { uniformConstants, NO_FUSION } = await import('../src/passes/index.js');
+    const { interpretEager } = await import('../src/compiled/eagerExecutor.js');
+    const text = `graph(%x: float32[2, 3]) {
+      const %z: float32[2, 3] = [0, 0, 0, 0, 0, 0]
+      const %n: float32[2, 3] = [nan, nan, nan, nan, nan, nan]
+      const %m: float32[2, 3] = [0, -0, 0, 0, 0, 0]
+      const %one: float32[1] = [5]
+      const %w: float32[2, 3]
+      %a: float32[2, 3] = mul(%x, %m)
+      %b: float32[2, 3] = add(%a, %z)
+      %c: float32[2, 3] = add(%b, %n)
+      %d: float32[2, 3] = add(%c, %w)
+      %e: float32[2, 3] = mul(%d, %one)
+      return %e, %z
+    }`;
+    const w = new Float32Array([1, 1, 1, 1, 1, 1]);
+    const parse = () => parseGraph(text, { constants: new Map([['w', w]]) });
+    const g = parse();
+    expect(uniformConstants.run(g, { mode: 'inference', live: new Set(['w']), target: NO_FUSION })).toBe(true);
+    verifyGraph(g);
+    expect(g.nodes.map((n) => n.op)).toEqual(['mul', 'expand', 'add', 'expand', 'add', 'add', 'mul']);
+    expect(g.constants.get('z')!.value.type.shape).toEqual([]);
+    expect(g.constants.get('m')!.value.type.shape).toEqual([2, 3]); // 0 and -0 differ
+    expect(g.nodes[1]!.attrs).toEqual({ shape: [2, 3] });
+    expect(g.outputs[1]!.producer?.op).toBe('expand'); // the returned constant too
+    const x = kiln.randn([2, 3], { seed: 3 });
+    const [before, after] = [parse(), g].map((h) => kiln.noGrad(() => interpretEager(h, [x])).map((t) => Array.from(t.dataSync())));
+    expect(after).toEqual(before);
+    expect(uniformConstants.run(g, { mode: 'inference', live: new Set(['w']), target: NO_FUSION })).toBe(false);
+  });
+
+  it('a zeros state sized by a symbolic batch stays symbolic (kiln.compile runs the pass on every trace before comparing them)', () => {
+    const f = (x: kiln.Tensor) => x.add(kiln.zeros([x.shape[0]!, 4]));
+    const fast = kiln.compile(f, { inputs: [kiln.spec([kiln.dim('batch'), 4])] });
+    fast.run(kiln.ones([3, 4]));
+    expect(fast.graph.toString()).toMatch(/expand\(%c\w*\) \{shape=\[batch, 4\]\}/);
+    expect((fast.run(kiln.ones([5, 4])) as kiln.Tensor).shape).toEqual([5, 4]);
+    expect(fast.traceCount).toBe(1);
+  });
+});

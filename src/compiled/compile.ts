@@ -177,7 +177,7 @@ class Compiled<R> implements CompiledModel<R> {
       const entry: SegmentEntry = { kind: 'segments', guard, training, hits: 0, graph: trace.graph, breaks: trace.breaks, segmentCount: segmentCount(trace.graph.nodes.length, trace.breaks) };
       return { entry, result: trace.result };
     }
-    const sym = findSymbolicDims(trace, values, pinAll, (name, size) => this.metaTrace(inputs, name, size, trace.startId));
+    const sym = findSymbolicDims(trace, values, pinAll, this.o.mode, (name, size) => this.metaTrace(inputs, name, size, trace.startId));
     const guard = guardFor(this.o.specs, inputs, new Set(sym.pinned.keys()));
     const { plan, graph: optimized, report } = lowerGraph(sym.trace.graph, this.target, sym.trace.live, this.o.lowering);
     const module = this.o.module;

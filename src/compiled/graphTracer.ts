@@ -4,7 +4,7 @@
 //   noted, not fatal);
 // - 'meta': shapes only, no kernels and no side effects (no generator draws, no writes
 //   into parameters/buffers): the extra traces at other sizes that find symbolic dims.
-import { Graph, KilnError, userCallSite, type Attrs, type Constant, type Dim, type OpDef, type TypedArray, type Value, type ValueType } from '../ir/index.js';
+import { Graph, KilnError, userCallSite, type Attrs, type Constant, type Dim, type OpDef, type Value, type ValueType } from '../ir/index.js';
 import { drawsFor } from '../ops/random.js';
 import type { Backend } from '../runtime/backend.js';
 import { engine, type RandomKind, type TraceHook } from '../eager/engine.js';
@@ -89,12 +89,6 @@ export class MetaAbort extends Error {
   override name = 'MetaAbort';
 }
 
-function isUniform(data: TypedArray): boolean {
-  const first = data[0]!;
-  for (let i = 1; i < data.length; i++) if (!Object.is(data[i], first)) return false;
-  return true;
-}
-
 /** Records one call of a function into a Graph (see the file comment for the modes). */
 export class GraphTracer implements TraceHook {
   readonly graph = new Graph();
@@ -167,16 +161,9 @@ export class GraphTracer implements TraceHook {
         this.live.set(v.name, t);
       }
     } else {
-      // Made during the trace (a literal, zeros, a scalar): its values are part of the program.
-      const data = t.backend.read(t.storage);
-      if (t.size > 1 && isUniform(data)) {
-        // A filled tensor is a scalar broadcast to its shape: the shape then shows in an
-        // attribute, where a symbolic size (zeros([batch, hidden])) can be recognized.
-        const scalar = this.graph.addConstant('c', data.slice(0, 1), { dtype: t.dtype, shape: [] });
-        v = this.graph.addNode('expand', [scalar], { shape: [...t.shape] }, [type], userCallSite()).outputs[0]!;
-      } else {
-        v = this.graph.addConstant('c', data, type);
-      }
+      // Made during the trace (a literal, zeros, a scalar): its values are part of the
+      // program. (Filled ones become expand(scalar) in a pass: see passes/uniformConstants.ts.)
+      v = this.graph.addConstant('c', t.backend.read(t.storage), type);
     }
     this.values.set(t, v);
     return v;

@@ -2,6 +2,7 @@
 // other sizes of each symbol (see symbolic.ts for how the traces are compared), sizes it
 // rejects are kept off the entry, and what cannot be symbolic is pinned with the reason.
 import { KilnError } from '../ir/index.js';
+import { NO_FUSION, uniformConstants } from '../passes/index.js';
 import type { Trace } from './graphTracer.js';
 import { generalize, type SymbolProbe } from './symbolic.js';
 
@@ -24,12 +25,24 @@ function failure(name: string, a: number, b: number, e: unknown): string {
 }
 
 /**
+ * Writes a trace the way traces are compared: filled constants as `expand` of a scalar
+ * (the uniform-constants pass), so a size that only shows in their shape is an
+ * attribute `generalize` can fit. Returns `trace`, rewritten in place.
+ */
+export function normalizeTrace(trace: Trace, mode: 'inference' | 'training'): Trace {
+  uniformConstants.run(trace.graph, { mode, live: new Set(trace.live.keys()), target: NO_FUSION });
+  return trace;
+}
+
+/**
  * Probes each symbol of `values` (its value in the real trace `trace`) with
  * `traceAt(name, size)`, a shape-only trace at that size, and generalizes `trace` (which
- * it rewrites in place). `pinAll`: a symbolic graph was refused at these sizes before,
- * so every symbol is pinned.
+ * it rewrites in place). All traces are normalized first (see `normalizeTrace`).
+ * `pinAll`: a symbolic graph was refused at these sizes before, so every symbol is pinned.
  */
-export function findSymbolicDims(trace: Trace, values: ReadonlyMap<string, number>, pinAll: boolean, traceAt: (name: string, size: number) => Trace): SymbolicEntry {
+export function findSymbolicDims(real: Trace, values: ReadonlyMap<string, number>, pinAll: boolean, mode: 'inference' | 'training', probe: (name: string, size: number) => Trace): SymbolicEntry {
+  const trace = normalizeTrace(real, mode);
+  const traceAt = (name: string, size: number): Trace => normalizeTrace(probe(name, size), mode);
   const probes: SymbolProbe[] = [];
   const atLeastTwo = new Map<string, string>();
   const minSize = new Map<string, number>();

@@ -11,3 +11,4 @@ export { algebraicSimplification, ALGEBRAIC_RULES } from './algebraic.js';
 export { dropoutRemoval } from './dropoutRemoval.js';
 export { bnFolding, foldBatchNorms } from './bnFolding.js';
 export { biasFusion, fuseBiases } from './biasFusion.js';
+export { uniformConstants, expandUniformConstants } from './uniformConstants.js';
