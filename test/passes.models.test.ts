@@ -135,26 +135,56 @@ describe('O0 and optimized levels agree on models', () => {
     }
   });
 
-  it('LSTM over a static length (O1 exact, O2/O3 within 1e-5: the input projection becomes one linear with its bias): weight transposes folded, none left at run time', () => {
+  it('nn.LSTM (one whole-sequence op) agrees exactly at every level, NaN inputs included', () => {
     kiln.manualSeed(3);
     const lstm = new nn.LSTM(3, 5, { numLayers: 2 }).eval();
     const x = kiln.randn([6, 2, 3], { seed: 5 });
+    const flat = (r: unknown): kiln.Tensor[] => (r instanceof kiln.Tensor ? [r] : (r as unknown[]).flatMap(flat));
     const runs = new Map<OptLevel, CompiledModel>();
     for (const level of ['O0', ...LEVELS] as OptLevel[]) {
       const fast = compile(lstm, { inputs: [spec([6, dim('batch'), 3])], optimize: level });
       fast.run(x);
       runs.set(level, fast);
     }
-    const flat = (r: unknown): kiln.Tensor[] => (r instanceof kiln.Tensor ? [r] : (r as unknown[]).flatMap(flat));
     const ref = flat(runs.get('O0')!.run(withNaN(x)));
+    for (const level of LEVELS) flat(runs.get(level)!.run(withNaN(x))).forEach((t, i) => expect(relDiff(t, ref[i]!)).toBe(0));
+  });
+
+  it('a hand-written RNN unrolled over 16 steps (O1 exact; O2/O3 within 1e-5): weight transposes folded and shared, none left at run time; at O2 the input projection is a linear', () => {
+    kiln.manualSeed(8);
+    class Cell extends nn.Module {
+      ih = new nn.Linear(3, 6);
+      hh = new nn.Linear(6, 6, { bias: false });
+      forward(x: kiln.Tensor): kiln.Tensor {
+        let h = kiln.zeros([x.shape[1]!, 6]);
+        for (const xt of x.split(1, 0)) {
+          const input = xt.reshape([x.shape[1]!, 3]).matmul(this.ih.weight.transpose()).add(this.ih.bias!);
+          h = input.add(h.matmul(this.hh.weight.transpose())).tanh();
+        }
+        return h;
+      }
+    }
+    const cell = new Cell().eval();
+    const x = kiln.randn([16, 2, 3], { seed: 12 });
+    const runs = new Map<OptLevel, CompiledModel>();
+    for (const level of ['O0', ...LEVELS] as OptLevel[]) {
+      const fast = compile(cell, { inputs: [spec([16, dim('batch'), 3])], optimize: level });
+      fast.run(x);
+      runs.set(level, fast);
+    }
+    const o0 = runs.get('O0')!.graph;
+    const constTransposes = (g: typeof o0) => g.nodes.filter((n) => n.op === 'transpose' && g.constants.get(n.inputs[0]!.name)?.value === n.inputs[0]).length;
+    expect(constTransposes(o0)).toBe(32);
+    const ref = runs.get('O0')!.run(withNaN(x)) as kiln.Tensor;
     for (const level of LEVELS) {
-      const got = flat(runs.get(level)!.run(withNaN(x)));
-      got.forEach((t, i) => (level === 'O1' ? expect(relDiff(t, ref[i]!)).toBe(0) : expect(relDiff(t, ref[i]!)).toBeLessThan(1e-5)));
-      const g = runs.get(level)!.graph;
-      const transposedConstants = g.nodes.filter((n) => n.op === 'transpose' && g.constants.get(n.inputs[0]!.name)?.value === n.inputs[0]);
-      expect(transposedConstants).toEqual([]);
-      expect(g.nodes.length).toBeLessThan(runs.get('O0')!.graph.nodes.length);
-      if (level !== 'O1') expect(g.nodes.filter((n) => n.op === 'linear').length).toBe(2); // one input projection per layer
+      const fast = runs.get(level)!;
+      const d = relDiff(fast.run(withNaN(x)) as kiln.Tensor, ref);
+      if (level === 'O1') expect(d).toBe(0);
+      else expect(d).toBeLessThan(1e-5);
+      expect(constTransposes(fast.graph)).toBe(0);
+      // O1: the 32 transposes go (folded, one per weight); O2: each step's matmul + bias is one linear.
+      expect(fast.graph.nodes.length).toBe(o0.nodes.length - 32 - (level === 'O1' ? 0 : 16));
+      if (level !== 'O1') expect(fast.graph.nodes.filter((n) => n.op === 'linear').length).toBe(16);
     }
   });
 
@@ -248,6 +278,22 @@ describe('dumpIR', () => {
     }
     expect(lines[0]).toMatch(/^\/\/ IR before the O1 pipeline\ngraph\(%x: float32\[batch, 12\]\)/);
     expect(lines.some((l) => /^\/\/ IR after constantFolding \(5 nodes, 6 constants, unchanged\)\ngraph/.test(l))).toBe(true);
+  });
+});
+
+describe('KILN_DUMP_IR', () => {
+  it('=1 turns the dumps on without the option', () => {
+    const lines: string[] = [];
+    const log = console.log;
+    console.log = (t: string) => lines.push(t);
+    process.env['KILN_DUMP_IR'] = '1';
+    try {
+      compile(mlp(), { inputs: [spec([dim('batch'), 12])], optimize: 'O1' }).run(kiln.randn([2, 12]));
+    } finally {
+      delete process.env['KILN_DUMP_IR'];
+      console.log = log;
+    }
+    expect(lines.filter((l) => l.startsWith('// IR after ')).length).toBeGreaterThan(5);
   });
 });
 
