@@ -1,6 +1,6 @@
 // Questions passes ask about values: is it a constant, may its data be read at compile
 // time, what does it alias; and the one safe way to replace a value.
-import { getOp, isSym, type Constant, type Dim, type Graph, type Node, type TypedArray, type Value, type ValueType } from '../ir/index.js';
+import { getOp, type Constant, type Graph, type Node, type TypedArray, type Value, type ValueType } from '../ir/index.js';
 import type { PassContext } from './pass.js';
 
 /** The constant of `g` that `v` is, if any. */
@@ -39,10 +39,6 @@ export function uniformValue(g: Graph, ctx: PassContext, v: Value): number | und
 /** The shape as numbers, or null when a dim is symbolic. */
 export function staticShape(t: ValueType): number[] | null {
   return t.shape.every((d) => typeof d === 'number') ? (t.shape as number[]) : null;
-}
-
-export function hasSymbols(shape: readonly Dim[]): boolean {
-  return shape.some(isSym);
 }
 
 /** Whether `node`'s op is defined as an alias (its output shares input 0's storage: reshape). */
