@@ -220,7 +220,7 @@ describe("layers' default initialization is PyTorch's", () => {
 });
 
 describe('init / bias options (named schemes)', () => {
-  it("{ init: 'glorotUniform', bias: 'zeros' } is the lecture notes' scheme", () => {
+  it("{ init: 'glorotUniform', bias: 'zeros' } is Glorot/Xavier-uniform weights with zero biases", () => {
     const fc = new Linear(400, 100, { init: 'glorotUniform', bias: 'zeros' });
     const b = Math.sqrt(6 / 500);
     expectUniform(fc.weight, -b, b);

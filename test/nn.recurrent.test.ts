@@ -215,7 +215,7 @@ describe('errors', () => {
 });
 
 describe('training through time', () => {
-  it("the lecture notes' RNN with a sigmoid readout learns to recall the first input (loss falls ≥ 5×)", () => {
+  it("an Elman RNN with a sigmoid readout learns to recall the first input (loss falls ≥ 5×)", () => {
     kiln.scope(() => {
       kiln.manualSeed(8);
       const T = 6;

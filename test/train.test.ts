@@ -25,7 +25,7 @@ function overfit(model: kiln.nn.Module, x: kiln.Tensor, y: kiln.Tensor, steps: n
   return [losses[0]!, losses[losses.length - 1]!];
 }
 
-describe('overfit one batch (the lecture notes’ sanity check)', () => {
+describe('overfit one batch (the classic sanity check)', () => {
   it('an MLP drives the loss near zero on one batch', () => {
     kiln.manualSeed(1);
     const x = kiln.randn([16, 20], { seed: 2 });

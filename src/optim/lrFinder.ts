@@ -46,7 +46,7 @@ export function lossDiverged(losses: readonly number[]): boolean {
 }
 
 /**
- * Learning-rate search from the lecture notes: start with a large learning rate and
+ * Learning-rate search by halving: start with a large learning rate and
  * halve it until training no longer diverges (the loss stays finite and decreases
  * over a few steps). Returns the first such lr and every trial.
  *

@@ -1,5 +1,5 @@
 // The `init` / `biasInit` options of layers: PyTorch's defaults, or a named scheme such
-// as the lecture notes' "Glorot-uniform weights, zero biases".
+// as "Glorot/Xavier-uniform weights, zero biases".
 import type { Tensor } from '../../eager/index.js';
 import * as init from '../init.js';
 import { layerError } from './common.js';

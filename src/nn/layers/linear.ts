@@ -11,7 +11,7 @@ export interface LinearOptions extends WeightBiasOptions, FactoryOptions {}
  * [out]. Input [..., inFeatures] → [..., outFeatures].
  *
  * Default init is PyTorch's: W and b ~ U(±1/√inFeatures). `{ init: 'glorotUniform',
- * bias: 'zeros' }` gives the lecture notes' scheme.
+ * bias: 'zeros' }` gives Glorot/Xavier-uniform weights and zero biases.
  *
  * @example
  * ```ts

@@ -29,8 +29,8 @@ export function l1Penalty(params: Iterable<Tensor> | Tensor): Tensor {
 }
 
 /**
- * L2 penalty `½·Σ_w ‖w‖²` — note the ½: the lecture notes' convention, so that
- * `λ·l2Penalty(ws)` is their `λ/2·‖w‖²` and contributes exactly `λ·w` to each gradient
+ * L2 penalty `½·Σ_w ‖w‖²` — note the ½: the usual textbook convention, so that
+ * `λ·l2Penalty(ws)` is `λ/2·‖w‖²` and contributes exactly `λ·w` to each gradient
  * (the same as SGD's `weightDecay: λ`).
  *
  * @example

@@ -22,7 +22,7 @@ export interface RNNOptions extends RecurrentOptions {
  * `[layers·directions, batch, hidden]`. Backpropagation through time is ordinary
  * autograd through the unrolled steps.
  *
- * The lecture notes' simple RNN `h_t = σ(U x_t + V h_{t−1} + b)`, `o_t = σ(W h_t + b_o)`
+ * The textbook (Elman) RNN `h_t = σ(U x_t + V h_{t−1} + b)`, `o_t = σ(W h_t + b_o)`
  * is this layer (U = `weightIh_l0`, V = `weightHh_l0`, b = `biasIh_l0 + biasHh_l0`; tanh
  * or ReLU as σ of the state) followed by a readout applied to every step's output:
  * a weight `W` `[outputs, hidden]` and bias `b_o`, e.g.
@@ -33,7 +33,7 @@ export interface RNNOptions extends RecurrentOptions {
  * const rnn = new kiln.nn.RNN(3, 5, { numLayers: 2 });
  * const x = kiln.randn([7, 4, 3]);                 // 7 steps, batch 4, 3 features
  * const [output, hN] = rnn.forward(x);             // [7, 4, 5], [2, 4, 5]
- * // The lecture notes' o_t = σ(W h_t + b_o): a readout on every step.
+ * // The Elman readout o_t = σ(W h_t + b_o): a readout on every step.
  * const W = kiln.nn.parameter(kiln.randn([2, 5])), bo = kiln.nn.parameter(kiln.zeros([2]));
  * const o = output.matmul(W.transpose()).add(bo).sigmoid(); // [7, 4, 2]
  * ```

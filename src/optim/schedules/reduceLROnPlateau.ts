@@ -34,7 +34,7 @@ export interface PlateauStateDict {
  * Reduces the lr when a metric stops improving (as `torch.optim.lr_scheduler.ReduceLROnPlateau`):
  * after more than `patience` epochs without improvement, every group's lr is multiplied
  * by `factor` (not below `minLr`), then `cooldown` epochs pass before counting again.
- * The lecture notes' "halve when validation error stops improving" is `factor: 0.5`.
+ * The classic "halve the learning rate when validation error stops improving" is `factor: 0.5`.
  *
  * @example
  * ```ts
