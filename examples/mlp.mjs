@@ -1,5 +1,5 @@
 // An MLP on the same data as the CNN demo, trained with a hand-written loop instead of
-// kiln.fit: the lecture notes' recipe of Glorot-uniform weights, zero biases, SGD with
+// kiln.fit: a classic recipe of Glorot/Xavier-uniform weights, zero biases, SGD with
 // Nesterov momentum, L2 weight decay and halving the learning rate when validation
 // loss stops improving, with early stopping that restores the best weights.
 // Run: node examples/mlp.mjs   (KILN_EPOCHS, default 10)
