@@ -2,21 +2,13 @@
 // user's line, forward and backward (where the line is the forward op's).
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
+import { kilnError } from './support/kilnError.js';
 
 beforeAll(async () => {
   await kiln.init({ backend: 'reference' });
   await kiln.init();
 });
 
-function kilnError(fn: () => unknown): kiln.KilnError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(kiln.KilnError);
-    return e as kiln.KilnError;
-  }
-  throw new Error('expected a KilnError, nothing was thrown');
-}
 
 for (const backend of ['reference', 'wasm'] as const) {
   describe(`detectAnomaly on ${backend}`, () => {

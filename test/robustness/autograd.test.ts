@@ -3,6 +3,7 @@
 // nested arrays as matmul operands.
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../../src/index.js';
+import { kilnError } from '../support/kilnError.js';
 
 const { nn } = kiln;
 
@@ -11,16 +12,6 @@ beforeAll(async () => {
   await kiln.init({ backend: 'wasm' });
 });
 
-/** The KilnError `fn` throws (fails the test if it throws nothing or something else). */
-function kilnError(fn: () => unknown): kiln.KilnError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(kiln.KilnError);
-    return e as kiln.KilnError;
-  }
-  throw new Error('expected a KilnError, nothing was thrown');
-}
 
 // Tolerance: float32 gradients vs closed forms, 1e-6 relative.
 function expectClose(t: kiln.Tensor, want: number[], tol = 1e-6): void {

@@ -7,19 +7,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as kiln from '../../src/index.js';
+import { kilnError } from '../support/kilnError.js';
 
 const { ir } = kiln;
 
-/** The KilnError `f` throws (fails if it throws anything else or nothing). */
-function kilnError(f: () => unknown): kiln.KilnError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(kiln.KilnError);
-    return e as kiln.KilnError;
-  }
-  return expect.fail('expected a KilnError');
-}
 
 describe('constants without data', () => {
   it('a huge declared shape throws a KilnError instead of allocating (or a RangeError)', () => {
