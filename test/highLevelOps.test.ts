@@ -101,6 +101,23 @@ describe('kernel and decomposition agree', () => {
   });
 });
 
+describe('kiln.batchNorm', () => {
+  it('training updates the running statistics in place as F.batch_norm does (momentum, unbiased variance); eval uses them', () => {
+    for (const backend of BACKENDS) {
+      const x = kiln.tensor([[1, 10], [3, 20], [8, 60]], { backend });
+      const mean = kiln.tensor([1, 1], { backend }), variance = kiln.tensor([2, 2], { backend });
+      kiln.batchNorm(x, mean, variance, { training: true, momentum: 0.5 });
+      // batch means 4, 30; unbiased variances 13, 700
+      expect(maxRelDiff(mean, kiln.tensor([2.5, 15.5], { backend }))).toBeLessThan(1e-6);
+      expect(maxRelDiff(variance, kiln.tensor([7.5, 351], { backend }))).toBeLessThan(1e-6);
+      const y = kiln.batchNorm(x, mean, variance, { eps: 0 });
+      expect(maxRelDiff(y, x.sub(kiln.tensor([2.5, 15.5], { backend })).div(kiln.tensor([7.5, 351], { backend }).sqrt()))).toBeLessThan(1e-6);
+      expect(() => kiln.batchNorm(x, null, null)).toThrow(/running statistics are needed/);
+      expect(() => kiln.batchNorm(x.slice([0], [1]), null, null, { training: true })).toThrow(/more than 1 value per channel/);
+    }
+  });
+});
+
 describe('an op without a kernel runs its decomposition', () => {
   it('wasm runs layerNorm and batchNorm as decompositions (faster there than JS loops), linear on its XNNPACK kernel', () => {
     const wasm = engine.backends.get('wasm')!;

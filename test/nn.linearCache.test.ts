@@ -5,8 +5,9 @@ beforeAll(async () => {
   await kiln.init();
 });
 
-// Linear keeps Wᵀ between calls while W is unchanged; these check it never serves a stale
-// or gradient-less Wᵀ. Tolerance: same kernels on the same data, so results are exact.
+// The linear op's wasm kernel keeps Wᵀ (XNNPACK-packed) between calls while W is unchanged;
+// these check it never serves a stale one and that gradients still flow. Tolerance: same
+// kernels on the same data, so results are exact.
 describe('Linear transposed-weight cache', () => {
   const x = () => kiln.tensor([[1, 2, 3]]);
 
