@@ -168,6 +168,16 @@ describe('an op without a kernel runs its decomposition', () => {
     });
   });
 
+  it('constant folding folds such an op through its decomposition (a normalized parameter)', () => {
+    const w = kiln.randn([8], { seed: 1 });
+    const f = (x: kiln.Tensor) => x.mul(kiln.layerNorm(w.reshape([1, 8]), 8));
+    const fast = kiln.compile(f, { inputs: [kiln.spec([kiln.dim('batch'), 8])] }); // default level: folding on
+    const x = kiln.randn([3, 8], { seed: 2 });
+    expect(maxRelDiff(fast.run(x) as kiln.Tensor, f(x))).toBe(0);
+    expect(fast.graph.nodes.map((n) => n.op)).toEqual(['mul']);
+    fast.dispose();
+  });
+
   it('the decomposition kernel frees everything but its outputs', () => {
     withoutKernel('wasm', 'layerNorm', () => {
       const x = kiln.randn([3, 8]);

@@ -2,6 +2,7 @@ import { getOp, KilnError, verifyGraph, type Graph, type TypedArray } from '../i
 import { PassManager, type Evaluator, type OptLevel, type Pass, type PassContext, type PipelineReport, type TargetCapabilities } from '../passes/index.js';
 import type { Backend, BackendName, Storage } from '../runtime/backend.js';
 import { getBackend } from '../eager/engine.js';
+import { kernelOf } from '../eager/decomposition.js';
 import type { Tensor } from '../eager/tensor.js';
 import { ExecutionPlan } from './executionPlan.js';
 
@@ -64,7 +65,8 @@ export function kernelEvaluator(backend: Backend): Evaluator {
     if (!def) throw new KilnError(`cannot fold unknown op '${op}'`, { op: 'compile' });
     const types = def.infer(inputs.map((i) => i.type), attrs);
     if (def.alias) return [inputs[0]!.data];
-    const kernel = backend.kernels.get(op);
+    // An op the backend has no kernel for folds through its decomposition, as it would run.
+    const kernel = kernelOf(def, backend);
     if (!kernel) throw new KilnError(`cannot fold '${op}': no kernel on the '${backend.name}' backend`, { op: 'compile' });
     const held: Storage[] = [];
     try {
