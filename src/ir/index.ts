@@ -10,5 +10,6 @@ export * from './printer.js';
 export * from './parser.js';
 export * from './equality.js';
 export * from './verifier.js';
+export * from './inferNode.js';
 export * from './schedule.js';
 export * from './interpreter.js';

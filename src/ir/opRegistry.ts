@@ -1,4 +1,5 @@
 import type { TensorType } from './dtype.js';
+import type { IrAttrs, ValueType } from './graph.js';
 
 export type AttrValue = number | boolean | string | null | readonly number[] | readonly (readonly number[])[];
 export type Attrs = Readonly<Record<string, AttrValue>>;
@@ -35,6 +36,13 @@ export interface OpDef<T = unknown> {
   readonly arity: number | readonly [min: number, max: number];
   /** Infers output types; throws a KilnError (without call site) on bad input. */
   infer(inputs: readonly TensorType[], attrs: Attrs): TensorType[];
+  /**
+   * The same rule over symbolic dims (`batch`, `2*batch+1`) and attributes holding them,
+   * written with the affine helpers of `dims.ts` (which throw a `NotAffineError` where a
+   * result is not affine). Ops define both at once with `symbolicInfer`. Absent,
+   * `inferNode` fits the result from `infer` at several sizes.
+   */
+  inferDims?(inputs: readonly ValueType[], attrs: IrAttrs): ValueType[];
   /**
    * Gradient w.r.t. each input, written with ordinary tensor ops so it can itself be
    * differentiated. `null` for an input that gets no gradient (indices, masks).

@@ -1,4 +1,4 @@
-import { isFloat, KilnError, promoteTypes, registerOp, type Attrs, type DType, type GradContext, type OpDef, type TensorType } from '../ir/index.js';
+import { isFloat, KilnError, promoteTypes, registerOp, symbolicInfer, type Attrs, type DType, type GradContext, type OpDef } from '../ir/index.js';
 import { broadcastShapes, sumTo } from './shapeHelpers.js';
 import type { AnyTensor } from './tensorLike.js';
 
@@ -14,7 +14,7 @@ function unary(name: string, doc: string, grad: ((x: AnyTensor, y: AnyTensor, dy
     name,
     arity: 1,
     doc,
-    infer: ([x]) => [{ shape: x!.shape, dtype: out === 'float' ? floatOf(x!.dtype) : x!.dtype }],
+    ...symbolicInfer(([x]) => [{ shape: x!.shape, dtype: out === 'float' ? floatOf(x!.dtype) : x!.dtype }]),
     ...(grad ? { grad: ({ inputs, outputs, dys, attrs }) => [grad(inputs[0]!, outputs[0]!, dys[0]!, attrs)] } : {}),
   });
 }
@@ -61,14 +61,14 @@ function binary(name: string, doc: string, kind: 'arith' | 'divide' | 'compare' 
     name,
     arity: 2,
     doc,
-    infer: ([a, b]) => {
+    ...symbolicInfer(([a, b]) => {
       const shape = broadcastShapes(a!.shape, b!.shape);
       let dtype: DType;
       if (kind === 'compare' || kind === 'logical') dtype = 'bool';
       else if (kind === 'divide') dtype = floatOf(promoteTypes(a!.dtype, b!.dtype));
       else dtype = promoteTypes(a!.dtype, b!.dtype);
       return [{ shape, dtype }];
-    },
+    }),
     ...(grad ? { grad } : {}),
   });
 }
@@ -118,17 +118,17 @@ export const logicalNot = registerOp<AnyTensor>({
   name: 'logicalNot',
   arity: 1,
   doc: '!x (bool; nonzero is true).',
-  infer: ([x]) => [{ shape: x!.shape, dtype: 'bool' }],
+  ...symbolicInfer(([x]) => [{ shape: x!.shape, dtype: 'bool' }]),
 });
 
 export const where = registerOp<AnyTensor>({
   name: 'where',
   arity: 3,
   doc: 'cond ? x : y elementwise, all three broadcast together (cond is bool).',
-  infer: ([cond, x, y]): TensorType[] => {
+  ...symbolicInfer(([cond, x, y]) => {
     if (cond!.dtype !== 'bool') throw new KilnError(`condition must be bool, got ${cond!.dtype}`);
     return [{ shape: broadcastShapes(cond!.shape, broadcastShapes(x!.shape, y!.shape)), dtype: promoteTypes(x!.dtype, y!.dtype) }];
-  },
+  }),
   grad: ({ inputs: [cond, x, y], dys: [dy], needs }) => [
     null,
     needs[1] ? sumTo(dy!.where(cond!, 0), x!.shape) : null,

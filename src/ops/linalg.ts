@@ -1,15 +1,19 @@
-import { KilnError, formatShape, registerOp, type TensorType } from '../ir/index.js';
+import { dimEquals, formatDim, KilnError, NotAffineError, registerOp, symbolicInfer, type Dim } from '../ir/index.js';
 import { broadcastShapes, sumTo } from './shapeHelpers.js';
 import type { AnyTensor } from './tensorLike.js';
 
 /** Shapes of a matmul: `M×K · K×N` per batch element; `batch` is the broadcast batch shape. */
-export interface MatmulDims {
-  readonly m: number;
-  readonly k: number;
-  readonly n: number;
-  readonly batch: number[];
+export interface MatmulDims<D extends Dim = number> {
+  readonly m: D;
+  readonly k: D;
+  readonly n: D;
+  readonly batch: D[];
   /** The output shape: `batch`, then `m` unless `a` is 1-D, then `n` unless `b` is 1-D. */
-  readonly outShape: number[];
+  readonly outShape: D[];
+}
+
+function shapeText(shape: readonly Dim[]): string {
+  return `[${shape.map(formatDim).join(', ')}]`;
 }
 
 /**
@@ -17,22 +21,28 @@ export interface MatmulDims {
  * result), a 1-D `b` gets a 1 appended; the batch dims (all but the last two) broadcast.
  * Throws a KilnError naming both shapes.
  */
-export function matmulDims(a: readonly number[], b: readonly number[]): MatmulDims {
+export function matmulDims(a: readonly number[], b: readonly number[]): MatmulDims;
+export function matmulDims(a: readonly Dim[], b: readonly Dim[]): MatmulDims<Dim>;
+export function matmulDims(a: readonly Dim[], b: readonly Dim[]): MatmulDims<Dim> {
   const ra = a.length, rb = b.length;
-  if (ra === 0 || rb === 0) throw new KilnError(`both operands must be at least 1-D, got ${formatShape(a)} and ${formatShape(b)}`);
+  if (ra === 0 || rb === 0) throw new KilnError(`both operands must be at least 1-D, got ${shapeText(a)} and ${shapeText(b)}`);
   const k = a[ra - 1]!;
   const kb = rb === 1 ? b[0]! : b[rb - 2]!;
-  if (k !== kb) throw new KilnError(`inner dimensions differ: ${formatShape(a)} @ ${formatShape(b)} (${k} vs ${kb})`);
+  if (!dimEquals(k, kb)) {
+    const message = `inner dimensions differ: ${shapeText(a)} @ ${shapeText(b)} (${formatDim(k)} vs ${formatDim(kb)})`;
+    throw typeof k === 'number' && typeof kb === 'number' ? new KilnError(message) : new NotAffineError(`${message}: equal only for some sizes`);
+  }
   const m = ra === 1 ? 1 : a[ra - 2]!;
   const n = rb === 1 ? 1 : b[rb - 1]!;
-  let batch: number[] = [];
+  let batch: Dim[] = [];
   if (ra > 2 || rb > 2) {
     const ab = ra > 2 ? a.slice(0, ra - 2) : [];
     const bb = rb > 2 ? b.slice(0, rb - 2) : [];
     try {
       batch = broadcastShapes(ab, bb).slice();
-    } catch {
-      throw new KilnError(`batch dimensions ${formatShape(ab)} and ${formatShape(bb)} of ${formatShape(a)} @ ${formatShape(b)} cannot be broadcast together`);
+    } catch (e) {
+      if (e instanceof NotAffineError) throw e;
+      throw new KilnError(`batch dimensions ${shapeText(ab)} and ${shapeText(bb)} of ${shapeText(a)} @ ${shapeText(b)} cannot be broadcast together`);
     }
   }
   const outShape = batch.slice();
@@ -49,11 +59,11 @@ export const matmul = registerOp<AnyTensor>({
   name: 'matmul',
   arity: 2,
   doc: 'Matrix product with NumPy semantics: 1-D operands promoted, batch dims broadcast.',
-  infer: ([a, b]): TensorType[] => {
+  ...symbolicInfer(([a, b]) => {
     if (a!.dtype !== b!.dtype) throw new KilnError(`operands must have the same dtype, got ${a!.dtype} and ${b!.dtype}`);
     if (a!.dtype === 'bool') throw new KilnError('matmul is not defined for bool tensors (cast to int32 or float32 first)');
     return [{ shape: matmulDims(a!.shape, b!.shape).outShape, dtype: a!.dtype }];
-  },
+  }),
   grad: ({ inputs: [a, b], dys: [dy], needs }) => {
     const { m, k, n, batch } = matmulDims(a!.shape, b!.shape);
     // Work on the promoted (rank ≥ 2) forms; reshapes are free aliases.
@@ -118,10 +128,10 @@ export const transpose = registerOp<AnyTensor>({
   name: 'transpose',
   arity: 1,
   doc: 'Permutes axes (attr perm: output axis i is input axis perm[i]).',
-  infer: ([x], attrs) => {
+  ...symbolicInfer(([x], attrs) => {
     const perm = attrs['perm'] as number[];
-    if (!isPermutation(perm, x!.shape.length)) throw new KilnError(`[${perm.join(', ')}] is not a permutation of the ${x!.shape.length} axes of ${formatShape(x!.shape)}`);
+    if (!isPermutation(perm, x!.shape.length)) throw new KilnError(`[${perm.join(', ')}] is not a permutation of the ${x!.shape.length} axes of ${shapeText(x!.shape)}`);
     return [{ shape: perm.map((p) => x!.shape[p]!), dtype: x!.dtype }];
-  },
+  }),
   grad: ({ dys: [dy], attrs }) => [dy!.permute(...inversePermutation(attrs['perm'] as number[]))],
 });

@@ -10,12 +10,14 @@
  * Reduction attrs: `axes` (sorted, unique, non-negative, each < rank) and `keepDims`.
  * Softmax/argmax attrs: `axis` (non-negative; argmax also `null` = flattened).
  */
-import { isFloat, KilnError, registerOp, formatShape, type Attrs, type GradContext, type TensorType } from '../ir/index.js';
+import { formatDim, isFloat, KilnError, registerOp, symbolicInfer, type Attrs, type Dim, type GradContext, type IrAttrs, type TensorType, type ValueType } from '../ir/index.js';
 import type { AnyTensor } from './tensorLike.js';
 
 /** Output shape of reducing `shape` over sorted `axes`. */
-export function reducedShape(shape: readonly number[], axes: readonly number[], keepDims: boolean): number[] {
-  const out: number[] = [];
+export function reducedShape(shape: readonly number[], axes: readonly number[], keepDims: boolean): number[];
+export function reducedShape(shape: readonly Dim[], axes: readonly number[], keepDims: boolean): Dim[];
+export function reducedShape(shape: readonly Dim[], axes: readonly number[], keepDims: boolean): Dim[] {
+  const out: Dim[] = [];
   for (let i = 0; i < shape.length; i++) {
     if (axes.includes(i)) {
       if (keepDims) out.push(1);
@@ -29,30 +31,34 @@ export function keepDimsShape(shape: readonly number[], axes: readonly number[])
   return shape.map((d, i) => (axes.includes(i) ? 1 : d));
 }
 
-function checkAxes(shape: readonly number[], axes: readonly number[]): void {
+function shapeText(shape: readonly Dim[]): string {
+  return `[${shape.map(formatDim).join(', ')}]`;
+}
+
+function checkAxes(shape: readonly Dim[], axes: readonly number[]): void {
   for (const a of axes) {
-    if (!Number.isInteger(a) || a < 0 || a >= shape.length) throw new KilnError(`axis ${a} is out of range for shape ${formatShape(shape)}`);
+    if (!Number.isInteger(a) || a < 0 || a >= shape.length) throw new KilnError(`axis ${a} is out of range for shape ${shapeText(shape)}`);
   }
 }
 
-/** max/min/argmax have no identity element: an empty reduction is an error, as in PyTorch. */
-function checkNonEmpty(shape: readonly number[], axes: readonly number[]): void {
+/** max/min/argmax have no identity element: an empty reduction is an error, as in PyTorch. (A symbolic dim is not empty: sizes below a compiled entry's smallest retrace.) */
+function checkNonEmpty(shape: readonly Dim[], axes: readonly number[]): void {
   for (const a of axes) {
-    if (shape[a] === 0) throw new KilnError(`cannot reduce over axis ${a} of size 0 (shape ${formatShape(shape)})`);
+    if (shape[a] === 0) throw new KilnError(`cannot reduce over axis ${a} of size 0 (shape ${shapeText(shape)})`);
   }
 }
 
 type OutDType = 'same' | 'int' | 'float';
 
 function reduceInfer(out: OutDType, nonEmpty = false) {
-  return ([x]: readonly TensorType[], attrs: Attrs): TensorType[] => {
+  return symbolicInfer(([x]: readonly ValueType[], attrs: IrAttrs): ValueType[] => {
     const axes = attrs['axes'] as number[];
     checkAxes(x!.shape, axes);
     if (nonEmpty) checkNonEmpty(x!.shape, axes);
     const dtype = out === 'float' ? (isFloat(x!.dtype) ? x!.dtype : 'float32')
       : out === 'int' && x!.dtype === 'bool' ? 'int32' : x!.dtype;
     return [{ shape: reducedShape(x!.shape, axes, attrs['keepDims'] as boolean), dtype }];
-  };
+  });
 }
 
 /** `t` (a reduction result or its gradient) reshaped to keepDims form, so it broadcasts against `x`. */
@@ -65,7 +71,7 @@ export const sum = registerOp<AnyTensor>({
   name: 'sum',
   arity: 1,
   doc: 'Sum over axes (attrs axes, keepDims); bool sums to int32.',
-  infer: reduceInfer('int'),
+  ...reduceInfer('int'),
   grad: ({ inputs: [x], dys: [dy], attrs }) => [kept(dy!, x!, attrs).expand(x!.shape)],
 });
 
@@ -85,7 +91,7 @@ export const max = registerOp<AnyTensor>({
   name: 'max',
   arity: 1,
   doc: 'Maximum over axes (attrs axes, keepDims); NaN propagates; gradient split evenly among ties.',
-  infer: reduceInfer('same', true),
+  ...reduceInfer('same', true),
   grad: extremeGrad,
 });
 
@@ -93,7 +99,7 @@ export const min = registerOp<AnyTensor>({
   name: 'min',
   arity: 1,
   doc: 'Minimum over axes (attrs axes, keepDims); NaN propagates; gradient split evenly among ties.',
-  infer: reduceInfer('same', true),
+  ...reduceInfer('same', true),
   grad: extremeGrad,
 });
 
@@ -107,7 +113,7 @@ export const prod = registerOp<AnyTensor>({
   name: 'prod',
   arity: 1,
   doc: 'Product over axes (attrs axes, keepDims); bool gives int32; gradient safe at zeros.',
-  infer: reduceInfer('int'),
+  ...reduceInfer('int'),
   grad: ({ inputs: [x], dys: [dy], attrs }) => {
     const xx = x!;
     const axes = attrs['axes'] as number[];
@@ -120,19 +126,19 @@ export const prod = registerOp<AnyTensor>({
   },
 });
 
-function argInfer([x]: readonly TensorType[], attrs: Attrs): TensorType[] {
+const argInfer = symbolicInfer(([x]: readonly ValueType[], attrs: IrAttrs): ValueType[] => {
   const axis = attrs['axis'] as number | null;
   const keepDims = attrs['keepDims'] as boolean;
   const shape = x!.shape;
   if (axis === null) {
-    if (shape.includes(0)) throw new KilnError(`cannot take the arg-extreme of an empty tensor (shape ${formatShape(shape)})`);
+    if (shape.includes(0)) throw new KilnError(`cannot take the arg-extreme of an empty tensor (shape ${shapeText(shape)})`);
     return [{ shape: keepDims ? shape.map(() => 1) : [], dtype: 'int32' }];
   }
   if (shape.length === 0 && axis === 0) return [{ shape: [], dtype: 'int32' }];
   checkAxes(shape, [axis]);
   checkNonEmpty(shape, [axis]);
   return [{ shape: reducedShape(shape, [axis], keepDims), dtype: 'int32' }];
-}
+});
 
 /** Index of the first maximum along attr `axis` (null: of the flattened tensor). Not differentiable. */
 /**
@@ -145,17 +151,17 @@ export const elementCount = registerOp<AnyTensor>({
   name: 'elementCount',
   arity: 1,
   doc: 'Product of the dims of x over attr axes, as a 0-d tensor of attr dtype (reads only the shape).',
-  infer: ([x], attrs) => {
+  ...symbolicInfer(([x], attrs) => {
     checkAxes(x!.shape, attrs['axes'] as number[]);
     return [{ shape: [], dtype: attrs['dtype'] as TensorType['dtype'] }];
-  },
+  }),
 });
 
 export const argmax = registerOp<AnyTensor>({
   name: 'argmax',
   arity: 1,
   doc: 'Index (int32) of the first maximum along attr axis (null: flattened), attr keepDims; NaN counts as largest.',
-  infer: argInfer,
+  ...argInfer,
 });
 
 /** Index of the first minimum along attr `axis` (null: of the flattened tensor). Not differentiable. */
@@ -163,7 +169,7 @@ export const argmin = registerOp<AnyTensor>({
   name: 'argmin',
   arity: 1,
   doc: 'Index (int32) of the first minimum along attr axis (null: flattened), attr keepDims; NaN counts as smallest.',
-  infer: argInfer,
+  ...argInfer,
 });
 
 /** log Σ exp(x) over axes, computed as m + log Σ exp(x − m) with m the slice max (stable). */
@@ -171,17 +177,17 @@ export const logSumExp = registerOp<AnyTensor>({
   name: 'logSumExp',
   arity: 1,
   doc: 'log(sum(exp(x))) over axes (attrs axes, keepDims), numerically stable; ints give float32.',
-  infer: reduceInfer('float'),
+  ...reduceInfer('float'),
   // d/dx = exp(x − y): the softmax of each slice.
   grad: ({ inputs: [x], outputs: [y], dys: [dy], attrs }) => [kept(dy!, x!, attrs).mul(x!.sub(kept(y!, x!, attrs)).exp())],
 });
 
 function softmaxInfer(name: string) {
-  return ([x]: readonly TensorType[], attrs: Attrs): TensorType[] => {
+  return symbolicInfer(([x]: readonly ValueType[], attrs: IrAttrs): ValueType[] => {
     if (!isFloat(x!.dtype)) throw new KilnError(`${name} needs a floating-point input, got ${x!.dtype}`);
     checkAxes(x!.shape, [attrs['axis'] as number]);
     return [{ shape: x!.shape, dtype: x!.dtype }];
-  };
+  });
 }
 
 /** exp(x − max) / Σ exp(x − max) along attr `axis`. */
@@ -189,7 +195,7 @@ export const softmax = registerOp<AnyTensor>({
   name: 'softmax',
   arity: 1,
   doc: 'Softmax along attr axis (stable: the max is subtracted first).',
-  infer: softmaxInfer('softmax'),
+  ...softmaxInfer('softmax'),
   // dx = y · (dy − Σ dy·y)
   grad: ({ outputs: [y], dys: [dy], attrs }) => [y!.mul(dy!.sub(dy!.mul(y!).sum(attrs['axis'] as number, { keepDims: true })))],
 });
@@ -199,7 +205,7 @@ export const logSoftmax = registerOp<AnyTensor>({
   name: 'logSoftmax',
   arity: 1,
   doc: 'Log-softmax along attr axis (stable).',
-  infer: softmaxInfer('logSoftmax'),
+  ...softmaxInfer('logSoftmax'),
   // dx = dy − softmax · Σ dy, with softmax = exp(y)
   grad: ({ outputs: [y], dys: [dy], attrs }) => [dy!.sub(y!.exp().mul(dy!.sum(attrs['axis'] as number, { keepDims: true })))],
 });

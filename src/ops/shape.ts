@@ -1,6 +1,10 @@
-import { KilnError, isFloat, registerOp, sizeOf, formatShape, type DType, type TensorType } from '../ir/index.js';
+import { dimAdd, dimEquals, dimProduct, formatDim, KilnError, isFloat, registerOp, sizeOf, formatShape, symbolicInfer, type Dim, type DType, type TensorType } from '../ir/index.js';
 import { sumTo } from './shapeHelpers.js';
 import type { AnyTensor } from './tensorLike.js';
+
+function dimsText(shape: readonly Dim[]): string {
+  return `[${shape.map(formatDim).join(', ')}]`;
+}
 
 /** Reshape to attr `shape` (already resolved, no -1): shares storage, no kernel. */
 export const reshape = registerOp<AnyTensor>({
@@ -8,11 +12,12 @@ export const reshape = registerOp<AnyTensor>({
   arity: 1,
   doc: 'Same elements, new shape (attr shape; -1 resolved by the caller).',
   alias: true,
-  infer: ([x], attrs) => {
-    const shape = attrs['shape'] as number[];
-    if (sizeOf(shape) !== sizeOf(x!.shape)) throw new KilnError(`cannot reshape ${formatShape(x!.shape)} (${sizeOf(x!.shape)} elements) to ${formatShape(shape)}`);
+  ...symbolicInfer(([x], attrs) => {
+    const shape = attrs['shape'] as readonly Dim[];
+    const n = dimProduct(x!.shape);
+    if (!dimEquals(dimProduct(shape), n)) throw new KilnError(`cannot reshape ${dimsText(x!.shape)} (${formatDim(n)} elements) to ${dimsText(shape)}`);
     return [{ shape, dtype: x!.dtype }];
-  },
+  }),
   grad: ({ inputs: [x], dys: [dy] }) => [dy!.reshape(x!.shape)],
 });
 
@@ -21,14 +26,14 @@ export const expand = registerOp<AnyTensor>({
   name: 'expand',
   arity: 1,
   doc: 'Broadcast to a larger shape (attr shape).',
-  infer: ([x], attrs) => {
-    const shape = attrs['shape'] as number[];
+  ...symbolicInfer(([x], attrs) => {
+    const shape = attrs['shape'] as readonly Dim[];
     const lead = shape.length - x!.shape.length;
-    if (lead < 0 || x!.shape.some((d, i) => d !== 1 && d !== shape[lead + i])) {
-      throw new KilnError(`cannot expand ${formatShape(x!.shape)} to ${formatShape(shape)}`);
+    if (lead < 0 || x!.shape.some((d, i) => d !== 1 && !dimEquals(d, shape[lead + i]!))) {
+      throw new KilnError(`cannot expand ${dimsText(x!.shape)} to ${dimsText(shape)}`);
     }
     return [{ shape, dtype: x!.dtype }];
-  },
+  }),
   grad: ({ inputs: [x], dys: [dy] }) => [sumTo(dy!, x!.shape)],
 });
 
@@ -99,23 +104,23 @@ export const concat = registerOp<AnyTensor>({
   name: 'concat',
   arity: [1, Infinity],
   doc: 'Joins tensors along an existing axis (attr axis).',
-  infer: (inputs, attrs) => {
+  ...symbolicInfer((inputs, attrs) => {
     const axis = attrs['axis'] as number;
     const first = inputs[0]!;
     const shape = first.shape.slice();
     if (axis < 0 || axis >= shape.length) throw new KilnError(`axis ${axis} is out of range for tensors of rank ${shape.length}`);
-    let total = 0;
+    let total: Dim = 0;
     for (let i = 0; i < inputs.length; i++) {
       const t = inputs[i]!;
       if (t.dtype !== first.dtype) throw new KilnError(`all inputs need one dtype, got ${first.dtype} and ${t.dtype} (input ${i})`);
-      if (t.shape.length !== shape.length || t.shape.some((d, j) => j !== axis && d !== shape[j])) {
-        throw new KilnError(`input ${i} has shape ${formatShape(t.shape)}, which does not match ${formatShape(first.shape)} except along axis ${axis}`);
+      if (t.shape.length !== shape.length || t.shape.some((d, j) => j !== axis && !dimEquals(d, shape[j]!))) {
+        throw new KilnError(`input ${i} has shape ${dimsText(t.shape)}, which does not match ${dimsText(first.shape)} except along axis ${axis}`);
       }
-      total += t.shape[axis]!;
+      total = dimAdd(total, t.shape[axis]!);
     }
     shape[axis] = total;
     return [{ shape, dtype: first.dtype }];
-  },
+  }),
   grad: ({ inputs, dys: [dy], attrs, needs }) => {
     const axis = attrs['axis'] as number;
     if (inputs.length === 1) return [needs[0] ? dy! : null];

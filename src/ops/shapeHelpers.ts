@@ -1,22 +1,34 @@
-import { KilnError, formatShape } from '../ir/index.js';
+import { dimEquals, formatDim, KilnError, NotAffineError, type Dim } from '../ir/index.js';
 import type { Axes, TensorLike } from './tensorLike.js';
 
-/** NumPy broadcast of two shapes; throws naming both. */
-export function broadcastShapes(a: readonly number[], b: readonly number[]): number[] {
+/**
+ * NumPy broadcast of two shapes; throws naming both. Symbolic dims (IR shape inference)
+ * broadcast with 1 and with an equal dim; against any other size whether they broadcast
+ * depends on their value, which throws a `NotAffineError`.
+ */
+export function broadcastShapes(a: readonly number[], b: readonly number[]): number[];
+export function broadcastShapes(a: readonly Dim[], b: readonly Dim[]): Dim[];
+export function broadcastShapes(a: readonly Dim[], b: readonly Dim[]): Dim[] {
   if (a.length === b.length) {
     let same = true;
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) { same = false; break; }
-    if (same) return a as number[];
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && !dimEquals(a[i]!, b[i]!)) { same = false; break; }
+    if (same) return a as Dim[];
   }
   const n = Math.max(a.length, b.length);
-  const out = new Array<number>(n);
+  const out = new Array<Dim>(n);
   for (let i = 0; i < n; i++) {
     const da = a[a.length - n + i] ?? 1;
     const db = b[b.length - n + i] ?? 1;
-    if (da !== db && da !== 1 && db !== 1) throw new KilnError(`shapes ${formatShape(a)} and ${formatShape(b)} cannot be broadcast together (dimension ${i}: ${da} vs ${db})`);
-    out[i] = da === 1 ? db : da;
+    if (da === db || dimEquals(da, db) || db === 1) out[i] = da;
+    else if (da === 1) out[i] = db;
+    else if (typeof da === 'number' && typeof db === 'number') throw new KilnError(`shapes ${dimsText(a)} and ${dimsText(b)} cannot be broadcast together (dimension ${i}: ${da} vs ${db})`);
+    else throw new NotAffineError(`whether shapes ${dimsText(a)} and ${dimsText(b)} broadcast depends on the sizes (dimension ${i}: ${formatDim(da)} vs ${formatDim(db)})`);
   }
   return out;
+}
+
+function dimsText(shape: readonly Dim[]): string {
+  return `[${shape.map(formatDim).join(', ')}]`;
 }
 
 /** Normalizes a possibly negative axis against `rank`; throws if out of range. */
