@@ -85,3 +85,26 @@ describe('inferNode', () => {
     expect(inferNode('conv2d', [f32(2, 3, 8, 8), w], attrs)[0]!.shape).toEqual([2, 8, 8, 8]);
   });
 });
+
+describe('plans: a new binding of the symbols infers only what symbolic inference did not prove', () => {
+  it('an MLP with a symbolic batch: every step proven; results equal eager at batch sizes alternating', async () => {
+    const { lower } = await import('../src/compiled/lower.js');
+    const model = new kiln.nn.Sequential(new kiln.nn.Linear(6, 5), new kiln.nn.Tanh(), new kiln.nn.Linear(5, 3)).eval();
+    const fast = kiln.compile((x: kiln.Tensor) => model.forward(x).softmax(1).sum(1), { inputs: [kiln.spec([kiln.dim('batch'), 6])], optimize: 'O0' });
+    fast.run(kiln.randn([4, 6], { seed: 1 }));
+    const plan = lower(fast.graph, 'wasm');
+    expect(plan.isSymbolic).toBe(true);
+    // linear, tanh, softmax and sum have rules (linear: fitted, so checked per binding).
+    const ops = fast.graph.nodes.map((n) => n.op);
+    expect(plan.provenSteps).toBe(ops.filter((op) => getOp(op)!.inferDims !== undefined).length);
+    expect(plan.provenSteps).toBeGreaterThanOrEqual(3);
+    for (const n of [1, 7, 1, 7, 2]) {
+      const x = kiln.randn([n, 6], { seed: n });
+      const [y] = plan.run([x], new Map([['batch', n]]));
+      expect(y!.toArray()).toEqual(kiln.noGrad(() => model.forward(x).softmax(1).sum(1)).toArray());
+    }
+    // A binding the graph cannot hold is still refused.
+    expect(plan.prepare(new Map([['batch', -1]]))).toMatch(/where the graph says/);
+    plan.dispose();
+  });
+});

@@ -6,8 +6,8 @@
 // slots) and eagerExecutor.ts (eager dispatch recording the autograd tape). A memory
 // planner (buffer offsets per slot) and other backends plug in here.
 import {
-  concreteAttrs, concreteType, describeNode, formatBindings, formatShape, getOp, isControlFlowOp, KilnError, schedule, sizeOf,
-  type Attrs, type Bindings, type DType, type Graph, type OpDef, type Schedule, type TensorType,
+  concreteAttrs, concreteType, describeNode, formatBindings, formatShape, getOp, inferNode, isControlFlowOp, KilnError, schedule, sizeOf, typesEqual,
+  type Attrs, type Bindings, type DType, type Graph, type Node, type OpDef, type Schedule, type TensorType,
 } from '../ir/index.js';
 import type { Backend, Kernel, KernelInput, Storage } from '../runtime/backend.js';
 import { kernelOf } from '../eager/decomposition.js';
@@ -69,6 +69,16 @@ function bindingKey(bindings: Bindings): string {
   return [...bindings].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join(',');
 }
 
+/** Whether `node`'s op's exact symbolic rule gives its declared output types. */
+function provenTypes(node: Node): boolean {
+  try {
+    const inferred = inferNode(node.op, node.inputs.map((v) => v.type), node.attrs);
+    return inferred.length === node.outputs.length && inferred.every((t, k) => typesEqual(t, node.outputs[k]!.type));
+  } catch {
+    return false; // not affine, or rejected: each binding is checked instead
+  }
+}
+
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
@@ -98,7 +108,13 @@ export class ExecutionPlan {
   /** The folded constants' current values (the kernel executor's). */
   readonly folds: FoldCache;
   private readonly symbolic: boolean;
-  private resolved: Resolved | null = null;
+  /** Resolutions of the last few bindings, by `bindingKey`. */
+  private readonly resolutions = new Map<string, Resolved>();
+  /**
+   * By step index: symbolic inference (an op's exact rule, `inferDims`) gives the step's
+   * declared types for every binding, so a binding needs no inference there, only sizes.
+   */
+  private readonly proven: readonly boolean[];
   private eagerConstants: (Tensor | null)[] | null = null;
   private isDisposed = false;
 
@@ -164,6 +180,12 @@ export class ExecutionPlan {
     this.folds = new FoldCache(backend);
     this.symbolic = graph.inputs.some((v) => v.type.shape.some((d) => typeof d !== 'number'))
       || graph.nodes.some((n) => n.outputs.some((v) => v.type.shape.some((d) => typeof d !== 'number')));
+    this.proven = s.main.steps.map((st) => this.symbolic && steps[st.index]!.def.inferDims !== undefined && provenTypes(st.node));
+  }
+
+  /** How many steps symbolic inference proves for every binding (each new binding infers only the others). */
+  get provenSteps(): number {
+    return this.proven.filter(Boolean).length;
   }
 
   /** Whether the graph's sizes depend on symbols (`batch`). */
@@ -176,12 +198,15 @@ export class ExecutionPlan {
   }
 
   /**
-   * Resolves attributes and types under `bindings` and checks them against every op's
-   * shape inference. Returns null when the plan holds there, else why not.
+   * Resolves attributes and types under `bindings` and checks that every step holds
+   * there: its dims are sizes (non-negative integers), and steps whose types symbolic
+   * inference did not prove for every binding (see `proven`) are checked against their
+   * op's inference. Returns null when the plan holds there, else why not. The last few
+   * bindings stay resolved.
    */
   prepare(bindings: Bindings): string | null {
     const key = this.symbolic ? bindingKey(bindings) : '';
-    if (this.resolved?.key === key) return null;
+    if (this.resolutions.has(key)) return null;
     const attrs: Attrs[] = [];
     const types: TensorType[][] = [];
     try {
@@ -189,8 +214,10 @@ export class ExecutionPlan {
         const node = st.node;
         const a = concreteAttrs(node.attrs, bindings);
         const outs = node.outputs.map((v) => concreteType(v.type, bindings));
-        const ins = node.inputs.map((v) => concreteType(v.type, bindings));
-        const inferred = this.steps[st.index]!.def.infer(ins, a);
+        let inferred: readonly TensorType[] = outs;
+        if (!this.proven[st.index] || outs.some((o) => o.shape.includes(0))) {
+          inferred = this.steps[st.index]!.def.infer(node.inputs.map((v) => concreteType(v.type, bindings)), a);
+        }
         for (let k = 0; k < outs.length; k++) {
           const o = outs[k]!, f = inferred[k];
           if (o.shape.some((d) => !Number.isInteger(d) || d < 0) || !f || f.dtype !== o.dtype || !sameShape(f.shape, o.shape)) {
@@ -204,7 +231,8 @@ export class ExecutionPlan {
       if (e instanceof KilnError) return `${e.message}${bindings.size ? ` at ${formatBindings(bindings)}` : ''}`;
       throw e;
     }
-    this.resolved = { key, attrs, types };
+    if (this.resolutions.size >= 8) this.resolutions.delete(this.resolutions.keys().next().value!);
+    this.resolutions.set(key, { key, attrs, types });
     return null;
   }
 
@@ -213,7 +241,7 @@ export class ExecutionPlan {
     if (this.isDisposed) throw new KilnError('compile: this compiled plan was disposed', { op: 'compile' });
     const problem = this.prepare(bindings);
     if (problem !== null) throw new KilnError(`compile: the compiled graph does not hold: ${problem}`, { op: 'compile' });
-    return this.resolved!;
+    return this.resolutions.get(this.symbolic ? bindingKey(bindings) : '')!;
   }
 
   /** The tensor behind a live constant (throws if it was disposed). */
