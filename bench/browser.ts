@@ -15,14 +15,13 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import * as esbuild from 'esbuild';
 import type { Row } from './harness.js';
+import { CHROMIUM, launchChromium } from '../test/support/chromium.js';
 // @ts-expect-error: plain JavaScript example, no declarations
 import { serve } from '../examples/browser/serve.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '..');
 const require = createRequire(import.meta.url);
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'];
 const ROUNDS = Math.max(5, Number(process.env['KILN_BENCH_ROUNDS'] ?? 7));
 
 interface Contender {
@@ -105,8 +104,7 @@ export async function browserSuite(): Promise<Row[]> {
   const built: Built[] = [];
   for (const c of CONTENDERS) built.push(await build(c, site));
   const whole = await build({ ...CONTENDERS[0]!, name: 'kiln, whole API', entry: 'kilnAll.mjs' }, site);
-  const { chromium } = await import('playwright-core');
-  const context = await chromium.launchPersistentContext(path.join(tmp, 'profile'), { executablePath: CHROMIUM, headless: true, args: FLAGS });
+  const context = await launchChromium(tmp);
   const server = (await serve(site)) as { url: string; close(): Promise<void> };
   const times = new Map<string, number[]>(built.map((b) => [b.name, []]));
   const logits = new Map<string, number[]>();

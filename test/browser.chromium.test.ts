@@ -4,11 +4,12 @@
 // (no wasm fetched) and the errors a page gets. Its numbers must equal Node's exactly.
 // Debian's `chromium` at /usr/bin/chromium, driven by playwright-core. Where it is
 // missing the suite skips with a printed reason — except under CI=true, where it fails.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
+import { CHROMIUM, chromiumPresent, chromiumRequired, launchChromium } from './support/chromium.js';
 // @ts-expect-error: plain JavaScript examples, no declarations
 import { buildExample } from '../examples/browser/build.mjs';
 // @ts-expect-error: plain JavaScript examples, no declarations
@@ -16,10 +17,8 @@ import { runScenario } from '../examples/browser/scenario.mjs';
 // @ts-expect-error: plain JavaScript examples, no declarations
 import { serve } from '../examples/browser/serve.mjs';
 
-const CHROMIUM = process.env['KILN_CHROMIUM'] ?? '/usr/bin/chromium'; // Debian's; KILN_CHROMIUM names another
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'];
-const present = existsSync(CHROMIUM);
-const ci = process.env['CI'] === 'true';
+const present = chromiumPresent;
+const ci = chromiumRequired;
 if (!present && !ci) console.warn(`browser tests skipped: ${CHROMIUM} is missing (install Debian's chromium: apt-get install chromium)`);
 
 type Scenario = Record<string, unknown>;
@@ -53,11 +52,7 @@ describe.runIf(present)('Kiln in Chromium', () => {
 
   beforeAll(async () => {
     tmp = mkdtempSync(path.join(os.tmpdir(), 'kiln-browser-test-'));
-    const { chromium } = await import('playwright-core');
-    const [, ctx] = await Promise.all([
-      buildExample({ outdir: path.join(tmp, 'site'), sources: true }),
-      chromium.launchPersistentContext(path.join(tmp, 'profile'), { executablePath: CHROMIUM, headless: true, args: FLAGS }),
-    ]);
+    const [, ctx] = await Promise.all([buildExample({ outdir: path.join(tmp, 'site'), sources: true }), launchChromium(tmp)]);
     context = ctx as unknown as Context;
     server = await serve(path.join(tmp, 'site'));
     // The same scenario in Node, on the sources: the numbers the pages must reproduce.

@@ -13,13 +13,12 @@ import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import type { EpochRecord } from '../src/train/index.js';
+import { CHROMIUM, chromiumPresent, chromiumRequired, launchChromium } from './support/chromium.js';
 import { decodePng, inkStats } from './support/png.js';
 import { quadrantCnn, quadrantImages } from './support/reportFixtures.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'];
-const present = existsSync(CHROMIUM);
-const ci = process.env['CI'] === 'true';
+const present = chromiumPresent;
+const ci = chromiumRequired;
 if (!present && !ci) console.warn(`training-report browser test skipped: ${CHROMIUM} is missing (install Debian's chromium: apt-get install chromium)`);
 
 it.runIf(!present && ci)('Chromium is installed (CI=true requires it)', () => {
@@ -60,8 +59,7 @@ describe.runIf(present)('the training report in Chromium', () => {
 
   beforeAll(async () => {
     tmp = mkdtempSync(path.join(os.tmpdir(), 'kiln-report-browser-'));
-    const { chromium } = await import('playwright-core');
-    const launching = chromium.launchPersistentContext(path.join(tmp, 'profile'), { executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1280, height: 900 } });
+    const launching = launchChromium(tmp, { viewport: { width: 1280, height: 900 } });
     await kiln.init();
     kiln.manualSeed(0);
     const model = quadrantCnn();
