@@ -8,6 +8,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
+import { identical } from './support/identical.js';
 import { compile, dim, interpretEager, spec } from '../src/compiled/index.js';
 
 beforeAll(async () => {
@@ -84,13 +85,6 @@ function runProgram(steps: readonly Step[], x: kiln.Tensor, seed: number): kiln.
     pool.push(out);
   });
   return pool[pool.length - 1]!;
-}
-
-function identical(a: kiln.Tensor, b: kiln.Tensor): boolean {
-  if (a.shape.join() !== b.shape.join() || a.dtype !== b.dtype) return false;
-  const x = a.dataSync(), y = b.dataSync();
-  for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) return false;
-  return true;
 }
 
 function check(backend: 'wasm' | 'reference', runs: number): void {

@@ -10,6 +10,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
+import { identical } from './support/identical.js';
 import { compile, dim, spec, type CompiledModel } from '../src/compiled/index.js';
 import { checkGraph } from '../src/ir/index.js';
 import type { OptLevel } from '../src/passes/index.js';
@@ -69,13 +70,6 @@ function program(steps: readonly Step[], x: kiln.Tensor, w: kiln.Tensor): kiln.T
     pool.push(out);
   }
   return pool[pool.length - 1]!;
-}
-
-function identical(a: kiln.Tensor, b: kiln.Tensor): boolean {
-  if (a.shape.join() !== b.shape.join() || a.dtype !== b.dtype) return false;
-  const x = a.dataSync(), y = b.dataSync();
-  for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) return false;
-  return true;
 }
 
 function edgeInput(batch: number, seed: number): kiln.Tensor {

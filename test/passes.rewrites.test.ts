@@ -10,6 +10,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
+import { identical } from './support/identical.js';
 import { compile, dim, interpretEager, spec } from '../src/compiled/index.js';
 import { kernelEvaluator } from '../src/compiled/lower.js';
 import { getBackend } from '../src/eager/engine.js';
@@ -35,13 +36,6 @@ const EDGES = [NaN, 0, -0, Infinity, -Infinity, 1.5, -2.25, 3e-39, -7];
 function edgeInput(shape: number[]): kiln.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   return kiln.tensor(Float32Array.from({ length: n }, (_, i) => EDGES[i % EDGES.length]!), { shape });
-}
-
-function identical(a: kiln.Tensor, b: kiln.Tensor): boolean {
-  if (a.shape.join() !== b.shape.join() || a.dtype !== b.dtype) return false;
-  const x = a.dataSync(), y = b.dataSync();
-  for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) return false;
-  return true;
 }
 
 /** Runs `pass` on a copy of `g` and checks it left the results identical on `inputs`. */
