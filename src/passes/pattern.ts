@@ -145,13 +145,18 @@ class Matcher {
 
   /** Matches `p` at `v`; on failure the bindings are left as they were. */
   match(p: Pattern, v: Value): boolean {
-    const saved = [new Map(this.values), new Map(this.nodes), this.matched.length] as const;
-    if (this.try(p, v)) return true;
+    return this.attempt(() => this.try(p, v));
+  }
+
+  /** Runs `f`; when it fails, restores the bindings and matched nodes it may have added. */
+  private attempt(f: () => boolean): boolean {
+    const values = new Map(this.values), nodes = new Map(this.nodes), matched = this.matched.length;
+    if (f()) return true;
     this.values.clear();
-    for (const [k, x] of saved[0]) this.values.set(k, x);
+    for (const [k, x] of values) this.values.set(k, x);
     this.nodes.clear();
-    for (const [k, x] of saved[1]) this.nodes.set(k, x);
-    this.matched.length = saved[2];
+    for (const [k, x] of nodes) this.nodes.set(k, x);
+    this.matched.length = matched;
     return false;
   }
 
@@ -179,14 +184,7 @@ class Matcher {
   }
 
   private all(ps: readonly Pattern[], vs: readonly Value[]): boolean {
-    const saved = [new Map(this.values), new Map(this.nodes), this.matched.length] as const;
-    if (ps.every((q, i) => this.match(q, vs[i]!))) return true;
-    this.values.clear();
-    for (const [k, x] of saved[0]) this.values.set(k, x);
-    this.nodes.clear();
-    for (const [k, x] of saved[1]) this.nodes.set(k, x);
-    this.matched.length = saved[2];
-    return false;
+    return this.attempt(() => ps.every((q, i) => this.match(q, vs[i]!)));
   }
 }
 
