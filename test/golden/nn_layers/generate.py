@@ -64,16 +64,21 @@ def randn(*shape):
     return f32(torch.randn(*shape, dtype=torch.float64))
 
 
-def run(name, kiln, module, inputs, modes=None, k=1, k_grad=None, perturb=None):
-    """`inputs`: one tensor per step (float: differentiable input; int: indices)."""
-    modes = modes or ["train"] * len(inputs)
+def prepare(module, perturb):
+    """The module in float64 with float32-representable parameters, and its state as Kiln names it."""
     module = module.double()
     with torch.no_grad():
         if perturb:
             perturb(module)
         for _, p in module.named_parameters():
             p.copy_(f32(p))
-    state = {camel(n): enc(t) for n, t in module.state_dict().items()}
+    return module, {camel(n): enc(t) for n, t in module.state_dict().items()}
+
+
+def run(name, kiln, module, inputs, modes=None, k=1, k_grad=None, perturb=None):
+    """`inputs`: one tensor per step (float: differentiable input; int: indices)."""
+    modes = modes or ["train"] * len(inputs)
+    module, state = prepare(module, perturb)
     steps = []
     for x, mode in zip(inputs, modes):
         module.train(mode == "train")
@@ -99,13 +104,7 @@ def run(name, kiln, module, inputs, modes=None, k=1, k_grad=None, perturb=None):
 
 def run_multi(name, kiln, module, steps, call, k=1, k_grad=None, perturb=None):
     """`steps`: (mode, args, options) triples; `call(module, args, options)` runs PyTorch."""
-    module = module.double()
-    with torch.no_grad():
-        if perturb:
-            perturb(module)
-        for _, p in module.named_parameters():
-            p.copy_(f32(p))
-    state = {camel(n): enc(t) for n, t in module.state_dict().items()}
+    module, state = prepare(module, perturb)
     out_steps = []
     for mode, args, options in steps:
         module.train(mode == "train")
