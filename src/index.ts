@@ -29,3 +29,4 @@ export * as passes from './passes/index.js';
 export { compile, spec, dim, type CompiledModel, type CompileOptions, type CompileStats, type InputSpec, type DimSpec, type SymbolicDim } from './compiled/index.js';
 export * as diagnostics from './diagnostics/index.js';
 export { summary, ModelSummary, type SummaryOptions, type LayerSummary, type SummaryTotals } from './diagnostics/index.js';
+export * as onnx from './onnx/index.js';
