@@ -61,40 +61,40 @@ describe('verifyGraph', () => {
     const { g } = mlp();
     g.nodes[1]!.outputs[0]!.type = f32(batch, 4);
     const issues = checkGraph(g).map((i) => i.message);
-    expect(issues[0]).toBe('node #1 (%1 = relu(%0), at model.ts:13:9): output 0 %1 is declared float32[batch, 4], i.e. float32[3, 4] (at batch=3), but relu infers float32[3, 3] (the shape differs)');
+    expect(issues[0]).toBe('node #1 (%1 = relu(%0), at model.ts:13:9): output 0 %1 is declared float32[batch, 4], but relu infers float32[batch, 3] (the shape differs)');
   });
 
-  it('catches a shape that is right at one batch size only (symbols get two values)', () => {
+  it('catches a shape that is right at one batch size only (inference runs over the symbols)', () => {
     const g = new Graph();
     const x = g.addInput('x', f32(batch, 4));
     // A reshape baked for batch 3: consistent at batch=3, wrong at any other.
     g.outputs = g.addNode('reshape', [x], { shape: [12] }, [f32(12)], 'model.ts:7:3').outputs;
-    expect(onlyIssue(g)).toMatch(/^node #0 \(%0 = reshape\(%x\), at model\.ts:7:3\): reshape rejects its inputs \(float32\[batch, 4\]\) \(at batch=5\): cannot reshape \[5, 4\] \(20 elements\) to \[12\]$/);
+    expect(onlyIssue(g)).toMatch(/^node #0 \(%0 = reshape\(%x\), at model\.ts:7:3\): reshape rejects its inputs \(float32\[batch, 4\]\): cannot reshape \[batch, 4\] \(4\*batch elements\) to \[12\]$/);
     const h = new Graph();
     const y = h.addInput('y', f32(batch, 4));
     h.outputs = h.addNode('concat', [y, y], { axis: 0 }, [f32(batch, 4)]).outputs; // really 2*batch
-    expect(onlyIssue(h)).toMatch(/output 0 %0 is declared float32\[batch, 4\], i\.e\. float32\[3, 4\] \(at batch=3\), but concat infers float32\[6, 4\]/);
+    expect(onlyIssue(h)).toMatch(/output 0 %0 is declared float32\[batch, 4\], but concat infers float32\[2\*batch, 4\]/);
   });
 
-  it('gives different symbols different values', () => {
+  it('keeps different symbols apart', () => {
     const g = new Graph();
     const a = g.addInput('a', f32(batch));
     const b = g.addInput('b', f32(sym('seq')));
     g.outputs = g.addNode('add', [a, b], {}, [f32(batch)]).outputs; // only right if seq = batch
-    expect(onlyIssue(g)).toMatch(/^node #0 \(%0 = add\(%a, %b\)\): add rejects its inputs \(float32\[batch\], float32\[seq\]\) \(at batch=3, seq=7\)/);
+    expect(onlyIssue(g)).toMatch(/^node #0 \(%0 = add\(%a, %b\)\): add rejects its inputs \(float32\[batch\], float32\[seq\]\): whether shapes \[batch\] and \[seq\] broadcast depends on the sizes/);
   });
 
-  it('substitutes symbols into attributes', () => {
+  it('infers with symbols in attributes', () => {
     const { g } = mlp();
     g.nodes[2]!.attrs = { shape: [sym('batch', 3, 1)] };
     g.nodes[2]!.outputs[0]!.type = f32(sym('batch', 3, 1));
-    expect(onlyIssue(g)).toMatch(/^node #2 \(%2 = reshape\(%1\)\): reshape rejects its inputs .*cannot reshape \[3, 3\] \(9 elements\) to \[10\]/);
+    expect(onlyIssue(g)).toMatch(/^node #2 \(%2 = reshape\(%1\)\): reshape rejects its inputs .*cannot reshape \[batch, 3\] \(3\*batch elements\) to \[3\*batch\+1\]/);
   });
 
   it('catches a wrong dtype', () => {
     const { g, x } = mlp();
     g.addNode('greater', [x, x], {}, [f32(batch, 4)], 'model.ts:40:2');
-    expect(onlyIssue(g)).toBe('node #3 (%3 = greater(%x, %x), at model.ts:40:2): output 0 %3 is declared float32[batch, 4], i.e. float32[3, 4] (at batch=3), but greater infers bool[3, 4] (the dtype differs)');
+    expect(onlyIssue(g)).toBe('node #3 (%3 = greater(%x, %x), at model.ts:40:2): output 0 %3 is declared float32[batch, 4], but greater infers bool[batch, 4] (the dtype differs)');
   });
 
   it('catches a dangling output', () => {
@@ -173,7 +173,7 @@ describe('verifyGraph on control flow', () => {
     const g = ifGraph(f32(batch, 3));
     g.nodes[0]!.subgraphs[1]!.nodes[0]!.outputs[0]!.type = f32(batch, 3); // sum over axis 1 with keepDims gives [batch, 1]
     const issues = checkGraph(g).map((i) => i.message);
-    expect(issues[0]).toBe('node #0 (%1 = sum(%x), at model.ts:7:7) in the else-branch of node #0 (%2 = If(%c), at model.ts:4:3): output 0 %1 is declared float32[batch, 3], i.e. float32[3, 3] (at batch=3), but sum infers float32[3, 1] (the shape differs)');
+    expect(issues[0]).toBe('node #0 (%1 = sum(%x), at model.ts:7:7) in the else-branch of node #0 (%2 = If(%c), at model.ts:4:3): output 0 %1 is declared float32[batch, 3], but sum infers float32[batch, 1] (the shape differs)');
   });
 
   it('catches a non-bool condition and a value another branch defines', () => {

@@ -9,25 +9,24 @@
  * - no dangling outputs: what a graph returns is defined;
  * - every op exists in the op registry (`If` and `Loop` are the IR's own, checked here),
  *   gets as many inputs as its `arity` says, and no subgraphs;
- * - types: dims are non-negative integers (a symbolic one at the values below too);
- *   attribute values are of the IR's kinds (numbers, booleans, strings, null, symbolic
- *   dims, arrays of them); each node's declared output types agree with its op's `infer`.
- *   `infer` works on concrete shapes, so symbolic dims are given two different sets of
- *   values (e.g. batch=3, then batch=5), in the types and in the attributes, and both
- *   must agree. An `infer` that throws or returns nonsense (a mistyped attribute, say
- *   `perm="x"`) is an issue of its node, never an exception out of the verifier;
+ * - types: dims are non-negative integers (a symbolic one at the ends of its symbol's
+ *   range too); attribute values are of the IR's kinds (numbers, booleans, strings, null,
+ *   symbolic dims, arrays of them); each node's declared output types are what `inferNode`
+ *   infers, over the symbolic dims themselves (`float32[batch, 4]`, not a sample of sizes).
+ *   An `infer` that throws or returns nonsense (a mistyped attribute, say `perm="x"`) is
+ *   an issue of its node, never an exception out of the verifier;
  * - nesting: subgraphs nest at most `MAX_NESTING` levels;
  * - `If`/`Loop` are consistent with their subgraphs (see `controlFlow.ts`);
  * - bookkeeping: `Value.producer`/`index` point at the node that outputs the value, and
  *   constant data has the size and array type its dtype and shape call for.
  */
-import { formatDim, isSym, type Dim } from './dims.js';
+import { dimEquals, formatDim, isSym, type Dim } from './dims.js';
 import { arrayFor, sizeOf, type TensorType } from './dtype.js';
 import { KilnError } from './errors.js';
 import type { FoldRecipe, Graph, IrAttrValue, Node, Value, ValueType } from './graph.js';
 import { arityMismatch, getOp, type Attrs } from './opRegistry.js';
 import { IF_OP, LOOP_OP, MAX_NESTING, loopInputs, subgraphLabels } from './controlFlow.js';
-import { concreteAttrs, concreteType, formatBindings } from './bindings.js';
+import { inferNode } from './inferNode.js';
 import { describeNode, formatAttrs, formatValueName } from './printer.js';
 import { formatType, isOneElement, typesEqual } from './valueType.js';
 
@@ -130,24 +129,11 @@ function isSymDim(d: Dim): boolean {
   return isSym(d) && Number.isSafeInteger(d.coef) && Number.isSafeInteger(d.offset);
 }
 
-// Distinct per symbol and between the two sets, so neither a symbol confused with another
-// nor a size that happens to equal a literal dim goes unnoticed.
-const FIRST = [3, 7, 13, 19, 29, 37, 43, 53];
-const SECOND = [5, 11, 17, 23, 31, 41, 47, 59];
-
-function substitutions(g: Graph): [Map<string, number>, Map<string, number>] {
+/** The values of each symbol where a dim is checked for negativity: the ends of its range (see `Ranges`). */
+function rangeEnds(g: Graph): Map<string, number[]> {
   const ranges: Ranges = new Map();
   collectSymbols(g, ranges);
-  const a = new Map<string, number>(), b = new Map<string, number>();
-  let i = 0;
-  for (const [name, { lo, hi }] of ranges) {
-    const bump = 60 * Math.floor(i / FIRST.length);
-    const pick = (p: number) => Math.max(lo, Math.min(hi, lo - 1 + p + bump));
-    a.set(name, pick(FIRST[i % FIRST.length]!));
-    b.set(name, pick(SECOND[i % SECOND.length]!));
-    i++;
-  }
-  return [a, b];
+  return new Map([...ranges].map(([name, { lo, hi }]) => [name, Number.isFinite(hi) && hi > lo ? [lo, hi] : [lo]]));
 }
 
 /** `{perm="x"}`, or `{}`; never throws (the attributes may be anything). */
@@ -179,8 +165,8 @@ function invalidInference(types: unknown): string | null {
     const { dtype, shape } = (t ?? {}) as { dtype?: unknown; shape?: unknown };
     if (typeof dtype !== 'string' || !DTYPES.has(dtype)) return `an output of dtype ${String(dtype)}`;
     if (!Array.isArray(shape)) return `an output of shape ${String(shape)}`;
-    const i = (shape as unknown[]).findIndex((x) => typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0);
-    if (i >= 0) return `an output of shape [${(shape as unknown[]).map(String).join(', ')}] (dim ${i} is not a non-negative integer)`;
+    const i = (shape as unknown[]).findIndex((x) => (isSym(x) ? !isSymDim(x) : typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0));
+    if (i >= 0) return `an output of shape [${(shape as unknown[]).map((x) => (isSym(x) ? formatDim(x) : String(x))).join(', ')}] (dim ${i} is not a non-negative integer)`;
   }
   return null;
 }
@@ -192,12 +178,13 @@ class Verifier {
   private readonly byName = new Map<string, Value>();
   /** The graph each value is defined in. */
   private readonly home = new Map<Value, Graph>();
-  private readonly subs: [Map<string, number>, Map<string, number>];
+  /** Per symbol, the sizes a symbolic dim must not be negative at. */
+  private readonly ends: Map<string, number[]>;
   /** Values whose type `checkType` rejected: nodes using them are not type-checked further. */
   private readonly badTypes = new Set<Value>();
 
   constructor(private readonly root: Graph) {
-    this.subs = substitutions(root);
+    this.ends = rangeEnds(root);
   }
 
   run(): void {
@@ -235,15 +222,16 @@ class Verifier {
       this.issue(`${formatValueName(v.name)} (${desc}) has an invalid type ${JSON.stringify(t)}: dims are non-negative integers or symbolic dims`, node);
       return;
     }
-    // A symbolic dim negative at the values checked with (chosen to keep every dim ≥ 1
-    // where that is possible): `-1*batch`, `0*n-3`, or `n-5` next to `6-n`.
+    // A symbolic dim negative where every dim of its symbol is ≥ 1 as far as that can be
+    // (the ends of the symbol's range; an affine dim is smallest at one of them):
+    // `-1*batch`, `0*n-3`, or `n-5` next to `2-n`.
     for (const d of t.shape) {
       if (!isSym(d)) continue;
-      for (const b of this.subs) {
-        const size = d.coef * b.get(d.sym)! + d.offset;
+      for (const at of this.ends.get(d.sym)!) {
+        const size = d.coef * at + d.offset;
         if (size >= 0) continue;
         this.badTypes.add(v);
-        this.issue(`${formatValueName(v.name)} (${desc}) has type ${formatType(t)}, whose dim ${formatDim(d)} is ${size} at ${d.sym}=${b.get(d.sym)}: dims are never negative`, node);
+        this.issue(`${formatValueName(v.name)} (${desc}) has type ${formatType(t)}, whose dim ${formatDim(d)} is ${size} at ${d.sym}=${at}: dims are never negative`, node);
         return;
       }
     }
@@ -393,47 +381,35 @@ class Verifier {
   }
 
   private checkInference(node: Node, where: string): void {
-    const def = getOp(node.op)!;
-    // Messages show the values of the symbols this node mentions only.
-    const mentioned: Ranges = new Map();
-    for (const v of [...node.inputs, ...node.outputs]) v.type.shape.forEach((d) => noteDim(d, mentioned));
-    for (const k in node.attrs) noteAttr(node.attrs[k]!, mentioned);
-    for (const b of this.subs) {
-      const shown = new Map([...mentioned.keys()].map((k) => [k, b.get(k)!] as const));
-      const at = shown.size ? ` (at ${formatBindings(shown)})` : '';
-      let inferred: TensorType[];
-      let declared: TensorType[];
-      const ins = node.inputs.map((v) => formatType(v.type)).join(', ');
-      try {
-        declared = node.outputs.map((v) => concreteType(v.type, b));
-        inferred = def.infer(node.inputs.map((v) => concreteType(v.type, b)), concreteAttrs(node.attrs, b));
-      } catch (e) {
-        // A KilnError is the op's own verdict; anything else (a TypeError, a RangeError)
-        // means its code met a value it does not expect: an attribute of the wrong kind
-        // or a missing one, since the inputs' types are checked above.
-        if (e instanceof KilnError) this.issue(`${where}: ${node.op} rejects its inputs (${ins})${at}: ${e.message}`, node);
-        else this.issue(`${where}: ${node.op} cannot infer its output types from its attributes ${attrsText(node)} and inputs (${ins})${at}: is an attribute missing or of the wrong kind? (${errorText(e)})`, node);
-        return;
-      }
-      const invalid = invalidInference(inferred);
-      if (invalid !== null) {
-        this.issue(`${where}: ${node.op} infers ${invalid} from its attributes ${attrsText(node)} and inputs (${ins})${at}: is an attribute of the wrong kind or out of range?`, node);
-        return;
-      }
-      if (inferred.length !== declared.length) {
-        this.issue(`${where}: declares ${declared.length} outputs but ${node.op} produces ${inferred.length}`, node);
-        return;
-      }
-      for (let k = 0; k < inferred.length; k++) {
-        const d = declared[k]!, f = inferred[k]!;
-        const sameShape = d.shape.length === f.shape.length && d.shape.every((x, i) => x === f.shape[i]);
-        if (d.dtype === f.dtype && sameShape) continue;
-        const v = node.outputs[k]!;
-        const declaredText = v.type.shape.some((x) => typeof x !== 'number') ? `${formatType(v.type)}, i.e. ${formatType(d)}${at}` : formatType(v.type);
-        const what = d.dtype !== f.dtype ? (sameShape ? 'dtype' : 'dtype and shape') : 'shape';
-        this.issue(`${where}: output ${k} ${formatValueName(v.name)} is declared ${declaredText}, but ${node.op} infers ${formatType(f)} (the ${what} differs)`, node);
-        return;
-      }
+    const ins = node.inputs.map((v) => formatType(v.type)).join(', ');
+    let inferred: ValueType[];
+    try {
+      // One inference for concrete and symbolic graphs alike (see inferNode).
+      inferred = inferNode(node.op, node.inputs.map((v) => v.type), node.attrs);
+    } catch (e) {
+      // A KilnError is the op's own verdict; anything else (a TypeError, a RangeError)
+      // means its code met a value it does not expect: an attribute of the wrong kind
+      // or a missing one, since the inputs' types are checked above.
+      if (e instanceof KilnError) this.issue(`${where}: ${node.op} rejects its inputs (${ins}): ${e.message}`, node);
+      else this.issue(`${where}: ${node.op} cannot infer its output types from its attributes ${attrsText(node)} and inputs (${ins}): is an attribute missing or of the wrong kind? (${errorText(e)})`, node);
+      return;
+    }
+    const invalid = invalidInference(inferred);
+    if (invalid !== null) {
+      this.issue(`${where}: ${node.op} infers ${invalid} from its attributes ${attrsText(node)} and inputs (${ins}): is an attribute of the wrong kind or out of range?`, node);
+      return;
+    }
+    if (inferred.length !== node.outputs.length) {
+      this.issue(`${where}: declares ${node.outputs.length} outputs but ${node.op} produces ${inferred.length}`, node);
+      return;
+    }
+    for (let k = 0; k < inferred.length; k++) {
+      const v = node.outputs[k]!, d = v.type, f = inferred[k]!;
+      const sameShape = d.shape.length === f.shape.length && d.shape.every((x, i) => dimEquals(x, f.shape[i]!));
+      if (d.dtype === f.dtype && sameShape) continue;
+      const what = d.dtype !== f.dtype ? (sameShape ? 'dtype' : 'dtype and shape') : 'shape';
+      this.issue(`${where}: output ${k} ${formatValueName(v.name)} is declared ${formatType(d)}, but ${node.op} infers ${formatType(f)} (the ${what} differs)`, node);
+      return;
     }
   }
 

@@ -66,7 +66,7 @@ describe('dims', () => {
       '%y (output 0 of node #0 (%y = relu(%x))) has type float32[-1*n], whose dim -1*n is -1 at n=1: dims are never negative',
     ]);
     expect(issuesOf(graph('  return %x', '%x: float32[0*n-3]'))).toEqual([
-      '%x (an input of the graph) has type float32[0*n-3], whose dim 0*n-3 is -3 at n=3: dims are never negative',
+      '%x (an input of the graph) has type float32[0*n-3], whose dim 0*n-3 is -3 at n=1: dims are never negative',
     ]);
     // n-5 ≥ 1 needs n ≥ 6; 2-n ≥ 1 needs n ≤ 1: no size fits both, and 2-n is negative at n = 6.
     expect(issuesOf(graph('  return %x, %z', '%x: float32[n-5], %z: float32[-1*n+2]'))).toEqual([
