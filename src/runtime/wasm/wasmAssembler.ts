@@ -246,6 +246,19 @@ export const I = {
   i32x4ExtractLane: (lane: number): Code => simd(0x1b, lane),
   f32x4ReplaceLane: (lane: number): Code => simd(0x20, lane),
 
+  // ---- SIMD float/bit tricks for polynomial transcendentals (simdMath.ts)
+  f32x4ExtractLane: (lane: number): Code => simd(0x1f, lane),
+  /** Round to nearest, ties to even. */
+  f32x4Nearest: (): Code => simd(0x6a),
+  /** f32x4 → i32x4, truncated toward zero, saturating (NaN → 0). */
+  i32x4TruncSatF32x4S: (): Code => simd(0xf8),
+  i32x4Shl: (): Code => simd(0xab),
+  i32x4ShrS: (): Code => simd(0xac),
+  i32x4Eq: (): Code => simd(0x37),
+  i32x4GtS: (): Code => simd(0x3b),
+  /** v128.const of four equal i32 lanes. */
+  i32x4Const: (v: number): Code => simd(0x0c, ...[v, v, v, v].flatMap((x) => [x & 0xff, (x >>> 8) & 0xff, (x >>> 16) & 0xff, (x >>> 24) & 0xff])),
+
   // ---- small idioms
   /** local[i] += local[by], or += a constant when `by` is code. */
   bump: (i: number, by: number | Code): Code => [0x20, ...uleb(i), typeof by === 'number' ? [0x20, ...uleb(by)] : by, 0x6a, 0x21, ...uleb(i)],

@@ -1,4 +1,5 @@
 import { cat, I, kernelsOn, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
+import { SIMD_MATH } from './simdMath.js';
 
 // ---- WebAssembly SIMD elementwise kernels, generated on first use ------------------------
 //
@@ -28,14 +29,20 @@ type Kind = 'f32' | 'b32' | 'u8';
 
 const BYTES: Record<Kind, number> = { f32: 4, b32: 4, u8: 1 };
 
-/** Expression builders: `x[k]` pushes input k (v128 lanes or a scalar), `p[j]` param j. */
-type Expr = (x: readonly Code[], p: readonly Code[], tmp: number) => Code;
+/**
+ * Expression builders: `x[k]` pushes input k (v128 lanes or a scalar), `p[j]` param j (lanes
+ * in vector bodies), `tmp` an f32 local; `more.vtmp` is the first of the spec's `vlocals`
+ * v128 locals and `more.ps` push the params as f32 (what `SimdUnaryMath` takes).
+ */
+type Expr = (x: readonly Code[], p: readonly Code[], tmp: number, more: { vtmp: number; ps: readonly Code[] }) => Code;
 
 interface Spec {
   name: string;
   ins: readonly { kind: Kind; mode: Mode }[];
   out: Kind;
   params: number;
+  /** v128 scratch locals the bodies use (transcendentals). */
+  vlocals?: number;
   /** Vector body: one v128 from v128 inputs (a bool input arrives as a -1/0 lane mask; a bool result is one). */
   vec: Expr;
   /** Scalar body: f32 (i32 0/1 for a bool output) from scalar inputs (a bool input as i32 0/1). */
@@ -144,11 +151,14 @@ function emit(m: ModuleBuilder, s: Spec): void {
   const sx = s.ins.map((x) => local(x.kind === 'f32' ? T.f32 : T.i32));
   const vp = Array.from({ length: s.params }, () => local(T.v128));
   const tmp = local(T.f32);
+  const vtmp = K + 3 + K + s.params + types.length;
+  for (let j = 0; j < (s.vlocals ?? 0); j++) local(T.v128);
   const vr = [0, 1, 2, 3].map(() => local(T.v128));
   // Word mode: a bool input's 16 bytes widen to i16x8 halves, then to four i32x4 masks.
   const wide = s.ins.map((x) => (!byteMode && x.kind === 'u8' && x.mode === 'v' ? { lo: local(T.v128), hi: local(T.v128) } : null));
   const xv = vx.map((l) => I.get(l)), xs = sx.map((l) => I.get(l));
   const pv = vp.map((l) => I.get(l)), ps = Array.from({ length: s.params }, (_, j) => I.get(param(j)));
+  const more = { vtmp, ps };
   const zero16 = (): Code => I.v128([...new Array<number>(16).fill(0)]);
 
   /** Loads input k's lanes of group u (elements u·lanes … of this iteration) into vx[k]. */
@@ -176,11 +186,11 @@ function emit(m: ModuleBuilder, s: Spec): void {
 
   /** One group's result stored at byte offset `off` (masks become 1/0 bytes by negation). */
   const storeGroup = (u: number): Code => (byteMode
-    ? cat(I.get(OUT), s.vec(xv, pv, tmp), I.i8x16Neg(), I.v128Store(16 * u))
-    : cat(I.get(OUT), s.vec(xv, pv, tmp), I.v128Store(16 * u)));
+    ? cat(I.get(OUT), s.vec(xv, pv, tmp, more), I.i8x16Neg(), I.v128Store(16 * u))
+    : cat(I.get(OUT), s.vec(xv, pv, tmp, more), I.v128Store(16 * u)));
   // Four groups per iteration: 16 elements in word mode, 64 in byte mode.
   const main = s.out === 'u8' && !byteMode
-    ? cat(widen, ...[0, 1, 2, 3].map((u) => cat(loadGroup(u), s.vec(xv, pv, tmp), I.set(vr[u]!))),
+    ? cat(widen, ...[0, 1, 2, 3].map((u) => cat(loadGroup(u), s.vec(xv, pv, tmp, more), I.set(vr[u]!))),
       // Four i32x4 masks (-1/0) narrow to 16 mask bytes; negation makes them 1/0.
       I.get(OUT), I.get(vr[0]!), I.get(vr[1]!), I.i16x8NarrowI32x4S(), I.get(vr[2]!), I.get(vr[3]!), I.i16x8NarrowI32x4S(),
       I.i8x16NarrowI16x8S(), I.i8x16Neg(), I.v128Store())
@@ -190,7 +200,7 @@ function emit(m: ModuleBuilder, s: Spec): void {
   const scalarLoad = (x: { kind: Kind }): Code => (x.kind === 'f32' ? I.f32Load() : x.kind === 'b32' ? I.i32Load() : cat(I.i32Load8U(), I.i32(0), I.i32Ne()));
   const tail = cat(
     ...s.ins.map((x, k) => (x.mode === 'v' ? cat(I.get(cur[k]!), scalarLoad(x), I.set(sx[k]!)) : [])),
-    I.get(OUT), s.sc(xs, ps, tmp), s.out === 'f32' ? I.f32Store() : s.out === 'b32' ? I.i32Store() : I.i32Store8(),
+    I.get(OUT), s.sc(xs, ps, tmp, more), s.out === 'f32' ? I.f32Store() : s.out === 'b32' ? I.i32Store() : I.i32Store8(),
   );
 
   const rowSetup = cat(
@@ -239,6 +249,15 @@ function specsOf(op: string): Spec[] {
   if (op === 'logicalNot') {
     return [{ name: op, ins: [{ kind: 'u8', mode: 'v' }], out: 'u8', params: 0, vec: (x) => cat(x[0]!, I.v128Not()), sc: (x) => cat(x[0]!, I.i32Eqz()) }];
   }
+  // Transcendentals (simdMath.ts): the scalar tail runs the vector code on a splat.
+  const f = SIMD_MATH[op];
+  if (f) {
+    return [{
+      name: op, ins: [{ kind: 'f32', mode: 'v' }], out: 'f32', params: f.params, vlocals: f.locals,
+      vec: (x, _p, _t, c) => f.vec(x[0]!, c.vtmp, c.ps),
+      sc: (x, _p, _t, c) => cat(f.vec(cat(x[0]!, I.f32x4Splat()), c.vtmp, c.ps), I.f32x4ExtractLane(0)),
+    }];
+  }
   const u = UNARY_OPS[op];
   if (!u) throw new Error(`no SIMD kernel for ${op}`);
   return [{ name: op, ins: [{ kind: 'f32', mode: 'v' }], out: 'f32', params: u.params, vec: (x, p) => u.v(x[0]!, p), sc: (x, p, t) => u.s(x[0]!, p, t) }];
@@ -247,6 +266,7 @@ function specsOf(op: string): Spec[] {
 /** Every op with generated kernels. */
 export const SIMD_OPS: readonly string[] = [
   ...Object.keys(BINARY_OPS), ...Object.keys(COMPARE_OPS), ...Object.keys(LOGICAL_OPS), 'logicalNot', 'where', ...Object.keys(UNARY_OPS),
+  ...Object.keys(SIMD_MATH),
 ];
 
 /** A module with the kernels of `ops` (one op's module is ~1 KB and generates in ~1 ms). */

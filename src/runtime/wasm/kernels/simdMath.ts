@@ -1,0 +1,233 @@
+import { cat, I, type Code } from '../wasmAssembler.js';
+
+// ---- float32 transcendentals as f32x4 code -----------------------------------------------
+//
+// Range reduction plus short polynomials, Cephes-style (the constants of Cephes' expf, logf
+// and tanhf, as SSE/NEON math libraries and XNNPACK's older kernels use them), written
+// without FMA (baseline wasm SIMD has none) and branch-free: every lane computes every
+// branch and selects. The code runs in the generated elementwise kernels (eager ops) and in
+// fused kernels, so each function is a generator over its argument's code, not a call.
+//
+// Accuracy, measured against float64 `Math` (erf: a double-precision reference) rounded to
+// float32, over ~1M log-uniformly sampled float32 of both signs plus every edge case
+// (test/simdMath.test.ts asserts these bounds):
+//   exp, expm1, log, log1p, tanh, sigmoid, softplus, elu ≤ 2 ulp; erf ≤ 2 ulp.
+// ulp is that of the exact result in float32 (2⁻¹⁴⁹ for subnormal results). Specials follow
+// C99/`Math`: NaN in → NaN out; exp(89) = ∞, exp(-104) = 0 (results in the subnormal range
+// are rounded once); log(±0) = -∞, log(x<0) = NaN, log(∞) = ∞; tanh(±∞) = ±1 exactly (and for
+// |x| ≥ 9.02, where the rounded result is ±1); sigmoid(-∞) = 0, sigmoid(∞) = 1; signed zeros
+// are kept where `Math` keeps them (expm1, log1p, tanh, erf, elu of -0 is -0).
+
+/** A float32 unary function as an f32x4 code generator. */
+export interface SimdUnaryMath {
+  /** How many v128 locals `vec` uses, numbered from `tmp` on (caller declares them). */
+  readonly locals: number;
+  /** How many f32 scalar params it reads (elu: 1 = alpha); passed as code pushing an f32 each. */
+  readonly params: number;
+  /** Code pushing one f32x4 result; `x` is code that pushes the f32x4 argument and is evaluated exactly once. */
+  vec(x: Code, tmp: number, p: readonly Code[]): Code;
+}
+
+const C = (v: number): Code => I.f32x4Const(v);
+const get = I.get, set = I.set, tee = I.tee;
+const add = I.f32x4Add, sub = I.f32x4Sub, mul = I.f32x4Mul, div = I.f32x4Div;
+/** bitselect(a, b, mask): stack [a, b, mask] → a where mask bits are set, else b. */
+const select = I.v128Bitselect;
+/** An f32 param as four lanes. */
+const splat = (p: Code): Code => cat(p, I.f32x4Splat());
+
+/** c[0]·rⁿ + … + c[n] by Horner's rule (coefficients highest degree first). */
+function horner(r: Code, c: readonly number[]): Code {
+  const out: Code[] = [C(c[0]!)];
+  for (let k = 1; k < c.length; k++) out.push(r, mul(), C(c[k]!), add());
+  return out;
+}
+
+// ---- exp family --------------------------------------------------------------------------
+
+const LOG2E = 1.44269504088896341;
+// ln 2 = LN2_HI + LN2_LO; LN2_HI has 9 significant bits, so n·LN2_HI is exact for |n| < 2¹⁵
+// and x − n·LN2_HI is exact (Cody–Waite).
+const LN2_HI = 0.693359375, LN2_LO = -2.12194440e-4;
+// Cephes expf: eʳ − 1 = r + r²·P(r) on |r| ≤ ln2/2.
+const EXPM1_P = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
+
+/**
+ * Clamps `x` to [lo, hi] (NaN stays NaN: wasm min/max propagate it), then leaves
+ * r = x − n·ln2 in local `t` and n = nearest(x·log2 e) (as f32) in local `t + 1`.
+ */
+const reduceLn2 = (x: Code, t: number, lo: number, hi: number): Code => cat(
+  x, C(hi), I.f32x4Min(), C(lo), I.f32x4Max(), tee(t),
+  C(LOG2E), mul(), I.f32x4Nearest(), set(t + 1),
+  get(t), get(t + 1), C(LN2_HI), mul(), sub(), get(t + 1), C(LN2_LO), mul(), sub(), set(t),
+);
+
+/** eʳ − 1 for r in local `t` (|r| ≤ ln2/2). */
+const expm1Reduced = (t: number): Code => cat(horner(get(t), EXPM1_P), get(t), get(t), mul(), mul(), get(t), add());
+
+/** 2^k as f32 lanes from i32 lanes k on the stack (−126 ≤ k ≤ 127). */
+const pow2 = (bias = 127): Code => cat(I.i32x4Const(bias), I.i32x4Add(), I.i32(23), I.i32x4Shl());
+
+/**
+ * eˣ (locals t, t+1). x is clamped to [-104, 89], beyond which the float32 result is 0 or ∞,
+ * so n ∈ [-150, 128]; 2ⁿ is applied as 2^(n>>1)·2^(n−(n>>1)), two normal factors, so the
+ * result overflows to ∞ and rounds into the subnormals exactly once.
+ */
+function expCode(x: Code, t: number): Code {
+  return cat(
+    reduceLn2(x, t, -104, 89),
+    expm1Reduced(t), C(1), add(),
+    get(t + 1), I.i32x4TruncSatF32x4S(), tee(t + 1), I.i32(1), I.i32x4ShrS(), tee(t), pow2(), mul(),
+    get(t + 1), get(t), I.i32x4Sub(), pow2(), mul(),
+  );
+}
+
+/**
+ * eˣ − 1 (locals t … t+2): 2ⁿ·(eʳ − 1) + (2ⁿ − 1), computed as 2·(s·(eʳ−1) + (s − ½)) with
+ * s = 2ⁿ⁻¹ so that n = 128 (x just under the overflow threshold) needs no special case;
+ * s − ½ is exact wherever it matters (n ≤ 24). x is clamped to [-25, 89]: below, the result
+ * rounds to -1; below 2⁻²⁵ in magnitude it rounds to x.
+ */
+function expm1Code(x: Code, t: number): Code {
+  const x0 = t + 2;
+  return cat(
+    reduceLn2(cat(x, tee(x0)), t, -25, 89),
+    get(t + 1), I.i32x4TruncSatF32x4S(), pow2(126), tee(t + 1),
+    expm1Reduced(t), mul(), get(t + 1), C(0.5), sub(), add(), C(2), mul(),
+    // Below 2⁻²⁵ the result rounds to x (this keeps -0 and the subnormals, which s·(eʳ−1) would halve).
+    get(x0), get(x0), I.f32x4Abs(), C(2 ** -25), I.f32x4Ge(), select(),
+  );
+}
+
+// ---- log family --------------------------------------------------------------------------
+
+const SQRT_HALF = 0.707106781186547524;
+const MIN_NORMAL = 1.1754943508222875e-38;
+// Cephes logf: log(1 + f) = f − f²/2 + f³·P(f) on √½ − 1 ≤ f < √2 − 1.
+const LOG_P = [7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1, 1.4249322787e-1, -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1];
+
+/**
+ * ln x (locals t … t+3): x = 2ᵉ·(1 + f) from the bits (subnormals scaled by 2²³ first),
+ * then the polynomial; ±0 → -∞, ∞ → ∞, x < 0 and NaN → NaN.
+ */
+function logCode(x: Code, t: number): Code {
+  const x0 = t, m = t + 1, e = t + 2, k = t + 3;
+  return cat(
+    // Subnormal lanes are scaled into the normals; k = their mask (-1/0).
+    x, tee(x0), C(2 ** 23), mul(), get(x0), get(x0), C(MIN_NORMAL), I.f32x4Lt(), tee(k), select(), tee(m),
+    // e = biased exponent − 126 − (23 if scaled): m's significand taken as 0.5 ≤ m < 1.
+    I.i32(23), I.i32x4ShrU(), I.i32x4Const(126), I.i32x4Sub(), get(k), I.i32x4Const(23), I.v128And(), I.i32x4Sub(), set(e),
+    get(m), I.i32x4Const(0x807fffff | 0), I.v128And(), I.i32x4Const(0x3f000000), I.v128Or(), tee(m),
+    // m < √½: use 2m and e − 1, so f = m − 1 lies in [√½ − 1, √2 − 1).
+    C(SQRT_HALF), I.f32x4Lt(), tee(k), get(e), I.i32x4Add(), I.f32x4ConvertI32x4S(), set(e),
+    get(m), get(m), get(k), I.v128And(), add(), C(1), sub(), set(m),
+    // f + f³·P(f) − f²/2 + e·ln2, ln2 split as in exp (Cody–Waite).
+    get(m), get(m), mul(), set(k),
+    horner(get(m), LOG_P), get(m), mul(), get(k), mul(), get(e), C(LN2_LO), mul(), add(),
+    get(k), C(-0.5), mul(), add(), get(m), add(), get(e), C(LN2_HI), mul(), add(),
+    // Specials.
+    C(-Infinity), get(x0), C(0), I.f32x4Ne(), select(),
+    C(Infinity), get(x0), C(Infinity), I.f32x4Ne(), select(),
+    C(NaN), get(x0), C(0), I.f32x4Ge(), select(),
+  );
+}
+
+/**
+ * ln(1 + x) (locals t … t+5): u = 1 + x rounded, then ln u + (x − (u − 1))/u, the first-order
+ * correction for the rounding of u (Goldberg's trick without the division by u − 1).
+ */
+function log1pCode(x: Code, t: number): Code {
+  const x0 = t, u = t + 1;
+  return cat(
+    x, tee(x0), C(1), add(), set(u),
+    logCode(get(u), t + 2),
+    get(x0), get(u), C(1), sub(), sub(), get(u), div(), add(),
+    // u = ∞ and u = 0 make the correction NaN; ±0 keeps its sign.
+    C(Infinity), get(u), C(Infinity), I.f32x4Ne(), select(),
+    C(-Infinity), get(u), C(0), I.f32x4Ne(), select(),
+    get(x0), get(x0), C(0), I.f32x4Ne(), select(),
+  );
+}
+
+// ---- hyperbolic and logistic -------------------------------------------------------------
+
+// Cephes tanhf: tanh x = x + x³·P(x²) on |x| ≤ 0.625.
+const TANH_P = [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1];
+const SIGN = 0x80000000 | 0;
+
+/**
+ * tanh x (locals t … t+3): on |x|, 1 − 2/(e^(2|x|) + 1) above 0.625, the odd polynomial
+ * below; then x's sign. e^(2|x|) = ∞ gives exactly 1.
+ */
+function tanhCode(x: Code, t: number): Code {
+  const x0 = t, ax = t + 1, z = t + 2;
+  return cat(
+    x, tee(x0), I.f32x4Abs(), set(ax),
+    C(1), C(2), expCode(cat(get(ax), C(2), mul()), t + 2), C(1), add(), div(), sub(),
+    get(ax), get(ax), mul(), set(z), horner(get(z), TANH_P), get(z), mul(), get(ax), mul(), get(ax), add(),
+    get(ax), C(0.625), I.f32x4Ge(), select(),
+    get(x0), I.i32x4Const(SIGN), I.v128And(), I.v128Or(),
+  );
+}
+
+/**
+ * 1/(1 + e⁻ˣ) (locals t … t+2) as the reference computes it: e = e^-|x|, then 1/(1 + e) for
+ * x ≥ 0 and e/(1 + e) below, one division either way.
+ */
+function sigmoidCode(x: Code, t: number): Code {
+  const x0 = t, e = t + 1;
+  return cat(
+    x, tee(x0), I.f32x4Abs(), I.f32x4Neg(), set(e),
+    expCode(get(e), t + 1), set(e),
+    C(1), get(e), get(x0), C(0), I.f32x4Ge(), select(),
+    get(e), C(1), add(), div(),
+  );
+}
+
+/**
+ * softplus(x; β, threshold) = ln(1 + e^(βx))/β, or x where βx > threshold (PyTorch's and the
+ * reference's definition; locals t … t+7). Computed as max(βx, 0) + ln(1 + e^-|βx|), which
+ * neither overflows nor cancels. βx is rounded to float32 (exact for β = 1).
+ */
+function softplusCode(x: Code, t: number, beta: Code, threshold: Code): Code {
+  const x0 = t, bx = t + 1;
+  return cat(
+    x, tee(x0),
+    get(x0), splat(beta), mul(), tee(bx), C(0), I.f32x4Max(),
+    log1pCode(expCode(cat(get(bx), I.f32x4Abs(), I.f32x4Neg()), t + 2), t + 2), add(), splat(beta), div(),
+    get(bx), splat(threshold), I.f32x4Gt(), select(),
+  );
+}
+
+/** elu(x; α) = x if x > 0 else α·(eˣ − 1) (locals t … t+3; α is used as float32). */
+function eluCode(x: Code, t: number, alpha: Code): Code {
+  return cat(
+    x, tee(t),
+    splat(alpha), expm1Code(get(t), t + 1), mul(),
+    get(t), C(0), I.f32x4Gt(), select(),
+  );
+}
+
+/**
+ * The transcendentals as f32x4 code generators, by name. Params (f32, in order):
+ * elu: alpha; softplus: beta, threshold (the op's attributes; `SIMD_MATH_PARAMS` names them).
+ *
+ * @example
+ * // out[i] = tanh(in[i]) over four floats at byte address 0 → 16:
+ * const f = SIMD_MATH['tanh']!;
+ * const locals = new Array(f.locals).fill(T.v128);
+ * m.func('tanh4', [], [], locals, [I.i32(16), f.vec([I.i32(0), I.v128Load()], 0, []), I.v128Store()]);
+ */
+export const SIMD_MATH: Readonly<Record<string, SimdUnaryMath>> = {
+  exp: { locals: 2, params: 0, vec: (x, t) => expCode(x, t) },
+  expm1: { locals: 3, params: 0, vec: (x, t) => expm1Code(x, t) },
+  log: { locals: 4, params: 0, vec: (x, t) => logCode(x, t) },
+  log1p: { locals: 6, params: 0, vec: (x, t) => log1pCode(x, t) },
+  tanh: { locals: 4, params: 0, vec: (x, t) => tanhCode(x, t) },
+  sigmoid: { locals: 3, params: 0, vec: (x, t) => sigmoidCode(x, t) },
+  softplus: { locals: 8, params: 2, vec: (x, t, p) => softplusCode(x, t, p[0]!, p[1]!) },
+  elu: { locals: 4, params: 1, vec: (x, t, p) => eluCode(x, t, p[0]!) },
+};
+
+/** The op attributes each function's params stand for, in order. */
+export const SIMD_MATH_PARAMS: Readonly<Record<string, readonly string[]>> = { elu: ['alpha'], softplus: ['beta', 'threshold'] };
