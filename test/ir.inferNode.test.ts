@@ -55,6 +55,20 @@ const CASES: { op: string; inputs: ValueType[]; attrs?: IrAttrs; want: ValueType
   { op: 'reshape', inputs: [f32(batch, 2, 3)], attrs: { shape: [sym('batch', 2), 3] }, want: [sym('batch', 2), 3] },
   { op: 'expand', inputs: [f32(1, 4)], attrs: { shape: [batch, 4] }, want: [batch, 4] },
   { op: 'concat', inputs: [f32(batch, 4), f32(sym('batch', 1, 1), 4)], attrs: { axis: 0 }, want: [sym('batch', 2, 1), 4] },
+  // Slices of the batch axis keep the bounds the tracer normalized against it.
+  { op: 'slice', inputs: [f32(batch, 6)], attrs: { starts: [1, 0], ends: [batch, 6], steps: [1, 2] }, want: [sym('batch', 1, -1), 3] },
+  { op: 'slice', inputs: [f32(sym('batch', 2), 3)], attrs: { starts: [0, 0], ends: [sym('batch', 2), 3], steps: [2, 1] }, want: [batch, 3] },
+  { op: 'sliceGrad', inputs: [f32(sym('batch', 1, -1), 3)], attrs: { shape: [batch, 6], starts: [1, 0], ends: [batch, 6], steps: [1, 2] }, want: [batch, 6] },
+  { op: 'split', inputs: [f32(sym('batch', 1, 2), 3)], attrs: { axis: 0, sizes: [2, batch] }, want: [2, 3] },
+  { op: 'pad', inputs: [f32(batch, 3)], attrs: { pads: [1, 0, 2, 1], mode: 'constant', value: 0 }, want: [sym('batch', 1, 3), 4] },
+  { op: 'padReflectGrad', inputs: [f32(sym('batch', 1, 3), 4)], attrs: { pads: [1, 0, 2, 1] }, want: [batch, 3] },
+  { op: 'gather', inputs: [f32(batch, 5), { dtype: 'int32', shape: [batch, 2] }], attrs: { axis: 1 }, want: [batch, 2] },
+  { op: 'indexSelect', inputs: [f32(4, 5), { dtype: 'int32', shape: [batch] }], attrs: { axis: 0 }, want: [batch, 5] },
+  { op: 'oneHot', inputs: [{ dtype: 'int32', shape: [batch] }], attrs: { numClasses: 10 }, want: [batch, 10] },
+  { op: 'cast', inputs: [f32(batch, 2)], attrs: { dtype: 'int32' }, want: [batch, 2] },
+  { op: 'tril', inputs: [f32(batch, 3, 3)], attrs: { diagonal: 0 }, want: [batch, 3, 3] },
+  { op: 'bernoulli', inputs: [f32(batch, 3), { dtype: 'int32', shape: [4] }], want: [batch, 3] },
+  { op: 'randomNormal', inputs: [{ dtype: 'int32', shape: [4] }], attrs: { shape: [batch, 2], dtype: 'float32', mean: 0, std: 1 }, want: [batch, 2] },
 ];
 
 describe('inferNode', () => {

@@ -1,4 +1,4 @@
-import { formatShape, isFloat, KilnError, registerOp, type TensorType } from '../ir/index.js';
+import { formatDim, formatShape, isFloat, KilnError, registerOp, symbolicInfer, type TensorType } from '../ir/index.js';
 import { broadcastShapes, sumTo } from './shapeHelpers.js';
 import type { AnyTensor } from './tensorLike.js';
 
@@ -76,12 +76,12 @@ function triangleOp(name: 'tril' | 'triu', keep: string) {
     name,
     arity: 1,
     doc: `Keeps the elements ${keep} (attr diagonal: 0 is the main diagonal, > 0 above it) of the last two axes, zeroes the rest.`,
-    infer: ([x], attrs) => {
-      if (x!.shape.length < 2) throw new KilnError(`input must have at least 2 dimensions, got shape ${formatShape(x!.shape)}`);
+    ...symbolicInfer(([x], attrs) => {
+      if (x!.shape.length < 2) throw new KilnError(`input must have at least 2 dimensions, got shape [${x!.shape.map(formatDim).join(', ')}]`);
       const d = attrs['diagonal'];
       if (typeof d !== 'number' || !Number.isInteger(d)) throw new KilnError(`diagonal must be an integer, got ${String(d)}`);
       return [{ shape: x!.shape, dtype: x!.dtype }];
-    },
+    }),
     grad: ({ dys: [dy], attrs }) => [dy!.applyOp(name, [], { diagonal: attrs['diagonal']! })[0]!],
   });
 }

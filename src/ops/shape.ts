@@ -1,4 +1,4 @@
-import { dimAdd, dimEquals, dimProduct, formatDim, KilnError, isFloat, registerOp, sizeOf, formatShape, symbolicInfer, type Dim, type DType, type TensorType } from '../ir/index.js';
+import { dimAdd, dimEquals, dimFloorDiv, dimProduct, dimSub, formatDim, KilnError, isFloat, registerOp, formatShape, symbolicInfer, type Dim, type DType, type ValueType } from '../ir/index.js';
 import { sumTo } from './shapeHelpers.js';
 import type { AnyTensor } from './tensorLike.js';
 
@@ -44,18 +44,30 @@ export function sliceLength(start: number, end: number, step: number): number {
   return step > 0 ? Math.max(0, Math.ceil((end - start) / step)) : Math.max(0, Math.ceil((start - end) / -step));
 }
 
-/** Output shape of a slice whose attrs cover every axis (already clamped, see `slice`). */
-export function slicedShape(shape: readonly number[], starts: readonly number[], ends: readonly number[], steps: readonly number[]): number[] {
+/**
+ * Output shape of a slice whose attrs cover every axis (already clamped, see `slice`).
+ * Over symbolic dims (a slice of the batch axis up to `batch`, say) the bounds were
+ * normalized when traced, so the length is the affine `⌈(end − start) / step⌉`.
+ */
+export function slicedShape(shape: readonly Dim[], starts: readonly Dim[], ends: readonly Dim[], steps: readonly number[]): Dim[] {
   const r = shape.length;
+  const list = (a: readonly Dim[]) => a.map(formatDim).join(', ');
   if (starts.length !== r || ends.length !== r || steps.length !== r) {
-    throw new KilnError(`slice attrs need one start/end/step per axis of ${formatShape(shape)}, got starts [${starts.join(', ')}], ends [${ends.join(', ')}], steps [${steps.join(', ')}]`);
+    throw new KilnError(`slice attrs need one start/end/step per axis of ${dimsText(shape)}, got starts [${list(starts)}], ends [${list(ends)}], steps [${steps.join(', ')}]`);
   }
-  const out = new Array<number>(r);
+  const out = new Array<Dim>(r);
   for (let i = 0; i < r; i++) {
     const d = shape[i]!, s = starts[i]!, e = ends[i]!, st = steps[i]!;
-    const ok = Number.isInteger(st) && st !== 0 && (st > 0 ? s >= 0 && s <= d && e >= 0 && e <= d : s >= -1 && s < d && e >= -1 && e < d);
-    if (!ok) throw new KilnError(`slice ${s}:${e}:${st} is not normalized for axis ${i} of size ${d}`);
-    out[i] = sliceLength(s, e, st);
+    if (typeof d === 'number' && typeof s === 'number' && typeof e === 'number') {
+      const ok = Number.isInteger(st) && st !== 0 && (st > 0 ? s >= 0 && s <= d && e >= 0 && e <= d : s >= -1 && s < d && e >= -1 && e < d);
+      if (!ok) throw new KilnError(`slice ${s}:${e}:${st} is not normalized for axis ${i} of size ${d}`);
+      out[i] = sliceLength(s, e, st);
+      continue;
+    }
+    if (!Number.isInteger(st) || st === 0) throw new KilnError(`slice step ${st} of axis ${i} is not a nonzero integer`);
+    const span = st > 0 ? dimSub(e, s) : dimSub(s, e);
+    const k = Math.abs(st);
+    out[i] = k === 1 ? span : dimFloorDiv(dimAdd(span, k - 1), k);
   }
   return out;
 }
@@ -69,10 +81,10 @@ export const slice = registerOp<AnyTensor>({
   name: 'slice',
   arity: 1,
   doc: 'Strided slice (attrs starts, ends, steps per axis, normalized like Python slice.indices).',
-  infer: ([x], attrs) => [{
-    shape: slicedShape(x!.shape, attrs['starts'] as number[], attrs['ends'] as number[], attrs['steps'] as number[]),
+  ...symbolicInfer(([x], attrs) => [{
+    shape: slicedShape(x!.shape, attrs['starts'] as Dim[], attrs['ends'] as Dim[], attrs['steps'] as number[]),
     dtype: x!.dtype,
-  }],
+  }]),
   grad: ({ inputs: [x], dys: [dy], attrs }) => [
     dy!.applyOp('sliceGrad', [], { shape: x!.shape, starts: attrs['starts']!, ends: attrs['ends']!, steps: attrs['steps']! })[0]!,
   ],
@@ -84,14 +96,14 @@ export const sliceGrad = registerOp<AnyTensor>({
   arity: 1,
   doc: 'Gradient of slice: scatters dy into zeros of attr shape (attrs starts, ends, steps as slice).',
   internalFor: 'slice',
-  infer: ([dy], attrs) => {
-    const shape = attrs['shape'] as number[];
-    const want = slicedShape(shape, attrs['starts'] as number[], attrs['ends'] as number[], attrs['steps'] as number[]);
-    if (want.length !== dy!.shape.length || want.some((d, i) => d !== dy!.shape[i])) {
-      throw new KilnError(`gradient ${formatShape(dy!.shape)} does not match the slice output ${formatShape(want)}`);
+  ...symbolicInfer(([dy], attrs) => {
+    const shape = attrs['shape'] as Dim[];
+    const want = slicedShape(shape, attrs['starts'] as Dim[], attrs['ends'] as Dim[], attrs['steps'] as number[]);
+    if (want.length !== dy!.shape.length || want.some((d, i) => !dimEquals(d, dy!.shape[i]!))) {
+      throw new KilnError(`gradient ${dimsText(dy!.shape)} does not match the slice output ${dimsText(want)}`);
     }
     return [{ shape, dtype: dy!.dtype }];
-  },
+  }),
   grad: ({ dys: [ddy], attrs }) => [
     ddy!.applyOp('slice', [], { starts: attrs['starts']!, ends: attrs['ends']!, steps: attrs['steps']! })[0]!,
   ],
@@ -134,32 +146,33 @@ export const split = registerOp<AnyTensor>({
   name: 'split',
   arity: 1,
   doc: 'Cuts a tensor along an axis into pieces of the given sizes (attrs axis, sizes); one output per piece.',
-  infer: ([x], attrs) => {
+  ...symbolicInfer(([x], attrs) => {
     const axis = attrs['axis'] as number;
-    const sizes = attrs['sizes'] as number[];
+    const sizes = attrs['sizes'] as Dim[];
+    const text = sizes.map(formatDim).join(', ');
     if (axis < 0 || axis >= x!.shape.length) throw new KilnError(`axis ${axis} is out of range for a tensor of rank ${x!.shape.length}`);
-    let total = 0;
+    let total: Dim = 0;
     for (const s of sizes) {
-      if (!Number.isInteger(s) || s < 0) throw new KilnError(`split sizes must be non-negative integers, got [${sizes.join(', ')}]`);
-      total += s;
+      if (typeof s === 'number' && (!Number.isInteger(s) || s < 0)) throw new KilnError(`split sizes must be non-negative integers, got [${text}]`);
+      total = dimAdd(total, s);
     }
-    if (total !== x!.shape[axis]) throw new KilnError(`split sizes [${sizes.join(', ')}] sum to ${total}, but axis ${axis} of ${formatShape(x!.shape)} has ${x!.shape[axis]}`);
+    if (!dimEquals(total, x!.shape[axis]!)) throw new KilnError(`split sizes [${text}] sum to ${formatDim(total)}, but axis ${axis} of ${dimsText(x!.shape)} has ${formatDim(x!.shape[axis]!)}`);
     return sizes.map((s) => {
       const shape = x!.shape.slice();
       shape[axis] = s;
       return { shape, dtype: x!.dtype };
     });
-  },
+  }),
   grad: ({ dys, attrs }) => [dys.length === 1 ? dys[0]! : dys[0]!.applyOp('concat', dys.slice(1), { axis: attrs['axis']! })[0]!],
 });
 
 // ---- pad -----------------------------------------------------------------------------
 
 /** Output shape of padding `shape` by ONNX-layout `pads` ([begin per axis..., end per axis...]). */
-export function paddedShape(shape: readonly number[], pads: readonly number[]): number[] {
+export function paddedShape(shape: readonly Dim[], pads: readonly number[]): Dim[] {
   const r = shape.length;
-  if (pads.length !== 2 * r) throw new KilnError(`pads need 2 entries per axis of ${formatShape(shape)} (${2 * r}), got [${pads.join(', ')}]`);
-  return shape.map((d, i) => d + pads[i]! + pads[r + i]!);
+  if (pads.length !== 2 * r) throw new KilnError(`pads need 2 entries per axis of ${dimsText(shape)} (${2 * r}), got [${pads.join(', ')}]`);
+  return shape.map((d, i) => dimAdd(d, pads[i]! + pads[r + i]!));
 }
 
 /**
@@ -170,7 +183,7 @@ export const pad = registerOp<AnyTensor>({
   name: 'pad',
   arity: 1,
   doc: "Pads every axis (attr pads: ONNX order [begins..., ends...], ≥ 0; attr mode 'constant' with value, or 'reflect').",
-  infer: ([x], attrs) => {
+  ...symbolicInfer(([x], attrs) => {
     const pads = attrs['pads'] as number[];
     const mode = attrs['mode'] as string;
     const shape = paddedShape(x!.shape, pads);
@@ -179,13 +192,14 @@ export const pad = registerOp<AnyTensor>({
     if (mode === 'reflect') {
       for (let i = 0; i < r; i++) {
         const d = x!.shape[i]!;
-        if ((pads[i]! > 0 || pads[r + i]! > 0) && (pads[i]! >= d || pads[r + i]! >= d)) {
+        // A symbolic size was checked when traced (and is guarded by the plan's shapes).
+        if (typeof d === 'number' && (pads[i]! > 0 || pads[r + i]! > 0) && (pads[i]! >= d || pads[r + i]! >= d)) {
           throw new KilnError(`reflect padding (${pads[i]}, ${pads[r + i]}) of axis ${i} must be smaller than its size ${d}`);
         }
       }
     } else if (mode !== 'constant') throw new KilnError(`unknown pad mode '${mode}' (expected 'constant' or 'reflect')`);
     return [{ shape, dtype: x!.dtype }];
-  },
+  }),
   grad: ({ inputs: [x], dys: [dy], attrs }) => {
     const pads = attrs['pads'] as number[];
     if (attrs['mode'] === 'reflect') return [dy!.applyOp('padReflectGrad', [], { pads })[0]!];
@@ -201,20 +215,26 @@ export const padReflectGrad = registerOp<AnyTensor>({
   arity: 1,
   doc: 'Gradient of reflect pad: folds the mirrored borders of dy back onto the interior (attr pads).',
   internalFor: 'pad',
-  infer: ([dy], attrs) => {
+  ...symbolicInfer(([dy], attrs) => {
     const pads = attrs['pads'] as number[];
     const r = dy!.shape.length;
-    if (pads.length !== 2 * r) throw new KilnError(`pads need 2 entries per axis of ${formatShape(dy!.shape)}, got [${pads.join(', ')}]`);
-    const shape = dy!.shape.map((d, i) => d - pads[i]! - pads[r + i]!);
-    if (shape.some((d) => d < 1)) throw new KilnError(`pads [${pads.join(', ')}] leave nothing of ${formatShape(dy!.shape)}`);
+    if (pads.length !== 2 * r) throw new KilnError(`pads need 2 entries per axis of ${dimsText(dy!.shape)}, got [${pads.join(', ')}]`);
+    const shape = dy!.shape.map((d, i) => dimSub(d, pads[i]! + pads[r + i]!));
+    if (shape.some((d) => typeof d === 'number' && d < 1)) throw new KilnError(`pads [${pads.join(', ')}] leave nothing of ${dimsText(dy!.shape)}`);
     return [{ shape, dtype: dy!.dtype }];
-  },
+  }),
   grad: ({ dys: [ddy], attrs }) => [ddy!.applyOp('pad', [], { pads: attrs['pads']!, mode: 'reflect', value: 0 })[0]!],
 });
 
 // ---- gather / scatter ----------------------------------------------------------------
 
-function checkIndex(index: TensorType, what: string): void {
+/** Whether dim `a` is known to be larger than `b` (symbolic sizes were checked when traced). */
+function exceeds(a: Dim, b: Dim): boolean {
+  if (typeof a === 'number' && typeof b === 'number') return a > b;
+  return typeof a !== 'number' && typeof b !== 'number' && a.sym === b.sym && a.coef === b.coef && a.offset > b.offset;
+}
+
+function checkIndex(index: ValueType, what: string): void {
   if (index.dtype !== 'int32') throw new KilnError(`${what} must be int32, got ${index.dtype}`);
 }
 
@@ -223,17 +243,17 @@ export const gather = registerOp<AnyTensor>({
   name: 'gather',
   arity: 2,
   doc: 'torch.gather along attr axis: picks x elements by an int32 index of the same rank.',
-  infer: ([x, index], attrs) => {
+  ...symbolicInfer(([x, index], attrs) => {
     const axis = attrs['axis'] as number;
     checkIndex(index!, 'the index');
     const r = x!.shape.length;
-    if (index!.shape.length !== r) throw new KilnError(`index ${formatShape(index!.shape)} must have the rank of the input ${formatShape(x!.shape)}`);
+    if (index!.shape.length !== r) throw new KilnError(`index ${dimsText(index!.shape)} must have the rank of the input ${dimsText(x!.shape)}`);
     if (axis < 0 || axis >= Math.max(r, 1)) throw new KilnError(`axis ${axis} is out of range for rank ${r}`);
     for (let d = 0; d < r; d++) {
-      if (d !== axis && index!.shape[d]! > x!.shape[d]!) throw new KilnError(`index ${formatShape(index!.shape)} is larger than the input ${formatShape(x!.shape)} in dimension ${d}`);
+      if (d !== axis && exceeds(index!.shape[d]!, x!.shape[d]!)) throw new KilnError(`index ${dimsText(index!.shape)} is larger than the input ${dimsText(x!.shape)} in dimension ${d}`);
     }
     return [{ shape: index!.shape, dtype: x!.dtype }];
-  },
+  }),
   grad: ({ inputs: [x, index], dys: [dy], attrs, needs }) => [
     needs[0] ? x!.zerosLike().applyOp('scatterAdd', [index!, dy!], { axis: attrs['axis']! })[0]! : null,
     null,
@@ -245,21 +265,21 @@ export const scatterAdd = registerOp<AnyTensor>({
   name: 'scatterAdd',
   arity: 3,
   doc: 'torch.scatter_add along attr axis: adds src elements into a copy of x at int32 index positions.',
-  infer: ([x, index, src], attrs) => {
+  ...symbolicInfer(([x, index, src], attrs) => {
     const axis = attrs['axis'] as number;
     checkIndex(index!, 'the index');
     const r = x!.shape.length;
     if (src!.dtype !== x!.dtype) throw new KilnError(`src (${src!.dtype}) must have the dtype of the input (${x!.dtype})`);
     if (x!.dtype === 'bool') throw new KilnError('cannot add into a bool tensor');
-    if (index!.shape.length !== r || src!.shape.length !== r) throw new KilnError(`input ${formatShape(x!.shape)}, index ${formatShape(index!.shape)} and src ${formatShape(src!.shape)} must have the same rank`);
+    if (index!.shape.length !== r || src!.shape.length !== r) throw new KilnError(`input ${dimsText(x!.shape)}, index ${dimsText(index!.shape)} and src ${dimsText(src!.shape)} must have the same rank`);
     if (axis < 0 || axis >= Math.max(r, 1)) throw new KilnError(`axis ${axis} is out of range for rank ${r}`);
     for (let d = 0; d < r; d++) {
-      if (index!.shape[d]! > src!.shape[d]! || (d !== axis && index!.shape[d]! > x!.shape[d]!)) {
-        throw new KilnError(`index ${formatShape(index!.shape)} is larger than src ${formatShape(src!.shape)} or the input ${formatShape(x!.shape)} in dimension ${d}`);
+      if (exceeds(index!.shape[d]!, src!.shape[d]!) || (d !== axis && exceeds(index!.shape[d]!, x!.shape[d]!))) {
+        throw new KilnError(`index ${dimsText(index!.shape)} is larger than src ${dimsText(src!.shape)} or the input ${dimsText(x!.shape)} in dimension ${d}`);
       }
     }
     return [{ shape: x!.shape, dtype: x!.dtype }];
-  },
+  }),
   grad: ({ inputs: [, index, src], dys: [dy], attrs, needs }) => {
     let gs: AnyTensor | null = null;
     if (needs[2]) {
@@ -281,15 +301,15 @@ export const indexSelect = registerOp<AnyTensor>({
   name: 'indexSelect',
   arity: 2,
   doc: 'torch.index_select: whole slices of x picked along attr axis by a 1-D int32 index.',
-  infer: ([x, index], attrs) => {
+  ...symbolicInfer(([x, index], attrs) => {
     const axis = attrs['axis'] as number;
     checkIndex(index!, 'the index');
-    if (index!.shape.length > 1) throw new KilnError(`the index must be 1-D, got shape ${formatShape(index!.shape)}`);
-    if (axis < 0 || axis >= x!.shape.length) throw new KilnError(`axis ${axis} is out of range for ${formatShape(x!.shape)}`);
+    if (index!.shape.length > 1) throw new KilnError(`the index must be 1-D, got shape ${dimsText(index!.shape)}`);
+    if (axis < 0 || axis >= x!.shape.length) throw new KilnError(`axis ${axis} is out of range for ${dimsText(x!.shape)}`);
     const shape = x!.shape.slice();
-    shape[axis] = sizeOf(index!.shape);
+    shape[axis] = dimProduct(index!.shape);
     return [{ shape, dtype: x!.dtype }];
-  },
+  }),
   grad: ({ inputs: [x, index], dys: [dy], attrs, needs }) => [
     needs[0] ? dy!.applyOp('indexSelectGrad', [index!], { axis: attrs['axis']!, size: x!.shape[attrs['axis'] as number]! })[0]! : null,
     null,
@@ -302,16 +322,16 @@ export const indexSelectGrad = registerOp<AnyTensor>({
   arity: 2,
   doc: 'Gradient of indexSelect: adds slices of dy into zeros (axis length attr size) at the index.',
   internalFor: 'indexSelect',
-  infer: ([dy, index], attrs) => {
+  ...symbolicInfer(([dy, index], attrs) => {
     const axis = attrs['axis'] as number;
     checkIndex(index!, 'the index');
-    if (axis < 0 || axis >= dy!.shape.length || dy!.shape[axis] !== sizeOf(index!.shape)) {
-      throw new KilnError(`gradient ${formatShape(dy!.shape)} does not match index ${formatShape(index!.shape)} on axis ${axis}`);
+    if (axis < 0 || axis >= dy!.shape.length || !dimEquals(dy!.shape[axis]!, dimProduct(index!.shape))) {
+      throw new KilnError(`gradient ${dimsText(dy!.shape)} does not match index ${dimsText(index!.shape)} on axis ${axis}`);
     }
     const shape = dy!.shape.slice();
-    shape[axis] = attrs['size'] as number;
+    shape[axis] = attrs['size'] as Dim;
     return [{ shape, dtype: dy!.dtype }];
-  },
+  }),
   grad: ({ inputs: [, index], dys: [ddy], attrs }) => [ddy!.applyOp('indexSelect', [index!], { axis: attrs['axis']! })[0]!, null],
 });
 
@@ -322,12 +342,12 @@ export const oneHot = registerOp<AnyTensor>({
   name: 'oneHot',
   arity: 1,
   doc: 'One-hot encoding of int32 indices (attr numClasses): int32 output with a new last axis.',
-  infer: ([x], attrs) => {
+  ...symbolicInfer(([x], attrs) => {
     const n = attrs['numClasses'] as number;
     if (x!.dtype !== 'int32') throw new KilnError(`needs int32 class indices, got ${x!.dtype}`);
     if (!Number.isInteger(n) || n < 0) throw new KilnError(`numClasses must be a non-negative integer, got ${n}`);
     return [{ shape: [...x!.shape, n], dtype: 'int32' }];
-  },
+  }),
 });
 
 const DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'bool'];
@@ -337,11 +357,11 @@ export const cast = registerOp<AnyTensor>({
   name: 'cast',
   arity: 1,
   doc: 'Converts the dtype (attr dtype): float→int truncates toward zero, saturates to the int32 range, NaN → 0; anything→bool is x ≠ 0.',
-  infer: ([x], attrs) => {
+  ...symbolicInfer(([x], attrs) => {
     const dtype = attrs['dtype'] as DType;
     if (!DTYPES.includes(dtype)) throw new KilnError(`unknown dtype '${String(dtype)}' (expected one of ${DTYPES.join(', ')})`);
     return [{ shape: x!.shape, dtype }];
-  },
+  }),
   // Only float→float casts carry a gradient (int and bool values are not differentiable).
   grad: ({ inputs: [x], outputs: [y], dys: [dy] }) => [isFloat(x!.dtype) && isFloat(y!.dtype) ? dy!.cast(x!.dtype) : null],
 });
