@@ -12,15 +12,21 @@ export type CompileTarget = Extract<BackendName, 'wasm' | 'reference'>;
 /** The level `kiln.compile` optimizes at unless told otherwise. */
 export const DEFAULT_OPT_LEVEL: OptLevel = 'O1';
 
+/** Activations conv2d / convTranspose2d / linear apply themselves (attr `activation`) on both targets. */
+const CONV_LINEAR_ACTIVATIONS = ['relu', 'leakyRelu', 'clip', 'sigmoid', 'tanh', 'elu'] as const;
+const FUSED_ACTIVATIONS = { conv2d: CONV_LINEAR_ACTIVATIONS, convTranspose2d: CONV_LINEAR_ACTIVATIONS, linear: CONV_LINEAR_ACTIVATIONS };
+
 /**
  * What each target runs fused, as data for the passes (which never import the runtime):
- * ops whose kernel takes a bias (on wasm, XNNPACK's `_FusedMatMul` and `_FusedConv2D`).
- * XNNPACK's fused ReLU is a clamp that turns NaN into 0 while `relu(NaN)` is NaN, so no
- * activation is listed for wasm.
+ * ops whose kernel takes a bias (on wasm, XNNPACK's `_FusedMatMul` and `_FusedConv2D`),
+ * and the activations those kernels apply to their result. On wasm XNNPACK runs without
+ * its activation clamp (which turns NaN into 0 while `relu(NaN)` is NaN); relu, leakyRelu
+ * and clip then run in place on the generated kernels the separate ops use, the others
+ * on the separate op's kernel, so a fused node gives the unfused graph's bits.
  */
 export const TARGET_CAPABILITIES: Readonly<Record<CompileTarget, TargetCapabilities>> = {
-  wasm: { name: 'wasm', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: {} },
-  reference: { name: 'reference', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: {} },
+  wasm: { name: 'wasm', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: FUSED_ACTIVATIONS },
+  reference: { name: 'reference', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: FUSED_ACTIVATIONS },
 };
 
 /** How `lower` optimizes. */

@@ -13,3 +13,4 @@ export * from './verifier.js';
 export * from './inferNode.js';
 export * from './schedule.js';
 export * from './interpreter.js';
+export * from './fusedActivation.js';

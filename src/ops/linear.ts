@@ -5,10 +5,12 @@
  * backend can run it on a weight it keeps in its own layout (XNNPACK wants Wᵀ packed;
  * the wasm kernel keeps that once per weight version).
  */
-import { formatShape, isFloat, KilnError, registerOp, type TensorType } from '../ir/index.js';
+import { formatShape, isFloat, KilnError, registerOp, type Attrs, type TensorType } from '../ir/index.js';
+import { applyFusedActivation, checkFusedActivation, fusedActivationGrad } from './fusedActivation.js';
 import type { AnyTensor } from './tensorLike.js';
 
-function linearInfer([x, w, b]: readonly TensorType[]): TensorType[] {
+function linearInfer([x, w, b]: readonly TensorType[], attrs: Attrs): TensorType[] {
+  checkFusedActivation(attrs);
   const dtype = x!.dtype;
   if (!isFloat(dtype)) throw new KilnError(`linear needs floating-point inputs, got ${dtype}`);
   for (const t of [w, b]) if (t && t.dtype !== dtype) throw new KilnError(`linear inputs must share one dtype, got ${dtype} and ${t.dtype}`);
@@ -33,14 +35,16 @@ function rows(t: AnyTensor): AnyTensor {
 export const linear = registerOp<AnyTensor>({
   name: 'linear',
   arity: [2, 3],
-  doc: 'x·Wᵀ + b: input [..., in], weight [out, in], optional bias [out] (PyTorch F.linear, ONNX Gemm transB=1).',
+  doc: 'x·Wᵀ + b: input [..., in], weight [out, in], optional bias [out] (PyTorch F.linear, ONNX Gemm transB=1); attrs activation and its params when one is fused in at O2.',
   infer: linearInfer,
-  decompose: ([x, w, b]) => {
+  decompose: ([x, w, b], attrs) => {
     const y = x!.matmul(w!.transpose());
-    return [b ? y.add(b) : y];
+    return [applyFusedActivation(b ? y.add(b) : y, attrs)];
   },
-  // dx = dy·W, dW = dyᵀ·x over all rows, db = Σ dy over rows.
-  grad: ({ inputs: [x, w, b], dys: [dy], needs }) => {
+  // dx = dy·W, dW = dyᵀ·x over all rows, db = Σ dy over rows (dy taken back through a
+  // fused activation first, from the output).
+  grad: ({ inputs: [x, w, b], outputs: [y], dys: [dyOut], attrs, needs }) => {
+    const dy = fusedActivationGrad(y!, dyOut!, attrs);
     const dy2 = needs[1] || (b && needs[2]) ? rows(dy!) : null;
     return [
       needs[0] ? dy!.matmul(w!) : null,

@@ -1,4 +1,5 @@
 import { formatShape, isFloat, KilnError, registerOp, type Attrs, type TensorType } from '../ir/index.js';
+import { checkFusedActivation, fusedActivationGrad } from './fusedActivation.js';
 import type { AnyTensor } from './tensorLike.js';
 
 /*
@@ -103,9 +104,10 @@ const spatial = (t: AnyTensor): number[] => [t.shape[2]!, t.shape[3]!];
 export const conv2d = registerOp<AnyTensor>({
   name: 'conv2d',
   arity: [2, 3],
-  doc: '2-D convolution, NCHW input, OIHW weight, optional bias (attrs strides, pads [t,l,b,r], dilations, group).',
+  doc: '2-D convolution, NCHW input, OIHW weight, optional bias (attrs strides, pads [t,l,b,r], dilations, group; activation and its params when one is fused in at O2).',
   infer: ([x, w, b], attrs) => {
     checkFloat4('conv2d', [x!, w!], ['input', 'weight']);
+    checkFusedActivation(attrs);
     const g = geometryOf(attrs);
     const [n, c, h, wd] = x!.shape as [number, number, number, number];
     const [o, cg, kh, kw] = w!.shape as [number, number, number, number];
@@ -117,8 +119,10 @@ export const conv2d = registerOp<AnyTensor>({
     checkOut(oh, ow, x!);
     return [{ shape: [n, o, oh, ow], dtype: x!.dtype }];
   },
-  grad: ({ inputs: [x, w, b], dys: [dy], attrs, needs }) => {
+  // A fused activation's gradient comes first, from the output (see ops/fusedActivation.ts).
+  grad: ({ inputs: [x, w, b], outputs: [y], dys: [dyOut], attrs, needs }) => {
     const g = geometryOf(attrs);
+    const dy = fusedActivationGrad(y!, dyOut!, attrs);
     return [
       needs[0] ? convTransposeTo(dy!, w!, g, spatial(x!)) : null,
       needs[1] ? filterGrad(x!, dy!, g, spatial(w!)) : null,
@@ -131,9 +135,10 @@ export const conv2d = registerOp<AnyTensor>({
 export const convTranspose2d = registerOp<AnyTensor>({
   name: 'convTranspose2d',
   arity: [2, 3],
-  doc: 'Transposed 2-D convolution (gradient of conv2d w.r.t. its input), weight [C, O/group, kH, kW], optional bias (attrs strides, pads, dilations, group, outputPadding).',
+  doc: 'Transposed 2-D convolution (gradient of conv2d w.r.t. its input), weight [C, O/group, kH, kW], optional bias (attrs strides, pads, dilations, group, outputPadding; activation and its params when one is fused in at O2).',
   infer: ([x, w, b], attrs) => {
     checkFloat4('convTranspose2d', [x!, w!], ['input', 'weight']);
+    checkFusedActivation(attrs);
     const g = geometryOf(attrs);
     const op = attrs['outputPadding'] as unknown as Pair;
     const [n, c, h, wd] = x!.shape as [number, number, number, number];
@@ -147,8 +152,9 @@ export const convTranspose2d = registerOp<AnyTensor>({
     checkOut(oh, ow, x!);
     return [{ shape: [n, o, oh, ow], dtype: x!.dtype }];
   },
-  grad: ({ inputs: [x, w, b], dys: [dy], attrs, needs }) => {
+  grad: ({ inputs: [x, w, b], outputs: [y], dys: [dyOut], attrs, needs }) => {
     const g = geometryOf(attrs);
+    const dy = fusedActivationGrad(y!, dyOut!, attrs);
     return [
       needs[0] ? conv2dTo(dy!, w!, g, spatial(x!)) : null,
       needs[1] ? filterGrad(dy!, x!, g, spatial(w!)) : null,

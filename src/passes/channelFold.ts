@@ -1,7 +1,7 @@
 // Per-channel scale and shift folded into the weight and bias of the node before them
 // (conv2d, convTranspose2d, linear, matmul with a constant weight): what BatchNorm
 // folding and bias fusion share.
-import { isFloat, sizeOf, type Graph, type Node, type Value, type ValueType } from '../ir/index.js';
+import { fusedActivationOf, isFloat, sizeOf, type Graph, type Node, type Value, type ValueType } from '../ir/index.js';
 import { constantOf, eraseIfDead, replaceValue, staticShape } from './values.js';
 
 /** A node whose output channels can absorb a scale (into its weight) and a shift (into its bias). */
@@ -14,7 +14,8 @@ export interface Anchor {
 
 export function anchorOf(g: Graph, node: Node): Anchor | null {
   const out = node.outputs[0];
-  if (!out || !isFloat(out.type.dtype)) return null;
+  // A fused activation sits between the op's channels and its output: nothing folds past it.
+  if (!out || !isFloat(out.type.dtype) || fusedActivationOf(node.attrs)) return null;
   const isConst = (v: Value | undefined) => v !== undefined && constantOf(g, v) !== undefined;
   if (node.op === 'conv2d' || (node.op === 'convTranspose2d' && node.attrs['group'] === 1)) {
     const c = out.type.shape[1];

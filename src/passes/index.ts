@@ -11,4 +11,5 @@ export { algebraicSimplification, ALGEBRAIC_RULES } from './algebraic.js';
 export { dropoutRemoval } from './dropoutRemoval.js';
 export { bnFolding, foldBatchNorms } from './bnFolding.js';
 export { biasFusion, fuseBiases } from './biasFusion.js';
+export { activationFusion, fuseActivations } from './activationFusion.js';
 export { uniformConstants, expandUniformConstants } from './uniformConstants.js';

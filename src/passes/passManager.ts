@@ -1,6 +1,7 @@
 // The pass pipeline: which passes run at which level, verification and IR dumps between
 // passes, and the record explain() prints.
 import { KilnError, printGraph, verifyGraph, type Graph } from '../ir/index.js';
+import { activationFusion } from './activationFusion.js';
 import { algebraicSimplification } from './algebraic.js';
 import { biasFusion } from './biasFusion.js';
 import { bnFolding } from './bnFolding.js';
@@ -12,7 +13,7 @@ import { levelIncludes, OPT_LEVELS, type OptLevel, type Pass, type PassContext }
 
 /**
  * The built-in passes in pipeline order, each with the lowest level it runs at. O2 adds
- * bias fusion; its elementwise-chain fusion and RNN unrolling and O3's layout and memory
+ * bias fusion and activation fusion; its elementwise-chain fusion and RNN unrolling and O3's layout and memory
  * planning are not passes yet (O3 currently runs O2's pipeline).
  */
 export const BUILTIN_PASSES: readonly Pass[] = [
@@ -26,6 +27,7 @@ export const BUILTIN_PASSES: readonly Pass[] = [
   algebraicSimplification,
   commonSubexpressionElimination,
   biasFusion,
+  activationFusion,
   deadCodeElimination,
 ];
 
@@ -77,7 +79,7 @@ export function dumpIRFromEnv(): boolean {
 /**
  * Runs passes over a graph, in place, at an optimization level: `O0` runs none; `O1`
  * dead code, dropout (where marked), constant folding, algebraic simplification, CSE and
- * BatchNorm folding; `O2` adds bias fusion; `O3` adds what exists of its passes. Records node and
+ * BatchNorm folding; `O2` adds bias and activation fusion; `O3` adds what exists of its passes. Records node and
  * constant counts around every pass (see `formatReport`).
  *
  * @example

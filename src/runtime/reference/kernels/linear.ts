@@ -1,11 +1,12 @@
 import { registerArrayKernels } from '../../arrayKernels.js';
+import { applyFusedActivationInPlace } from './fusedActivation.js';
 
 /**
  * linear: out[r, o] = b[o] + Σₖ x[r, k]·w[o, k]. Rows of x and of W are both contiguous,
  * so each output is a dot product of two unit-stride runs, accumulated in float64.
  */
 registerArrayKernels({
-  linear: ([x, w, b], _attrs, [out]) => {
+  linear: ([x, w, b], attrs, [out]) => {
     const [outF, inF] = w!.shape as [number, number];
     const xs = x!.data, ws = w!.data, bs = b?.data, os = out!.data;
     const rowCount = inF === 0 ? os.length / Math.max(outF, 1) : xs.length / inF;
@@ -18,5 +19,6 @@ registerArrayKernels({
         os[r * outF + o] = bs ? s + bs[o]! : s;
       }
     }
+    applyFusedActivationInPlace(out!, attrs);
   },
 });

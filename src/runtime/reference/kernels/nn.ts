@@ -1,6 +1,7 @@
 import type { Attrs, TypedArray } from '../../../ir/index.js';
 import type { ArrayKernel } from '../../backend.js';
 import { registerArrayKernels } from '../../arrayKernels.js';
+import { applyFusedActivationInPlace } from './fusedActivation.js';
 
 /*
  * Portable NCHW convolution and pooling kernels (float32/float64). Convolutions are
@@ -188,6 +189,7 @@ export const conv2dKernel: ArrayKernel = ([x, w, b], attrs, [y]) => {
     }
   }
   if (b) addBias(yd, b.data, N, O, L);
+  applyFusedActivationInPlace(y!, attrs);
 };
 
 /**
@@ -214,6 +216,7 @@ export const convTranspose2dKernel: ArrayKernel = ([x, w, b], attrs, [y]) => {
     }
   }
   if (b) addBias(yd, b.data, N, O, OH * OW);
+  applyFusedActivationInPlace(y!, attrs);
 };
 
 /**

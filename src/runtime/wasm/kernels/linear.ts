@@ -3,6 +3,7 @@ import { registerNativeKernels } from '../nativeKernels.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
 import type { WasmModule } from '../wasmModule.js';
 import { fallbackOf } from './elementwise.js';
+import { applyFusedActivationOnHeap } from './fusedActivation.js';
 import { registerView, releaseView } from './linalg.js';
 import { transposeOnHeap } from './simdTranspose.js';
 
@@ -85,14 +86,15 @@ const linearKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> =
       const o = backend.view(out);
       o.fill(0);
       if (b) addBias(backend, out, b.storage, rows, n);
-      return [out];
+      return [applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!)];
     }
     const wt = transposed(backend, w.storage, n, inF);
     const ap = backend.shapePtr([1, rows, inF], 0);
     const bp = backend.shapePtr([1, inF, n], 1);
-    // Activation 0 (linear): XNNPACK's clamps would turn NaN into a bound.
+    // Activation 0 (linear): XNNPACK's clamps would turn NaN into a bound. A fused
+    // activation runs after, keeping NaN (fusedActivation.ts).
     module.__FusedMatMul!(x.storage.id, ap, 3, wt.id, bp, 3, 0, 0, 0, b ? b.storage.id : 0, 0, 0, out.id);
-    return [out];
+    return [applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!)];
   };
 };
 

@@ -5,6 +5,7 @@ import { col2im, convGeom, isPointwise, poolGeom } from '../../reference/kernels
 import { registerNativeKernels } from '../nativeKernels.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
 import { fallbackOf } from './elementwise.js';
+import { applyFusedActivationOnHeap } from './fusedActivation.js';
 import { im2colOnHeap, im2colScratchBytes } from './im2colKernel.js';
 import { maxPoolGradOnHeap, maxPoolGradScratchBytes, maxPoolGradSupports } from './maxPoolGradKernel.js';
 import { avgPoolOnHeap, avgPoolScratchBytes, maxPoolOnHeap, maxPoolScratchBytes, poolSupports } from './poolKernel.js';
@@ -14,7 +15,9 @@ import { transposeOnHeap } from './simdTranspose.js';
 /*
  * Native NCHW convolutions and pools on tfjs-backend-wasm's XNNPACK kernels.
  *
- * - conv2d: `_FusedConv2D` / `_FusedDepthwiseConv2D` (NHWC input, HWIO filter). The
+ * - conv2d: `_FusedConv2D` / `_FusedDepthwiseConv2D` (NHWC input, HWIO filter), always
+ *   without XNNPACK's activation clamp (it turns NaN into 0); a fused activation (attr
+ *   `activation`, O2) runs on the result (fusedActivation.ts). The
  *   layout change happens per op with a transpose (`transpose` below: the generated SIMD
  *   kernels): NCHW → NHWC in, NHWC → NCHW out. General groups run one XNNPACK conv per group.
  * - convTranspose2d (= conv2d's input gradient; tfjs's Conv2DBackpropInput is a naive
@@ -162,7 +165,7 @@ const conv2dKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> =
         }
       },
     }, out);
-    return [out];
+    return [applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!)];
   };
 };
 
@@ -211,7 +214,7 @@ const convTranspose2dKernel = (backend: WasmBackend, name: string): Kernel<WasmS
           }
         },
       }, out);
-      return [out];
+      return [applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!)];
     }
     // The conv this is the input gradient of maps [Og, OH, OW] to [H, W].
     const geom = convGeom(attrs, Og, OH, OW, H, W, kh, kw);
@@ -252,7 +255,7 @@ const convTranspose2dKernel = (backend: WasmBackend, name: string): Kernel<WasmS
         }
       }
     }
-    return [out];
+    return [applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!)];
   };
 };
 

@@ -1,0 +1,37 @@
+import { fusedActivationOf, type Attrs, type TensorType } from '../../../ir/index.js';
+import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
+import { simdKernels } from './simdElementwise.js';
+
+/**
+ * The generated kernels' f32 params of the activations run in place (the same mapping
+ * as their own kernels in elementwise.ts: a missing clip bound is ∓Infinity).
+ */
+const IN_PLACE: Readonly<Record<string, (a: Attrs) => number[]>> = {
+  relu: () => [],
+  leakyRelu: (a) => [a['alpha'] as number],
+  clip: (a) => [(a['min'] as number | null) ?? -Infinity, (a['max'] as number | null) ?? Infinity],
+};
+
+/**
+ * Applies the activation fused into a conv2d / convTranspose2d / linear (attr
+ * `activation`) to its float32 output `out`, returning the result's storage. XNNPACK runs
+ * without its clamp (which turns NaN into 0); relu, leakyRelu and clip then run in place
+ * on the generated SIMD kernels their separate ops use (the same code, so the same bits,
+ * NaN kept); any other activation runs the backend's own kernel for it (what the
+ * separate op would run) into a new storage, and `out` is freed.
+ */
+export function applyFusedActivationOnHeap(backend: WasmBackend, out: WasmStorage, attrs: Attrs, type: TensorType): WasmStorage {
+  const act = fusedActivationOf(attrs);
+  if (!act || out.size === 0) return out;
+  const params = IN_PLACE[act.op];
+  if (params) {
+    const p = params(act.attrs);
+    simdKernels(backend.memory, act.op)[act.op]!(out.ptr, out.ptr, 1, out.size, 0, p[0] ?? 0, p[1] ?? 0);
+    return out;
+  }
+  const kernel = backend.kernels.get(act.op);
+  if (!kernel) throw new Error(`no kernel for the fused activation ${act.op}`);
+  const [y] = kernel([{ storage: out, shape: type.shape, dtype: type.dtype }], act.attrs, [type]);
+  backend.free(out);
+  return y!;
+}
