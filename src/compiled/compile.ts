@@ -5,6 +5,7 @@
 // structure (segmentCache.ts). Feeding a run is feeding.ts, guards guards.ts, the
 // `explain()` text explain.ts.
 import { formatShape, KilnError, type Bindings, type Graph } from '../ir/index.js';
+import type { OptLevel, PipelineReport } from '../passes/index.js';
 import { engine } from '../eager/engine.js';
 import { noGrad } from '../eager/autograd.js';
 import { scope } from '../eager/scope.js';
@@ -15,14 +16,14 @@ import { compileSettings, type CompileOptions, type CompileSettings, type Fn } f
 import { graphEntryServes, segmentCount, type Entry, type GraphEntry, type SegmentEntry } from './entries.js';
 import { explainCompiled } from './explain.js';
 import { runTracedEntry } from './feeding.js';
-import { GraphTracer, type Trace, type TraceOptions } from './graphTracer.js';
+import { breakCause, GraphTracer, type Trace, type TraceOptions } from './graphTracer.js';
 import { checkInputs, guardFor, matchGuard, symbolValues } from './guards.js';
 import { LazyTracer } from './lazyTracer.js';
-import { lower, lowerGraph, type CompileTarget } from './lower.js';
+import { DEFAULT_OPT_LEVEL, lower, lowerGraph, optimizeGraph, type CompileTarget } from './lower.js';
 import { ModuleStructure, sameFlags } from './moduleStructure.js';
 import { SegmentCache } from './segmentCache.js';
-import { isSymbolicDim } from './spec.js';
-import { findSymbolicDims } from './symbolicProbe.js';
+import { isSymbolicDim, type InputSpec } from './spec.js';
+import { findSymbolicDims, type SymbolicEntry } from './symbolicProbe.js';
 
 export type { CompileOptions } from './compileOptions.js';
 
@@ -66,6 +67,37 @@ export interface CompiledModel<R = unknown> {
   dispose(): void;
 }
 
+/** A traced call made symbolic and optimized, with no plan (see `traceOptimized`). */
+export interface TracedGraph {
+  /** The graph after the pass pipeline at the compile's level. */
+  readonly graph: Graph;
+  readonly report: PipelineReport;
+  /** The symbolic trace (feeds, live constants, output tree) before the passes. */
+  readonly trace: Trace;
+  readonly symbols: readonly string[];
+  readonly pinned: ReadonlyMap<string, { readonly value: number; readonly reason: string }>;
+  /** What the traced call returned (eager's result). */
+  readonly result: unknown;
+}
+
+/**
+ * Traces `fnOrModule` once on `inputs` as `kiln.compile` would (same tracer, symbolic
+ * probes and pass pipeline at `options.optimize`) and returns the optimized graph
+ * without building an execution plan. Used by `kiln.onnx.exportModel`.
+ */
+export function traceOptimized(fnOrModule: Module | Fn, options: CompileOptions, inputs: readonly Tensor[]): TracedGraph {
+  return new Compiled(fnOrModule, options).traceOptimized(inputs);
+}
+
+/**
+ * What `kiln.compile` returned `c` with: its input specs, and a function tracing its code
+ * afresh at `optimize` (as `traceOptimized`); null when `c` is not a compiled model.
+ */
+export function compiledSource(c: unknown): { readonly specs: readonly InputSpec[]; readonly module: Module | null; trace(inputs: readonly Tensor[], optimize: OptLevel): TracedGraph } | null {
+  if (!(c instanceof Compiled)) return null;
+  return { specs: c.specs, module: c.module, trace: (inputs, optimize) => c.traceOptimized(inputs, optimize) };
+}
+
 class Compiled<R> implements CompiledModel<R> {
   private readonly entries: Entry[] = [];
   private readonly o: CompileSettings;
@@ -79,6 +111,14 @@ class Compiled<R> implements CompiledModel<R> {
     const o = compileSettings(fnOrModule, options);
     this.o = o;
     this.segmentCache = new SegmentCache((g, backend) => lower(g, backend.name as CompileTarget, new Map(), o.lowering));
+  }
+
+  get specs(): readonly InputSpec[] {
+    return this.o.specs;
+  }
+
+  get module(): Module | null {
+    return this.o.module;
   }
 
   get cacheSize(): number {
@@ -177,7 +217,7 @@ class Compiled<R> implements CompiledModel<R> {
       const entry: SegmentEntry = { kind: 'segments', guard, training, hits: 0, graph: trace.graph, breaks: trace.breaks, segmentCount: segmentCount(trace.graph.nodes.length, trace.breaks) };
       return { entry, result: trace.result };
     }
-    const sym = findSymbolicDims(trace, values, pinAll, this.o.mode, (name, size) => this.metaTrace(inputs, name, size, trace.startId));
+    const sym = this.symbolic(trace, inputs, values, pinAll);
     const guard = guardFor(this.o.specs, inputs, new Set(sym.pinned.keys()));
     const { plan, graph: optimized, report } = lowerGraph(sym.trace.graph, this.target, sym.trace.live, this.o.lowering);
     const module = this.o.module;
@@ -188,6 +228,30 @@ class Compiled<R> implements CompiledModel<R> {
       flags: module ? this.structure.record(module) : null,
     };
     return { entry, result: trace.result };
+  }
+
+  /** The real trace made symbolic where shape-only traces at other sizes allow (symbolicProbe.ts). */
+  private symbolic(trace: Trace, inputs: readonly Tensor[], values: ReadonlyMap<string, number>, pinAll: boolean): SymbolicEntry {
+    return findSymbolicDims(trace, values, pinAll, this.o.mode, (name, size) => this.metaTrace(inputs, name, size, trace.startId));
+  }
+
+  /**
+   * One trace of `inputs`, made symbolic and optimized, without an execution plan and
+   * without caching an entry: what `kiln.onnx.exportModel` writes (an ONNX file holds
+   * the graph, not a plan, and may hold control flow the plan cannot run yet).
+   * A graph break is a KilnError naming its line.
+   */
+  traceOptimized(inputs: readonly Tensor[], optimize: OptLevel = this.o.lowering.optimize ?? DEFAULT_OPT_LEVEL): TracedGraph {
+    if (this.o.mode !== 'inference') throw new KilnError(`only an inference-mode compile (${this.o.label}) traces for export: parameters must be constants`, { op: 'compile' });
+    checkInputs(this.o.specs, inputs);
+    const values = symbolValues(this.o.specs, inputs);
+    const tracer = new GraphTracer(this.traceOptions('record'), inputs);
+    const trace = this.withMode(() => tracer.trace((...xs) => freeingIntermediates(() => this.o.fn(...xs))));
+    const brk = trace.breaks[0];
+    if (brk) throw new KilnError(`${breakCause(brk.reason)}: a graph with a break cannot be exported whole`, { op: 'compile', ...(brk.site ? { callSite: brk.site } : {}) });
+    const sym = this.symbolic(trace, inputs, values, false);
+    const { graph, report } = optimizeGraph(sym.trace.graph, this.target, sym.trace.live, { ...this.o.lowering, optimize });
+    return { graph, report, trace: sym.trace, symbols: sym.symbols, pinned: sym.pinned, result: trace.result };
   }
 
   /** A shape-only trace with symbol `name` at `size` (other dims as in `inputs`). */
