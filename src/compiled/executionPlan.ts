@@ -2,13 +2,15 @@
 // after each step; see ir/schedule.ts), each step's kernel resolved, the constants'
 // slots (uploaded, read live, or folded: recomputed from live ones when they change),
 // and per binding of the symbols the attributes and types every kernel is called
-// with. Executors run it through the interpreter loop: kernelExecutor.ts (kernels on
-// slots) and eagerExecutor.ts (eager dispatch recording the autograd tape). A memory
-// planner (buffer offsets per slot) and other backends plug in here.
+// with, and the memory plan there (an arena offset per intermediate, ir/memoryPlan.ts).
+// Executors run it through the interpreter loop: kernelExecutor.ts (kernels on slots)
+// and eagerExecutor.ts (eager dispatch recording the autograd tape). Other backends
+// plug in here.
 import {
-  concreteAttrs, concreteType, describeNode, formatBindings, formatShape, getOp, inferNode, isControlFlowOp, KilnError, schedule, sizeOf, typesEqual,
-  type Attrs, type Bindings, type DType, type Graph, type Node, type OpDef, type Schedule, type TensorType,
+  concreteAttrs, concreteType, describeNode, formatBindings, formatShape, getOp, inferNode, isControlFlowOp, KilnError, planMemory, schedule, sizeOf, typesEqual,
+  type Attrs, type Bindings, type DType, type Graph, type MemoryPlan, type Node, type OpDef, type Schedule, type TensorType,
 } from '../ir/index.js';
+import { writesInPlace } from '../passes/opTraits.js';
 import type { Backend, Kernel, KernelInput, Storage } from '../runtime/backend.js';
 import { kernelOf } from '../eager/decomposition.js';
 import { Tensor } from '../eager/tensor.js';
@@ -46,11 +48,28 @@ export interface FoldedConstant {
   readonly types: readonly TensorType[];
 }
 
-/** Attributes and output types of every step under one binding of the symbols. */
+/** Attributes and output types of every step under one binding of the symbols, and the memory plan there. */
 export interface Resolved {
+  /** The binding, as `name=value` pairs sorted by name ('' for a plan without symbols). */
   readonly key: string;
   readonly attrs: readonly Attrs[];
   readonly types: readonly (readonly TensorType[])[];
+  /**
+   * Where every intermediate lives in one arena at these sizes (see `MemoryPlan`):
+   * `memory.offsets[slot]` is a byte offset (-1 for inputs, constants, outputs),
+   * `memory.arenaBytes` the arena's size. Reshape results and in-place results
+   * (`memory.inPlace`, at O3) share their source's offset.
+   */
+  readonly memory: MemoryPlan;
+}
+
+/** How a plan is built beyond its graph. */
+export interface PlanOptions {
+  /**
+   * Let elementwise ops write into an input that dies at their step (`IN_PLACE_OPS`)
+   * in the memory plan (default false; `lower` turns it on at O3).
+   */
+  readonly inPlace?: boolean;
 }
 
 export interface PlanConstant {
@@ -94,6 +113,12 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
  * `runEager` runs the same nodes through eager dispatch, recording the autograd tape
  * (compiled training: backward stays eager; eagerExecutor.ts).
  *
+ * Memory planning: each binding's `Resolved.memory` (see `memoryPlans()`) gives every
+ * intermediate a byte offset in one arena, sized from liveness over the schedule. The
+ * executors do not run into the arena yet (each kernel still allocates its outputs);
+ * an executor that does allocates `arenaBytes` once per binding, gives step outputs
+ * views at their offsets, and skips freeing arena slots.
+ *
  * @example
  * ```ts
  * const plan = new ExecutionPlan(graph, kiln.getBackend('wasm'), new Map());
@@ -115,10 +140,13 @@ export class ExecutionPlan {
    * declared types for every binding, so a binding needs no inference there, only sizes.
    */
   private readonly proven: readonly boolean[];
+  /** Whether memory plans reuse dying inputs in place (O3). */
+  readonly inPlace: boolean;
   private eagerConstants: (Tensor | null)[] | null = null;
   private isDisposed = false;
 
-  constructor(readonly graph: Graph, readonly backend: Backend, live: ReadonlyMap<string, Tensor>) {
+  constructor(readonly graph: Graph, readonly backend: Backend, live: ReadonlyMap<string, Tensor>, options: PlanOptions = {}) {
+    this.inPlace = options.inPlace ?? false;
     for (const node of graph.nodes) {
       if (isControlFlowOp(node.op) || node.subgraphs.length) throw new KilnError(`compile: the execution plan cannot run control flow yet (${describeNode(node)}); the interpreter can`, { op: 'compile', callSite: node.source });
     }
@@ -231,9 +259,25 @@ export class ExecutionPlan {
       if (e instanceof KilnError) return `${e.message}${bindings.size ? ` at ${formatBindings(bindings)}` : ''}`;
       throw e;
     }
+    const memory = planMemory(this.schedule, types, this.inPlace ? { inPlace: (n) => writesInPlace(n.op) } : {});
     if (this.resolutions.size >= 8) this.resolutions.delete(this.resolutions.keys().next().value!);
-    this.resolutions.set(key, { key, attrs, types });
+    this.resolutions.set(key, { key, attrs, types, memory });
     return null;
+  }
+
+  /**
+   * The memory plan of each binding resolved so far (the last few, oldest first; a plan
+   * without symbols has one, resolved here if no run did yet). Empty for a symbolic plan
+   * before its first run, and for a plan that does not hold.
+   *
+   * @example
+   * ```ts
+   * for (const { key, memory } of plan.memoryPlans()) console.log(key, memory.arenaBytes, memory.lowerBound);
+   * ```
+   */
+  memoryPlans(): readonly Pick<Resolved, 'key' | 'memory'>[] {
+    if (!this.symbolic && !this.resolutions.size && !this.isDisposed) this.prepare(new Map());
+    return [...this.resolutions.values()];
   }
 
   /** The steps' attributes and types under `bindings` (throws where the plan does not hold). */

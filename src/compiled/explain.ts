@@ -1,11 +1,13 @@
 // The text of `CompiledModel.explain()`: the options, each compiled entry (its guard,
-// symbolic and pinned dims, the pass pipeline and the graph that runs; or its graph
-// breaks with their source lines), and the lazy segments that actually ran.
+// symbolic and pinned dims, the pass pipeline, the memory plan per concrete shape and
+// the graph that runs; or its graph breaks with their source lines), and the lazy
+// segments that actually ran.
 import { printGraph } from '../ir/index.js';
 import { formatReport } from '../passes/index.js';
 import type { CompileStats } from './compile.js';
 import type { CompileSettings } from './compileOptions.js';
 import type { Entry } from './entries.js';
+import type { ExecutionPlan } from './executionPlan.js';
 import { breakCause } from './graphTracer.js';
 import { guardText } from './guards.js';
 import type { Segment } from './segmentCache.js';
@@ -41,6 +43,21 @@ export function indent(text: string, pad: string): string {
 
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
+/**
+ * One line per concrete shape the plan has resolved: the arena its intermediates need
+ * (inputs, constants and outputs are not in it), the bound no arena can beat (the most
+ * bytes alive at one step), and what it holds.
+ */
+export function memoryLines(plan: ExecutionPlan, pad: string): string[] {
+  const plans = plan.memoryPlans();
+  if (!plans.length) return [`${pad}memory: planned per concrete shape at its first run (none yet)`];
+  return plans.map(({ key, memory: m }) => {
+    const values = m.blocks.reduce((n, b) => n + b.slots.length, 0);
+    const inPlace = plan.inPlace ? `, ${m.inPlace.length} written in place` : '';
+    return `${pad}memory${key ? ` at ${key.replaceAll(',', ', ')}` : ''}: arena ${m.arenaBytes} bytes (lower bound ${m.lowerBound} bytes), ${plural(values, 'intermediate')} in ${plural(m.blocks.length, 'block')}${inPlace}`;
+  });
+}
+
 function entryLines(e: Entry, i: number): string[] {
   const lines: string[] = [];
   const mode = e.training === null ? '' : `, training=${e.training}`;
@@ -55,6 +72,7 @@ function entryLines(e: Entry, i: number): string[] {
     if (e.trace.mutations.length) lines.push(`  in-place updates written back after each run: ${e.trace.mutations.map((m) => ('input' in m.target ? `input ${m.target.input}` : m.target.name)).join(', ')}`);
     if (e.refused.size) lines.push(`  sizes it did not hold for (retraced with every dim pinned): ${[...e.refused].join(' | ')}`);
     lines.push(formatReport(e.report, '  '));
+    lines.push(...memoryLines(e.plan, '  '));
     lines.push(indent(printGraph(g), '  '));
   } else {
     lines.push(`entry ${i + 1}: guard ${guardText(e.guard)}${mode} → ${plural(e.breaks.length, 'graph break')}, ${plural(e.segmentCount, 'compiled segment')} with eager code between them, ${plural(e.hits, 'hit')}`);
@@ -76,6 +94,7 @@ function segmentLines(m: ExplainedModel): string[] {
   m.segments.forEach((s, k) => {
     const g = s.plan.graph;
     lines.push(`  segment ${k + 1} on ${s.plan.backend.name}: ${plural(g.nodes.length, 'node')}, ${plural(s.hits, 'run')}`);
+    lines.push(...memoryLines(s.plan, '    '));
     lines.push(indent(printGraph(g), '    '));
   });
   return lines;

@@ -1,5 +1,5 @@
 import { getOp, KilnError, verifyGraph, type Graph, type TypedArray } from '../ir/index.js';
-import { PassManager, type Evaluator, type OptLevel, type Pass, type PassContext, type PipelineReport, type TargetCapabilities } from '../passes/index.js';
+import { levelIncludes, PassManager, type Evaluator, type OptLevel, type Pass, type PassContext, type PipelineReport, type TargetCapabilities } from '../passes/index.js';
 import type { Backend, BackendName, Storage } from '../runtime/backend.js';
 import { getBackend } from '../eager/engine.js';
 import { kernelOf } from '../eager/decomposition.js';
@@ -45,7 +45,7 @@ export interface LowerOptions {
   readonly log?: (text: string) => void;
 }
 
-/** A lowered graph: the optimized graph, what the pipeline did, and the plan that runs it. */
+/** A lowered graph: the optimized graph, what the pipeline did, and the plan that runs it (with its memory plans). */
 export interface Lowered {
   readonly graph: Graph;
   readonly report: PipelineReport;
@@ -131,7 +131,8 @@ export function optimizeGraph(graph: Graph, target: CompileTarget, live: Readonl
  */
 export function lowerGraph(graph: Graph, target: CompileTarget, live: ReadonlyMap<string, Tensor> = new Map(), options: LowerOptions = {}): Lowered {
   const { graph: g, report } = optimizeGraph(graph, target, live, options);
-  const plan = new ExecutionPlan(g, getBackend(target), live);
+  // Every level plans the arena (per binding, see ExecutionPlan.memoryPlans); O3 adds in-place reuse.
+  const plan = new ExecutionPlan(g, getBackend(target), live, { inPlace: levelIncludes(options.optimize ?? DEFAULT_OPT_LEVEL, 'O3') });
   return { graph: g, report, plan };
 }
 

@@ -12,5 +12,7 @@ export * from './equality.js';
 export * from './verifier.js';
 export * from './inferNode.js';
 export * from './schedule.js';
+export * from './arenaPacking.js';
+export * from './memoryPlan.js';
 export * from './interpreter.js';
 export * from './fusedActivation.js';

@@ -10,3 +10,22 @@ export const RANDOM_OPS: ReadonlySet<string> = new Set(['randomUniform', 'random
 export function isDeterministic(op: string): boolean {
   return !RANDOM_OPS.has(op);
 }
+
+/**
+ * Elementwise ops whose output element i depends only on element i of each input of the
+ * output's element count (other inputs broadcast), so their kernel may write the output
+ * over such an input when that input dies at this step: memory planning's in-place reuse
+ * at O3 (see `ir/memoryPlan.ts`; it also checks dtype, size and liveness). A kernel of
+ * an op listed here must give the same result when its output buffer is one of its inputs.
+ */
+export const IN_PLACE_OPS: ReadonlySet<string> = new Set([
+  'neg', 'abs', 'exp', 'log', 'log1p', 'sqrt', 'rsqrt', 'square', 'reciprocal', 'sign', 'sin', 'cos',
+  'sigmoid', 'tanh', 'relu', 'leakyRelu', 'elu', 'softplus', 'erf', 'clip', 'copy', 'logicalNot',
+  'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum',
+  'equal', 'notEqual', 'less', 'lessEqual', 'greater', 'greaterEqual', 'logicalAnd', 'logicalOr', 'where',
+]);
+
+/** Whether `op` may write its output into a dying input of the same dtype and size (see `IN_PLACE_OPS`). */
+export function writesInPlace(op: string): boolean {
+  return IN_PLACE_OPS.has(op);
+}
