@@ -9,4 +9,5 @@ export * as random from './random.js';
 export * as linear from './linear.js';
 export * as normalization from './normalization.js';
 export * as recurrent from './recurrent.js';
+export * as recurrentCells from './recurrentCells.js';
 export type { AnyTensor, Axes, ReduceOptions, TensorLike } from './tensorLike.js';

@@ -16,7 +16,8 @@
  * With lengths, sequence b updates its state only at steps t < lengths[b], its outputs
  * after are 0, and the reverse direction starts at its own last step.
  * Dropout between layers is not part of the op (a layer with dropout runs one op per layer).
- * The gradient goes through the decomposition (backpropagation through time).
+ * The gradient goes through the decomposition (backpropagation through time). The gate
+ * arithmetic of each lstm / gru step is one op (`lstmGates` / `gruGates`, recurrentCells.ts).
  */
 import { formatShape, gradThroughDecomposition, isFloat, KilnError, registerOp, type Attrs, type TensorType } from '../ir/index.js';
 import type { AnyTensor } from './tensorLike.js';
@@ -119,26 +120,17 @@ function recurrentInfer(op: RecurrentOp) {
 function step(op: RecurrentOp, a: RecurrentAttrs, xp: AnyTensor, state: readonly AnyTensor[], wHh: AnyTensor, bHh: AnyTensor | null): AnyTensor[] {
   const h = state[0]!;
   const hp = h.applyOp('linear', op === 'gru' && bHh ? [wHh, bHh] : [wHh])[0]!;
-  const hidden = a.hiddenSize;
   switch (op) {
     case 'rnn': {
       const pre = xp.add(hp);
       return [a.nonlinearity === 'tanh' ? pre.tanh() : pre.relu()];
     }
-    case 'lstm': {
-      const [i, f, g, o] = xp.add(hp).split(hidden, -1) as [AnyTensor, AnyTensor, AnyTensor, AnyTensor];
-      const c = f.sigmoid().mul(state[1]!).add(i.sigmoid().mul(g.tanh()));
-      return [o.sigmoid().mul(c.tanh()), c];
-    }
-    case 'gru': {
-      const [xr, xz, xn] = xp.split(hidden, -1) as [AnyTensor, AnyTensor, AnyTensor];
-      const [hr, hz, hn] = hp.split(hidden, -1) as [AnyTensor, AnyTensor, AnyTensor];
-      const r = xr.add(hr).sigmoid();
-      const z = xz.add(hz).sigmoid();
-      const n = xn.add(r.mul(hn)).tanh();
-      // (1 − z)·n + z·h, with one product by z.
-      return [n.add(z.mul(h.sub(n)))];
-    }
+    // One gate op per step (src/ops/recurrentCells.ts): one pass over B × H on a backend
+    // with a kernel for it, its own decomposition elsewhere.
+    case 'lstm':
+      return xp.applyOp('lstmGates', [hp, state[1]!]);
+    case 'gru':
+      return xp.applyOp('gruGates', [hp, h]);
   }
 }
 

@@ -11,5 +11,6 @@ export { algebraicSimplification, ALGEBRAIC_RULES } from './algebraic.js';
 export { dropoutRemoval } from './dropoutRemoval.js';
 export { bnFolding, foldBatchNorms } from './bnFolding.js';
 export { biasFusion, fuseBiases } from './biasFusion.js';
+export { rnnUnrolling, unrollRecurrent, MAX_UNROLLED_STEPS } from './rnnUnrolling.js';
 export { activationFusion, fuseActivations } from './activationFusion.js';
 export { uniformConstants, expandUniformConstants } from './uniformConstants.js';

@@ -9,6 +9,7 @@ import { commonSubexpressionElimination } from './commonSubexpressions.js';
 import { constantFolding } from './constantFolding.js';
 import { deadCodeElimination } from './deadCode.js';
 import { dropoutRemoval } from './dropoutRemoval.js';
+import { rnnUnrolling } from './rnnUnrolling.js';
 import { levelIncludes, OPT_LEVELS, type OptLevel, type Pass, type PassContext } from './pass.js';
 
 /**
@@ -26,6 +27,7 @@ export const BUILTIN_PASSES: readonly Pass[] = [
   bnFolding,
   algebraicSimplification,
   commonSubexpressionElimination,
+  rnnUnrolling,
   biasFusion,
   activationFusion,
   deadCodeElimination,

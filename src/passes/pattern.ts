@@ -5,7 +5,7 @@
 //   rule('x*1', P.commutative('mul', [P.any('x'), P.scalar(1)]), (m) => m.value('x')),
 //
 // `rewrite` applies a list of rules over a graph until none applies.
-import { describeNode, KilnError, typesEqual, type Graph, type IrAttrs, type Node, type TypedArray, type Value, type ValueType } from '../ir/index.js';
+import { describeNode, inferNode, KilnError, typesEqual, type Graph, type IrAttrs, type Node, type TypedArray, type Value, type ValueType } from '../ir/index.js';
 import type { PassContext } from './pass.js';
 import { constantOf, eraseIfDead, fixedData, isFixed, replaceValue, uniformValue } from './values.js';
 
@@ -107,6 +107,12 @@ export class Builder {
   /** A new node's output `type` (one output), computed by `op`. */
   op(op: string, inputs: Value[], attrs: IrAttrs, type: ValueType): Value {
     return this.graph.insertBefore(this.anchor, op, inputs, attrs, [type], this.anchor.source).outputs[0]!;
+  }
+
+  /** A new node of `op`, its output types inferred from its inputs (`inferNode`, symbolic dims too): all its outputs. */
+  outputs(op: string, inputs: Value[], attrs: IrAttrs = {}): Value[] {
+    const types = inferNode(op, inputs.map((v) => v.type), attrs);
+    return this.graph.insertBefore(this.anchor, op, inputs, attrs, types, this.anchor.source).outputs;
   }
 
   /** A new fixed constant. */

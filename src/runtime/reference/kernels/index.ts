@@ -9,3 +9,4 @@ import './linalgSolve.js';
 import './linear.js';
 import './normalization.js';
 import './recurrent.js';
+import './recurrentGates.js';
