@@ -4,7 +4,7 @@
 //   noted, not fatal);
 // - 'meta': shapes only, no kernels and no side effects (no generator draws, no writes
 //   into parameters/buffers): the extra traces at other sizes that find symbolic dims.
-import { Graph, KilnError, userCallSite, type Attrs, type Constant, type Dim, type OpDef, type Value, type ValueType } from '../ir/index.js';
+import { addIf, getOp, Graph, KilnError, userCallSite, type Attrs, type Constant, type Dim, type OpDef, type Value, type ValueType } from '../ir/index.js';
 import { drawsFor } from '../ops/random.js';
 import type { Backend } from '../runtime/backend.js';
 import { engine, type RandomKind, type TraceHook } from '../eager/engine.js';
@@ -98,6 +98,10 @@ export class GraphTracer implements TraceHook {
   private readonly mutations: { target: Mutation['target']; value: Value }[] = [];
   private readonly values = new Map<Tensor, Value>();
   private readonly startId: number;
+  /** Where nodes go: the graph, or the branch of a `kiln.cond` being traced. */
+  private current: Graph = this.graph;
+  /** Tensors made inside a finished branch: their values exist only there. */
+  private readonly branchLocal = new WeakSet<Tensor>();
 
   constructor(private readonly options: TraceOptions, private readonly inputs: readonly Tensor[]) {
     this.startId = options.startId ?? tensorsCreated();
@@ -145,6 +149,7 @@ export class GraphTracer implements TraceHook {
   private valueOf(t: Tensor): Value {
     const known = this.values.get(t);
     if (known) return known;
+    if (this.branchLocal.has(t)) throw new KilnError('a tensor computed inside a kiln.cond branch was used outside it; return it from both branches instead', { op: 'cond', callSite: userCallSite() });
     if (isPending(t.storage)) throw new KilnError('compile: a tensor from another trace was used (a lazy or shape-only tensor escaped its compiled call)', { op: 'compile' });
     const type: ValueType = { dtype: t.dtype, shape: [...t.shape] };
     let v: Value;
@@ -181,13 +186,14 @@ export class GraphTracer implements TraceHook {
       outs = inferTypes(def, inputs, attrs).map((t) => pendingTensor(t.shape, t.dtype, inputs[0]!.backend));
     }
     const ins = inputs.map((x) => this.valueOf(x));
-    const node = recordNode(this.graph, def.name, ins, attrs, outs, source);
+    const node = recordNode(this.current, def.name, ins, attrs, outs, source);
     outs.forEach((o, i) => this.values.set(o, node.outputs[i]!));
     return outs;
   }
 
   read(t: Tensor, what: string): void {
     const site = userCallSite();
+    if (this.current !== this.graph) throw new KilnError(`${breakCause(what)} inside a kiln.cond branch: a branch must be tensor ops only (both branches are recorded into one If node)`, { op: 'cond', callSite: site });
     if (this.options.mode === 'meta') throw new MetaAbort(`${breakCause(what)}${site ? ` at ${site}` : ''}`);
     if (this.options.fullGraph) {
       throw new KilnError(`${breakCause(what)} while tracing with fullGraph: true; that would split the graph (a graph break). Compute with tensor ops instead (kiln.where, masks), or move it out of the compiled function`, { op: 'compile', callSite: site });
@@ -201,6 +207,7 @@ export class GraphTracer implements TraceHook {
   }
 
   copyInto(target: Tensor, value: Tensor): boolean {
+    if (this.current !== this.graph) throw new KilnError('in-place update inside a kiln.cond branch: return the new value from both branches instead', { op: 'cond', callSite: userCallSite() });
     const v = this.valueOf(value);
     const input = this.inputs.indexOf(target);
     let where: Mutation['target'] | null = null;
@@ -222,6 +229,52 @@ export class GraphTracer implements TraceHook {
 
   alias(src: Tensor, out: Tensor): void {
     this.values.set(out, this.valueOf(src));
+  }
+
+  cond(pred: Tensor, thenFn: () => Tensor | readonly Tensor[], elseFn: () => Tensor | readonly Tensor[]): Tensor[] {
+    const site = userCallSite();
+    const c = this.valueOf(pred);
+    const parent = this.current;
+    const branch = (fn: () => Tensor | readonly Tensor[], label: string): { graph: Graph; outs: Tensor[] } => {
+      const sub = new Graph(parent);
+      const before = new Set(this.values.keys());
+      this.current = sub;
+      try {
+        const r = fn();
+        const outs = r instanceof Tensor ? [r] : Array.isArray(r) && r.every((t) => t instanceof Tensor) ? [...r] : null;
+        if (!outs) throw new KilnError(`the ${label} branch must return a tensor or an array of tensors`, { op: 'cond', callSite: site });
+        sub.outputs = outs.map((t) => this.valueOf(t));
+        return { graph: sub, outs };
+      } finally {
+        this.current = parent;
+        for (const t of [...this.values.keys()]) {
+          if (!before.has(t)) {
+            this.values.delete(t);
+            this.branchLocal.add(t);
+          }
+        }
+      }
+    };
+    const thenB = branch(thenFn, 'then');
+    const elseB = branch(elseFn, 'else');
+    let node;
+    try {
+      node = addIf(parent, c, thenB.graph, elseB.graph, site);
+    } catch (e) {
+      if (e instanceof KilnError) throw new KilnError(e.message, { op: 'cond', ...(site ? { callSite: site } : {}) });
+      throw e;
+    }
+    let results: Tensor[];
+    if (this.options.mode === 'record') {
+      // Eager's result: the taken branch's values (pred holds real data here), as new tensors.
+      const taken = pred.backend.read(pred.storage)[0] ? thenB.outs : elseB.outs;
+      const copy = getOp('copy')!;
+      results = taken.map((t) => execute(copy, [t], {})[0]!);
+    } else {
+      results = node.outputs.map((v) => pendingTensor(v.type.shape as number[], v.type.dtype, pred.backend));
+    }
+    results.forEach((t, i) => this.values.set(t, node.outputs[i]!));
+    return results;
   }
 
   randomKey(backend: Backend, numel: number, kind: RandomKind, seed: number | undefined): Tensor {

@@ -6,7 +6,7 @@
 // SymDim; anything else that changes (the ops, their wiring, a constant's values, a
 // number that is not affine) means the code depends on the size in a way one graph
 // cannot express: that symbol is then pinned (guarded) to its value, with the reason.
-import { describeNode, evalDim, fitDim, formatDim, type Dim, type IrAttrs, type IrAttrValue, type TypedArray, type Value, type ValueType } from '../ir/index.js';
+import { describeNode, evalDim, fitDim, formatDim, type Dim, type IrAttrs, type IrAttrValue, type Graph, type Node, type TypedArray, type Value, type ValueType } from '../ir/index.js';
 import type { Feed, Trace } from './graphTracer.js';
 import { outputSkeleton } from './outputTree.js';
 
@@ -23,6 +23,10 @@ interface Rebuilt {
   readonly nodeTypes: ValueType[][];
   readonly nodeAttrs: IrAttrs[];
   readonly feeds: Feed[];
+  /** The nodes walked (subgraphs' included, pre-order) and the subgraphs' inputs, parallel to the arrays above. */
+  readonly nodes: Node[];
+  readonly subInputs: Value[];
+  readonly subInputTypes: ValueType[];
 }
 
 function hashData(data: TypedArray): string {
@@ -32,8 +36,17 @@ function hashData(data: TypedArray): string {
   return `${data.length}:${(h >>> 0).toString(16)}`;
 }
 
+/** A graph's nodes and those of its subgraphs (If branches, Loop bodies), in pre-order. */
+function flatNodes(g: Graph, out: Node[] = []): Node[] {
+  for (const n of g.nodes) {
+    out.push(n);
+    for (const s of n.subgraphs) flatNodes(s, out);
+  }
+  return out;
+}
+
 function nodeWhere(t: Trace, i: number): string {
-  const n = t.graph.nodes[i]!;
+  const n = flatNodes(t.graph)[i]!;
   return `${describeNode(n)}${n.source ? ` at ${n.source}` : ''}`;
 }
 
@@ -77,7 +90,10 @@ function walk(t: Trace, num: NumFn, parts: Part[]): Rebuilt {
   }
   const nodeTypes: ValueType[][] = [];
   const nodeAttrs: IrAttrs[] = [];
-  g.nodes.forEach((n, i) => {
+  const nodes: Node[] = [];
+  const subInputs: Value[] = [];
+  const subInputTypes: ValueType[] = [];
+  const visitNode = (n: Node, i: number): void => {
     const where = () => nodeWhere(t, i);
     const sk: string[] = [`${n.op}(${n.inputs.map((v) => ids.get(v) ?? `?${v.name}`).join(',')})`];
     const attrs: Record<string, IrAttrValue> = {};
@@ -104,13 +120,35 @@ function walk(t: Trace, num: NumFn, parts: Part[]): Rebuilt {
     }));
     nodeAttrs.push(attrs);
     parts.push({ text: sk.join(' '), where });
-  });
+  };
+  // Subgraphs (kiln.cond's branches) are walked in place, so their types and attributes
+  // generalize with the node that holds them.
+  const visitGraph = (sub: Graph): void => {
+    for (const n of sub.nodes) {
+      const i = nodes.length;
+      nodes.push(n);
+      visitNode(n, i);
+      n.subgraphs.forEach((body, b) => {
+        const where = () => `subgraph ${b} of ${nodeWhere(t, i)}`;
+        const sk: string[] = [`sub${b}(`];
+        for (const v of body.inputs) {
+          ids.set(v, `s${subInputs.length}`);
+          subInputs.push(v);
+          subInputTypes.push(type(v.type, where, sk));
+        }
+        parts.push({ text: sk.join(' '), where });
+        visitGraph(body);
+        parts.push({ text: `sub-return ${body.outputs.map((v) => ids.get(v) ?? `?${v.name}`).join(',')}`, where });
+      });
+    }
+  };
+  visitGraph(g);
   parts.push({ text: `return ${g.outputs.map((v) => ids.get(v)).join(',')} ${outputSkeleton(t.outputs)}`, where: () => 'what the function returns' });
   parts.push({
     text: `writes ${t.mutations.map((m) => ('input' in m.target ? `in${m.target.input}` : `state:${m.target.name}`) + `<-${m.output}`).join(',')}`,
     where: () => 'the in-place updates',
   });
-  return { inputTypes, nodeTypes, nodeAttrs, feeds };
+  return { inputTypes, nodeTypes, nodeAttrs, feeds, nodes, subInputs, subInputTypes };
 }
 
 function collect(t: Trace): { parts: Part[]; nums: number[]; wheres: (() => string)[] } {
@@ -192,9 +230,10 @@ export function generalize(real: Trace, probes: readonly SymbolProbe[]): General
   const rebuilt = walk(real, () => dims[k++]!, []);
   const g = real.graph;
   g.inputs.forEach((v, i) => { v.type = rebuilt.inputTypes[i]!; });
-  g.nodes.forEach((n, i) => {
+  rebuilt.nodes.forEach((n, i) => {
     n.attrs = rebuilt.nodeAttrs[i]!;
     n.outputs.forEach((v, j) => { v.type = rebuilt.nodeTypes[i]![j]!; });
   });
+  rebuilt.subInputs.forEach((v, i) => { v.type = rebuilt.subInputTypes[i]!; });
   return { trace: { ...real, feeds: rebuilt.feeds }, pinned };
 }

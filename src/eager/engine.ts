@@ -28,6 +28,12 @@ export interface TraceHook {
    * generator, which a compiled graph must draw from at every run, not bake in.
    */
   randomKey(backend: Backend, numel: number, kind: RandomKind, seed: number | undefined): Tensor;
+  /**
+   * `kiln.cond(pred, thenFn, elseFn)`: records both branches into one `If` node and
+   * returns its outputs. Absent (the lazy tracer): `cond` reads `pred` (a graph break)
+   * and runs one branch, as eager does.
+   */
+  cond?(pred: Tensor, thenFn: () => Tensor | readonly Tensor[], elseFn: () => Tensor | readonly Tensor[]): Tensor[];
 }
 
 /** How a random op consumes the stream (how far it advances the global generator). */

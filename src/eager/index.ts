@@ -27,6 +27,7 @@ export * from './functional/linear.js';
 export { batchNorm, layerNorm, type BatchNormOptions, type LayerNormOptions } from './functional/normalization.js';
 export { rnn, lstm, gru, type RecurrentFunctionOptions } from './functional/recurrent.js';
 export { tril, triu } from './functional/linalgSolve.js';
+export { cond, type CondResult } from './functional/cond.js';
 /** Factorizations and solves: `kiln.linalg.cholesky`, `solve`, `solveTriangular`, `choleskySolve`, `lstsq`. */
 export * as linalg from './linalg.js';
 
