@@ -422,9 +422,24 @@ describe('acceptance: arena ≤ 1.25 × lower bound on whole models at O0 and O3
   it('a plan without symbols prints one memory line before any plan run; a symbolic one says none yet', () => {
     const fixed = compile(mlp(), { inputs: [spec([4, 12])], optimize: 'O0' });
     fixed.run(kiln.randn([4, 12]));
-    expect(fixed.explain()).toMatch(/\n {2}memory: arena 1024 bytes \(lower bound 1024 bytes\), 4 intermediates in 4 blocks\n/); // two [4, 32] float32 alive at once
+    expect(fixed.explain()).toMatch(/\n {2}}\n {2}memory: arena 1024 bytes \(lower bound 1024 bytes\), 4 intermediates in 4 blocks\n/); // two [4, 32] float32 alive at once
     const sym = compile(mlp(), { inputs: [spec([dim('batch'), 12])], optimize: 'O3' });
     sym.run(kiln.randn([4, 12]));
     expect(sym.explain()).toContain('memory: planned per concrete shape at its first run (none yet)');
+  });
+
+  it('segments of a graph-breaking function print their memory line after their graph', () => {
+    const f = (x: kiln.Tensor) => {
+      const h = x.relu().exp();
+      return h.sum().item() > 0 ? h.neg().tanh().sigmoid() : h;
+    };
+    const fast = compile(f, { inputs: [spec([3, 4])], optimize: 'O0' });
+    const x = kiln.randn([3, 4], { seed: 3 });
+    for (let i = 0; i < 3; i++) fast.run(x);
+    const text = fast.explain();
+    // Segment 1 returns all it makes (the lazy tensors are still referenced): nothing in the arena.
+    expect(text).toMatch(/segment 1 on \w+: 3 nodes, 2 runs\n {4}graph\([^]*?\n {4}}\n {4}memory: arena 0 bytes \(lower bound 0 bytes\), 0 intermediates in 0 blocks\n/);
+    // Segment 2: neg → tanh → sigmoid; the first two results ([3, 4] float32, 48 bytes) are alive together at tanh.
+    expect(text).toMatch(/segment 2 on \w+: 3 nodes, 2 runs\n {4}graph\([^]*?\n {4}}\n {4}memory: arena 96 bytes \(lower bound 96 bytes\), 2 intermediates in 2 blocks\n/);
   });
 });

@@ -72,8 +72,8 @@ function entryLines(e: Entry, i: number): string[] {
     if (e.trace.mutations.length) lines.push(`  in-place updates written back after each run: ${e.trace.mutations.map((m) => ('input' in m.target ? `input ${m.target.input}` : m.target.name)).join(', ')}`);
     if (e.refused.size) lines.push(`  sizes it did not hold for (retraced with every dim pinned): ${[...e.refused].join(' | ')}`);
     lines.push(formatReport(e.report, '  '));
-    lines.push(...memoryLines(e.plan, '  '));
     lines.push(indent(printGraph(g), '  '));
+    lines.push(...memoryLines(e.plan, '  '));
   } else {
     lines.push(`entry ${i + 1}: guard ${guardText(e.guard)}${mode} → ${plural(e.breaks.length, 'graph break')}, ${plural(e.segmentCount, 'compiled segment')} with eager code between them, ${plural(e.hits, 'hit')}`);
     lines.push('  later calls run the code lazily: each segment is compiled once per structure and shape, then cached (see the segments below)');
@@ -94,8 +94,8 @@ function segmentLines(m: ExplainedModel): string[] {
   m.segments.forEach((s, k) => {
     const g = s.plan.graph;
     lines.push(`  segment ${k + 1} on ${s.plan.backend.name}: ${plural(g.nodes.length, 'node')}, ${plural(s.hits, 'run')}`);
-    lines.push(...memoryLines(s.plan, '    '));
     lines.push(indent(printGraph(g), '    '));
+    lines.push(...memoryLines(s.plan, '    '));
   });
   return lines;
 }
