@@ -32,17 +32,17 @@ class Unroller {
     return this.one('reshape', [v], { shape });
   }
 
-  /** `v` cut along axis 0 into its `n` slices, each without that axis. */
-  private unstack(v: Value, n: number): Value[] {
-    const rest = v.type.shape.slice(1);
-    const pieces = n === 1 ? [v] : this.b.outputs('split', [v], { axis: 0, sizes: new Array<number>(n).fill(1) });
+  /** `v` cut along `axis` into its `n` slices, each without that axis. */
+  private unstack(v: Value, n: number, axis = 0): Value[] {
+    const rest = v.type.shape.filter((_, i) => i !== axis);
+    const pieces = n === 1 ? [v] : this.b.outputs('split', [v], { axis, sizes: new Array<number>(n).fill(1) });
     return pieces.map((p) => this.reshape(p, rest));
   }
 
-  /** Slices joined along a new axis 0. */
-  private stack(vs: readonly Value[]): Value {
-    const lifted = vs.map((v) => this.reshape(v, [1, ...v.type.shape]));
-    return lifted.length === 1 ? lifted[0]! : this.one('concat', lifted, { axis: 0 });
+  /** Slices joined along a new `axis`. */
+  private stack(vs: readonly Value[], axis = 0): Value {
+    const lifted = vs.map((v) => this.reshape(v, [...v.type.shape.slice(0, axis), 1, ...v.type.shape.slice(axis)]));
+    return lifted.length === 1 ? lifted[0]! : this.one('concat', lifted, { axis });
   }
 
   /** The node's outputs, computed by its steps: [y, h_n, (c_n)]. */
@@ -50,11 +50,12 @@ class Unroller {
     const { node, op, a } = this;
     const lay = recurrentLayout(op, a, node.inputs.length);
     const d = lay.directions, slots = a.numLayers * d;
-    const x = a.batchFirst ? this.one('transpose', [node.inputs[0]!], { perm: [1, 0, 2] }) : node.inputs[0]!;
+    // Batch-first sequences stay so: steps are sliced and stacked along axis 1.
+    const time = a.batchFirst ? 1 : 0;
     // initial[k][slot]: state kind k (h, c) of one layer and direction, [B, H].
     const initial = Array.from({ length: lay.states }, (_, k) => this.unstack(node.inputs[1 + k]!, slots));
     const finals: Value[][] = initial.map(() => []);
-    let layerInput = x;
+    let layerInput = node.inputs[0]!;
     for (let l = 0; l < a.numLayers; l++) {
       const outs: Value[] = [];
       for (let dir = 0; dir < d; dir++) {
@@ -66,7 +67,7 @@ class Unroller {
         // candidate gate multiplies W_hn·h + b_hn by r.
         const bias = bIh && bHh && op !== 'gru' ? this.one('add', [bIh, bHh]) : bIh;
         // All steps' input projections: one GEMM over [T·B, F] (linear over [T, B, F]).
-        const xp = this.unstack(this.one('linear', bias ? [layerInput, wIh, bias] : [layerInput, wIh]), steps);
+        const xp = this.unstack(this.one('linear', bias ? [layerInput, wIh, bias] : [layerInput, wIh]), steps, time);
         let state = initial.map((k) => k[slot]!);
         const ys = new Array<Value>(steps);
         for (let k = 0; k < steps; k++) {
@@ -78,13 +79,12 @@ class Unroller {
           else state = [this.one(a.nonlinearity, [this.one('add', [xp[t]!, hp])])];
           ys[t] = state[0]!;
         }
-        outs.push(this.stack(ys));
+        outs.push(this.stack(ys, time));
         state.forEach((s, k) => finals[k]!.push(s));
       }
       layerInput = outs.length === 1 ? outs[0]! : this.one('concat', outs, { axis: 2 });
     }
-    const y = a.batchFirst ? this.one('transpose', [layerInput], { perm: [1, 0, 2] }) : layerInput;
-    return [y, ...finals.map((f) => this.stack(f))];
+    return [layerInput, ...finals.map((f) => this.stack(f))];
   }
 }
 

@@ -6,3 +6,4 @@ import './linalg.js';
 import './nn.js';
 import './random.js';
 import './linear.js';
+import './recurrentGatesKernel.js';
