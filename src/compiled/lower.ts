@@ -25,7 +25,7 @@ const FUSED_ACTIVATIONS = { conv2d: CONV_LINEAR_ACTIVATIONS, convTranspose2d: CO
  * on the separate op's kernel, so a fused node gives the unfused graph's bits.
  */
 export const TARGET_CAPABILITIES: Readonly<Record<CompileTarget, TargetCapabilities>> = {
-  wasm: { name: 'wasm', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: FUSED_ACTIVATIONS },
+  wasm: { name: 'wasm', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: FUSED_ACTIVATIONS, preferredLayout: 'NHWC' },
   reference: { name: 'reference', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: FUSED_ACTIVATIONS },
 };
 

@@ -11,3 +11,4 @@ export * as normalization from './normalization.js';
 export * as recurrent from './recurrent.js';
 export * as recurrentCells from './recurrentCells.js';
 export type { AnyTensor, Axes, ReduceOptions, TensorLike } from './tensorLike.js';
+export * as layout from './layout.js';

@@ -14,3 +14,4 @@ export { biasFusion, fuseBiases } from './biasFusion.js';
 export { rnnUnrolling, unrollRecurrent, MAX_UNROLLED_STEPS } from './rnnUnrolling.js';
 export { activationFusion, fuseActivations } from './activationFusion.js';
 export { uniformConstants, expandUniformConstants } from './uniformConstants.js';
+export { layout, layoutToNhwc } from './layout.js';

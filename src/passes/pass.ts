@@ -34,6 +34,11 @@ export interface TargetCapabilities {
   readonly name: string;
   readonly fusedOps: readonly string[];
   readonly fusedActivations: Readonly<Record<string, readonly string[]>>;
+  /**
+   * The activation layout the target's conv / pool kernels run natively: 'NHWC' lets the
+   * O3 layout pass keep conv regions channels-last (wasm: XNNPACK). Absent: NCHW.
+   */
+  readonly preferredLayout?: 'NCHW' | 'NHWC';
 }
 
 /** A target with no fused kernels: fusion passes leave the graph alone. */

@@ -10,6 +10,7 @@ import { constantFolding } from './constantFolding.js';
 import { deadCodeElimination } from './deadCode.js';
 import { dropoutRemoval } from './dropoutRemoval.js';
 import { rnnUnrolling } from './rnnUnrolling.js';
+import { layout } from './layout.js';
 import { levelIncludes, OPT_LEVELS, type OptLevel, type Pass, type PassContext } from './pass.js';
 
 /**
@@ -30,6 +31,7 @@ export const BUILTIN_PASSES: readonly Pass[] = [
   rnnUnrolling,
   biasFusion,
   activationFusion,
+  layout,
   deadCodeElimination,
 ];
 

@@ -10,3 +10,4 @@ import './linear.js';
 import './normalization.js';
 import './recurrent.js';
 import './recurrentGates.js';
+import './nhwc.js';

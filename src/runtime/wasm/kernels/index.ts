@@ -7,3 +7,4 @@ import './nn.js';
 import './random.js';
 import './linear.js';
 import './recurrentGatesKernel.js';
+import './nhwc.js';

@@ -350,7 +350,7 @@ function avgLayout(g: PoolGeom): { direct: boolean; Hp: number; Wp: number; padF
  * 1/divisor of each window, as the reference's avgPool2d: kh·kw clipped to the padded
  * input with countIncludePad, else the window's input elements.
  */
-function avgScales(g: PoolGeom, countIncludePad: boolean, length: number): Float64Array {
+export function avgScales(g: PoolGeom, countIncludePad: boolean, length: number): Float64Array {
   const scale = new Float64Array(length);
   for (let oh = 0, o = 0; oh < g.OH; oh++) {
     const hs = oh * g.sh - g.pt;
