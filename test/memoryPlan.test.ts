@@ -5,17 +5,20 @@
  * never share a byte unless they are one storage (a reshape) or an in-place write hands
  * a dying input's buffer to its output at that step, and each in-place write is legal
  * (op in IN_PLACE_OPS, input's last use, same dtype and element count, nothing the
- * caller owns). The lower bound is recomputed the same way. Sizes are exact integers:
- * no tolerance anywhere; the acceptance bound is arena ≤ 1.25 × lower bound.
+ * caller owns). The lower bound is recomputed the same way. On the models, the graph is
+ * also run with its intermediates kept only in an arena laid out by the plan, and must
+ * give the reference interpreter's bits (Object.is per element). Sizes are exact
+ * integers: no tolerance anywhere; the acceptance bound is arena ≤ 1.25 × lower bound.
  */
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
-import { compile, dim, spec, type CompiledModel } from '../src/compiled/index.js';
+import { compile, dim, eagerExecutor, interpretEager, spec, type CompiledModel } from '../src/compiled/index.js';
 import {
-  ARENA_ALIGNMENT, alignBytes, bytesPerElement, concreteType, getOp, Graph, liveBytesBound, packLifetimes, planMemory, schedule, sizeOf, sym, verifyGraph,
-  type Bindings, type DType, type Lifetime, type MemoryPlan, type Node, type Schedule, type TensorType, type Value, type ValueType,
+  ARENA_ALIGNMENT, alignBytes, bytesPerElement, concreteAttrs, concreteType, getOp, Graph, interpret, liveBytesBound, packLifetimes, planMemory, schedule, sizeOf, sym, verifyGraph,
+  type Bindings, type DType, type Executor, type Lifetime, type MemoryPlan, type Node, type Schedule, type TensorType, type TypedArray, type Value, type ValueType,
 } from '../src/ir/index.js';
+import { identical } from './support/identical.js';
 import { IN_PLACE_OPS, writesInPlace } from '../src/passes/opTraits.js';
 import type { OptLevel } from '../src/passes/index.js';
 
@@ -367,6 +370,32 @@ class Residual extends nn.Module {
 
 const MEMORY_LINE = /memory at batch=(\d+): arena (\d+) bytes \(lower bound (\d+) bytes\), (\d+) intermediates? in (\d+) blocks?(?:, (\d+) written in place)?/g;
 
+const ARRAYS = { float32: Float32Array, float64: Float64Array, int32: Int32Array, bool: Uint8Array } as const;
+
+/**
+ * Runs `graph` (reference semantics, eager ops) with every arena value kept only in one
+ * byte arena at its planned offset: each step's output is written there, and a later
+ * step reads its arena inputs back from there. The arena starts as 0xff bytes (NaN): a
+ * value overwritten while still alive, or read before it was written, changes the result.
+ * In-place writes are modelled as a kernel that reads its inputs before writing.
+ */
+function runInArena(graph: Graph, x: kiln.Tensor, bindings: Bindings, m: MemoryPlan): kiln.Tensor[] {
+  const arena = new ArrayBuffer(m.arenaBytes);
+  new Uint8Array(arena).fill(0xff);
+  const view = (slot: number, t: kiln.Tensor): TypedArray => new ARRAYS[t.dtype](arena, m.offsets[slot]!, sizeOf(t.shape));
+  const base = eagerExecutor();
+  const ex: Executor<kiln.Tensor> = {
+    ...base,
+    runNode: (st, ins) => {
+      const inputs = ins.map((t, k) => (m.offsets[st.inputs[k]!]! >= 0 ? kiln.tensor(view(st.inputs[k]!, t).slice(), { shape: t.shape, dtype: t.dtype }) : t));
+      const outs = base.exec(st.node.op, inputs, concreteAttrs(st.node.attrs, bindings));
+      outs.forEach((o, k) => { if (m.offsets[st.outputs[k]!]! >= 0) view(st.outputs[k]!, o).set(o.dataSync()); });
+      return outs;
+    },
+  };
+  return interpret(graph, [x], ex);
+}
+
 interface Measured { readonly batch: number; readonly arena: number; readonly bound: number; readonly inPlace: number | null }
 
 /** Compiles at `level`, runs the plan (second call) at each batch, checks explain's memory lines against the graph that runs. */
@@ -394,6 +423,13 @@ function measure(model: kiln.nn.Module, shape: (batch: number) => number[], batc
     expect(l[6] === undefined ? null : Number(l[6])).toBe(level === 'O3' ? m.inPlace.length : null);
     // In-place reuse never raises the bound of the same graph.
     expect(bound).toBeLessThanOrEqual(planMemory(s, types).lowerBound);
+    // The graph run with its intermediates only in the arena gives the same bits.
+    kiln.scope(() => {
+      const x = kiln.randn(shape(batch), { seed: 100 + batch });
+      const want = kiln.noGrad(() => interpretEager(fast.graph, [x]));
+      const got = kiln.noGrad(() => runInArena(fast.graph, x, new Map([['batch', batch]]), m));
+      got.forEach((g, i) => expect(identical(g, want[i]!), `output ${i} through the arena`).toBe(true));
+    });
     return { batch, arena, bound, inPlace: l[6] === undefined ? null : Number(l[6]) };
   });
 }
