@@ -3,8 +3,8 @@
  * numbered slot (one slot space for the graph and its subgraphs, so a subgraph reads
  * its enclosing graph's values directly), every node a step with the slots it reads and
  * writes, and each step lists the slots whose last use it is (freed right after it by
- * an executor that frees). An execution plan adds resolved kernels to the steps, and a
- * memory planner would add buffer offsets to the slots.
+ * an executor that frees). An execution plan adds resolved kernels to the steps, and
+ * the memory planner (`memoryPlan.ts`) arena offsets to the slots, per binding.
  */
 import type { Constant, Graph, Node, Value } from './graph.js';
 import { IF_OP, LOOP_OP } from './controlFlow.js';
