@@ -100,6 +100,7 @@ export async function exportModel(model: Module | ((...inputs: Tensor[]) => unkn
   }
   disposeResult(traced.result);
 
+  for (const [name, { reason }] of traced.pinned) throw fail(`dim '${name}' cannot stay dynamic in the ONNX graph: ${reason}. Use a fixed size in its spec, or change the code so it does not depend on the size`);
   const graph = traced.graph;
   if (traced.trace.feeds.some((f) => f.kind !== 'input')) throw fail('the traced code draws random numbers or reads state as inputs (random ops, training mode): ONNX export needs a deterministic inference graph');
   const inputNames = options.inputNames ?? graph.inputs.map((v) => v.name);
