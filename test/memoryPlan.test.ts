@@ -257,6 +257,22 @@ describe('memory plan of hand-built schedules', () => {
     expect(m.blocks.find((b) => b.slots.includes(s.slots.get(n)!))).toMatchObject({ bytes: 16, first: 2, last: 2 });
   });
 
+  it('a larger alignment (WebGPU offsets: 256) rounds every block and offset up to it', () => {
+    const g = new Graph();
+    const x = g.addInput('x', f32(3, 5)); // 60 bytes → 256
+    const y = g.addInput('y', f32(100)); // 400 bytes → 512
+    const a = op(g, 'relu', [x]);
+    const b = op(g, 'exp', [y]);
+    g.outputs = [total(g, a), total(g, b)];
+    const s = schedule(verifyGraph(g));
+    const m = planMemory(s, undefined, { alignment: 256 });
+    expect(m.blocks.map((bl) => bl.bytes).sort((p, q) => p - q)).toEqual([256, 512]);
+    for (const bl of m.blocks) expect(bl.offset % 256).toBe(0);
+    expect([m.arenaBytes, m.lowerBound]).toEqual([768, 768]);
+    expect(planMemory(s).lowerBound).toBe(64 + 400);
+    expect(() => planMemory(s, undefined, { alignment: 0 })).toThrow(/alignment/);
+  });
+
   it('symbolic shapes need the types of one binding', () => {
     const h = new Graph();
     const hx = h.addInput('x', { dtype: 'float32', shape: [sym('batch'), 3] });

@@ -8,12 +8,12 @@
  * the buffers it overlaps in time that holds it (best fit), else above them all.
  */
 
-/** Offsets in the arena are multiples of this many bytes (SIMD loads, typed-array views). */
+/** Offsets in the arena are multiples of this many bytes by default (SIMD loads, typed-array views). */
 export const ARENA_ALIGNMENT = 16;
 
-/** `bytes` rounded up to a multiple of `ARENA_ALIGNMENT`. */
-export function alignBytes(bytes: number): number {
-  return Math.ceil(bytes / ARENA_ALIGNMENT) * ARENA_ALIGNMENT;
+/** `bytes` rounded up to a multiple of `alignment`. */
+export function alignBytes(bytes: number, alignment = ARENA_ALIGNMENT): number {
+  return Math.ceil(bytes / alignment) * alignment;
 }
 
 /** A buffer alive from step `first` to step `last`, both included. */

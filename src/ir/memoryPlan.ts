@@ -7,7 +7,7 @@
  * `packLifetimes` (greedy by size, best fit). Graph inputs, constants and graph outputs
  * (and whatever shares their storage) are never in the arena: the caller owns them.
  */
-import { alignBytes, liveBytesBound, packLifetimes } from './arenaPacking.js';
+import { alignBytes, ARENA_ALIGNMENT, liveBytesBound, packLifetimes } from './arenaPacking.js';
 import { bytesPerElement, sizeOf, type TensorType } from './dtype.js';
 import { KilnError } from './errors.js';
 import type { Node } from './graph.js';
@@ -16,9 +16,9 @@ import type { Schedule, ScheduleBlock } from './schedule.js';
 
 /** One buffer of the arena and the values stored in it over its lifetime. */
 export interface MemoryBlock {
-  /** Byte offset in the arena (a multiple of `ARENA_ALIGNMENT`). */
+  /** Byte offset in the arena (a multiple of the alignment, `ARENA_ALIGNMENT` by default). */
   readonly offset: number;
-  /** Size in bytes, rounded up to `ARENA_ALIGNMENT`. */
+  /** Size in bytes, rounded up to the alignment. */
   readonly bytes: number;
   /** Position (in `schedule.main.steps`) of the step that makes the first value stored here. */
   readonly first: number;
@@ -64,6 +64,11 @@ export interface MemoryPlanOptions {
    * depends only on element i of each such input. Absent: no in-place reuse.
    */
   readonly inPlace?: (node: Node) => boolean;
+  /**
+   * Bytes every size is rounded up to, so every offset is a multiple of it (default
+   * `ARENA_ALIGNMENT`, 16; a WebGPU arena needs its `minStorageBufferOffsetAlignment`, 256).
+   */
+  readonly alignment?: number;
 }
 
 /** A buffer while planning: the values stored in it (union of aliases and in-place results). */
@@ -88,7 +93,7 @@ function concreteOutputs(node: Node): TensorType[] {
  * Plans the arena of `s`'s main block at concrete shapes: `stepTypes[step.index]` are
  * the output types of each step (an `ExecutionPlan` binding's `Resolved.types`); without
  * them, the graph's own types, which must be concrete. Sizes are elements × dtype size,
- * rounded up to 16 bytes. Steps inside subgraphs are not planned (their values stay
+ * rounded up to the alignment (16 bytes unless `options.alignment` says otherwise). Steps inside subgraphs are not planned (their values stay
  * outside the arena; a use inside a subgraph counts at the step that owns it).
  *
  * @example
@@ -105,6 +110,8 @@ export function planMemory(s: Schedule, stepTypes?: readonly (readonly TensorTyp
   const groupOf: (Group | null | undefined)[] = new Array(s.slotCount);
   const lastUse = new Array<number>(s.slotCount).fill(-1);
   const outputs = new Set(s.main.outputs);
+  const alignment = options.alignment ?? ARENA_ALIGNMENT;
+  if (!Number.isInteger(alignment) || alignment < 1) throw new KilnError(`planMemory: alignment must be a positive integer, got ${alignment}`, { op: 'compile' });
 
   // Uses: a slot read inside a subgraph counts at the step owning the subgraph.
   const noteNested = (blocks: readonly ScheduleBlock[], t: number): void => {
@@ -137,7 +144,7 @@ export function planMemory(s: Schedule, stepTypes?: readonly (readonly TensorTyp
         groupOf[slot] = src;
         src?.slots.push(slot);
       } else {
-        const g: Group = { bytes: alignBytes(sizeOf(type.shape) * bytesPerElement(type.dtype)), first: t, last: t, arena: true, slots: [slot] };
+        const g: Group = { bytes: alignBytes(sizeOf(type.shape) * bytesPerElement(type.dtype), alignment), first: t, last: t, arena: true, slots: [slot] };
         groups.push(g);
         groupOf[slot] = g;
       }
