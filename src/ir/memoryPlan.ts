@@ -93,8 +93,9 @@ function concreteOutputs(node: Node): TensorType[] {
  * Plans the arena of `s`'s main block at concrete shapes: `stepTypes[step.index]` are
  * the output types of each step (an `ExecutionPlan` binding's `Resolved.types`); without
  * them, the graph's own types, which must be concrete. Sizes are elements × dtype size,
- * rounded up to the alignment (16 bytes unless `options.alignment` says otherwise). Steps inside subgraphs are not planned (their values stay
- * outside the arena; a use inside a subgraph counts at the step that owns it).
+ * rounded up to the alignment (16 bytes unless `options.alignment` says otherwise).
+ * Steps inside subgraphs are not planned (their values stay outside the arena; a use
+ * inside a subgraph counts at the step that owns it).
  *
  * @example
  * ```ts
