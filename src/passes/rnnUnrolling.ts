@@ -2,7 +2,7 @@
 // steps becomes its steps, so the plan runs each as its own kernels: per layer and
 // direction one input-projection GEMM over all steps, then per step the recurrent GEMM
 // and one gate op (`lstmGates` / `gruGates`; the Elman RNN's add + tanh/relu).
-import { type Attrs, type Dim, type Graph, type Node, type Value } from '../ir/index.js';
+import type { Attrs, Dim, Graph, IrAttrs, Node, Value } from '../ir/index.js';
 import { recurrentAttrs, recurrentLayout, type RecurrentAttrs, type RecurrentOp } from '../ops/recurrent.js';
 import { gruGates, lstmGates } from '../ops/recurrentCells.js';
 import { foldConstants } from './constantFolding.js';
@@ -24,7 +24,7 @@ class Unroller {
     this.b = new Builder(g, node);
   }
 
-  private one(op: string, inputs: Value[], attrs: Parameters<Builder['outputs']>[2] = {}): Value {
+  private one(op: string, inputs: Value[], attrs: IrAttrs = {}): Value {
     return this.b.outputs(op, inputs, attrs)[0]!;
   }
 
@@ -66,7 +66,7 @@ class Unroller {
         // b_hh joins the projection's bias (folded at compile time), except for gru, whose
         // candidate gate multiplies W_hn·h + b_hn by r.
         const bias = bIh && bHh && op !== 'gru' ? this.one('add', [bIh, bHh]) : bIh;
-        // All steps' input projections: one GEMM over [T·B, F] (linear over [T, B, F]).
+        // All steps' input projections: one GEMM over T·B rows (linear over [T, B, F] or [B, T, F]).
         const xp = this.unstack(this.one('linear', bias ? [layerInput, wIh, bias] : [layerInput, wIh]), steps, time);
         let state = initial.map((k) => k[slot]!);
         const ys = new Array<Value>(steps);
@@ -97,14 +97,16 @@ function stepsOf(node: Node, a: RecurrentAttrs): number | null {
 /**
  * Unrolls every rnn / lstm / gru node whose sequence length is static and at most
  * `MAX_UNROLLED_STEPS`, without `lengths` (a masked sequence stays one node): per layer
- * and direction, the input projection of all steps is one `linear` over [T, B, F]
- * (b_ih + b_hh one folded bias), then each step is `linear(h, W_hh)` and one gate op
- * (`lstmGates(xp_t, hp, c)`, `gruGates(xp_t, hp, h)`; rnn: `tanh|relu(xp_t + hp)`).
- * The weights are used as they are (`linear` takes W [out, in]): nothing is transposed
- * at run time. A symbolic length (`kiln.dim('seq')`) stays one node, so one graph keeps
- * serving every length; a symbolic batch is fine. Inference and training alike: the gate
- * ops have closed-form gradients. Results match the whole-sequence op's decomposition
- * (the same ops in the same order) up to the GEMM kernels' summation order.
+ * and direction, the input projection of all steps is one `linear` over the sequence
+ * ([T, B, F], or [B, T, F] batch-first, which stays so; b_ih + b_hh one folded bias),
+ * then each step is `linear(h, W_hh)` and one gate op (`lstmGates(xp_t, hp, c)`,
+ * `gruGates(xp_t, hp, h)`; rnn: `tanh|relu(xp_t + hp)`). The weights are used as they
+ * are (`linear` takes W [out, in]): nothing is transposed at run time. A symbolic length
+ * (`kiln.dim('seq')`) stays one node, so one graph keeps serving every length; a
+ * symbolic batch is fine. Nodes inside control-flow subgraphs are left alone. Inference
+ * and training alike: the gate ops have closed-form gradients. Results match the
+ * whole-sequence op's decomposition (the same ops in the same order) up to the GEMM
+ * kernels' summation order (measured: bit-identical on wasm).
  */
 export function unrollRecurrent(g: Graph, ctx: PassContext): boolean {
   let changed = false;
