@@ -58,7 +58,9 @@ export interface Resolved {
    * Where every intermediate lives in one arena at these sizes (see `MemoryPlan`):
    * `memory.offsets[slot]` is a byte offset (-1 for inputs, constants, outputs),
    * `memory.arenaBytes` the arena's size. Reshape results and in-place results
-   * (`memory.inPlace`, at O3) share their source's offset.
+   * (`memory.inPlace`, at O3) share their source's offset. It holds for kernel runs
+   * (`run`/`runSlots`); an eager run recording the tape (`runEager`, training) keeps
+   * what backward reads alive past its last forward use, so it cannot use the arena.
    */
   readonly memory: MemoryPlan;
 }
