@@ -94,6 +94,8 @@ function compiledAt(model: kiln.nn.Module, shape: Parameters<typeof spec>[0], x:
 /** A value that is a constant of `g` (a parameter, a literal or a folded one). */
 const isConst = (g: Graph, v: { name: string } & object): boolean => constantOf(g, v as never) !== undefined;
 
+const samePerm = (p: unknown, want: number[]): boolean => JSON.stringify(p) === JSON.stringify(want);
+
 /** Transposes of activations (not of constants) in `g`. */
 function activationTransposes(g: Graph) {
   return g.nodes.filter((n) => n.op === 'transpose' && !isConst(g, n.inputs[0]!));
@@ -230,22 +232,27 @@ describe('layout pass: numbers', () => {
     }
   });
 
-  it('a residual block (add of two NHWC values, per-channel constant add) stays NHWC to the end', () => {
+  it('a residual block (add of two NHWC values, a per-channel constant, a filled constant; symbolic batch) stays NHWC to the end', () => {
     class Block extends nn.Module {
       conv1 = new nn.Conv2d(4, 4, 3, { padding: 1 });
       conv2 = new nn.Conv2d(4, 4, 3, { padding: 1 });
       shift = kiln.randn([4, 1, 1], { seed: 41 });
       forward(x: kiln.Tensor): kiln.Tensor {
         const h = this.conv1.forward(x).relu();
-        return this.conv2.forward(h).add(h).mul(this.shift).relu().flatten(1);
+        // shift: a constant [4, 1, 1]; full(): a filled constant, traced as expand(scalar).
+        return this.conv2.forward(h).add(h).mul(this.shift).sub(kiln.full([1, 4, 1, 1], 0.5)).relu().flatten(1);
       }
     }
     kiln.manualSeed(13);
     const model = new Block().eval();
     const x = kiln.randn([2, 4, 6, 5], { seed: 42 });
-    const runs = compiledAt(model, [2, 4, 6, 5], x);
+    const runs = compiledAt(model, [dim('batch'), 4, 6, 5], x);
     const g = runs.get('O3')!.graph;
     expect(activationTransposes(g).length).toBe(2);
+    expect(g.nodes.filter((n) => n.op === 'conv2dNhwc').length).toBe(2);
+    // The exit transpose sank past the add, the mul, the sub and the relu: the flatten reads it.
+    const exit = activationTransposes(g).find((n) => samePerm(n.attrs['perm'], [0, 3, 1, 2]))!;
+    expect(g.uses(exit.outputs[0]!).map((u) => u.node.op)).toEqual(['reshape']);
     const xs = withSpecials(x);
     expectIdentical(runs.get('O3')!.run(xs) as kiln.Tensor, runs.get('O2')!.run(xs) as kiln.Tensor, 'O3 vs O2');
   });

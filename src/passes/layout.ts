@@ -1,7 +1,7 @@
 // Layout (O3): on a target that prefers channels-last (wasm: XNNPACK convolves NHWC with
 // HWIO filters), conv / pool regions run in NHWC with one transpose at each boundary,
 // instead of two activation transposes and a filter re-layout inside every conv.
-import { getOp, type Dim, type Graph, type Value, type ValueType } from '../ir/index.js';
+import { dimEquals, getOp, type Dim, type Graph, type Value, type ValueType } from '../ir/index.js';
 import { NHWC_FORM, OIHW_TO_HWIO, permuteShape, TO_NCHW, TO_NHWC } from '../ops/layout.js';
 import { ALGEBRAIC_RULES } from './algebraic.js';
 import { commonSubexpressionElimination } from './commonSubexpressions.js';
@@ -126,7 +126,7 @@ function sinkBinaryConstant(side: 0 | 1) {
   return (m: Match, b: Builder): Value | null => {
     const t = m.value('xT'), y = m.value('x'), c = m.value('c');
     const out = m.root.outputs[0]!;
-    if (!readOnce(m.graph, t) || out.type.shape.length !== 4 || out.type.shape.some((d, i) => d !== t.type.shape[i])) return null;
+    if (!readOnce(m.graph, t) || out.type.shape.length !== 4 || out.type.shape.some((d, i) => !dimEquals(d, t.type.shape[i]!))) return null;
     const cn = constantToNhwc(m.graph, b, c);
     if (!cn) return null;
     const ins = side === 0 ? [y, cn] : [cn, y];
