@@ -201,6 +201,11 @@ export const I = {
   /** The two low f32 lanes widened to f64 (exact). */
   f64x2PromoteLowF32x4: (): Code => simd(0x5f),
   f64x2Add: (): Code => simd(0xf0),
+  // float64 arithmetic (normalization kernels: statistics and normalizing in float64)
+  f64x2Sub: (): Code => simd(0xf1),
+  f64Sub: (): Code => [0xa1],
+  f64Div: (): Code => [0xa3],
+  f64Sqrt: (): Code => [0x9f],
 
   // ---- more integer, i64, f64 and SIMD instructions (Philox samplers, pool gradients)
   i32Xor: (): Code => [0x73],

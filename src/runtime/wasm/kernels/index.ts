@@ -8,3 +8,4 @@ import './random.js';
 import './linear.js';
 import './recurrentGatesKernel.js';
 import './nhwc.js';
+import './normalization.js';
