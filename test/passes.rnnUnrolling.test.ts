@@ -4,7 +4,8 @@
  * Structure: an LSTM over 16 steps at O2 is one input-projection GEMM (a `linear` over
  * [T, B, I]) and 16 `lstmGates` nodes, with 16 recurrent `linear`s on W_hh as it is (no
  * transpose at run time); likewise GRU (`gruGates`) and the Elman RNN (add + tanh).
- * A symbolic sequence length, `lengths` and more than MAX_UNROLLED_STEPS steps stay one node.
+ * A symbolic sequence length and more than MAX_UNROLLED_STEPS steps stay one node; with
+ * `lengths` each step's output and state are masked (`where`), as in the decomposition.
  *
  * Numbers: O2 (second run: the first returns the eager trace) vs O0 on the wasm backend.
  * O0 runs the whole-sequence op as its decomposition, the same ops in the same order, so
@@ -145,18 +146,39 @@ describe('RNN unrolling (O2)', () => {
     expect(count(fast, 'lstmGates')).toBe(0);
   });
 
-  it(`lengths and more than ${MAX_UNROLLED_STEPS} steps stay one node`, () => {
+  it(`more than ${MAX_UNROLLED_STEPS} steps stay one node`, () => {
     kiln.manualSeed(8);
     const gru = new nn.GRU(2, 3).eval();
     const long = compile(gru, { inputs: [spec([MAX_UNROLLED_STEPS + 1, 1, 2])], optimize: 'O2' });
     long.run(kiln.randn([MAX_UNROLLED_STEPS + 1, 1, 2], { seed: 1 }));
     expect(count(long, 'gru')).toBe(1);
-    const w = gru.parameters();
-    const masked = compile((x: kiln.Tensor, h: kiln.Tensor) => kiln.gru(x, h, w, { lengths: kiln.tensor([4, 2], { dtype: 'int32' }) })[0], {
-      inputs: [spec([4, 2, 2]), spec([1, 2, 3])], optimize: 'O2',
-    });
-    masked.run(kiln.randn([4, 2, 2], { seed: 2 }), kiln.zeros([1, 2, 3]));
-    expect(count(masked, 'gru')).toBe(1);
+  });
+
+  it('lengths (a zero length, both directions, batch-first): each step masked as the decomposition does; O2 = O0 within 1e-5', () => {
+    const H = 4, I = 3, T = 5, B = 3;
+    let seed = 20;
+    const r = (shape: number[]) => kiln.randn(shape, { seed: seed++ }).mul(0.6);
+    for (const op of ['lstm', 'gru', 'rnn'] as const) {
+      const gates = op === 'lstm' ? 4 : op === 'gru' ? 3 : 1;
+      const w = [0, 1].flatMap(() => [r([gates * H, I]), r([gates * H, H]), r([gates * H]), r([gates * H])]);
+      const states = (op === 'lstm' ? [0, 1] : [0]).map(() => r([2, B, H]));
+      const f = (x: kiln.Tensor) => {
+        const opts = { bidirectional: true, batchFirst: true, lengths: kiln.tensor([5, 0, 2], { dtype: 'int32' }) };
+        return op === 'lstm' ? kiln.lstm(x, [states[0]!, states[1]!], w, opts) : op === 'gru' ? kiln.gru(x, states[0]!, w, opts) : kiln.rnn(x, states[0]!, w, opts);
+      };
+      const x = withNaNRow(r([B, T, I]), 2 * T + 1); // sequence 2, step 1 (inside its length 2)
+      const [o0, o2] = (['O0', 'O2'] as const).map((level) => compile(f, { inputs: [spec([B, T, I])], optimize: level }));
+      for (const m of [o0!, o2!]) m.run(x);
+      const want = flat(o0!.run(x)), got = flat(o2!.run(x));
+      got.forEach((t, i) => expect(maxRelDiff(t, want[i]!, `${op} output ${i}`)).toBeLessThanOrEqual(1e-5));
+      expect(count(o2!, op), op).toBe(0);
+      expect(count(o2!, 'where'), op).toBe(2 * T * (1 + (op === 'lstm' ? 2 : 1)));
+      // Sequence 1 has length 0: all its outputs are 0 and its final state is h0's.
+      const y = got[0]!.dataSync();
+      for (let k = 0; k < T * 2 * H; k++) expect(y[T * 2 * H + k]).toBe(0);
+      const hN = got[1]!.dataSync(), h0 = states[0]!.dataSync();
+      for (let k = 0; k < H; k++) expect(hN[B * H + H + k]).toBe(h0[B * H + H + k]);
+    }
   });
 
   it('the unrolled graph prints and parses back to the same text (folded constants\' recipe comments aside)', () => {

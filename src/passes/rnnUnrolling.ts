@@ -2,7 +2,7 @@
 // steps becomes its steps, so the plan runs each as its own kernels: per layer and
 // direction one input-projection GEMM over all steps, then per step the recurrent GEMM
 // and one gate op (`lstmGates` / `gruGates`; the Elman RNN's add + tanh/relu).
-import type { Attrs, Dim, Graph, IrAttrs, Node, Value } from '../ir/index.js';
+import { arrayFor, type Attrs, type Dim, type DType, type Graph, type IrAttrs, type Node, type Value } from '../ir/index.js';
 import { recurrentAttrs, recurrentLayout, type RecurrentAttrs, type RecurrentOp } from '../ops/recurrent.js';
 import { gruGates, lstmGates } from '../ops/recurrentCells.js';
 import { foldConstants } from './constantFolding.js';
@@ -39,6 +39,13 @@ class Unroller {
     return pieces.map((p) => this.reshape(p, rest));
   }
 
+  /** A scalar constant. */
+  private scalar(v: number, dtype: DType): Value {
+    const data = arrayFor(dtype, 1);
+    data[0] = v;
+    return this.b.constant(dtype === 'int32' ? 'step' : 'zero', data, { dtype, shape: [] });
+  }
+
   /** Slices joined along a new `axis`. */
   private stack(vs: readonly Value[], axis = 0): Value {
     const lifted = vs.map((v) => this.reshape(v, [...v.type.shape.slice(0, axis), 1, ...v.type.shape.slice(axis)]));
@@ -55,6 +62,12 @@ class Unroller {
     // initial[k][slot]: state kind k (h, c) of one layer and direction, [B, H].
     const initial = Array.from({ length: lay.states }, (_, k) => this.unstack(node.inputs[1 + k]!, slots));
     const finals: Value[][] = initial.map(() => []);
+    // With lengths, per step [B, 1]: inside sequence b (lengths[b] > t). A sequence keeps
+    // its state past its end and outputs 0 there, as the decomposition does.
+    const lengths = lay.lengths >= 0 ? node.inputs[lay.lengths]! : null;
+    const masks = lengths && Array.from({ length: steps }, (_, t) =>
+      this.reshape(this.one('greater', [lengths, this.scalar(t, 'int32')]), [lengths.type.shape[0]!, 1]));
+    const zero = masks && this.scalar(0, node.inputs[0]!.type.dtype);
     let layerInput = node.inputs[0]!;
     for (let l = 0; l < a.numLayers; l++) {
       const outs: Value[] = [];
@@ -74,10 +87,19 @@ class Unroller {
           const t = dir === 1 ? steps - 1 - k : k;
           const h = state[0]!;
           const hp = this.one('linear', op === 'gru' && bHh ? [h, wHh, bHh] : [h, wHh]);
-          if (op === 'lstm') state = this.b.outputs(lstmGates.name, [xp[t]!, hp, state[1]!]);
-          else if (op === 'gru') state = [this.one(gruGates.name, [xp[t]!, hp, h])];
-          else state = [this.one(a.nonlinearity, [this.one('add', [xp[t]!, hp])])];
-          ys[t] = state[0]!;
+          let next: Value[];
+          if (op === 'lstm') next = this.b.outputs(lstmGates.name, [xp[t]!, hp, state[1]!]);
+          else if (op === 'gru') next = [this.one(gruGates.name, [xp[t]!, hp, h])];
+          else next = [this.one(a.nonlinearity, [this.one('add', [xp[t]!, hp])])];
+          const m = masks?.[t];
+          if (m) {
+            ys[t] = this.one('where', [m, next[0]!, zero!]);
+            const prev = state;
+            state = next.map((v, i) => this.one('where', [m, v, prev[i]!]));
+          } else {
+            ys[t] = next[0]!;
+            state = next;
+          }
         }
         outs.push(this.stack(ys, time));
         state.forEach((s, k) => finals[k]!.push(s));
@@ -96,11 +118,13 @@ function stepsOf(node: Node, a: RecurrentAttrs): number | null {
 
 /**
  * Unrolls every rnn / lstm / gru node whose sequence length is static and at most
- * `MAX_UNROLLED_STEPS`, without `lengths` (a masked sequence stays one node): per layer
+ * `MAX_UNROLLED_STEPS`: per layer
  * and direction, the input projection of all steps is one `linear` over the sequence
  * ([T, B, F], or [B, T, F] batch-first, which stays so; b_ih + b_hh one folded bias),
  * then each step is `linear(h, W_hh)` and one gate op (`lstmGates(xp_t, hp, c)`,
- * `gruGates(xp_t, hp, h)`; rnn: `tanh|relu(xp_t + hp)`). The weights are used as they
+ * `gruGates(xp_t, hp, h)`; rnn: `tanh|relu(xp_t + hp)`); with `lengths`, each step's
+ * output and state go through `where(lengths > t, …)` as in the decomposition (a finished
+ * sequence outputs 0 and keeps its state). The weights are used as they
  * are (`linear` takes W [out, in]): nothing is transposed at run time. A symbolic length
  * (`kiln.dim('seq')`) stays one node, so one graph keeps serving every length; a
  * symbolic batch is fine. Nodes inside control-flow subgraphs are left alone. Inference
@@ -114,7 +138,6 @@ export function unrollRecurrent(g: Graph, ctx: PassContext): boolean {
     if (!RECURRENT_OPS.includes(node.op)) continue;
     const op = node.op as RecurrentOp;
     const a = recurrentAttrs(op, node.attrs as Attrs);
-    if (recurrentLayout(op, a, node.inputs.length).lengths >= 0) continue;
     const steps = stepsOf(node, a);
     if (steps === null || steps < 1 || steps > MAX_UNROLLED_STEPS) continue;
     const outs = new Unroller(g, node, op, a).build(steps);
