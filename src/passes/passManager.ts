@@ -15,8 +15,8 @@ import { levelIncludes, OPT_LEVELS, type OptLevel, type Pass, type PassContext }
 
 /**
  * The built-in passes in pipeline order, each with the lowest level it runs at. O2 adds
- * bias fusion and activation fusion; its elementwise-chain fusion and RNN unrolling and O3's layout and memory
- * planning are not passes yet (O3 currently runs O2's pipeline).
+ * RNN unrolling, bias fusion and activation fusion; O3 adds layout (NHWC conv regions).
+ * Memory planning is not a pass: it runs at lowering, on the schedule.
  */
 export const BUILTIN_PASSES: readonly Pass[] = [
   deadCodeElimination,
