@@ -97,5 +97,44 @@ export async function eagerSuite(): Promise<Row[]> {
       { name: 'kiln compiled', run: () => (compiled.run(x1) as kiln.Tensor).dispose() },
     ],
   }));
+
+  // ---- normalization: the generated kernels vs the ops' decompositions (what ran before) ----
+  /** Runs `f` with the wasm kernels of `ops` removed, so dispatch runs their decompositions. */
+  const decomposed = (ops: readonly string[], f: () => void) => () => {
+    const saved = ops.map((op) => wasm.kernels.get(op)!);
+    ops.forEach((op) => wasm.kernels.delete(op));
+    try {
+      f();
+    } finally {
+      ops.forEach((op, i) => wasm.kernels.set(op, saved[i]!));
+    }
+  };
+  const bn = new nn.BatchNorm2d(32);
+  const xb = kiln.randn([32, 32, 26, 26], { seed: 4 });
+  const bnStep = () => kiln.scope(() => bn.forward(xb).sum().backward());
+  const bnOps = ['batchNormTraining', 'batchNormTrainingGrad'];
+  rows.push(...compare({
+    title: 'BatchNorm2d training step (forward + backward) on [32, 32, 26, 26], per step',
+    baseline: 'kiln decomposition (before)',
+    unit: 'ms',
+    iters: 20,
+    contenders: [
+      { name: 'kiln decomposition (before)', run: decomposed(bnOps, bnStep) },
+      { name: 'kiln generated kernels', run: bnStep },
+    ],
+  }));
+  const ln = new nn.LayerNorm(512);
+  const xl = kiln.randn([128, 512], { seed: 5 });
+  const lnForward = () => kiln.noGrad(() => ln.forward(xl).dispose());
+  rows.push(...compare({
+    title: 'LayerNorm(512) forward on [128, 512], per call',
+    baseline: 'kiln decomposition (before)',
+    unit: 'us',
+    iters: 200,
+    contenders: [
+      { name: 'kiln decomposition (before)', run: decomposed(['layerNorm'], lnForward) },
+      { name: 'kiln generated kernel', run: lnForward },
+    ],
+  }));
   return rows;
 }
