@@ -8,7 +8,7 @@ import { commonSubexpressionElimination } from './commonSubexpressions.js';
 import { foldConstants } from './constantFolding.js';
 import { eliminateDeadCode } from './deadCode.js';
 import type { Pass } from './pass.js';
-import { P, rewrite, rule, type Builder, type Match, type Rule } from './pattern.js';
+import { P, rewrite, rule, type Builder, type Match, type Pattern, type Rule } from './pattern.js';
 import { constantOf } from './values.js';
 
 /** Elementwise ops of one input: they commute with any transpose. */
@@ -33,8 +33,8 @@ function readOnce(g: Graph, v: Value): boolean {
   return !g.outputs.includes(v) && g.uses(v).length === 1;
 }
 
-/** A transpose NHWC → NCHW read only by the node being rewritten: what sinks through it. */
-function toNchw(name: string): ReturnType<typeof P.op> {
+/** An NHWC → NCHW transpose of a 4-D value: binds its input as `name`, itself as `${name}T` (rules check it has no other reader). */
+function toNchw(name: string): Pattern {
   return P.op('transpose', [P.any(name)], { name: `${name}T`, where: (n) => samePerm(n.attrs['perm'], TO_NCHW) && n.outputs[0]!.type.shape.length === 4 });
 }
 
@@ -42,7 +42,7 @@ function transposeTo(b: Builder, v: Value, perm: readonly number[]): Value {
   return b.op('transpose', [v], { perm: [...perm] }, permutedType(v.type, perm));
 }
 
-/** The NCHW result `out` computed in NHWC by `nhwc` (its NHWC value), transposed back. */
+/** An NHWC value back in NCHW (where a region ends, or until it sinks further). */
 function backToNchw(b: Builder, nhwc: Value): Value {
   return transposeTo(b, nhwc, TO_NCHW);
 }
