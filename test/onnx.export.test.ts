@@ -274,6 +274,38 @@ describe('kiln.onnx.exportModel vs ONNX Runtime (1e-5 relative)', () => {
     expect(opsOf(bytes)).toContain('MatMul');
   });
 
+  it('NaN, ±Inf and ±0 come out as in Kiln (same bits up to 1e-6 relative; NaN where Kiln has NaN)', async () => {
+    const ops: Record<string, (x: kiln.Tensor) => kiln.Tensor> = {
+      relu: (x) => x.relu(), exp: (x) => x.exp(), tanh: (x) => x.tanh(), sigmoid: (x) => x.sigmoid(), leakyRelu: (x) => x.leakyRelu(0.1),
+      elu: (x) => x.elu(), maximum: (x) => x.maximum(x.neg()), minimum: (x) => x.minimum(kiln.tensor(0)), clip: (x) => kiln.clip(x, -1, 1),
+      softplus: (x) => x.softplus(), div: (x) => x.div(x), sqrt: (x) => x.sqrt(), sign: (x) => x.sign(), erf: (x) => x.erf(),
+      sum: (x) => x.sum(0, { keepDims: true }), max: (x) => x.max(0, { keepDims: true }), softmax: (x) => x.softmax(0),
+    };
+    const values = [NaN, Infinity, -Infinity, 0, -0, 1.5, -2];
+    for (const [name, f] of Object.entries(ops)) {
+      const { bytes } = await kiln.onnx.exportModel(f, null, { inputs: [kiln.spec([values.length])] });
+      const session = await ort.InferenceSession.create(bytes);
+      const got = (await session.run({ x: new ort.Tensor('float32', new Float32Array(values), [values.length]) }))['output']!.data as Float32Array;
+      const want = f(kiln.tensor(values)).dataSync();
+      Array.from(want).forEach((w, i) => {
+        const ok = Object.is(w, got[i]) || Math.abs(w - got[i]!) <= 1e-6 * Math.max(1, Math.abs(w));
+        expect(ok, `${name}(${values[i]}): kiln ${w}, ort ${got[i]}`).toBe(true);
+      });
+    }
+  });
+
+  it('a kiln.compile result exports its code (traced afresh at O1, with its own specs)', async () => {
+    const model = new nn.Sequential(new nn.Linear(3, 4), new nn.Tanh()).eval();
+    const compiled = kiln.compile(model, { inputs: [kiln.spec([B, 3])], optimize: 'O2' });
+    const x = seeded([2, 3], 40);
+    compiled.run(x);
+    const { bytes } = await kiln.onnx.exportModel(compiled, null);
+    expect(opsOf(bytes)).toEqual(['Gemm', 'Tanh']);
+    const session = await ort.InferenceSession.create(bytes);
+    const got = (await session.run({ x: ortTensor(x) }))['output']!.data as Float32Array;
+    expect(relDiff(got, (model.forward(x) as kiln.Tensor).dataSync())).toBeLessThanOrEqual(TOL);
+  });
+
   it('names, doc strings (the user\'s line) and writing a file', async () => {
     const f = (x: kiln.Tensor) => x.relu().add(1);
     const file = join(tmp, 'named.onnx');
