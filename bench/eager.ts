@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as kiln from '../src/index.js';
 import { engine } from '../src/eager/engine.js';
+import { adaptArrayKernel, arrayKernels } from '../src/runtime/arrayKernels.js';
 import type { WasmBackend, WasmStorage } from '../src/runtime/wasm/wasmBackend.js';
 import { compare, type Row } from './harness.js';
 import { kilnWorkerContender } from './kilnWorker.js';
@@ -134,6 +135,31 @@ export async function eagerSuite(): Promise<Row[]> {
     contenders: [
       { name: 'kiln decomposition (before)', run: decomposed(['layerNorm'], lnForward) },
       { name: 'kiln generated kernel', run: lnForward },
+    ],
+  }));
+  // logSoftmax had only the portable kernel (Math.exp per element) on wasm.
+  const xs = kiln.randn([64, 1000], { seed: 6 });
+  const portable = adaptArrayKernel(wasm, arrayKernels.get('logSoftmax')!, (st) => wasm.view(st), true);
+  const logSoftmax = () => xs.logSoftmax(1).dispose();
+  rows.push(...compare({
+    title: 'logSoftmax on [64, 1000] (last axis), per call',
+    baseline: 'kiln portable kernel (before)',
+    unit: 'us',
+    iters: 100,
+    contenders: [
+      {
+        name: 'kiln portable kernel (before)',
+        run: () => {
+          const own = wasm.kernels.get('logSoftmax')!;
+          wasm.kernels.set('logSoftmax', portable);
+          try {
+            logSoftmax();
+          } finally {
+            wasm.kernels.set('logSoftmax', own);
+          }
+        },
+      },
+      { name: 'kiln generated kernel', run: logSoftmax },
     ],
   }));
   return rows;

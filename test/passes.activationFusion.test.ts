@@ -116,7 +116,9 @@ describe('activation fusion: structure', () => {
       }
     }
     const { fast } = compiled(new Skip().eval(), [dim('batch'), 5], kiln.randn([3, 5], { seed: 3 }), 'O2');
-    expect(ops(fast)).toEqual(['linear', 'relu', 'add']);
+    // relu and add stay out of the linear (elementwise fusion then makes them one node on wasm).
+    expect(ops(fast)).toEqual(['linear', 'fusedElementwise']);
+    expect(fast.graph.nodes[1]!.attrs['program']).toBe('relu(x0); add(t0, x0)');
     expect(fast.graph.nodes[0]!.attrs['activation']).toBeUndefined();
   });
 

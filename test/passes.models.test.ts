@@ -182,9 +182,11 @@ describe('O0 and optimized levels agree on models', () => {
       if (level === 'O1') expect(d).toBe(0);
       else expect(d).toBeLessThan(1e-5);
       expect(constTransposes(fast.graph)).toBe(0);
-      // O1: the 32 transposes go (folded, one per weight); O2: each step's matmul + bias is one linear.
-      expect(fast.graph.nodes.length).toBe(o0.nodes.length - 32 - (level === 'O1' ? 0 : 16));
+      // O1: the 32 transposes go (folded, one per weight); O2: each step's matmul + bias is one linear,
+      // and each step's add + tanh one fusedElementwise.
+      expect(fast.graph.nodes.length).toBe(o0.nodes.length - 32 - (level === 'O1' ? 0 : 32));
       if (level !== 'O1') expect(fast.graph.nodes.filter((n) => n.op === 'linear').length).toBe(16);
+      if (level !== 'O1') expect(fast.graph.nodes.filter((n) => n.op === 'fusedElementwise').length).toBe(16);
     }
   });
 

@@ -149,3 +149,40 @@ describe('layerNorm on wasm = reference', () => {
     for (const r of [1, 2, 3]) expect(Array.from(y.slice(r * 5, r * 5 + 5)).every(Number.isNaN), `row ${r}`).toBe(true);
   });
 });
+
+describe('logSoftmax on wasm (last axis) = reference', () => {
+  it('is a native kernel', () => {
+    expect(engine.backends.get('wasm')!.kernels.has('logSoftmax')).toBe(true);
+  });
+
+  it('row lengths of every size mod 4 (1 to 33, 1000), many rows, wide ranges: |Δ| ≤ 1e-6·max(1, |ref|)', () => {
+    const shapes = [[1, 1], [3, 2], [2, 3], [5, 4], [4, 5], [7, 6], [2, 7], [3, 9], [2, 33], [64, 1000], [2, 3, 17]];
+    shapes.forEach((shape, s) => {
+      const [got, want] = both('logSoftmax', [{ data: values(sizeOf(shape), s + 41, 0, 30), shape }], { axis: shape.length - 1 });
+      const g = got[0]!, w = want[0]!;
+      for (let i = 0; i < w.length; i++) expect(Math.abs(g[i]! - w[i]!), `[${shape}] at ${i}`).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(w[i]!)));
+    });
+  });
+
+  it('NaN, +Inf and all −Inf rows are NaN; −Inf elements give −Inf; a row of one element gives 0', () => {
+    const d = Float32Array.of(
+      1, NaN, 2, 3, 4,
+      1, Infinity, 2, 3, 4,
+      -Infinity, -Infinity, -Infinity, -Infinity, -Infinity,
+      -Infinity, 0, 1, 2, 100,
+    );
+    const [[y], [ref]] = both('logSoftmax', [{ data: d, shape: [4, 5] }], { axis: 1 });
+    for (let i = 0; i < 15; i++) expect(Number.isNaN(y![i]!), `at ${i}`).toBe(true);
+    expect(y![15]).toBe(-Infinity);
+    expect(Math.abs(y![19]!)).toBeLessThan(1e-6);
+    for (let i = 15; i < 20; i++) expect(Math.abs(y![i]! - ref![i]!) <= 1e-6 * Math.max(1, Math.abs(ref![i]!)) || y![i] === ref![i]).toBe(true);
+    const [[one]] = both('logSoftmax', [{ data: Float32Array.of(5, -3, NaN), shape: [3, 1] }], { axis: 1 });
+    expect(Array.from(one!)).toEqual([0, 0, NaN]);
+  });
+
+  it('other axes go to the portable kernel (same bits as the reference)', () => {
+    const shape = [3, 5, 4];
+    const [got, want] = both('logSoftmax', [{ data: values(60, 51, 0, 5), shape }], { axis: 1 });
+    expect(Array.from(got[0]!)).toEqual(Array.from(want[0]!));
+  });
+});

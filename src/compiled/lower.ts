@@ -4,6 +4,7 @@ import type { Backend, BackendName, Storage } from '../runtime/backend.js';
 import { getBackend } from '../eager/engine.js';
 import { kernelOf } from '../eager/decomposition.js';
 import type { Tensor } from '../eager/tensor.js';
+import { FUSED_ELEMENTWISE_OPS } from '../runtime/wasm/kernels/fusedElementwiseKernel.js';
 import { ExecutionPlan } from './executionPlan.js';
 
 /** Where a compiled graph runs. */
@@ -22,10 +23,12 @@ const FUSED_ACTIVATIONS = { conv2d: CONV_LINEAR_ACTIVATIONS, convTranspose2d: CO
  * and the activations those kernels apply to their result. On wasm XNNPACK runs without
  * its activation clamp (which turns NaN into 0 while `relu(NaN)` is NaN); relu, leakyRelu
  * and clip then run in place on the generated kernels the separate ops use, the others
- * on the separate op's kernel, so a fused node gives the unfused graph's bits.
+ * on the separate op's kernel, so a fused node gives the unfused graph's bits. On wasm,
+ * groups of elementwise ops run as one generated SIMD kernel (`elementwiseKernels`); the
+ * reference backend would only interpret such a node, so it lists none.
  */
 export const TARGET_CAPABILITIES: Readonly<Record<CompileTarget, TargetCapabilities>> = {
-  wasm: { name: 'wasm', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: FUSED_ACTIVATIONS, preferredLayout: 'NHWC' },
+  wasm: { name: 'wasm', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: FUSED_ACTIVATIONS, preferredLayout: 'NHWC', elementwiseKernels: FUSED_ELEMENTWISE_OPS },
   reference: { name: 'reference', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: FUSED_ACTIVATIONS },
 };
 

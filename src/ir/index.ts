@@ -16,3 +16,4 @@ export * from './arenaPacking.js';
 export * from './memoryPlan.js';
 export * from './interpreter.js';
 export * from './fusedActivation.js';
+export * from './elementwiseProgram.js';

@@ -11,4 +11,5 @@ export * as normalization from './normalization.js';
 export * as recurrent from './recurrent.js';
 export * as recurrentCells from './recurrentCells.js';
 export type { AnyTensor, Axes, ReduceOptions, TensorLike } from './tensorLike.js';
+export * as fused from './fused.js';
 export * as layout from './layout.js';

@@ -14,4 +14,5 @@ export { biasFusion, fuseBiases } from './biasFusion.js';
 export { rnnUnrolling, unrollRecurrent, MAX_UNROLLED_STEPS } from './rnnUnrolling.js';
 export { activationFusion, fuseActivations } from './activationFusion.js';
 export { uniformConstants, expandUniformConstants } from './uniformConstants.js';
+export { elementwiseFusion, fuseElementwise, MAX_FUSED_OPS } from './elementwiseFusion.js';
 export { layout, layoutToNhwc } from './layout.js';

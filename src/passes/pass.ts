@@ -35,6 +35,11 @@ export interface TargetCapabilities {
   readonly fusedOps: readonly string[];
   readonly fusedActivations: Readonly<Record<string, readonly string[]>>;
   /**
+   * Ops a generated fused elementwise kernel computes on this target (the elementwise
+   * fusion pass groups only these). Absent or empty: no elementwise fusion.
+   */
+  readonly elementwiseKernels?: readonly string[];
+  /**
    * The activation layout the target's conv / pool kernels run natively: 'NHWC' lets the
    * O3 layout pass keep conv regions channels-last (wasm: XNNPACK). Absent: NCHW.
    */

@@ -9,6 +9,7 @@ import { commonSubexpressionElimination } from './commonSubexpressions.js';
 import { constantFolding } from './constantFolding.js';
 import { deadCodeElimination } from './deadCode.js';
 import { dropoutRemoval } from './dropoutRemoval.js';
+import { elementwiseFusion } from './elementwiseFusion.js';
 import { rnnUnrolling } from './rnnUnrolling.js';
 import { layout } from './layout.js';
 import { levelIncludes, OPT_LEVELS, type OptLevel, type Pass, type PassContext } from './pass.js';
@@ -32,6 +33,7 @@ export const BUILTIN_PASSES: readonly Pass[] = [
   biasFusion,
   activationFusion,
   layout,
+  elementwiseFusion,
   deadCodeElimination,
 ];
 

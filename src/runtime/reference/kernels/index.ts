@@ -11,3 +11,4 @@ import './normalization.js';
 import './recurrent.js';
 import './recurrentGates.js';
 import './nhwc.js';
+import './fused.js';

@@ -71,9 +71,10 @@ export interface BroadcastPlan {
  * Lays inputs of `shapes` (elements of `bytes[k]` bytes) broadcast onto `outShape` as
  * rows × cols kernel calls: dims are grouped into blocks along which each input either
  * varies or is broadcast; the innermost block is cols, the next is rows, the rest are
- * looped in JS. Null when that JS loop would be long for little work per call.
+ * looped in JS. Null when that JS loop would be long for little work per call (fewer
+ * than `minCallWork` elements per call; 0 always gives a plan).
  */
-export function planBroadcast(shapes: readonly (readonly number[])[], outShape: readonly number[], bytes: readonly number[], outBytes: number): BroadcastPlan | null {
+export function planBroadcast(shapes: readonly (readonly number[])[], outShape: readonly number[], bytes: readonly number[], outBytes: number, minCallWork = 32): BroadcastPlan | null {
   const r = outShape.length, K = shapes.length;
   const sizes: number[] = [], flags: number[] = [];
   for (let d = 0; d < r; d++) {
@@ -111,12 +112,12 @@ export function planBroadcast(shapes: readonly (readonly number[])[], outShape: 
     count *= sizes[b]!;
   }
   // Each JS step costs a call (~50 ns): keep it for calls that do real work.
-  if (count > 1 && rows * cols < 32) return null;
+  if (count > 1 && rows * cols < minCallWork) return null;
   return { rows, cols, modes, steps, outer };
 }
 
 /** Runs `call(ptrs, out)` once per outer step of a plan, advancing the pointers. */
-function forEachOuter(plan: BroadcastPlan, ptrs: number[], out: number, call: (ptrs: number[], out: number) => void): void {
+export function forEachOuter(plan: BroadcastPlan, ptrs: number[], out: number, call: (ptrs: number[], out: number) => void): void {
   const o = plan.outer, R = o.length;
   if (R === 0) { call(ptrs, out); return; }
   const ctr = new Array<number>(R).fill(0);

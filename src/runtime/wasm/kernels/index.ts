@@ -9,3 +9,4 @@ import './linear.js';
 import './recurrentGatesKernel.js';
 import './nhwc.js';
 import './normalization.js';
+import './logSoftmaxKernel.js';

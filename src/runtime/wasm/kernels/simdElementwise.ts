@@ -25,29 +25,34 @@ import { SIMD_MATH } from './simdMath.js';
 /** How an input is read within a row: 'v' = contiguous, 's' = one broadcast element. */
 export type Mode = 'v' | 's';
 /** Element kinds: float32, 4-byte raw bits (copied, never computed on), bool byte. */
-type Kind = 'f32' | 'b32' | 'u8';
+export type Kind = 'f32' | 'b32' | 'u8';
 
 const BYTES: Record<Kind, number> = { f32: 4, b32: 4, u8: 1 };
 
 /**
  * Expression builders: `x[k]` pushes input k (v128 lanes or a scalar), `p[j]` param j (lanes
  * in vector bodies), `tmp` an f32 local; `more.vtmp` is the first of the spec's `vlocals`
- * v128 locals and `more.ps` push the params as f32 (what `SimdUnaryMath` takes).
+ * v128 locals, `more.ps` push the params as f32 (what `SimdUnaryMath` takes), and
+ * `more.extra` is the first of the spec's `locals`.
  */
-type Expr = (x: readonly Code[], p: readonly Code[], tmp: number, more: { vtmp: number; ps: readonly Code[] }) => Code;
+type Expr = (x: readonly Code[], p: readonly Code[], tmp: number, more: { vtmp: number; ps: readonly Code[]; extra: number }) => Code;
 
-interface Spec {
+/** One generated kernel: export name, inputs (kind and mode), output kind, f32 params, bodies. */
+export interface SimdKernelSpec {
   name: string;
   ins: readonly { kind: Kind; mode: Mode }[];
   out: Kind;
   params: number;
   /** v128 scratch locals the bodies use (transcendentals). */
   vlocals?: number;
+  /** Further locals of any type (a fused program keeps its steps' values in them). */
+  locals?: readonly ValType[];
   /** Vector body: one v128 from v128 inputs (a bool input arrives as a -1/0 lane mask; a bool result is one). */
   vec: Expr;
   /** Scalar body: f32 (i32 0/1 for a bool output) from scalar inputs (a bool input as i32 0/1). */
   sc: Expr;
 }
+type Spec = SimdKernelSpec;
 
 // ---- per-op bodies --------------------------------------------------------------------
 
@@ -130,12 +135,13 @@ const MODES3: readonly (readonly [Mode, Mode, Mode])[] = (['v', 's'] as const).f
   (['v', 's'] as const).flatMap((x) => (['v', 's'] as const).map((y) => [c, x, y] as const))).filter((m) => m.some((v) => v === 'v'));
 
 /**
- * Emits one kernel function per the calling convention above. Word mode (any float or
+ * Emits one kernel function per the calling convention above (also the fused
+ * elementwise kernels', whose bodies are a whole program). Word mode (any float or
  * 4-byte stream): a v128 holds 4 elements, a bool input arrives as an i32x4 mask (-1/0)
  * and a bool output is narrowed from four of them. Byte mode (bools only): a v128 holds
  * 16 elements as an i8x16 mask. Scalar bool inputs arrive as 0/1.
  */
-function emit(m: ModuleBuilder, s: Spec): void {
+export function emitSimdKernel(m: ModuleBuilder, s: Spec): void {
   const K = s.ins.length;
   const types: ValType[] = [];
   const local = (t: ValType): number => K + 3 + K + s.params + types.push(t) - 1;
@@ -158,7 +164,9 @@ function emit(m: ModuleBuilder, s: Spec): void {
   const wide = s.ins.map((x) => (!byteMode && x.kind === 'u8' && x.mode === 'v' ? { lo: local(T.v128), hi: local(T.v128) } : null));
   const xv = vx.map((l) => I.get(l)), xs = sx.map((l) => I.get(l));
   const pv = vp.map((l) => I.get(l)), ps = Array.from({ length: s.params }, (_, j) => I.get(param(j)));
-  const more = { vtmp, ps };
+  const extra = K + 3 + K + s.params + types.length;
+  for (const t of s.locals ?? []) local(t);
+  const more = { vtmp, ps, extra };
   const zero16 = (): Code => I.v128([...new Array<number>(16).fill(0)]);
 
   /** Loads input k's lanes of group u (elements u·lanes … of this iteration) into vx[k]. */
@@ -272,7 +280,7 @@ export const SIMD_OPS: readonly string[] = [
 /** A module with the kernels of `ops` (one op's module is ~1 KB and generates in ~1 ms). */
 export function simdElementwiseModule(ops: readonly string[] = SIMD_OPS): Uint8Array<ArrayBuffer> {
   const m = new ModuleBuilder().importMemory();
-  for (const op of ops) for (const spec of specsOf(op)) emit(m, spec);
+  for (const op of ops) for (const spec of specsOf(op)) emitSimdKernel(m, spec);
   return m.bytes();
 }
 

@@ -1,0 +1,133 @@
+// `fusedElementwise` on wasm: one generated SIMD kernel per program, which reads each
+// input once and writes the result once, instead of one pass over memory per op.
+//
+// The kernel is `simdElementwise.ts`'s loop (`emitSimdKernel`: 16 elements per iteration,
+// then one v128, then a scalar tail; inputs contiguous 'v' or broadcast 's' within a row,
+// per-row steps) with the program as its body: every step keeps its value in a local
+// (v128 in the vector body, f32/i32 in the scalar tail) and is computed by the same
+// per-op code the single-op kernels use (`BINARY_OPS`, `UNARY_OPS`, `SIMD_MATH`...), so a
+// fused program gives, bit for bit, what its ops give run one by one as generated
+// kernels. Transcendentals are `SIMD_MATH`'s approximations (their accuracy is stated
+// there); the scalar tail runs their vector code on a splat, so every lane of a tensor
+// is computed alike.
+//
+// Broadcasts: inputs of the output's size or of one element are one flat call; other
+// broadcasts are laid out by `planBroadcast` as rows × cols calls (a row-broadcast
+// vector `[…, C] ∘ [C]` is one call), outer dims looped in JS.
+import { parseProgram, programDtypes, PROGRAM_OPS, type DType, type ElementwiseProgram, type ProgramStep } from '../../../ir/index.js';
+import { registerNativeKernels, type NativeKernelFactory } from '../nativeKernels.js';
+import { cat, I, kernelsOn, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
+import { forEachOuter, planBroadcast, type BroadcastPlan } from './elementwise.js';
+import { BINARY_OPS, COMPARE_OPS, emitSimdKernel, LOGICAL_OPS, UNARY_OPS, type Kind, type Mode } from './simdElementwise.js';
+import { SIMD_MATH, SIMD_MATH_PARAMS } from './simdMath.js';
+
+/**
+ * The ops a generated fused kernel computes (the wasm target's `elementwiseKernels`):
+ * those with a SIMD body here and a place in programs (`PROGRAM_OPS`).
+ */
+export const FUSED_ELEMENTWISE_OPS: readonly string[] = [
+  ...Object.keys(BINARY_OPS), ...Object.keys(COMPARE_OPS), ...Object.keys(LOGICAL_OPS), 'logicalNot', 'where',
+  ...Object.keys(UNARY_OPS), ...Object.keys(SIMD_MATH),
+].filter((op, i, all) => Object.hasOwn(PROGRAM_OPS, op) && all.indexOf(op) === i);
+
+/** f32 params of a unary step: its attributes in the order the op's code takes them (a missing clip bound is ∓∞). */
+function paramsOf(s: ProgramStep): number[] {
+  if (s.op === 'clip') return [(s.attrs['min'] as number | null) ?? -Infinity, (s.attrs['max'] as number | null) ?? Infinity];
+  return (SIMD_MATH_PARAMS[s.op] ?? PROGRAM_OPS[s.op]!.attrs).map((a) => s.attrs[a] as number);
+}
+
+/**
+ * The kernel body of `p` (input dtypes `ins`): vector and scalar expressions for
+ * `emitSimdKernel`, with the locals they use.
+ */
+function programBodies(p: ElementwiseProgram, ins: readonly DType[]): { locals: ValType[]; vlocals: number; vec: (x: readonly Code[], more: { vtmp: number; extra: number }) => Code; sc: (x: readonly Code[], tmp: number, more: { vtmp: number; extra: number }) => Code } {
+  const dtypes = programDtypes(p, ins);
+  const S = p.steps.length;
+  // Locals from `extra`: one v128 per step, then one scalar per step (f32, or i32 0/1 for bool).
+  const locals: ValType[] = [...new Array<ValType>(S).fill(T.v128), ...dtypes.map((d) => (d === 'bool' ? T.i32 : T.f32))];
+  const vlocals = Math.max(0, ...p.steps.map((s) => SIMD_MATH[s.op]?.locals ?? 0));
+  for (const s of p.steps) {
+    if (!BINARY_OPS[s.op] && !COMPARE_OPS[s.op] && !LOGICAL_OPS[s.op] && !UNARY_OPS[s.op] && !SIMD_MATH[s.op] && s.op !== 'where' && s.op !== 'logicalNot') {
+      throw new Error(`no fused SIMD code for ${s.op}`);
+    }
+  }
+  const K = p.inputs;
+  /** The program with `arg(slot)` pushing a slot's value and `step` computing one op; the result is left on the stack. */
+  const body = (arg: (slot: number) => Code, step: (s: ProgramStep, a: Code[]) => Code, set: (k: number) => Code): Code =>
+    cat(...p.steps.map((s, k) => cat(step(s, s.args.map(arg)), k === S - 1 ? [] : set(k))));
+  const vec = (x: readonly Code[], more: { vtmp: number; extra: number }): Code => body(
+    (slot) => (slot < K ? x[slot]! : I.get(more.extra + slot - K)),
+    (s, [a, b, c]) => {
+      const bin = BINARY_OPS[s.op] ?? COMPARE_OPS[s.op] ?? LOGICAL_OPS[s.op];
+      if (bin) return bin.v(a!, b!);
+      if (s.op === 'where') return cat(b!, c!, a!, I.v128Bitselect());
+      if (s.op === 'logicalNot') return cat(a!, I.v128Not());
+      const math = SIMD_MATH[s.op];
+      if (math) return math.vec(a!, more.vtmp, paramsOf(s).map((v) => I.f32(v)));
+      return UNARY_OPS[s.op]!.v(a!, paramsOf(s).map((v) => I.f32x4Const(v)));
+    },
+    (k) => I.set(more.extra + k),
+  );
+  const sc = (x: readonly Code[], tmp: number, more: { vtmp: number; extra: number }): Code => body(
+    (slot) => (slot < K ? x[slot]! : I.get(more.extra + S + slot - K)),
+    (s, [a, b, c]) => {
+      const bin = BINARY_OPS[s.op] ?? COMPARE_OPS[s.op] ?? LOGICAL_OPS[s.op];
+      if (bin) return bin.s(a!, b!);
+      if (s.op === 'where') return cat(b!, c!, a!, I.select());
+      if (s.op === 'logicalNot') return cat(a!, I.i32Eqz());
+      const math = SIMD_MATH[s.op];
+      // The vector code on a splat: the tail computes exactly what the lanes do.
+      if (math) return cat(math.vec(cat(a!, I.f32x4Splat()), more.vtmp, paramsOf(s).map((v) => I.f32(v))), I.f32x4ExtractLane(0));
+      return UNARY_OPS[s.op]!.s(a!, paramsOf(s).map((v) => I.f32(v)), tmp);
+    },
+    (k) => I.set(more.extra + S + k),
+  );
+  return { locals, vlocals, vec, sc };
+}
+
+const kindOf = (d: DType): Kind => (d === 'bool' ? 'u8' : 'f32');
+
+/** A module exporting `k`: program `p` over inputs of dtypes `ins` read in `modes`, per the `emitSimdKernel` calling convention. */
+export function fusedElementwiseModule(p: ElementwiseProgram, ins: readonly DType[], modes: readonly Mode[]): Uint8Array<ArrayBuffer> {
+  const b = programBodies(p, ins);
+  const out = programDtypes(p, ins).at(-1)!;
+  const m = new ModuleBuilder().importMemory();
+  emitSimdKernel(m, {
+    name: 'k', ins: ins.map((d, k) => ({ kind: kindOf(d), mode: modes[k]! })), out: kindOf(out), params: 0,
+    vlocals: b.vlocals, locals: b.locals,
+    vec: (x, _p, _t, more) => b.vec(x, more),
+    sc: (x, _p, tmp, more) => b.sc(x, tmp, more),
+  });
+  return m.bytes();
+}
+
+type FusedKernel = (...args: number[]) => void;
+
+function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+const fusedElementwise: NativeKernelFactory = (backend) => (inputs, attrs, outTypes) => {
+  const p = parseProgram(attrs['program'] as string);
+  const ot = outTypes[0]!;
+  const n = sizeOf(ot.shape);
+  const out = backend.alloc(ot.dtype, n);
+  if (n === 0) return [out];
+  const dtypes = inputs.map((x) => x.dtype);
+  let plan: BroadcastPlan;
+  if (inputs.every((x) => x.storage.size === n || x.storage.size === 1)) {
+    plan = { rows: 1, cols: n, modes: inputs.map((x) => (x.storage.size === n ? 'v' : 's')), steps: inputs.map(() => 0), outer: [] };
+  } else {
+    // Any broadcast has a plan at minCallWork 0 (outer dims looped in JS).
+    plan = planBroadcast(inputs.map((x) => x.shape), ot.shape, dtypes.map((d) => (d === 'bool' ? 1 : 4)), ot.dtype === 'bool' ? 1 : 4, 0)!;
+  }
+  const key = `fusedElementwise ${plan.modes.join('')} ${dtypes.map(kindOf).join(',')} ${p.text}`;
+  const k = kernelsOn<Readonly<Record<string, FusedKernel>>>(backend.memory, key, () => fusedElementwiseModule(p, dtypes, plan.modes))['k']!;
+  const { rows, cols, steps } = plan;
+  forEachOuter(plan, inputs.map((x) => x.storage.ptr), out.ptr, (ptrs, o) => k(...ptrs, o, rows, cols, ...steps));
+  return [out];
+};
+
+registerNativeKernels({ fusedElementwise });
