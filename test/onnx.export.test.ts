@@ -19,7 +19,9 @@ import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
-import { decodeModel } from '../src/onnx/proto.js';
+import { decodeModel, encodeModel } from '../src/onnx/proto.js';
+import { toModelProto } from '../src/onnx/export.js';
+import { interpretEager } from '../src/compiled/index.js';
 import { kilnError } from './support/kilnError.js';
 
 const { nn } = kiln;
@@ -304,6 +306,38 @@ describe('kiln.onnx.exportModel vs ONNX Runtime (1e-5 relative)', () => {
     const session = await ort.InferenceSession.create(bytes);
     const got = (await session.run({ x: ortTensor(x) }))['output']!.data as Float32Array;
     expect(relDiff(got, (model.forward(x) as kiln.Tensor).dataSync())).toBeLessThanOrEqual(TOL);
+  });
+
+  it('a Loop node (IR built by hand: no traced code makes one) exports as ONNX Loop, int64 trip count and iteration cast', async () => {
+    // y = 3 steps of acc ← 2·acc + i, with the per-step values as a scan output.
+    const g = new kiln.ir.Graph();
+    const x = g.addInput('x', { dtype: 'float32', shape: [kiln.ir.sym('n')] });
+    const trips = g.addConstant('trips', new Int32Array([3]), { dtype: 'int32', shape: [] });
+    const yes = g.addConstant('yes', new Uint8Array([1]), { dtype: 'bool', shape: [] });
+    const two = g.addConstant('two', new Float32Array([2]), { dtype: 'float32', shape: [] });
+    const body = new kiln.ir.Graph(g);
+    const i = body.addInput('i', { dtype: 'int32', shape: [] });
+    const c = body.addInput('c', { dtype: 'bool', shape: [] });
+    const acc = body.addInput('acc', x.type);
+    const doubled = body.addNode('mul', [acc, two], {}, [x.type]).outputs[0]!;
+    const fi = body.addNode('cast', [i], { dtype: 'float32' }, [{ dtype: 'float32', shape: [] }]).outputs[0]!;
+    const next = body.addNode('add', [doubled, fi], {}, [x.type]).outputs[0]!;
+    body.outputs = [c, next, next];
+    const loop = kiln.ir.addLoop(g, { maxTripCount: trips, cond: yes, carried: [x], body, scanLength: 3 });
+    g.outputs = [...loop.outputs];
+    kiln.ir.verifyGraph(g);
+    const model = toModelProto(g, 17, ['x'], ['final', 'steps']);
+    const bytes = encodeModel(model);
+    runChecker(bytes, 17, 'loop');
+    const session = await ort.InferenceSession.create(bytes);
+    const xs = [1, -0.5, 3, 0];
+    const out = await session.run({ x: new ort.Tensor('float32', new Float32Array(xs), [4]) });
+    const [final, steps] = interpretEager(g, [kiln.tensor(xs)]);
+    expect(out['final']!.dims).toEqual([4]);
+    expect(out['steps']!.dims).toEqual([3, 4]);
+    expect(Array.from(out['final']!.data as Float32Array)).toEqual(Array.from(final!.dataSync()));
+    expect(Array.from(out['steps']!.data as Float32Array)).toEqual(Array.from(steps!.dataSync()));
+    expect(Array.from(final!.dataSync())).toEqual(xs.map((v) => ((2 * v + 0) * 2 + 1) * 2 + 2));
   });
 
   it('names, doc strings (the user\'s line) and writing a file', async () => {

@@ -2,7 +2,7 @@
 // pipeline, via compiledSource/traceOptimized), then write each IR node as ONNX nodes
 // (exportOps.ts) into a ModelProto: weights as initializers, symbolic dims as dim_param,
 // the user's source line as each node's doc_string.
-import { IF_OP, isSym, KilnError, LOOP_OP, userCallSite, type Graph, type SymDim, type Value } from '../ir/index.js';
+import { IF_OP, isSym, KilnError, LOOP_OP, loopInputs, userCallSite, type Graph, type SymDim, type Value } from '../ir/index.js';
 import { compiledSource, traceOptimized, type TracedGraph } from '../compiled/compile.js';
 import { isSymbolicDim, type InputSpec } from '../compiled/spec.js';
 import { Module } from '../nn/module.js';
@@ -11,7 +11,7 @@ import type { Tensor } from '../eager/tensor.js';
 import { loadNodeHost, requireNode } from '../platform/index.js';
 import { ExportContext, valueInfo } from './exportContext.js';
 import { ONNX_EXPORTERS } from './exportOps.js';
-import { encodeModel, IR_VERSION, type IGraphProto, type IModelProto } from './proto.js';
+import { encodeModel, IR_VERSION, OnnxDataType, onnxDataTypeOf, type IGraphProto, type IModelProto } from './proto.js';
 
 /** Opsets `exportModel` writes. */
 export const EXPORT_OPSETS = { min: 13, max: 18, default: 17 } as const;
@@ -181,7 +181,10 @@ function writeNodes(ctx: ExportContext, g: Graph): void {
       writeIf(ctx, node.subgraphs[0]!, node.subgraphs[1]!);
       continue;
     }
-    if (node.op === LOOP_OP) throw ctx.fail('Loop export is not supported yet (kiln.cond exports as If)');
+    if (node.op === LOOP_OP) {
+      writeLoop(ctx, node.subgraphs[0]!);
+      continue;
+    }
     const write = ONNX_EXPORTERS[node.op];
     if (!write) throw ctx.fail('it has no ONNX form in Kiln\'s exporter (see README "ONNX" for the supported ops)');
     write(ctx, node);
@@ -206,6 +209,39 @@ function writeIf(ctx: ExportContext, thenG: Graph, elseG: Graph): void {
   const elseBranch = branch(elseG, 'else');
   ctx.node = node;
   ctx.emit('If', [cond], node.outputs.map((_, i) => ctx.out(i)), { then_branch: { g: thenBranch }, else_branch: { g: elseBranch } });
+}
+
+/**
+ * A Loop node (ONNX semantics already): the trip count and the body's iteration number
+ * are int64 in ONNX and int32 in Kiln, so both are cast; everything else maps one to one.
+ */
+function writeLoop(ctx: ExportContext, body: Graph): void {
+  const node = ctx.node!;
+  const { maxTripCount, cond, carried } = loopInputs(node);
+  const m = maxTripCount ? ctx.emit('Cast', [ctx.name(maxTripCount)], 1, { to: { i: OnnxDataType.INT64 } })[0]! : '';
+  const [iteration, condIn, ...carriedIn] = body.inputs;
+  if (!iteration || !condIn) throw ctx.fail('the Loop body must take (iteration, cond, carried…)');
+  const iterName = ctx.fresh('loop_iter');
+  const outs: string[] = [];
+  const nodes = ctx.inSubgraph(() => {
+    ctx.node = node;
+    ctx.emit('Cast', [iterName], [ctx.name(iteration)], { to: { i: onnxDataTypeOf(iteration.type.dtype) } });
+    writeNodes(ctx, body);
+    ctx.node = node;
+    for (const v of body.outputs) outs.push(ctx.emit('Identity', [ctx.name(v)], [ctx.fresh('body_out')])[0]!);
+  });
+  const graph: IGraphProto = {
+    name: 'body',
+    node: nodes,
+    input: [
+      { name: iterName, type: { tensorType: { elemType: OnnxDataType.INT64, shape: { dim: [] } } } },
+      valueInfo(ctx.name(condIn), condIn.type),
+      ...carriedIn.map((v) => valueInfo(ctx.name(v), v.type)),
+    ],
+    output: body.outputs.map((v, i) => valueInfo(outs[i]!, v.type, i <= carried.length)),
+  };
+  ctx.node = node;
+  ctx.emit('Loop', [m, cond ? ctx.name(cond) : '', ...carried.map((v) => ctx.name(v))], node.outputs.map((_, i) => ctx.out(i)), { body: { g: graph } });
 }
 
 function histogram(g: IGraphProto): Record<string, number> {
