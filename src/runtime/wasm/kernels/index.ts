@@ -8,5 +8,6 @@ import './random.js';
 import './linear.js';
 import './recurrentGatesKernel.js';
 import './nhwc.js';
+import './fusedElementwiseKernel.js';
 import './normalization.js';
 import './logSoftmaxKernel.js';
