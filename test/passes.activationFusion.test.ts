@@ -171,6 +171,8 @@ describe('activation fusion: results', () => {
         expect(ops(fast)).toEqual(['conv2d']);
         expect(identical(out, o1)).toBe(true);
         expect(relDiff(out, o0)).toBeLessThan(1e-5);
+        // O3's layout pass keeps the fused activation (NHWC conv): the same bits.
+        expect(identical(compiled(model, shape, x, 'O3', target).out, out)).toBe(true);
       }
       // NaN stays NaN through the fused relu (XNNPACK's clamp would give 0).
       const nanIn = kiln.full([1, 3, 4, 4], NaN);
