@@ -355,6 +355,41 @@ describe('kiln.onnx.exportModel vs ONNX Runtime (1e-5 relative)', () => {
   });
 });
 
+// Round trip: export → kiln.onnx.importModel → run equals Kiln eager (1e-5 relative, as
+// above). Runs once ONNX import is in the build; skipped with the reason printed before.
+const importModel = (kiln.onnx as unknown as { importModel?: (src: Uint8Array) => Promise<{ run(...xs: kiln.Tensor[]): unknown }> }).importModel;
+if (!importModel) console.log('ONNX round-trip tests skipped: kiln.onnx.importModel is not in this build');
+describe.skipIf(!importModel)('export → import → run (round trip)', () => {
+  // Made in the tests (modules need kiln.init).
+  const cases: (() => Case)[] = [
+    () => ({ name: 'mlp', model: new nn.Sequential(new nn.Linear(4, 8), new nn.ReLU(), new nn.Linear(8, 3)), specs: [kiln.spec([B, 4])], inputs: (n) => [seeded([n ? 1 : 5, 4], 50 + n)] }),
+    () => ({ name: 'cnn', model: randomizeStats(new nn.Sequential(new nn.BatchNorm2d(3), new nn.Conv2d(3, 4, 3, { padding: 1 }), new nn.ReLU(), new nn.MaxPool2d(2), new nn.Flatten(), new nn.Linear(64, 5)), 60), specs: [kiln.spec([B, 3, 8, 8])], inputs: (n) => [seeded([n ? 1 : 2, 3, 8, 8], 52 + n)] }),
+    () => ({ name: 'lstm', model: new nn.LSTM(3, 5, { batchFirst: true }), specs: [kiln.spec([B, T, 3])], inputs: (n) => [seeded(n ? [1, 3, 3] : [2, 6, 3], 54 + n)] }),
+    () => ({ name: 'gru', model: new nn.GRU(3, 4, { numLayers: 2, bidirectional: true }), specs: [kiln.spec([T, B, 3])], inputs: (n) => [seeded(n ? [2, 1, 3] : [5, 2, 3], 56 + n)] }),
+    () => ({ name: 'residual', model: randomizeStats(new Residual(), 70), specs: [kiln.spec([B, 4, 5, 5])], inputs: (n) => [seeded([n ? 1 : 2, 4, 5, 5], 58 + n)] }),
+    () => { const lin = new nn.Linear(4, 4); return { name: 'cond', model: (x: kiln.Tensor) => kiln.cond(x.sum().greater(0), () => lin.forward(x).tanh(), () => x.mul(2).sub(1)), specs: [kiln.spec([B, 4])], inputs: (n) => [n ? seeded([1, 4], 60).abs().neg() : seeded([3, 4], 61).abs()] }; },
+  ];
+  const names = ['mlp', 'cnn with BN', 'lstm', 'gru', 'residual', 'cond'];
+  cases.forEach((make, k) => {
+    it(`${names[k]}: the imported model equals Kiln eager at two sizes`, async () => {
+      const c = make();
+      const { bytes } = await kiln.onnx.exportModel(c.model, null, { inputs: c.specs });
+      if (c.model instanceof nn.Module) c.model.eval();
+      const imported = await importModel!(bytes);
+      for (const n of [0, 1] as const) {
+        const xs = c.inputs(n);
+        const got = flat(await imported.run(...xs));
+        const want = flat(c.model instanceof nn.Module ? (c.model as unknown as { forward(...a: kiln.Tensor[]): unknown }).forward(...xs) : c.model(...xs));
+        expect(got.length).toBe(want.length);
+        got.forEach((g, i) => {
+          expect(g.shape).toEqual(want[i]!.shape);
+          expect(relDiff(g.dataSync(), want[i]!.dataSync()), `${c.name} output ${i} at size ${n}`).toBeLessThanOrEqual(TOL);
+        });
+      }
+    });
+  });
+});
+
 describe('kiln.onnx.exportModel errors', () => {
   const reject = async (p: Promise<unknown>): Promise<kiln.KilnError> => {
     try {
