@@ -18,6 +18,8 @@ function binary(f: (x: number, y: number) => number): ArrayKernel {
 export function erfScalar(x: number): number {
   const sign = x < 0 ? -1 : 1;
   const ax = Math.abs(x);
+  // ±0 and ±∞ exactly (the series would turn -0 into +0, the continued fraction ∞ into NaN).
+  if (ax === 0 || ax === Infinity) return ax === 0 ? x : sign;
   if (ax < 0.5) {
     // Maclaurin series converges fast here.
     const x2 = ax * ax;

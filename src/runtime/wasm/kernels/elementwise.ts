@@ -14,17 +14,16 @@ export function fallbackOf(backend: WasmBackend, name: string): Kernel<WasmStora
   return k;
 }
 
-/** Unary tfjs kernel `fn(xId, dtype, outId)` (or `fn(xId, outId)`), float32 only. */
-function unary(fnName: string, withDtype = true, accept: (attrs: Record<string, unknown>) => boolean = () => true): NativeKernelFactory {
+/** Unary tfjs kernel `fn(xId, dtype, outId)`, float32 only. */
+function unary(fnName: string): NativeKernelFactory {
   return (backend, name) => {
     const fallback = fallbackOf(backend, name);
     const fn = backend.module[`_${fnName}`];
     return (inputs, attrs, outTypes) => {
       const x = inputs[0]!;
-      if (x.dtype !== 'float32' || !accept(attrs)) return fallback(inputs, attrs, outTypes);
+      if (x.dtype !== 'float32') return fallback(inputs, attrs, outTypes);
       const out = backend.alloc('float32', x.storage.size);
-      if (withDtype) fn(x.storage.id, 0, out.id);
-      else fn(x.storage.id, out.id);
+      fn(x.storage.id, 0, out.id);
       return [out];
     };
   };
@@ -267,24 +266,29 @@ function sizeOf(shape: readonly number[]): number {
 //    16 elements), so these also go to the generated kernels;
 //  - row/column/channel broadcasts: 4–5× faster than tfjs's broadcasting loops.
 // The tfjs kernels stay behind them for int32 and scattered broadcasts, then the portable ones.
+//  - exp, log, tanh, sigmoid, erf, softplus, elu: polynomial f32x4 code (simdMath.ts, ≤ 2 ulp
+//    from the float64 reference) instead of tfjs's scalar libm loops (Tanh ≈ 17 ns/element)
+//    or, for erf and softplus, the portable JS kernels; see `npm run bench -- kernels`.
 // log1p has no native kernel on purpose: tfjs's Log1p is log(1 + x) in float32, which
 // loses everything below 2⁻²⁴ (log1p(1e-10) = 0); the portable kernel is Math.log1p in
 // float64, rounded once (the reference backend's result, bit for bit).
 registerNativeKernels({
   neg: simdUnary('neg'),
   abs: simdUnary('abs'),
-  exp: unary('Exp'),
-  log: unary('Log'),
+  exp: simdUnary('exp'),
+  log: simdUnary('log'),
   sqrt: simdUnary('sqrt'),
   rsqrt: unary('Rsqrt'),
   square: simdUnary('square'),
   reciprocal: simdUnary('reciprocal'),
   sin: unary('Sin'),
   cos: unary('Cos'),
-  sigmoid: unary('Sigmoid', false),
-  tanh: unary('Tanh'),
+  sigmoid: simdUnary('sigmoid'),
+  tanh: simdUnary('tanh'),
+  erf: simdUnary('erf'),
+  softplus: simdUnary('softplus', (a) => [a['beta'] as number, a['threshold'] as number]),
   relu: simdUnary('relu'),
-  elu: unary('Elu', true, (a) => a['alpha'] === 1),
+  elu: simdUnary('elu', (a) => [a['alpha'] as number]),
   leakyRelu: simdUnary('leakyRelu', (a) => [a['alpha'] as number]),
   clip: simdUnary('clip', (a) => [(a['min'] as number | null) ?? -Infinity, (a['max'] as number | null) ?? Infinity]),
   add: simdBinary('add', binary('Add')),
