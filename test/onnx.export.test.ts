@@ -230,7 +230,7 @@ describe('kiln.onnx.exportModel vs ONNX Runtime (1e-5 relative)', () => {
     }
   });
 
-  it('primitives: elementwise, comparisons, where, shapes (reshape/expand/slice/concat/split/pad/transpose), argmax, at opsets 13 and 17', async () => {
+  it('primitives: elementwise, comparisons, where, shapes (reshape/expand/slice/concat/split/pad/transpose), argmax, at opsets 13, 17 and 18', async () => {
     const f = (x: kiln.Tensor, y: kiln.Tensor) => {
       const a = x.exp().add(x.abs().add(1).log()).mul(y.sigmoid()).sub(x.tanh().div(2));
       const b = kiln.where(x.greater(y), x.leakyRelu(0.1), y.elu()).maximum(x.neg()).minimum(kiln.clip(y, -0.5, 0.7));
@@ -246,6 +246,21 @@ describe('kiln.onnx.exportModel vs ONNX Runtime (1e-5 relative)', () => {
     const c: Case = { name: 'prims', model: f, specs: [kiln.spec([B, 6]), kiln.spec([B, 6])], inputs: (n) => [seeded([n ? 1 : 3, 6], 17 + n), seeded([n ? 1 : 3, 6], 19 + n)] };
     await exportAndCompare(c, 13);
     await exportAndCompare(c, 17);
+    await exportAndCompare(c, 18);
+  });
+
+  it('indexing: indexSelect (Gather), gather (GatherElements), scatterAdd (ScatterElements, opset ≥ 16), oneHot, tril', async () => {
+    const idx = kiln.tensor([[0, 3], [2, 2], [1, 0]], { dtype: 'int32' });
+    const f = (x: kiln.Tensor) => [
+      x.indexSelect(1, kiln.tensor([3, 0, 2], { dtype: 'int32' })),
+      x.gather(1, idx),
+      x.scatterAdd(1, idx, x.slice([0], [2], { axes: [1] })),
+      x.argmax(1).oneHot(4).cast('float32'),
+      kiln.tril(x, 1),
+    ];
+    const c: Case = { name: 'indexing', model: f, specs: [kiln.spec([3, 4])], inputs: (n) => [seeded([3, 4], 25 + n)] };
+    for (const opset of [16, 17]) await exportAndCompare(c, opset);
+    await expect(kiln.onnx.exportModel(f, null, { inputs: c.specs, opset: 15 })).rejects.toThrow(/op 'scatterAdd'.*opset 15.*needs opset 16/s);
   });
 
   it('an affine symbolic dim (2·batch) in an expand target is computed from the input shape at run time', async () => {

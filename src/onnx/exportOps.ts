@@ -406,7 +406,10 @@ export const ONNX_EXPORTERS: Readonly<Record<string, OpExporter>> = {
     ctx.emit('ScatterElements', [ctx.in(0), ctx.in(1), ctx.in(2)], [ctx.out(0)], { axis: { i: attr<number>(node, 'axis') }, reduction: { s: 'add' } });
   },
   oneHot: (ctx, node) => {
-    ctx.emit('OneHot', [ctx.in(0), ctx.int64([attr<number>(node, 'numClasses')], [], 'depth'), ctx.tensor('onehot_values', 'int32', [2], new Int32Array([0, 1]))], [ctx.out(0)], { axis: { i: -1 } });
+    // int64 indices, depth and values: the type combination every runtime implements; then Kiln's int32.
+    const idx = ctx.emit('Cast', [ctx.in(0)], 1, { to: { i: 7 } })[0]!;
+    const hot = ctx.emit('OneHot', [idx, ctx.int64([attr<number>(node, 'numClasses')], [], 'depth'), ctx.int64([0, 1], [2], 'onehot_values')], 1, { axis: { i: -1 } })[0]!;
+    ctx.emit('Cast', [hot], [ctx.out(0)], { to: { i: 6 } });
   },
   tril: (ctx, node) => { ctx.emit('Trilu', [ctx.in(0), ctx.int64([attr<number>(node, 'diagonal')], [], 'k')], [ctx.out(0)], { upper: { i: 0 } }); },
   triu: (ctx, node) => { ctx.emit('Trilu', [ctx.in(0), ctx.int64([attr<number>(node, 'diagonal')], [], 'k')], [ctx.out(0)], { upper: { i: 1 } }); },
