@@ -167,6 +167,7 @@ describe('kiln.onnx.exportModel vs ONNX Runtime (1e-5 relative)', () => {
     expect(m.opsetImport[0]!.version).toEqual(expect.anything());
     expect(Number(m.opsetImport[0]!.version)).toBe(17);
     expect(m.producerName).toBe('kiln');
+    expect(m.producerVersion).toBe(JSON.parse(readFileSync(join(process.cwd(), 'package.json'), 'utf8')).version); // KILN_VERSION kept in step
     expect(m.graph!.input![0]!.type!.tensorType!.shape!.dim![0]!.dimParam).toBe('batch');
     expect(m.graph!.output![0]!.name).toBe('output');
     expect(m.graph!.initializer!.map((t) => t.name).sort()).toEqual(['0.bias', '0.weight', '2.bias', '2.weight']);
