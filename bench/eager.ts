@@ -137,6 +137,18 @@ export async function eagerSuite(): Promise<Row[]> {
       { name: 'kiln generated kernel', run: lnForward },
     ],
   }));
+  const xlg = kiln.randn([128, 512], { seed: 7 });
+  const lnStep = () => kiln.scope(() => ln.forward(xlg).sum().backward());
+  rows.push(...compare({
+    title: 'LayerNorm(512) training step (forward + backward) on [128, 512], per step',
+    baseline: 'kiln decomposition (before)',
+    unit: 'us',
+    iters: 100,
+    contenders: [
+      { name: 'kiln decomposition (before)', run: decomposed(['layerNorm', 'layerNormGrad'], lnStep) },
+      { name: 'kiln generated kernels', run: lnStep },
+    ],
+  }));
   // logSoftmax had only the portable kernel (Math.exp per element) on wasm.
   const xs = kiln.randn([64, 1000], { seed: 6 });
   const portable = adaptArrayKernel(wasm, arrayKernels.get('logSoftmax')!, (st) => wasm.view(st), true);

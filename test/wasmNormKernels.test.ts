@@ -1,7 +1,7 @@
 /**
  * The wasm normalization kernels (src/runtime/wasm/kernels/normalization.ts on the
  * generated simdNormalization.ts): batchNorm, batchNormTraining (statistics in one
- * float64 pass), batchNormTrainingGrad and layerNorm agree with the reference backend's
+ * float64 pass), batchNormTrainingGrad, layerNorm and layerNormGrad agree with the reference backend's
  * portable kernels on awkward shapes (runs of every length mod 4, inner size 1, size-1
  * and zero-size dims, every weight/bias combination), NaN and ±Infinity propagate as
  * there, and data far from 0 keeps its variance (1e7 + [1..4] → 1.25 exactly).
@@ -59,9 +59,9 @@ function expectClose(got: readonly Float32Array[], want: readonly Float32Array[]
 const channelShapes: number[][] = [[3, 5, 7], [5, 3], [1, 1], [2, 3, 1, 9], [4, 2, 4, 4], [2, 3, 5, 3], [7, 1, 17], [0, 3, 2], [16, 6, 6, 6]];
 
 describe('wasm has its own kernels for the normalization ops', () => {
-  it('batchNorm, batchNormTraining, batchNormTrainingGrad, layerNorm are native (not their decompositions)', () => {
+  it('batchNorm, batchNormTraining, batchNormTrainingGrad, layerNorm, layerNormGrad are native (not their decompositions)', () => {
     const k = engine.backends.get('wasm')!.kernels;
-    for (const op of ['batchNorm', 'batchNormTraining', 'batchNormTrainingGrad', 'layerNorm']) expect(k.has(op), op).toBe(true);
+    for (const op of ['batchNorm', 'batchNormTraining', 'batchNormTrainingGrad', 'layerNorm', 'layerNormGrad']) expect(k.has(op), op).toBe(true);
   });
 });
 
@@ -147,6 +147,21 @@ describe('layerNorm on wasm = reference', () => {
     const s = Math.sqrt(2);
     expect(Array.from(y.slice(0, 5))).toEqual([-2 / s, -1 / s, 0, 1 / s, 2 / s].map(Math.fround));
     for (const r of [1, 2, 3]) expect(Array.from(y.slice(r * 5, r * 5 + 5)).every(Number.isNaN), `row ${r}`).toBe(true);
+  });
+});
+
+describe('layerNormGrad on wasm = reference', () => {
+  it('dx, dweight, dbias with and without a weight: odd row lengths, one-element rows, several leading axes, NaN kept per row', () => {
+    const cases: [number[], number][] = [[[3, 7], 1], [[2, 3, 5], 1], [[2, 3, 5], 2], [[4, 1], 1], [[1, 33], 1], [[5, 16], 1], [[2, 2, 2, 3], 0], [[0, 4], 1], [[64, 96], 1]];
+    cases.forEach(([shape, axis], s) => {
+      const tail = shape.slice(axis), n = sizeOf(shape);
+      const xd = values(n, s + 61, 0.3, 3);
+      if (n > 6) xd[5] = NaN;
+      const x = { data: xd, shape }, dy = { data: values(n, s + 62, -0.2), shape };
+      const w = { data: values(sizeOf(tail), s + 63), shape: tail };
+      expectClose(...both('layerNormGrad', [x, dy], { axis, eps: 1e-5 }), `[${shape}] axis ${axis}`);
+      expectClose(...both('layerNormGrad', [x, dy, w], { axis, eps: 1e-5 }), `[${shape}] axis ${axis}, weight`);
+    });
   });
 });
 

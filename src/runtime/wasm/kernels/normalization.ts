@@ -2,10 +2,10 @@ import type { Attrs } from '../../../ir/index.js';
 import type { Kernel, KernelInput } from '../../backend.js';
 import { registerNativeKernels } from '../nativeKernels.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
-import { layerNormName, normalizationKernels, type NormalizationKernels } from './simdNormalization.js';
+import { layerNormGradName, layerNormName, normalizationKernels, type NormalizationKernels } from './simdNormalization.js';
 
 /*
- * batchNorm, batchNormTraining (+ its closed-form backward) and layerNorm on the
+ * batchNorm, batchNormTraining and layerNorm (+ their closed-form backwards) on the
  * generated kernels of simdNormalization.ts: statistics in one float64 pass over x, the
  * result in a second (the ops' decompositions take ≈10–15 passes). The per-channel
  * arithmetic between the passes (C values) is done here, in JS float64, with the
@@ -141,15 +141,37 @@ const batchNormTrainingGradKernel: Factory = (backend) => {
 const layerNormKernel: Factory = (backend) => {
   const kernels = lazyKernels(backend);
   return ([x, w, b], attrs: Attrs) => {
-    const axis = attrs['axis'] as number;
-    let rows = 1, len = 1;
-    x!.shape.forEach((d, i) => {
-      if (i < axis) rows *= d;
-      else len *= d;
-    });
+    const { rows, len } = rowsOf(x!.shape, attrs['axis'] as number);
     const y = backend.alloc('float32', x!.storage.size);
     kernels()[layerNormName(Boolean(w), Boolean(b))]!(x!.storage.ptr, y.ptr, w ? w.storage.ptr : 0, b ? b.storage.ptr : 0, rows, len, attrs['eps'] as number);
     return [y];
+  };
+};
+
+/** Rows and row length of a layer-normalized x (axes from `axis` on form a row). */
+function rowsOf(shape: readonly number[], axis: number): { rows: number; len: number } {
+  let rows = 1, len = 1;
+  shape.forEach((d, i) => {
+    if (i < axis) rows *= d;
+    else len *= d;
+  });
+  return { rows, len };
+}
+
+const layerNormGradKernel: Factory = (backend) => {
+  const kernels = lazyKernels(backend);
+  return ([x, dy, w], attrs: Attrs) => {
+    const { rows, len } = rowsOf(x!.shape, attrs['axis'] as number);
+    const dx = backend.alloc('float32', x!.storage.size);
+    const dw = backend.alloc('float32', len), db = backend.alloc('float32', len);
+    withVectors(backend, 2, len, ([sw, sb], views) => {
+      for (const v of views()) v.fill(0);
+      kernels()[layerNormGradName(Boolean(w))]!(x!.storage.ptr, dy!.storage.ptr, dx.ptr, w ? w.storage.ptr : 0, sw!, sb!, rows, len, attrs['eps'] as number);
+      const [swv, sbv] = views();
+      f32At(backend, dw).set(swv!);
+      f32At(backend, db).set(sbv!);
+    });
+    return [dx, dw, db];
   };
 };
 
@@ -158,4 +180,5 @@ registerNativeKernels({
   batchNormTraining: batchNormTrainingKernel,
   batchNormTrainingGrad: batchNormTrainingGradKernel,
   layerNorm: layerNormKernel,
+  layerNormGrad: layerNormGradKernel,
 });

@@ -20,6 +20,8 @@ import { cat, I, kernelsOn, ModuleBuilder, T, type Code, type ValType } from '..
 //   layerNorm_{w}{b}(src, dst, w, b, rows, len, eps: f64)
 //     per row of `len` contiguous elements: mean = Σx/len, σ⁻¹ = 1/√(Σ(x − mean)²/len + eps),
 //     y = (x − mean)·σ⁻¹ (·w[j]) (+ b[j]); variants without weight, with weight, with both.
+//   layerNormGrad_{w}(x, dy, dx, w, sw, sb, rows, len, eps: f64)
+//     the closed-form backward per row (see emitLayerNormGrad); sw, sb: float64 column sums.
 //
 // Byte addresses and counts are i32; per-channel vectors (k, s1, s2, m, sc, sh, a, k1, k0)
 // are float64 arrays. Each float32 v128 is widened into two f64x2 (exact). The results
@@ -193,20 +195,32 @@ function emitGradApply(m: ModuleBuilder): void {
 /** Export name of the layer norm kernel with / without weight and bias. */
 export const layerNormName = (w: boolean, b: boolean): `layerNorm_${string}` => `layerNorm_${w ? 'w' : ''}${b ? 'b' : ''}`;
 
-function emitLayerNorm(m: ModuleBuilder, hasW: boolean, hasB: boolean): void {
-  const P = { src: 0, dst: 1, w: 2, b: 3, rows: 4, len: 5, eps: 6 };
-  const NP = 7;
-  const { types, local } = locals(NP);
-  const [r, i, p, q, wp, bp] = Array.from({ length: 6 }, () => local(T.i32));
+/** Locals a layer-norm row walk uses: i32 i, p; v128 v, a0, a1, d, mv (mean), sv (σ⁻¹); f64 s, mean, invstd, e, n (= len). */
+interface RowLocals {
+  i: number; p: number;
+  v: number; a0: number; a1: number; d: number; mv: number; sv: number;
+  s: number; mean: number; invstd: number; e: number; n: number;
+}
+
+function rowLocals(local: (t: ValType) => number): RowLocals {
+  const [i, p] = [local(T.i32), local(T.i32)];
   const [v, a0, a1, d, mv, sv] = Array.from({ length: 6 }, () => local(T.v128));
   const [s, mean, invstd, e, n] = Array.from({ length: 5 }, () => local(T.f64));
+  return { i, p, v, a0, a1, d, mv, sv, s, mean, invstd, e, n };
+}
+
+/**
+ * A row's statistics as the portable kernel's sliceStats: pass 1 Σx → mean (in `mean`,
+ * `mv`), pass 2 Σ(x − mean)² → σ⁻¹ = 1/√(Σ/len + eps) (in `invstd`, `sv`). The row starts
+ * at local `src`; `len` and `eps` are locals too.
+ */
+function rowStats(L: RowLocals, src: number, len: number, eps: number): { vectors: (body: Code) => Code; scalars: (body: Code) => Code; stats: Code } {
   const { get, set, tee } = I;
-  const vectors = (body: Code): Code => cat(get(P.len), I.i32(2), I.i32ShrU(), set(i), I.repeat(i, body));
-  const scalars = (body: Code): Code => cat(get(P.len), I.i32(3), I.i32And(), set(i), I.repeat(i, body));
-  const rowStart = cat(get(P.src), set(p), ZERO(), set(a0), ZERO(), set(a1));
+  const { i, p, v, a0, a1, d, mv, sv, s, mean, invstd, e, n } = L;
+  const vectors = (body: Code): Code => cat(get(len), I.i32(2), I.i32ShrU(), set(i), I.repeat(i, body));
+  const scalars = (body: Code): Code => cat(get(len), I.i32(3), I.i32And(), set(i), I.repeat(i, body));
+  const rowStart = cat(get(src), set(p), ZERO(), set(a0), ZERO(), set(a1));
   const xScalar = cat(get(p), I.f32Load(), I.f64PromoteF32());
-  // Pass 1: Σx. Pass 2: Σ(x − mean)². Pass 3: the result (the portable kernel's order:
-  // (x − mean)·σ⁻¹, then ·w, then + b, all float64).
   const sumPass = cat(
     rowStart,
     vectors(cat(get(p), I.v128Load(), tee(v), I.f64x2PromoteLowF32x4(), get(a0), I.f64x2Add(), set(a0), promoteHigh(get(v)), get(a1), I.f64x2Add(), set(a1), I.bump(p, I.i32(16)))),
@@ -220,8 +234,23 @@ function emitLayerNorm(m: ModuleBuilder, hasW: boolean, hasB: boolean): void {
     vectors(cat(get(p), I.v128Load(), set(v), sq(cat(get(v), I.f64x2PromoteLowF32x4()), a0), sq(promoteHigh(get(v)), a1), I.bump(p, I.i32(16)))),
     lanesSum(cat(get(a0), get(a1), I.f64x2Add())), set(s),
     scalars(cat(xScalar, get(mean), I.f64Sub(), tee(e), get(e), I.f64Mul(), get(s), I.f64Add(), set(s), I.bump(p, I.i32(4)))),
-    I.f64Const(1), get(s), get(n), I.f64Div(), get(P.eps), I.f64Add(), I.f64Sqrt(), I.f64Div(), tee(invstd), I.f64x2Splat(), set(sv),
+    I.f64Const(1), get(s), get(n), I.f64Div(), get(eps), I.f64Add(), I.f64Sqrt(), I.f64Div(), tee(invstd), I.f64x2Splat(), set(sv),
   );
+  return { vectors, scalars, stats: cat(get(len), I.f64ConvertI32U(), set(n), sumPass, varPass) };
+}
+
+function emitLayerNorm(m: ModuleBuilder, hasW: boolean, hasB: boolean): void {
+  const P = { src: 0, dst: 1, w: 2, b: 3, rows: 4, len: 5, eps: 6 };
+  const NP = 7;
+  const { types, local } = locals(NP);
+  const [r, q, wp, bp] = Array.from({ length: 4 }, () => local(T.i32));
+  const L = rowLocals(local);
+  const { p, v, mv, sv, mean, invstd } = L;
+  const { get, set } = I;
+  // Passes 1–2: the statistics. Pass 3: the result (the portable kernel's order:
+  // (x − mean)·σ⁻¹, then ·w, then + b, all float64).
+  const { vectors, scalars, stats } = rowStats(L, P.src, P.len, P.eps);
+  const xScalar = cat(get(p), I.f32Load(), I.f64PromoteF32());
   const loadPair = (ptr: number, half: 'lo' | 'hi'): Code => (half === 'lo' ? cat(get(ptr), I.v128Load(), I.f64x2PromoteLowF32x4()) : promoteHigh(cat(get(ptr), I.v128Load())));
   const vecOut = (half: 'lo' | 'hi'): Code => cat(
     half === 'lo' ? cat(get(v), I.f64x2PromoteLowF32x4()) : promoteHigh(get(v)), get(mv), I.f64x2Sub(), get(sv), I.f64x2Mul(),
@@ -241,14 +270,94 @@ function emitLayerNorm(m: ModuleBuilder, hasW: boolean, hasB: boolean): void {
     scalars(cat(get(q), scalarOut, I.f32Store(), I.bump(p, I.i32(4)), I.bump(q, I.i32(4)), bumpWB(4))),
   );
   const body = cat(
-    get(P.len), I.f64ConvertI32U(), set(n), get(P.dst), set(q), get(P.rows), set(r),
-    I.repeat(r, cat(sumPass, varPass, outPass, get(p), set(P.src))),
+    get(P.dst), set(q), get(P.rows), set(r),
+    I.repeat(r, cat(stats, outPass, get(p), set(P.src))),
   );
   const params: ValType[] = [T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.f64];
   m.func(layerNormName(hasW, hasB), params, [], types, body);
 }
 
-/** The normalization module: bnStats, bnApply, bnGradSums, bnGradApply and the layerNorm variants. */
+/** Export name of the layer norm backward kernel with / without weight. */
+export const layerNormGradName = (w: boolean): `layerNormGrad_${string}` => `layerNormGrad_${w ? 'w' : ''}`;
+
+/**
+ * layerNormGrad_{w}(x, dy, dx, w, sw, sb, rows, len, eps: f64): per row, the statistics as
+ * layerNorm's, then with x̂ = (x − mean)·σ⁻¹ and g = dy(·w): Σg, Σg·x̂ (and sw[j] += dy·x̂,
+ * sb[j] += dy into the float64 column sums), then dx = σ⁻¹·((g − mean g) − x̂·mean(g·x̂)):
+ * the portable kernel's formulas in its order (reference/kernels/normalization.ts).
+ */
+function emitLayerNormGrad(m: ModuleBuilder, hasW: boolean): void {
+  const P = { x: 0, dy: 1, dx: 2, w: 3, sw: 4, sb: 5, rows: 6, len: 7, eps: 8 };
+  const { types, local } = locals(9);
+  const [r, q, o, wp, swp, sbp] = Array.from({ length: 6 }, () => local(T.i32));
+  const L = rowLocals(local);
+  const [xv, dv, xh, dd, gv, sg0, sg1, sgx0, sgx1, mgv, mgxv] = Array.from({ length: 11 }, () => local(T.v128));
+  const [sg, sgx, mg, mgx, xs, ds, gs] = Array.from({ length: 7 }, () => local(T.f64));
+  const { p, mv, sv, mean, invstd } = L;
+  const { get, set, tee } = I;
+  const { vectors, scalars, stats } = rowStats(L, P.x, P.len, P.eps);
+  const half = (v: number, h: number): Code => (h === 0 ? cat(get(v), I.f64x2PromoteLowF32x4()) : promoteHigh(get(v)));
+  const wHalf = (h: number): Code => (h === 0 ? cat(get(wp), I.v128Load(), I.f64x2PromoteLowF32x4()) : promoteHigh(cat(get(wp), I.v128Load())));
+  /** Leaves x̂ in `xh`, dy in `dd` and g in `gv` for half h of the loaded vectors. */
+  const terms = (h: number): Code => cat(
+    half(xv, h), get(mv), I.f64x2Sub(), get(sv), I.f64x2Mul(), set(xh),
+    half(dv, h), tee(dd), hasW ? cat(wHalf(h), I.f64x2Mul()) : [], set(gv),
+  );
+  const addTo = (ptr: number, off: number, x: Code): Code => cat(get(ptr), get(ptr), I.v128Load(off), x, I.f64x2Add(), I.v128Store(off));
+  const loads = cat(get(p), I.v128Load(), set(xv), get(q), I.v128Load(), set(dv));
+  const sumsVec = cat(
+    loads,
+    ...[0, 1].map((h) => cat(
+      terms(h),
+      get(gv), get(h ? sg1 : sg0), I.f64x2Add(), set(h ? sg1 : sg0),
+      get(gv), get(xh), I.f64x2Mul(), get(h ? sgx1 : sgx0), I.f64x2Add(), set(h ? sgx1 : sgx0),
+      addTo(swp, 16 * h, cat(get(dd), get(xh), I.f64x2Mul())), addTo(sbp, 16 * h, get(dd)),
+    )),
+    I.bump(p, I.i32(16)), I.bump(q, I.i32(16)), hasW ? I.bump(wp, I.i32(16)) : [], I.bump(swp, I.i32(32)), I.bump(sbp, I.i32(32)),
+  );
+  const scalarTerms = cat(
+    get(p), I.f32Load(), I.f64PromoteF32(), get(mean), I.f64Sub(), get(invstd), I.f64Mul(), set(xs),
+    get(q), I.f32Load(), I.f64PromoteF32(), tee(ds), hasW ? cat(get(wp), I.f32Load(), I.f64PromoteF32(), I.f64Mul()) : [], set(gs),
+  );
+  const addScalar = (ptr: number, x: Code): Code => cat(get(ptr), get(ptr), I.f64Load(), x, I.f64Add(), I.f64Store());
+  const sumsScalar = cat(
+    scalarTerms,
+    get(sg), get(gs), I.f64Add(), set(sg), get(sgx), get(gs), get(xs), I.f64Mul(), I.f64Add(), set(sgx),
+    addScalar(swp, cat(get(ds), get(xs), I.f64Mul())), addScalar(sbp, get(ds)),
+    I.bump(p, I.i32(4)), I.bump(q, I.i32(4)), hasW ? I.bump(wp, I.i32(4)) : [], I.bump(swp, I.i32(8)), I.bump(sbp, I.i32(8)),
+  );
+  const dxHalf = (h: number): Code => cat(terms(h), get(sv), get(gv), get(mgv), I.f64x2Sub(), get(xh), get(mgxv), I.f64x2Mul(), I.f64x2Sub(), I.f64x2Mul());
+  const dxVec = cat(
+    loads, get(o), dxHalf(0), I.f32x4DemoteF64x2Zero(), dxHalf(1), I.f32x4DemoteF64x2Zero(),
+    I.i8x16Shuffle([0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]), I.v128Store(),
+    I.bump(p, I.i32(16)), I.bump(q, I.i32(16)), I.bump(o, I.i32(16)), hasW ? I.bump(wp, I.i32(16)) : [],
+  );
+  const dxScalar = cat(
+    scalarTerms,
+    get(o), get(invstd), get(gs), get(mg), I.f64Sub(), get(xs), get(mgx), I.f64Mul(), I.f64Sub(), I.f64Mul(), I.f32DemoteF64(), I.f32Store(),
+    I.bump(p, I.i32(4)), I.bump(q, I.i32(4)), I.bump(o, I.i32(4)), hasW ? I.bump(wp, I.i32(4)) : [],
+  );
+  const start = cat(get(P.x), set(p), get(P.dy), set(q), get(P.w), set(wp));
+  const body = cat(
+    get(P.dx), set(o), get(P.rows), set(r),
+    I.repeat(r, cat(
+      stats,
+      start, get(P.sw), set(swp), get(P.sb), set(sbp),
+      ...[sg0, sg1, sgx0, sgx1].map((a) => cat(ZERO(), set(a))),
+      vectors(sumsVec),
+      lanesSum(cat(get(sg0), get(sg1), I.f64x2Add())), set(sg), lanesSum(cat(get(sgx0), get(sgx1), I.f64x2Add())), set(sgx),
+      scalars(sumsScalar),
+      get(sg), get(L.n), I.f64Div(), tee(mg), I.f64x2Splat(), set(mgv),
+      get(sgx), get(L.n), I.f64Div(), tee(mgx), I.f64x2Splat(), set(mgxv),
+      start, vectors(dxVec), scalars(dxScalar),
+      get(p), set(P.x), get(q), set(P.dy),
+    )),
+  );
+  const params: ValType[] = [T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.f64];
+  m.func(layerNormGradName(hasW), params, [], types, body);
+}
+
+/** The normalization module: bnStats, bnApply, bnGradSums, bnGradApply, the layerNorm and layerNormGrad variants. */
 export function simdNormalizationModule(): Uint8Array<ArrayBuffer> {
   const m = new ModuleBuilder().importMemory();
   emitStats(m);
@@ -257,6 +366,7 @@ export function simdNormalizationModule(): Uint8Array<ArrayBuffer> {
   emitGradApply(m);
   // The op's inputs are (x, weight?, bias?): a bias comes with a weight.
   for (const [w, b] of [[false, false], [true, false], [true, true]] as const) emitLayerNorm(m, w, b);
+  for (const w of [false, true]) emitLayerNormGrad(m, w);
   return m.bytes();
 }
 
@@ -267,6 +377,7 @@ export interface NormalizationKernels {
   bnGradSums(x: number, dy: number, outer: number, C: number, inner: number, m: number, s1: number, s2: number): void;
   bnGradApply(x: number, dy: number, dx: number, outer: number, C: number, inner: number, m: number, a: number, k1: number, k0: number): void;
   [layerNorm: `layerNorm_${string}`]: (src: number, dst: number, w: number, b: number, rows: number, len: number, eps: number) => void;
+  [layerNormGrad: `layerNormGrad_${string}`]: (x: number, dy: number, dx: number, w: number, sw: number, sb: number, rows: number, len: number, eps: number) => void;
 }
 
 /** The kernels on `memory` (generated and compiled once; instantiated once per memory). */
