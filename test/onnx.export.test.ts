@@ -219,6 +219,18 @@ describe('kiln.onnx.exportModel vs ONNX Runtime (1e-5 relative)', () => {
     expect(f(kiln.tensor([[-1, -1, -1, -1]])).toArray()).toEqual([[-3, -3, -3, -3]]);
   });
 
+  it('kiln.cond with two outputs, an outer value returned as is, and a cond inside a branch (nested If)', async () => {
+    const g = (x: kiln.Tensor) => {
+      const [a, b] = kiln.cond(x.mean().greater(0),
+        () => [x.exp(), kiln.cond(x.max().greater(1), () => x.sum(1), () => x.min(1))],
+        () => [x, x.sum(1).neg()]);
+      return [a!.add(1), b!];
+    };
+    const inputs = (n: 0 | 1) => [n ? seeded([2, 3], 31).abs().neg() : seeded([4, 3], 32).abs().add(0.5)];
+    const { bytes } = await exportAndCompare({ name: 'cond2', model: g, specs: [kiln.spec([B, 3])], inputs });
+    expect(opsOf(bytes).filter((o) => o === 'If')).toHaveLength(2);
+  });
+
   it('LayerNormalization at opset 17/18, decomposed at 13; reductions with axes as attribute (13) and input (18)', async () => {
     const f = (x: kiln.Tensor) => {
       const ln = kiln.layerNorm(x, [6], { eps: 1e-5 });
@@ -442,6 +454,12 @@ describe('kiln.onnx.exportModel errors', () => {
     expect((await reject(kiln.onnx.exportModel(mismatch, null, { inputs: [kiln.spec([2])] }))).message).toMatch(/then-branch .* else-branch/);
     const reads = (x: kiln.Tensor) => kiln.cond(x.sum().greater(0), () => x.mul(x.sum().item()), () => x);
     expect((await reject(kiln.onnx.exportModel(reads, null, { inputs: [kiln.spec([2])] }))).message).toMatch(/inside a kiln.cond branch/);
+    const leaks = (x: kiln.Tensor) => {
+      let inner: kiln.Tensor | null = null;
+      const y = kiln.cond(x.sum().greater(0), () => (inner = x.exp()), () => x);
+      return y.add(inner!);
+    };
+    expect((await reject(kiln.onnx.exportModel(leaks, null, { inputs: [kiln.spec([2])] }))).message).toMatch(/computed inside a kiln.cond branch was used outside it/);
     expect(kilnError(() => kiln.cond(kiln.tensor([1, 2]), () => kiln.tensor(1), () => kiln.tensor(2))).message).toMatch(/bool tensor with one element/);
     expect(kiln.cond(true, () => 1 as unknown as kiln.Tensor, () => 2 as unknown as kiln.Tensor)).toBe(1);
   });

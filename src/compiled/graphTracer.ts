@@ -247,8 +247,10 @@ export class GraphTracer implements TraceHook {
         return { graph: sub, outs };
       } finally {
         this.current = parent;
-        for (const t of [...this.values.keys()]) {
-          if (!before.has(t)) {
+        // Values computed in the branch exist only there; constants it made (cached
+        // scalars among them) live in the root graph and stay usable everywhere.
+        for (const [t, v] of [...this.values]) {
+          if (!before.has(t) && v.producer !== null) {
             this.values.delete(t);
             this.branchLocal.add(t);
           }
