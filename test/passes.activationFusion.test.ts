@@ -237,12 +237,39 @@ describe('activation fusion: training mode', () => {
     expect(ops(fast)).toEqual(['linear', 'linear']);
   });
 
+  it('leakyRelu(0.1), elu and sigmoid fused in training: gradients equal eager exactly', () => {
+    const make = () => {
+      kiln.manualSeed(21);
+      return new nn.Sequential(new nn.Linear(5, 6), new nn.LeakyReLU(0.1), new nn.Linear(6, 6), new nn.ELU(), new nn.Linear(6, 2), new nn.Sigmoid());
+    };
+    const a = make(), b = make();
+    const fast = compile(a, { inputs: [spec([dim('batch'), 5])], mode: 'training', optimize: 'O2' });
+    for (const n of [3, 6, 3]) {
+      const x = kiln.randn([n, 5], { seed: 30 + n }).mul(3);
+      a.zeroGrad();
+      b.zeroGrad();
+      const ya = fast.run(x) as kiln.Tensor, yb = b.forward(x) as kiln.Tensor;
+      expect(identical(ya, yb)).toBe(true);
+      ya.square().sum().backward();
+      yb.square().sum().backward();
+      a.parameters().forEach((p, i) => expect(identical(p.grad!, b.parameters()[i]!.grad!), `parameter ${i}`).toBe(true));
+    }
+    expect(ops(fast)).toEqual(['linear', 'linear', 'linear']);
+  });
+
   it('training mode does not fuse clip (its gradient needs the input at the bounds); inference does', () => {
     kiln.manualSeed(12);
     const model = new nn.Sequential(new nn.Linear(3, 4), relu6());
     const train = compile(model, { inputs: [spec([dim('batch'), 3])], mode: 'training', optimize: 'O2' });
     train.run(kiln.randn([2, 3]));
     expect(ops(train)).toEqual(['linear', 'clip']);
+    // leakyRelu's gradient follows from the output only for alpha ≥ 0 (a negative slope flips the sign test).
+    for (const [alpha, fused] of [[0.1, true], [-0.5, false]] as const) {
+      const m = new nn.Sequential(new nn.Linear(3, 4), new nn.LeakyReLU(alpha));
+      const t = compile(m, { inputs: [spec([dim('batch'), 3])], mode: 'training', optimize: 'O2' });
+      t.run(kiln.randn([2, 3]));
+      expect(ops(t), `alpha ${alpha}`).toEqual(fused ? ['linear'] : ['linear', 'leakyRelu']);
+    }
   });
 
   it('gradcheck through a fused conv2d + leakyRelu / sigmoid (float64, reference)', () => {
