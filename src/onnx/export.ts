@@ -11,7 +11,7 @@ import type { Tensor } from '../eager/tensor.js';
 import { loadNodeHost, requireNode } from '../platform/index.js';
 import { ExportContext, valueInfo } from './exportContext.js';
 import { ONNX_EXPORTERS } from './exportOps.js';
-import { encodeModel, IR_VERSION, OnnxDataType, onnxDataTypeOf, type IGraphProto, type IModelProto } from './proto.js';
+import { encodeModel, IR_VERSION, OnnxDataType, onnxDataTypeOf, type IGraphProto, type IModelProto, type INodeProto, type ITensorProto } from './proto.js';
 
 /** Opsets `exportModel` writes. */
 export const EXPORT_OPSETS = { min: 13, max: 18, default: 17 } as const;
@@ -156,10 +156,11 @@ export function toModelProto(graph: Graph, opset: number, inputNames: readonly s
   writeNodes(ctx, graph);
   ctx.node = null;
   for (const [v, name] of identities) ctx.emit('Identity', [ctx.name(v)], [name]);
+  const { nodes, initializers } = pruneUnused(ctx.nodes, ctx.initializers, outputNames);
   const g: IGraphProto = {
     name: 'kiln',
-    node: ctx.nodes,
-    initializer: ctx.initializers,
+    node: nodes,
+    initializer: initializers,
     input: graph.inputs.map((v, i) => valueInfo(inputNames[i]!, v.type)),
     output: graph.outputs.map((v, i) => valueInfo(outputNames[i]!, v.type)),
   };
@@ -242,6 +243,31 @@ function writeLoop(ctx: ExportContext, body: Graph): void {
   };
   ctx.node = node;
   ctx.emit('Loop', [m, cond ? ctx.name(cond) : '', ...carried.map((v) => ctx.name(v))], node.outputs.map((_, i) => ctx.out(i)), { body: { g: graph } });
+}
+
+/**
+ * Drops nodes whose outputs nothing reads (a mapping that made a value redundant, such as
+ * the zero initial state of a recurrent op) and initializers no node reads.
+ */
+function pruneUnused(nodes: readonly INodeProto[], initializers: readonly ITensorProto[], outputs: readonly string[]): { nodes: INodeProto[]; initializers: ITensorProto[] } {
+  const reads = (list: readonly INodeProto[], into: Map<string, number>, delta: number): void => {
+    for (const n of list) {
+      for (const i of n.input ?? []) if (i) into.set(i, (into.get(i) ?? 0) + delta);
+      for (const a of n.attribute ?? []) if (a.g) reads(a.g.node ?? [], into, delta);
+    }
+  };
+  const uses = new Map<string, number>();
+  reads(nodes, uses, 1);
+  for (const o of outputs) uses.set(o, (uses.get(o) ?? 0) + 1);
+  const kept = [...nodes];
+  for (let k = kept.length - 1; k >= 0; k--) {
+    const n = kept[k]!;
+    if ((n.output ?? []).every((o) => !uses.get(o))) {
+      reads([n], uses, -1);
+      kept.splice(k, 1);
+    }
+  }
+  return { nodes: kept, initializers: initializers.filter((t) => uses.get(t.name ?? '')) };
 }
 
 function histogram(g: IGraphProto): Record<string, number> {

@@ -6,7 +6,7 @@
 //
 // An op absent from this table (random draws, gradient helpers, linear algebra solvers)
 // fails the export with a KilnError naming the op and the user's line.
-import { isSym, promoteTypes, type Dim, type DType, type Node, type SymDim, type TypedArray } from '../ir/index.js';
+import { isSym, promoteTypes, type Dim, type DType, type Node, type SymDim, type TypedArray, type Value } from '../ir/index.js';
 import { ExportContext, type OnnxAttr } from './exportContext.js';
 
 /** Writes the ONNX nodes of the context's current Kiln node. */
@@ -152,9 +152,15 @@ function recurrent(kind: 'lstm' | 'gru' | 'rnn'): OpExporter {
       const w = ctx.tensor(`${onnxOp}_W_l${l}`, dtype, [D, G * H, inSize], cat(W));
       const r = ctx.tensor(`${onnxOp}_R_l${l}`, dtype, [D, G * H, H], cat(R));
       const b = hasBiases ? ctx.tensor(`${onnxOp}_B_l${l}`, dtype, [D, 2 * G * H], cat(B)) : '';
-      const slice = (state: string): string => (L === 1 ? state : ctx.emit('Slice', [state, ctx.int64([l * D]), ctx.int64([(l + 1) * D]), ctx.int64([0])])[0]!);
-      const h0 = slice(ctx.in(1));
-      const c0 = kind === 'lstm' ? slice(ctx.in(2)) : '';
+      // A zero initial state (what a layer called without one traces: expand of a 0) is
+      // ONNX's default: left out, so the graph needs no shape arithmetic for it.
+      const slice = (i: number): string => {
+        if (isZeros(ctx, node.inputs[i]!)) return '';
+        const state = ctx.in(i);
+        return L === 1 ? state : ctx.emit('Slice', [state, ctx.int64([l * D]), ctx.int64([(l + 1) * D]), ctx.int64([0])])[0]!;
+      };
+      const h0 = slice(1);
+      const c0 = kind === 'lstm' ? slice(2) : '';
       const attrs: Record<string, OnnxAttr> = { hidden_size: { i: H }, direction: { s: D === 2 ? 'bidirectional' : 'forward' } };
       if (kind === 'gru') attrs['linear_before_reset'] = { i: 1 }; // PyTorch applies r to (W_hn h + b_hn)
       if (kind === 'rnn') attrs['activations'] = { strings: [attr<string>(node, 'nonlinearity') === 'relu' ? 'Relu' : 'Tanh'] };
@@ -172,6 +178,13 @@ function recurrent(kind: 'lstm' | 'gru' | 'rnn'): OpExporter {
     join(hN, ctx.out(1));
     if (kind === 'lstm') join(cN, ctx.out(2));
   };
+}
+
+/** Whether `v` is all zeros for sure: a zero constant, or an `expand` of one. */
+function isZeros(ctx: ExportContext, v: Value): boolean {
+  const src = v.producer?.op === 'expand' ? v.producer.inputs[0]! : v.producer ? null : v;
+  const data = src ? ctx.constantData(src) : null;
+  return data !== null && data.every((x) => x === 0);
 }
 
 /** LayerNormalization (17+) or its decomposition: (x − mean) / √(var + eps) · w + b over the axes from `axis`. */
