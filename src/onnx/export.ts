@@ -3,7 +3,7 @@
 // (exportOps.ts) into a ModelProto: weights as initializers, symbolic dims as dim_param,
 // the user's source line as each node's doc_string.
 import { IF_OP, isSym, KilnError, LOOP_OP, loopInputs, userCallSite, type Graph, type SymDim, type Value } from '../ir/index.js';
-import { compiledSource, traceOptimized, type TracedGraph } from '../compiled/compile.js';
+import { compiledSource, traceOptimized, type CompiledModel, type TracedGraph } from '../compiled/compile.js';
 import { isSymbolicDim, type InputSpec } from '../compiled/spec.js';
 import { Module } from '../nn/module.js';
 import { randn, zeros, full } from '../eager/creation.js';
@@ -72,7 +72,7 @@ const SYM_EXAMPLE_SIZE = 2;
  * const { bytes } = await kiln.onnx.exportModel(model, null, { inputs: [kiln.spec([kiln.dim('batch'), 4])] });
  * ```
  */
-export async function exportModel(model: Module | ((...inputs: Tensor[]) => unknown) | object, path: string | null, options: ExportOptions = {}): Promise<ExportResult> {
+export async function exportModel(model: Module | ((...inputs: Tensor[]) => unknown) | CompiledModel, path: string | null, options: ExportOptions = {}): Promise<ExportResult> {
   const callSite = userCallSite();
   const fail = (msg: string) => new KilnError(msg, { op: 'onnx.exportModel', ...(callSite ? { callSite } : {}) });
   const opset = options.opset ?? EXPORT_OPSETS.default;
