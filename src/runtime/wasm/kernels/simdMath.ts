@@ -57,18 +57,25 @@ const LN2_HI = 0.693359375, LN2_LO = -2.12194440e-4;
 // Cephes expf: eʳ − 1 = r + r²·P(r) on |r| ≤ ln2/2.
 const EXPM1_P = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
 
+// Adding 1.5·2²³ rounds a float of magnitude < 2²² to an integer n (to nearest) and leaves
+// n in the low bits: bits = 0x4B400000 + n. Cheaper than nearest + trunc_sat (which V8
+// expands into a saturating sequence on x64).
+const MAGIC = 12582912, MAGIC_BITS = 0x4b400000;
+
 /**
- * Clamps `x` to [lo, hi] (NaN stays NaN: wasm min/max propagate it), then leaves
- * r = x − n·ln2 in local `t` (rounded; what it lost in `t + 2`) and n = nearest(x·log2 e)
- * (as f32) in local `t + 1`.
+ * Clamps `x` to [lo, hi] with pmin/pmax (single instructions; NaN stays NaN: `hi < NaN` and
+ * `NaN < lo` are false, so NaN is kept), then leaves r = x − n·ln2 in local `t` (rounded;
+ * what it lost in `t + 2`) and n = nearest(x·log2 e) as i32 lanes in `t + 1`; `t + 3` is
+ * scratch.
  */
 const reduceLn2 = (x: Code, t: number, lo: number, hi: number): Code => cat(
-  x, C(hi), I.f32x4Min(), C(lo), I.f32x4Max(), tee(t),
-  C(LOG2E), mul(), I.f32x4Nearest(), set(t + 1),
-  get(t), get(t + 1), C(LN2_HI), mul(), sub(), set(t + 2),
-  get(t + 2), get(t + 1), C(LN2_LO), mul(), sub(), set(t),
+  x, C(hi), I.f32x4Pmin(), C(lo), I.f32x4Pmax(), tee(t),
+  C(LOG2E), mul(), C(MAGIC), add(), tee(t + 1), C(MAGIC), sub(), set(t + 3),
+  get(t), get(t + 3), C(LN2_HI), mul(), sub(), set(t + 2),
+  get(t + 2), get(t + 3), C(LN2_LO), mul(), sub(), set(t),
   // The rounding error of r = a − n·LN2_LO, exact (Fast2Sum: |a| ≥ |n·LN2_LO|), worth ¼ ulp.
-  get(t + 2), get(t), sub(), get(t + 1), C(LN2_LO), mul(), sub(), set(t + 2),
+  get(t + 2), get(t), sub(), get(t + 3), C(LN2_LO), mul(), sub(), set(t + 2),
+  get(t + 1), I.i32x4Const(MAGIC_BITS), I.i32x4Sub(), set(t + 1),
 );
 
 /** eʳ − 1 for r + c, r in local `t` (|r| ≤ ln2/2), its low part c in `t + 2`: r + (r²·P(r) + c). */
@@ -78,7 +85,7 @@ const expm1Reduced = (t: number): Code => cat(horner(get(t), EXPM1_P), get(t), g
 const pow2 = (bias = 127): Code => cat(I.i32x4Const(bias), I.i32x4Add(), I.i32(23), I.i32x4Shl());
 
 /**
- * eˣ (locals t … t+2). x is clamped to [-104, 89], beyond which the float32 result is 0 or ∞,
+ * eˣ (locals t … t+3). x is clamped to [-104, 89], beyond which the float32 result is 0 or ∞,
  * so n ∈ [-150, 128]; 2ⁿ is applied as 2^(n>>1)·2^(n−(n>>1)), two normal factors, so the
  * result overflows to ∞ and rounds into the subnormals once more at most. The sum is
  * s + s·(eʳ − 1), s = 2^(n>>1), not (1 + (eʳ − 1))·s: one rounding fewer (≈0.6 ulp, not 1).
@@ -87,22 +94,22 @@ function expCode(x: Code, t: number): Code {
   return cat(
     reduceLn2(x, t, -104, 89),
     expm1Reduced(t),
-    get(t + 1), I.i32x4TruncSatF32x4S(), tee(t + 1), I.i32(1), I.i32x4ShrS(), tee(t), pow2(), mul(), get(t), pow2(), add(),
+    get(t + 1), I.i32(1), I.i32x4ShrS(), tee(t), pow2(), mul(), get(t), pow2(), add(),
     get(t + 1), get(t), I.i32x4Sub(), pow2(), mul(),
   );
 }
 
 /**
- * eˣ − 1 (locals t … t+3): 2ⁿ·(eʳ − 1) + (2ⁿ − 1), computed as 2·(s·(eʳ−1) + (s − ½)) with
+ * eˣ − 1 (locals t … t+4): 2ⁿ·(eʳ − 1) + (2ⁿ − 1), computed as 2·(s·(eʳ−1) + (s − ½)) with
  * s = 2ⁿ⁻¹ so that n = 128 (x just under the overflow threshold) needs no special case;
  * s − ½ is exact wherever it matters (n ≤ 24). x is clamped to [-25, 89]: below, the result
  * rounds to -1; below 2⁻²⁵ in magnitude it rounds to x.
  */
 function expm1Code(x: Code, t: number): Code {
-  const x0 = t + 3;
+  const x0 = t + 4;
   return cat(
     reduceLn2(cat(x, tee(x0)), t, -25, 89),
-    get(t + 1), I.i32x4TruncSatF32x4S(), pow2(126), tee(t + 1),
+    get(t + 1), pow2(126), tee(t + 1),
     expm1Reduced(t), mul(), get(t + 1), C(0.5), sub(), add(), C(2), mul(),
     // Below 2⁻²⁵ the result rounds to x (this keeps -0 and the subnormals, which s·(eʳ−1) would halve).
     get(x0), get(x0), I.f32x4Abs(), C(2 ** -25), I.f32x4Ge(), select(),
@@ -186,7 +193,7 @@ const TANH_P = [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.333144
 const SIGN = 0x80000000 | 0;
 
 /**
- * tanh x (locals t … t+4): on |x|, 1 − 2/(e^(2|x|) + 1) above 0.625, the odd polynomial
+ * tanh x (locals t … t+5): on |x|, 1 − 2/(e^(2|x|) + 1) above 0.625, the odd polynomial
  * below; then x's sign. e^(2|x|) = ∞ gives exactly 1.
  */
 function tanhCode(x: Code, t: number): Code {
@@ -201,7 +208,7 @@ function tanhCode(x: Code, t: number): Code {
 }
 
 /**
- * 1/(1 + e⁻ˣ) (locals t … t+3) as the reference computes it: e = e^-|x|, then q = 1/(1 + e)
+ * 1/(1 + e⁻ˣ) (locals t … t+4) as the reference computes it: e = e^-|x|, then q = 1/(1 + e)
  * for x ≥ 0 and e/(1 + e) below, one division either way. d = 1 + e is rounded; its error
  * δ = (1 − d) + e is exact (Fast2Sum), and q·(1 − δ/d) removes it (1/d ≈ 1.5 − d/2 is
  * plenty for a term that small): this takes the worst case from 1.9 to 1.4 ulp.
@@ -227,13 +234,13 @@ function softplusCode(x: Code, t: number, beta: Code, threshold: Code): Code {
   const x0 = t, bx = t + 1;
   return cat(
     x, tee(x0),
-    get(x0), splat(beta), mul(), tee(bx), C(0), I.f32x4Max(),
+    get(x0), splat(beta), mul(), tee(bx), C(0), I.f32x4Pmax(),
     log1pCode(expCode(cat(get(bx), I.f32x4Abs(), I.f32x4Neg()), t + 2), t + 2), add(), splat(beta), div(),
     get(bx), splat(threshold), I.f32x4Gt(), select(),
   );
 }
 
-/** elu(x; α) = x if x > 0 else α·(eˣ − 1) (locals t … t+4; α is used as float32). */
+/** elu(x; α) = x if x > 0 else α·(eˣ − 1) (locals t … t+5; α is used as float32). */
 function eluCode(x: Code, t: number, alpha: Code): Code {
   return cat(
     x, tee(t),
@@ -249,11 +256,11 @@ const ERF_SPLIT = 0.921875;
 const ERF_P = [8.397808897990522e-05, -0.000814980942941218, 0.005201716416400826, -0.02685970242569931, 0.11283701622984207, -0.3761263418865291, 0.12837916669221872];
 const ERFC_LOG_Q = [1.60248502778515e-06, -4.5354478395653874e-05, 0.0005907143201423215, -0.004730277439660969, 0.026335526455853162, -0.1099251592166568, -0.6319953545707012, -1.1301314807458103, 0.00029427119245094036];
 
-/** erf x (locals t … t+4), odd: computed on |x|, then x's sign (so erf(-0) = -0). */
+/** erf x (locals t … t+5), odd: computed on |x|, then x's sign (so erf(-0) = -0). */
 function erfCode(x: Code, t: number): Code {
   const x0 = t, ax = t + 1, z = t + 2;
   return cat(
-    x, tee(x0), I.f32x4Abs(), tee(ax), C(4), I.f32x4Min(), set(z),
+    x, tee(x0), I.f32x4Abs(), tee(ax), C(4), I.f32x4Pmin(), set(z),
     C(1), expCode(horner(get(z), ERFC_LOG_Q), t + 2), sub(),
     get(ax), get(ax), mul(), set(z), get(ax), horner(get(z), ERF_P), get(ax), mul(), add(),
     get(ax), C(ERF_SPLIT), I.f32x4Ge(), select(),
@@ -272,15 +279,15 @@ function erfCode(x: Code, t: number): Code {
  * m.func('tanh4', [], [], locals, [I.i32(16), f.vec([I.i32(0), I.v128Load()], 0, []), I.v128Store()]);
  */
 export const SIMD_MATH: Readonly<Record<string, SimdUnaryMath>> = {
-  exp: { locals: 3, params: 0, vec: (x, t) => expCode(x, t) },
-  expm1: { locals: 4, params: 0, vec: (x, t) => expm1Code(x, t) },
+  exp: { locals: 4, params: 0, vec: (x, t) => expCode(x, t) },
+  expm1: { locals: 5, params: 0, vec: (x, t) => expm1Code(x, t) },
   log: { locals: 4, params: 0, vec: (x, t) => logCode(x, t) },
   log1p: { locals: 6, params: 0, vec: (x, t) => log1pCode(x, t) },
-  tanh: { locals: 5, params: 0, vec: (x, t) => tanhCode(x, t) },
-  sigmoid: { locals: 4, params: 0, vec: (x, t) => sigmoidCode(x, t) },
+  tanh: { locals: 6, params: 0, vec: (x, t) => tanhCode(x, t) },
+  sigmoid: { locals: 5, params: 0, vec: (x, t) => sigmoidCode(x, t) },
   softplus: { locals: 8, params: 2, vec: (x, t, p) => softplusCode(x, t, p[0]!, p[1]!) },
-  elu: { locals: 5, params: 1, vec: (x, t, p) => eluCode(x, t, p[0]!) },
-  erf: { locals: 5, params: 0, vec: (x, t) => erfCode(x, t) },
+  elu: { locals: 6, params: 1, vec: (x, t, p) => eluCode(x, t, p[0]!) },
+  erf: { locals: 6, params: 0, vec: (x, t) => erfCode(x, t) },
 };
 
 /** The op attributes each function's params stand for, in order. */
