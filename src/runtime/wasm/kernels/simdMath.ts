@@ -82,38 +82,40 @@ const MAGIC = 12582912, MAGIC_BITS = 0x4b400000;
 
 /**
  * Clamps `x` to [lo, hi] with pmin/pmax (single instructions; NaN stays NaN: `hi < NaN` and
- * `NaN < lo` are false, so NaN is kept), then leaves r = x − n·ln2 in local `t` (rounded;
- * what it lost in `t + 2`) and n = nearest(x·log2 e) as i32 lanes in `t + 1`; `t + 3` is
- * scratch.
+ * `NaN < lo` are false, so NaN is kept; no `hi` for arguments known to be ≤ 0), then leaves
+ * r = x − n·ln2 in local `t` (rounded; what it lost in `t + 2`) and n = nearest(x·log2 e)
+ * in `t + 1` as the bits MAGIC_BITS + n; `t + 3` is scratch.
  */
-const reduceLn2 = (x: Code, t: number, lo: number, hi: number): Code => cat(
-  x, C(hi), I.f32x4Pmin(), C(lo), I.f32x4Pmax(), tee(t),
+const reduceLn2 = (x: Code, t: number, lo: number, hi: number | null): Code => cat(
+  x, hi === null ? [] : cat(C(hi), I.f32x4Pmin()), C(lo), I.f32x4Pmax(), tee(t),
   C(LOG2E), mul(), C(MAGIC), add(), tee(t + 1), C(MAGIC), sub(), set(t + 3),
   get(t), get(t + 3), C(LN2_HI), mul(), sub(), set(t + 2),
   get(t + 2), get(t + 3), C(LN2_LO), mul(), sub(), set(t),
   // The rounding error of r = a − n·LN2_LO, exact (Fast2Sum: |a| ≥ |n·LN2_LO|), worth ¼ ulp.
   get(t + 2), get(t), sub(), get(t + 3), C(LN2_LO), mul(), sub(), set(t + 2),
-  get(t + 1), I.i32x4Const(MAGIC_BITS), I.i32x4Sub(), set(t + 1),
 );
 
 /** eʳ − 1 for r + c, r in local `t` (|r| ≤ ln2/2), its low part c in `t + 2`: r + (r²·P(r) + c). */
 const expm1Reduced = (t: number): Code => cat(horner(get(t), EXPM1_P), get(t), get(t), mul(), mul(), get(t + 2), add(), get(t), add());
 
-/** 2^k as f32 lanes from i32 lanes k on the stack (−126 ≤ k ≤ 127). */
-const pow2 = (bias = 127): Code => cat(I.i32x4Const(bias), I.i32x4Add(), I.i32(23), I.i32x4Shl());
+/** 2^(n + k) as f32 lanes from lanes MAGIC_BITS + n on the stack (−126 ≤ n + k ≤ 127). */
+const pow2 = (k: number): Code => cat(I.i32x4Const(127 + k - MAGIC_BITS), I.i32x4Add(), I.i32(23), I.i32x4Shl());
+/** 2^⌊n/2⌋ (`half` 0) or 2^⌈n/2⌉ (`half` 1) from lanes MAGIC_BITS + n: ((n + 254 + half) >> 1) << 23. */
+const pow2Half = (half: 0 | 1): Code => cat(I.i32x4Const(254 + half - MAGIC_BITS), I.i32x4Add(), I.i32(1), I.i32x4ShrS(), I.i32(23), I.i32x4Shl());
 
 /**
  * eˣ (locals t … t+3). x is clamped to [-104, 89], beyond which the float32 result is 0 or ∞,
- * so n ∈ [-150, 128]; 2ⁿ is applied as 2^(n>>1)·2^(n−(n>>1)), two normal factors, so the
- * result overflows to ∞ and rounds into the subnormals once more at most. The sum is
- * s + s·(eʳ − 1), s = 2^(n>>1), not (1 + (eʳ − 1))·s: one rounding fewer (≈0.6 ulp, not 1).
+ * so n ∈ [-150, 128]; 2ⁿ is applied as 2^⌊n/2⌋·2^⌈n/2⌉, two normal factors, so the result
+ * overflows to ∞ and rounds into the subnormals once more at most. The sum is s + s·(eʳ − 1),
+ * s = 2^⌊n/2⌋, not (1 + (eʳ − 1))·s: one rounding fewer (≈0.6 ulp, not 1). `nonPositive`:
+ * the caller knows x ≤ 0 (or NaN), and the upper clamp is skipped.
  */
-function expCode(x: Code, t: number): Code {
+function expCode(x: Code, t: number, nonPositive = false): Code {
   return cat(
-    reduceLn2(x, t, -104, 89),
+    reduceLn2(x, t, -104, nonPositive ? null : 89),
     expm1Reduced(t),
-    get(t + 1), I.i32(1), I.i32x4ShrS(), tee(t), pow2(), mul(), get(t), pow2(), add(),
-    get(t + 1), get(t), I.i32x4Sub(), pow2(), mul(),
+    get(t + 1), pow2Half(0), tee(t), mul(), get(t), add(),
+    get(t + 1), pow2Half(1), mul(),
   );
 }
 
@@ -127,7 +129,7 @@ function expm1Code(x: Code, t: number): Code {
   const x0 = t + 4;
   return cat(
     reduceLn2(cat(x, tee(x0)), t, -25, 89),
-    get(t + 1), pow2(126), tee(t + 1),
+    get(t + 1), pow2(-1), tee(t + 1),
     expm1Reduced(t), mul(), get(t + 1), C(0.5), sub(), add(), C(2), mul(),
     // Below 2⁻²⁵ the result rounds to x (this keeps -0 and the subnormals, which s·(eʳ−1) would halve).
     get(x0), get(x0), I.f32x4Abs(), C(2 ** -25), I.f32x4Ge(), select(),
@@ -234,8 +236,8 @@ function tanhCode(x: Code, t: number): Code {
 function sigmoidCode(x: Code, t: number): Code {
   const x0 = t, e = t + 1, d = t + 2, q = t;
   return cat(
-    x, tee(x0), I.f32x4Abs(), I.f32x4Neg(), set(e),
-    expCode(get(e), t + 1), set(e),
+    x, tee(x0), I.i32x4Const(SIGN), I.v128Or(), set(e),
+    expCode(get(e), t + 1, true), set(e),
     C(1), get(e), get(x0), C(0), I.f32x4Ge(), select(),
     get(e), C(1), add(), tee(d), div(), tee(q),
     get(q), C(1), get(d), sub(), get(e), add(), mul(),
@@ -253,7 +255,7 @@ function softplusCode(x: Code, t: number, beta: Code, threshold: Code): Code {
   return cat(
     x, tee(x0),
     get(x0), splat(beta), mul(), tee(bx), C(0), I.f32x4Pmax(),
-    log1pCode(expCode(cat(get(bx), I.f32x4Abs(), I.f32x4Neg()), t + 2), t + 2), add(), splat(beta), div(),
+    log1pCode(expCode(cat(get(bx), I.i32x4Const(SIGN), I.v128Or()), t + 2, true), t + 2), add(), splat(beta), div(),
     get(bx), splat(threshold), I.f32x4Gt(), select(),
   );
 }
