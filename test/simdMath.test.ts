@@ -89,14 +89,13 @@ function samples(n: number, r: number, seed: number): Float32Array {
   return out;
 }
 
-/** The float32 ulp at the magnitude of exact value v (2⁻¹⁴⁹ below the normals). */
+const f64 = new Float64Array(1), hiWord = new Uint32Array(f64.buffer);
+const POW2 = Array.from({ length: 2100 }, (_, i) => 2 ** (i - 1100));
+/** The float32 ulp at the magnitude of exact value v (2⁻¹⁴⁹ below the normals): from v's float64 exponent. */
 function ulpOf(v: number): number {
-  const a = Math.abs(v);
-  if (a < MIN_NORMAL) return MIN_SUB;
-  let e = Math.floor(Math.log2(a));
-  if (2 ** e > a) e--;
-  if (2 ** (e + 1) <= a) e++;
-  return 2 ** (e - 23);
+  f64[0] = v;
+  const e = ((hiWord[1]! >>> 20) & 0x7ff) - 1023;
+  return e < -126 ? MIN_SUB : POW2[e - 23 + 1100]!;
 }
 
 /**
