@@ -268,10 +268,10 @@ function sizeOf(shape: readonly number[]): number {
 // The tfjs kernels stay behind them for int32 and scattered broadcasts, then the portable ones.
 //  - exp, log, tanh, sigmoid, erf, softplus, elu: polynomial f32x4 code (simdMath.ts, ≤ 1–2
 //    ulp from the float64 reference, the same code fused kernels use) instead of tfjs's
-//    scalar libm loops (256k elements: tanh 4.0 → 0.59 ms, exp 1.4 → 0.30, log 0.90 → 0.50)
-//    or the portable JS kernels (erf 256 → 2.6 ms, softplus 13 → 2.3, elu with α ≠ 1).
-//    tfjs's Sigmoid and Elu are XNNPACK SIMD kernels, 2× faster (0.25 vs 0.57 ms; 0.19 vs
-//    0.39), but further from the reference: sigmoid > 2 ulp and flushed to 0 below 2⁻¹²⁶,
+//    scalar libm loops (256k elements: tanh 3.8 → 0.55 ms, exp 1.8 → 0.30, log 0.93 → 0.46)
+//    or the portable JS kernels (erf 127 → 0.93 ms, softplus 12 → 1.7, elu with α ≠ 1).
+//    tfjs's Sigmoid and Elu are XNNPACK SIMD kernels, 2× faster (0.25 vs 0.48 ms; 0.20 vs
+//    0.40), but further from the reference: sigmoid > 2 ulp and flushed to 0 below 2⁻¹²⁶,
 //    elu(-0) = +0 (the reference's is -0); semantics won. `npm run bench -- kernels`.
 // log1p has no native kernel on purpose: tfjs's Log1p is log(1 + x) in float32, which
 // loses everything below 2⁻²⁴ (log1p(1e-10) = 0); the portable kernel is Math.log1p in
