@@ -253,14 +253,8 @@ export const I = {
 
   // ---- SIMD float/bit tricks for polynomial transcendentals (simdMath.ts)
   f32x4ExtractLane: (lane: number): Code => simd(0x1f, lane),
-  /** Round to nearest, ties to even. */
-  f32x4Nearest: (): Code => simd(0x6a),
-  /** f32x4 → i32x4, truncated toward zero, saturating (NaN → 0). */
-  i32x4TruncSatF32x4S: (): Code => simd(0xf8),
   i32x4Shl: (): Code => simd(0xab),
   i32x4ShrS: (): Code => simd(0xac),
-  i32x4Eq: (): Code => simd(0x37),
-  i32x4GtS: (): Code => simd(0x3b),
   /** v128.const of four equal i32 lanes. */
   i32x4Const: (v: number): Code => simd(0x0c, ...[v, v, v, v].flatMap((x) => [x & 0xff, (x >>> 8) & 0xff, (x >>> 16) & 0xff, (x >>> 24) & 0xff])),
 
