@@ -23,6 +23,8 @@ export const IN_PLACE_OPS: ReadonlySet<string> = new Set([
   'sigmoid', 'tanh', 'relu', 'leakyRelu', 'elu', 'softplus', 'erf', 'clip', 'copy', 'logicalNot',
   'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum',
   'equal', 'notEqual', 'less', 'lessEqual', 'greater', 'greaterEqual', 'logicalAnd', 'logicalOr', 'where',
+  // Its generated wasm kernel reads each input's elements before writing the same positions.
+  'fusedElementwise',
 ]);
 
 /** Whether `op` may write its output into a dying input of the same dtype and size (see `IN_PLACE_OPS`). */
