@@ -36,53 +36,64 @@ function paramsOf(s: ProgramStep): number[] {
   return (SIMD_MATH_PARAMS[s.op] ?? PROGRAM_OPS[s.op]!.attrs).map((a) => s.attrs[a] as number);
 }
 
+type More = { vtmp: number; extra: number };
+
 /**
  * The kernel body of `p` (input dtypes `ins`): vector and scalar expressions for
- * `emitSimdKernel`, with the locals they use.
+ * `emitSimdKernel`, with the locals they use. The main loop's four groups run step by
+ * step (`vecGroups`: step k of every group, then step k+1), so a long program keeps four
+ * independent chains side by side, as the single-op kernels' loops do.
  */
-function programBodies(p: ElementwiseProgram, ins: readonly DType[]): { locals: ValType[]; vlocals: number; vec: (x: readonly Code[], more: { vtmp: number; extra: number }) => Code; sc: (x: readonly Code[], tmp: number, more: { vtmp: number; extra: number }) => Code } {
+function programBodies(p: ElementwiseProgram, ins: readonly DType[]): {
+  locals: ValType[]; vlocals: number;
+  vec: (x: readonly Code[], more: More) => Code;
+  vecGroups: (x: readonly (readonly Code[])[], more: More) => { code: Code; results: Code[] };
+  sc: (x: readonly Code[], tmp: number, more: More) => Code;
+} {
   const dtypes = programDtypes(p, ins);
-  const S = p.steps.length;
-  // Locals from `extra`: one v128 per step, then one scalar per step (f32, or i32 0/1 for bool).
-  const locals: ValType[] = [...new Array<ValType>(S).fill(T.v128), ...dtypes.map((d) => (d === 'bool' ? T.i32 : T.f32))];
+  const S = p.steps.length, K = p.inputs, G = 4;
+  // Locals from `extra`: one v128 per step and group (group-major), then one scalar per step (f32, or i32 0/1 for bool).
+  const locals: ValType[] = [...new Array<ValType>(G * S).fill(T.v128), ...dtypes.map((d) => (d === 'bool' ? T.i32 : T.f32))];
   const vlocals = Math.max(0, ...p.steps.map((s) => SIMD_MATH[s.op]?.locals ?? 0));
   for (const s of p.steps) {
     if (!BINARY_OPS[s.op] && !COMPARE_OPS[s.op] && !LOGICAL_OPS[s.op] && !UNARY_OPS[s.op] && !SIMD_MATH[s.op] && s.op !== 'where' && s.op !== 'logicalNot') {
       throw new Error(`no fused SIMD code for ${s.op}`);
     }
   }
-  const K = p.inputs;
-  /** The program with `arg(slot)` pushing a slot's value and `step` computing one op; the result is left on the stack. */
-  const body = (arg: (slot: number) => Code, step: (s: ProgramStep, a: Code[]) => Code, set: (k: number) => Code): Code =>
-    cat(...p.steps.map((s, k) => cat(step(s, s.args.map(arg)), k === S - 1 ? [] : set(k))));
-  const vec = (x: readonly Code[], more: { vtmp: number; extra: number }): Code => body(
-    (slot) => (slot < K ? x[slot]! : I.get(more.extra + slot - K)),
-    (s, [a, b, c]) => {
-      const bin = BINARY_OPS[s.op] ?? COMPARE_OPS[s.op] ?? LOGICAL_OPS[s.op];
-      if (bin) return bin.v(a!, b!);
-      if (s.op === 'where') return cat(b!, c!, a!, I.v128Bitselect());
-      if (s.op === 'logicalNot') return cat(a!, I.v128Not());
-      const math = SIMD_MATH[s.op];
-      if (math) return math.vec(a!, more.vtmp, paramsOf(s).map((v) => I.f32(v)));
-      return UNARY_OPS[s.op]!.v(a!, paramsOf(s).map((v) => I.f32x4Const(v)));
-    },
-    (k) => I.set(more.extra + k),
-  );
-  const sc = (x: readonly Code[], tmp: number, more: { vtmp: number; extra: number }): Code => body(
-    (slot) => (slot < K ? x[slot]! : I.get(more.extra + S + slot - K)),
-    (s, [a, b, c]) => {
-      const bin = BINARY_OPS[s.op] ?? COMPARE_OPS[s.op] ?? LOGICAL_OPS[s.op];
-      if (bin) return bin.s(a!, b!);
-      if (s.op === 'where') return cat(b!, c!, a!, I.select());
-      if (s.op === 'logicalNot') return cat(a!, I.i32Eqz());
-      const math = SIMD_MATH[s.op];
-      // The vector code on a splat: the tail computes exactly what the lanes do.
-      if (math) return cat(math.vec(cat(a!, I.f32x4Splat()), more.vtmp, paramsOf(s).map((v) => I.f32(v))), I.f32x4ExtractLane(0));
-      return UNARY_OPS[s.op]!.s(a!, paramsOf(s).map((v) => I.f32(v)), tmp);
-    },
-    (k) => I.set(more.extra + S + k),
-  );
-  return { locals, vlocals, vec, sc };
+  const vloc = (more: More, u: number, k: number): number => more.extra + u * S + k;
+  const sloc = (more: More, k: number): number => more.extra + G * S + k;
+  /** One step on v128 lanes. */
+  const vecStep = (s: ProgramStep, [a, b, c]: Code[], more: More): Code => {
+    const bin = BINARY_OPS[s.op] ?? COMPARE_OPS[s.op] ?? LOGICAL_OPS[s.op];
+    if (bin) return bin.v(a!, b!);
+    if (s.op === 'where') return cat(b!, c!, a!, I.v128Bitselect());
+    if (s.op === 'logicalNot') return cat(a!, I.v128Not());
+    const math = SIMD_MATH[s.op];
+    if (math) return math.vec(a!, more.vtmp, paramsOf(s).map((v) => I.f32(v)));
+    return UNARY_OPS[s.op]!.v(a!, paramsOf(s).map((v) => I.f32x4Const(v)));
+  };
+  /** One step on scalars. */
+  const scStep = (s: ProgramStep, [a, b, c]: Code[], tmp: number, more: More): Code => {
+    const bin = BINARY_OPS[s.op] ?? COMPARE_OPS[s.op] ?? LOGICAL_OPS[s.op];
+    if (bin) return bin.s(a!, b!);
+    if (s.op === 'where') return cat(b!, c!, a!, I.select());
+    if (s.op === 'logicalNot') return cat(a!, I.i32Eqz());
+    const math = SIMD_MATH[s.op];
+    // The vector code on a splat: the tail computes exactly what the lanes do.
+    if (math) return cat(math.vec(cat(a!, I.f32x4Splat()), more.vtmp, paramsOf(s).map((v) => I.f32(v))), I.f32x4ExtractLane(0));
+    return UNARY_OPS[s.op]!.s(a!, paramsOf(s).map((v) => I.f32(v)), tmp);
+  };
+  const args = (s: ProgramStep, x: readonly Code[], local: (k: number) => number): Code[] => s.args.map((slot) => (slot < K ? x[slot]! : I.get(local(slot - K))));
+  // One group: every step into its local but the last, whose value is left on the stack.
+  const vec = (x: readonly Code[], more: More): Code => cat(...p.steps.map((s, k) =>
+    cat(vecStep(s, args(s, x, (j) => vloc(more, 0, j)), more), k === S - 1 ? [] : I.set(vloc(more, 0, k)))));
+  const vecGroups = (x: readonly (readonly Code[])[], more: More): { code: Code; results: Code[] } => ({
+    code: cat(...p.steps.flatMap((s, k) => x.map((xu, u) => cat(vecStep(s, args(s, xu, (j) => vloc(more, u, j)), more), I.set(vloc(more, u, k)))))),
+    results: x.map((_xu, u) => I.get(vloc(more, u, S - 1))),
+  });
+  const sc = (x: readonly Code[], tmp: number, more: More): Code => cat(...p.steps.map((s, k) =>
+    cat(scStep(s, args(s, x, (j) => sloc(more, j)), tmp, more), k === S - 1 ? [] : I.set(sloc(more, k)))));
+  return { locals, vlocals, vec, vecGroups, sc };
 }
 
 const kindOf = (d: DType): Kind => (d === 'bool' ? 'u8' : 'f32');
@@ -96,6 +107,7 @@ export function fusedElementwiseModule(p: ElementwiseProgram, ins: readonly DTyp
     name: 'k', ins: ins.map((d, k) => ({ kind: kindOf(d), mode: modes[k]! })), out: kindOf(out), params: 0,
     vlocals: b.vlocals, locals: b.locals,
     vec: (x, _p, _t, more) => b.vec(x, more),
+    vecGroups: (x, _p, _t, more) => b.vecGroups(x, more),
     sc: (x, _p, tmp, more) => b.sc(x, tmp, more),
   });
   return m.bytes();

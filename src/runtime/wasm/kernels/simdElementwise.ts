@@ -47,6 +47,13 @@ export interface SimdKernelSpec {
   vlocals?: number;
   /** Further locals of any type (a fused program keeps its steps' values in them). */
   locals?: readonly ValType[];
+  /**
+   * The main loop's four groups at once, instead of `vec` four times: `x[u][k]` pushes
+   * input k of group u; `code` computes them and `results[u]` then pushes group u's
+   * result. A long body (a fused program) can so interleave the groups step by step,
+   * giving the CPU four independent chains side by side as four single-op loops would.
+   */
+  vecGroups?: (x: readonly (readonly Code[])[], p: readonly Code[], tmp: number, more: { vtmp: number; ps: readonly Code[]; extra: number }) => { code: Code; results: readonly Code[] };
   /** Vector body: one v128 from v128 inputs (a bool input arrives as a -1/0 lane mask; a bool result is one). */
   vec: Expr;
   /** Scalar body: f32 (i32 0/1 for a bool output) from scalar inputs (a bool input as i32 0/1). */
@@ -167,15 +174,18 @@ export function emitSimdKernel(m: ModuleBuilder, s: Spec): void {
   const extra = K + 3 + K + s.params + types.length;
   for (const t of s.locals ?? []) local(t);
   const more = { vtmp, ps, extra };
+  // Per-group input lanes for `vecGroups` (a broadcast input's lanes are the same in every group).
+  const vxg = s.vecGroups ? [0, 1, 2, 3].map(() => s.ins.map((x, k) => (x.mode === 'v' ? local(T.v128) : vx[k]!))) : null;
+  const grouped = vxg ? s.vecGroups!(vxg.map((g) => g.map((l) => I.get(l))), pv, tmp, more) : null;
   const zero16 = (): Code => I.v128([...new Array<number>(16).fill(0)]);
 
-  /** Loads input k's lanes of group u (elements u·lanes … of this iteration) into vx[k]. */
-  const loadGroup = (u: number): Code => cat(...s.ins.map((x, k) => {
+  /** Loads input k's lanes of group u (elements u·lanes … of this iteration) into `into[k]` (default vx[k]). */
+  const loadGroup = (u: number, into: readonly number[] = vx): Code => cat(...s.ins.map((x, k) => {
     if (x.mode === 's') return [];
     const w = wide[k];
-    if (w) return cat(I.get(u < 2 ? w.lo : w.hi), u % 2 ? I.i32x4ExtendHighI16x8S() : I.i32x4ExtendLowI16x8S(), I.set(vx[k]!));
-    if (x.kind === 'u8') return cat(I.get(cur[k]!), I.v128Load(16 * u), zero16(), I.i8x16Ne(), I.set(vx[k]!));
-    return cat(I.get(cur[k]!), I.v128Load(16 * u), I.set(vx[k]!));
+    if (w) return cat(I.get(u < 2 ? w.lo : w.hi), u % 2 ? I.i32x4ExtendHighI16x8S() : I.i32x4ExtendLowI16x8S(), I.set(into[k]!));
+    if (x.kind === 'u8') return cat(I.get(cur[k]!), I.v128Load(16 * u), zero16(), I.i8x16Ne(), I.set(into[k]!));
+    return cat(I.get(cur[k]!), I.v128Load(16 * u), I.set(into[k]!));
   }));
   const widen = cat(...wide.map((w, k) => (w ? cat(
     I.get(cur[k]!), I.v128Load(), zero16(), I.i8x16Ne(), I.tee(vx[k]!), I.i16x8ExtendLowI8x16S(), I.set(w.lo),
@@ -197,12 +207,18 @@ export function emitSimdKernel(m: ModuleBuilder, s: Spec): void {
     ? cat(I.get(OUT), s.vec(xv, pv, tmp, more), I.i8x16Neg(), I.v128Store(16 * u))
     : cat(I.get(OUT), s.vec(xv, pv, tmp, more), I.v128Store(16 * u)));
   // Four groups per iteration: 16 elements in word mode, 64 in byte mode.
+  const four = (result: (u: number) => Code): Code => (grouped
+    ? cat(...[0, 1, 2, 3].map((u) => loadGroup(u, vxg![u]!)), grouped.code, ...[0, 1, 2, 3].map(result))
+    : cat(...[0, 1, 2, 3].map((u) => cat(loadGroup(u), result(u)))));
+  const groupResult = (u: number): Code => (grouped ? grouped.results[u]! : s.vec(xv, pv, tmp, more));
   const main = s.out === 'u8' && !byteMode
-    ? cat(widen, ...[0, 1, 2, 3].map((u) => cat(loadGroup(u), s.vec(xv, pv, tmp, more), I.set(vr[u]!))),
+    ? cat(widen, four((u) => cat(groupResult(u), I.set(vr[u]!))),
       // Four i32x4 masks (-1/0) narrow to 16 mask bytes; negation makes them 1/0.
       I.get(OUT), I.get(vr[0]!), I.get(vr[1]!), I.i16x8NarrowI32x4S(), I.get(vr[2]!), I.get(vr[3]!), I.i16x8NarrowI32x4S(),
       I.i8x16NarrowI16x8S(), I.i8x16Neg(), I.v128Store())
-    : cat(widen, ...[0, 1, 2, 3].map((u) => cat(loadGroup(u), storeGroup(u))));
+    : cat(widen, four((u) => (byteMode
+      ? cat(I.get(OUT), groupResult(u), I.i8x16Neg(), I.v128Store(16 * u))
+      : cat(I.get(OUT), groupResult(u), I.v128Store(16 * u)))));
   // Then one group at a time, where a group is a whole v128 of output.
   const single = byteMode || (s.out !== 'u8' && wide.every((w) => !w)) ? whileAtLeast(lanes, cat(loadGroup(0), storeGroup(0))) : [];
   const scalarLoad = (x: { kind: Kind }): Code => (x.kind === 'f32' ? I.f32Load() : x.kind === 'b32' ? I.i32Load() : cat(I.i32Load8U(), I.i32(0), I.i32Ne()));
