@@ -16,7 +16,8 @@ import { levelIncludes, OPT_LEVELS, type OptLevel, type Pass, type PassContext }
 
 /**
  * The built-in passes in pipeline order, each with the lowest level it runs at. O2 adds
- * RNN unrolling, bias fusion and activation fusion; O3 adds layout (NHWC conv regions).
+ * RNN unrolling, bias fusion, activation fusion and elementwise fusion (after layout, so it
+ * sees the NHWC graph at O3); O3 adds layout (NHWC conv regions).
  * Memory planning is not a pass: it runs at lowering, on the schedule.
  */
 export const BUILTIN_PASSES: readonly Pass[] = [
@@ -85,7 +86,7 @@ export function dumpIRFromEnv(): boolean {
 /**
  * Runs passes over a graph, in place, at an optimization level: `O0` runs none; `O1`
  * dead code, dropout (where marked), constant folding, algebraic simplification, CSE and
- * BatchNorm folding; `O2` adds bias and activation fusion; `O3` adds what exists of its passes. Records node and
+ * BatchNorm folding; `O2` adds bias, activation and elementwise fusion; `O3` adds what exists of its passes. Records node and
  * constant counts around every pass (see `formatReport`).
  *
  * @example
