@@ -206,6 +206,20 @@ describe('IR text and the reference backend', () => {
     expect(identical(c!, b!)).toBe(true);
   });
 
+  it('the generated wasm kernel equals the reference kernel bit for bit on arithmetic programs (awkward values and shapes)', () => {
+    const f = (x: kiln.Tensor, row: kiln.Tensor, col: kiln.Tensor) =>
+      x.mul(row).sub(col).maximum(x).div(row).minimum(col).abs().sqrt().reciprocal().neg().relu().add(x.where(x.greater(col), row));
+    for (const [r, c] of [[1, 1], [5, 3], [3, 17], [2, 67]] as const) {
+      const xs = [t([r, c], 21), t([c], 22), t([r, 1], 23)];
+      const g = runAt(f, xs, 'O2').fast.graph;
+      expect(g.nodes.map((n) => n.op)).toEqual(['fusedElementwise']);
+      const [onWasm] = kiln.noGrad(() => interpretEager(g, xs));
+      const [onRef] = kiln.noGrad(() => interpretEager(g, xs.map((x) => kiln.tensor(x.dataSync(), { shape: x.shape, backend: 'reference' })), { backend: 'reference' }));
+      expect(onWasm!.backend.name).toBe('wasm');
+      expect(identical(onWasm!, onRef!), `[${r}, ${c}]`).toBe(true);
+    }
+  });
+
   it('malformed programs are KilnErrors naming the problem; the verifier reports them', () => {
     const cases: [string, RegExp][] = [
       ['frob(x0)', /'frob' is not an elementwise op/],
