@@ -49,6 +49,7 @@ export function readTensor(t: ITensorProto, external: ExternalData | null): Know
   const type = t.dataType ?? 0;
   if (type === OnnxDataType.INT64 || type === OnnxDataType.UINT32 || type === OnnxDataType.UINT64) return readWideInt(t, type, bytes, what, name);
   if (type === OnnxDataType.FLOAT16) return readFloat16(t, bytes, what, name);
+  shapeOf(t, what); // sizes checked before anything is allocated
   const v = tensorProtoValues(t, bytes);
   return known(v.dtype, v.shape, v.data, name);
 }
@@ -57,7 +58,7 @@ function shapeOf(t: ITensorProto, what: string): number[] {
   const shape = (t.dims ?? []).map((d) => int64ToNumber(d, `dims of ${what}`));
   if (shape.some((d) => d < 0)) throw new KilnError(`${what} has a negative dim [${shape.join(', ')}]`);
   const size = shape.reduce((a, b) => a * b, 1);
-  if (size > 2 ** 31) throw new KilnError(`${what} has ${size} elements, too many`);
+  if (!(size <= 2 ** 31)) throw new KilnError(`${what} has ${size} elements, too many`);
   return shape;
 }
 
