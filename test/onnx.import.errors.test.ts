@@ -169,6 +169,33 @@ describe('symbolic dims', () => {
     expect(model.explain()).toContain('one plan for every size');
   });
 
+  it('LSTM without initial states over a symbolic sequence length: one plan; symbolic time and batch: per shape (t·b is not affine); both match ONNX Runtime', async () => {
+    const w = (n: number, o: number) => Array.from({ length: n }, (_, i) => Math.sin(i + o) * 0.4);
+    const bytes = modelBytes({
+      opset: 14,
+      nodes: [{ opType: 'LSTM', input: ['x', 'W', 'R', 'B'], output: ['y', 'yh'], attribute: [{ name: 'hidden_size', type: 2, i: 3 }] }],
+      tensors: [f('x', ['t', 'b', 4]), { name: 'W', dtype: 'float32', shape: [1, 12, 4], values: w(48, 1) }, { name: 'R', dtype: 'float32', shape: [1, 12, 3], values: w(36, 2) }, { name: 'B', dtype: 'float32', shape: [1, 24], values: w(24, 3) }],
+      outputs: [{ name: 'y', dtype: 'float32' }, { name: 'yh', dtype: 'float32' }],
+    });
+    const model = await kiln.onnx.importModel(bytes);
+    expect(model.symbolic).toBe(false);
+    expect(model.explain()).toContain('is not affine');
+    const timeOnly = bytes.slice();
+    const m = onnx.ModelProto.decode(timeOnly);
+    m.graph!.input![0]!.type!.tensorType!.shape!.dim![1] = { dimValue: 2 };
+    const bytesT = onnx.ModelProto.encode(m).finish();
+    const modelT = await kiln.onnx.importModel(bytesT);
+    expect(modelT.symbolic).toBe(true);
+    for (const t of [5, 2]) {
+      const inputs = inputsFor([f('x', [t, 2, 4])], t);
+      const expected = await runOrt(bytesT, inputs);
+      expect(worstError(runKiln(modelT, inputs), expected, 1e-6, 1e-5).ratio).toBeLessThanOrEqual(1);
+      expect(worstError(runKiln(model, inputs), expected, 1e-6, 1e-5).ratio).toBeLessThanOrEqual(1);
+    }
+    expect(modelT.cacheSize).toBe(1);
+    expect(model.cacheSize).toBe(2);
+  });
+
   it('a stride over a symbolic size imports per input shape, each matching ONNX Runtime', async () => {
     const bytes = modelBytes({
       opset: 13,

@@ -263,6 +263,12 @@ class Attrs implements AttrReader {
   }
 }
 
+/** Whether attributes hold a symbolic dim (a known value then still becomes a node: its size is known only at run time). */
+function hasSymbol(attrs: IrAttrs): boolean {
+  const deep = (v: unknown): boolean => isSym(v) || (Array.isArray(v) && v.some(deep));
+  return Object.values(attrs).some(deep);
+}
+
 /** Shape-only rules for ops on known dims (symbolic shapes): what `emit` cannot evaluate with kernels. */
 function foldDims(op: string, ins: readonly (Known | KnownDims)[], attrs: IrAttrs): KnownDims | Known | null {
   const list = (v: Known | KnownDims): Dim[] => (isKnownDims(v) ? [...v.dims] : Array.from(kilnData(v)));
@@ -410,7 +416,7 @@ class NodeContext implements OpContext {
   emit(op: string, inputs: readonly OnnxValue[], attrs: IrAttrs = {}): OnnxValue[] {
     const def = getOp(op);
     if (!def) throw new KilnError(`internal: no Kiln op '${op}'`);
-    if (inputs.every(isKnown)) {
+    if (inputs.every(isKnown) && !hasSymbol(attrs)) {
       const ins = inputs.map((k) => ({ type: { dtype: k.dtype, shape: k.shape as number[] }, data: kilnData(k) }));
       const types = def.infer(ins.map((i) => i.type), attrs as never);
       const datas = evaluator()(op, ins, attrs as never);
