@@ -174,6 +174,9 @@ const CASES: Case[] = [
   { op: 'LSTM', variant: 'reverse', opsets: [13], spec: () => ({ tensors: [f('x', [4, 2, 3]), ...rnnWeights(4, 1, 3, LSTM_H, true)], attrs: [ai('hidden_size', LSTM_H), as('direction', 'reverse')], outputs: [{ name: 'y', dtype: 'float32' }, { name: 'yh', dtype: 'float32' }] }) },
   { op: 'LSTM', variant: 'sequence_lens', opsets: [13], spec: () => ({ tensors: [f('x', [4, 3, 2]), ...rnnWeights(4, 1, 2, LSTM_H, true), { name: 'len', dtype: 'int32', shape: [3], values: [4, 2, 1] }], attrs: [ai('hidden_size', LSTM_H)], outputs: [{ name: 'y', dtype: 'float32' }, { name: 'yh', dtype: 'float32' }] }) },
   { op: 'GRU', variant: 'linear_before_reset 1, bidirectional', opsets: [9, 14], spec: () => ({ tensors: [f('x', [5, 2, 4]), ...rnnWeights(3, 2, 4, LSTM_H, true)], attrs: [ai('hidden_size', LSTM_H), ai('linear_before_reset', 1), as('direction', 'bidirectional')], outputs: [{ name: 'y', dtype: 'float32' }, { name: 'yh', dtype: 'float32' }] }) },
+  { op: 'GRU', variant: 'linear_before_reset 0 (unrolled), initial state', opsets: [9, 14], spec: () => ({ tensors: [f('x', [4, 2, 3]), ...rnnWeights(3, 1, 3, LSTM_H, true), f('h0', [1, 2, LSTM_H])], inputs: ['x', 'W', 'R', 'B', '', 'h0'], attrs: [ai('hidden_size', LSTM_H)], outputs: [{ name: 'y', dtype: 'float32' }, { name: 'yh', dtype: 'float32' }] }) },
+  { op: 'GRU', variant: 'linear_before_reset 0, bidirectional, no bias', opsets: [13], spec: () => ({ tensors: [f('x', [3, 2, 2]), ...rnnWeights(3, 2, 2, LSTM_H, false)], attrs: [ai('hidden_size', LSTM_H), as('direction', 'bidirectional')], outputs: [{ name: 'y', dtype: 'float32' }, { name: 'yh', dtype: 'float32' }] }) },
+  { op: 'GRU', variant: 'linear_before_reset 0, reverse', opsets: [13], spec: () => ({ tensors: [f('x', [3, 2, 2]), ...rnnWeights(3, 1, 2, LSTM_H, true)], attrs: [ai('hidden_size', LSTM_H), as('direction', 'reverse')], outputs: [{ name: 'y', dtype: 'float32' }, { name: 'yh', dtype: 'float32' }] }) },
   { op: 'RNN', variant: 'tanh, initial state', opsets: [9, 14], spec: () => ({ tensors: [f('x', [5, 2, 4]), ...rnnWeights(1, 1, 4, LSTM_H, true), f('h0', [1, 2, LSTM_H])], inputs: ['x', 'W', 'R', 'B', '', 'h0'], attrs: [ai('hidden_size', LSTM_H)], outputs: [{ name: 'y', dtype: 'float32' }, { name: 'yh', dtype: 'float32' }] }) },
   { op: 'RNN', variant: 'Relu activation', opsets: [13], spec: () => ({ tensors: [f('x', [5, 2, 4]), ...rnnWeights(1, 1, 4, LSTM_H, true)], attrs: [ai('hidden_size', LSTM_H), { name: 'activations', strings: ['Relu'] }], outputs: [{ name: 'y', dtype: 'float32' }, { name: 'yh', dtype: 'float32' }] }) },
   // control flow
@@ -316,7 +319,9 @@ function opsDoc(): string {
   const untested = supportedOnnxOps().filter((op) => !byOp.has(op));
   if (untested.length) lines.push('', `Also imported, checked only through the real models (\`test/onnx.import.models.test.ts\`): ${untested.join(', ')}.`);
   lines.push('', 'Not supported (a KilnError naming the op and node): other ops; GRU with',
-    'linear_before_reset=0; LSTM peepholes, clip, input_forget; Resize cubic and',
+    'linear_before_reset=0 together with sequence_lens (without them it is unrolled over the',
+    'sequence length); LSTM/GRU/RNN layout=1 with ONNX Runtime as the oracle (imported, not',
+    'verified: ONNX Runtime refuses it); LSTM peepholes, clip, input_forget; Resize cubic and',
     'tf_crop_and_resize; pooling with dilations; MaxPool\'s Indices output; training-mode',
     'BatchNormalization; a Loop whose trip count or condition is known only at run time',
     '(Loops are unrolled at import). An If whose condition is known only at run time',

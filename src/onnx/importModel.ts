@@ -212,23 +212,24 @@ class Imported implements ImportedModel {
   }
 
   run(...inputs: Tensor[]): Tensor | Tensor[] {
-    if (this.disposed) throw new KilnError('this imported model was disposed', { op: 'onnx.run' });
-    const callSite = userCallSite();
+    // The user's line is found only when something fails (a stack capture per run would cost more than small models take to run).
+    const fail = (message: string) => new KilnError(message, { op: 'onnx.run', callSite: userCallSite() });
+    if (this.disposed) throw fail('this imported model was disposed');
     if (inputs.length !== this.inputs.length) {
-      throw new KilnError(`the model takes ${this.inputs.length} input${this.inputs.length === 1 ? '' : 's'} (${this.inputNames.join(', ')}), got ${inputs.length}`, { op: 'onnx.run', callSite });
+      throw fail(`the model takes ${this.inputs.length} input${this.inputs.length === 1 ? '' : 's'} (${this.inputNames.join(', ')}), got ${inputs.length}`);
     }
     const bindings = new Map<string, number>();
     inputs.forEach((x, i) => {
       const want = this.inputs[i]!;
-      if (!(x instanceof Tensor)) throw new KilnError(`input '${want.name}' must be a kiln Tensor`, { op: 'onnx.run', callSite });
-      if (x.disposed) throw new KilnError(`input '${want.name}' was disposed`, { op: 'onnx.run', callSite });
-      if (x.dtype !== want.dtype) throw new KilnError(`input '${want.name}' must be ${want.dtype}, got ${x.dtype}`, { op: 'onnx.run', callSite });
+      if (!(x instanceof Tensor)) throw fail(`input '${want.name}' must be a kiln Tensor`);
+      if (x.disposed) throw fail(`input '${want.name}' was disposed`);
+      if (x.dtype !== want.dtype) throw fail(`input '${want.name}' must be ${want.dtype}, got ${x.dtype}`);
       const problem = bindShape(this.types[i]!.shape, x.shape, bindings);
-      if (problem) throw new KilnError(`input '${want.name}' must have shape [${this.types[i]!.shape.map(formatDim).join(', ')}], got ${formatShape(x.shape)} (${problem})`, { op: 'onnx.run', callSite });
+      if (problem) throw fail(`input '${want.name}' must have shape [${this.types[i]!.shape.map(formatDim).join(', ')}], got ${formatShape(x.shape)} (${problem})`);
     });
     let compiled: Compiled;
     if (this.symbolicPlan && this.symbolicPlan.plan.prepare(bindings) === null) compiled = this.symbolicPlan;
-    else compiled = this.forShapes(inputs, callSite);
+    else compiled = this.forShapes(inputs);
     this.last = compiled;
     const temps: Tensor[] = [];
     const fed = inputs.map((x) => {
@@ -245,7 +246,7 @@ class Imported implements ImportedModel {
     }
   }
 
-  private forShapes(inputs: readonly Tensor[], callSite: string | undefined): Compiled {
+  private forShapes(inputs: readonly Tensor[]): Compiled {
     const values = inputs.map((x, i) => (this.byValue[i] ? known(x.dtype, x.shape, x.dataSync() as TypedArray) : null));
     const key = inputs.map((x, i) => formatShape(x.shape) + (values[i] ? `=${Array.from(values[i]!.data).join()}` : '')).join(';');
     let c = this.perShape.get(key);
@@ -257,8 +258,8 @@ class Imported implements ImportedModel {
     try {
       c = this.compile(inputs.map((x, i) => ({ dtype: this.types[i]!.dtype, shape: [...x.shape] })), values);
     } catch (e) {
-      if (e instanceof KilnError && !e.callSite) throw new KilnError(`${e.message} (importing for input shapes ${key})`, { op: 'onnx.run', callSite });
-      throw internalError(e, callSite);
+      if (e instanceof KilnError && !e.callSite) throw new KilnError(`${e.message.replace(/^onnx\.importModel: /, '')} (importing for input shapes ${key})`, { op: 'onnx.run', callSite: userCallSite() });
+      throw internalError(e, userCallSite());
     }
     if (this.perShape.size >= MAX_SHAPES) {
       const [oldKey, old] = this.perShape.entries().next().value!;

@@ -56,7 +56,9 @@ function recurrent(kind: Kind): OpImporter {
       else if (mine.join() !== want.join()) throw new KilnError(`${kind.toUpperCase()} activations [${acts.join(', ')}] are not supported (only the defaults${kind === 'rnn' ? ', or Relu' : ''})`);
     }
     if (kind === 'gru' && c.attrs.int('linear_before_reset', 0) !== 1) {
-      throw new KilnError('GRU with linear_before_reset=0 is not supported (Kiln\'s gru is PyTorch\'s, linear_before_reset=1)');
+      if (lens) throw new KilnError('GRU with linear_before_reset=0 and sequence_lens is not supported');
+      if (layout) throw new KilnError('GRU with linear_before_reset=0 and layout=1 is not supported');
+      return unrolledGru(c, x, w, r, b, h0in, h, dir);
     }
     if (lens && dir === 'reverse') throw new KilnError("direction 'reverse' with sequence_lens is not supported");
     const xs = c.shape(x);
@@ -92,6 +94,45 @@ function recurrent(kind: Kind): OpImporter {
     const back = (v: OnnxValue) => (layout ? c.emit1('transpose', [v], { perm: [1, 0, 2] }) : v);
     return [y, back(outs[1]!), ...(kind === 'lstm' ? [back(outs[2]!)] : [])];
   };
+}
+
+/**
+ * ONNX's default GRU (linear_before_reset=0: the reset gate applies to h before R_h)
+ * is not Kiln's `gru` (PyTorch's, reset after): it is unrolled over the (concrete)
+ * sequence length in primitives, the input projections of all steps done as one linear.
+ */
+function unrolledGru(c: OpContext, x: OnnxValue, w: OnnxValue, r: OnnxValue, b: OnnxValue | null, h0in: OnnxValue | null, hidden: number, dir: string): OnnxValue[] {
+  const [steps, batch] = c.concreteShape(x, 'GRU with linear_before_reset=0 (unrolled)') as [number, number, number];
+  const dtype = c.type(x).dtype;
+  const dirs = dir === 'bidirectional' ? 2 : 1;
+  const ys: OnnxValue[] = [], hs: OnnxValue[] = [];
+  const pick = (v: OnnxValue, axis: number, at: number, size: number) => {
+    const s = c.shape(v);
+    return c.emit1('slice', [v], { starts: s.map((_, i) => (i === axis ? at : 0)), ends: s.map((d, i) => (i === axis ? at + size : d)), steps: s.map(() => 1) });
+  };
+  for (let d = 0; d < dirs; d++) {
+    const reverse = dir === 'reverse' || d === 1;
+    const wd = direction(c, w, d), rd = direction(c, r, d);
+    const bd = b ? direction(c, b, d) : null;
+    const xw = c.emit1('linear', bd ? [x, wd, pick(bd, 0, 0, 3 * hidden)] : [x, wd]); // [T, B, 3H], gates z, r, h
+    const rzr = pick(rd, 0, 0, 2 * hidden), rh = pick(rd, 0, 2 * hidden, hidden);
+    const bzr = bd ? pick(bd, 0, 3 * hidden, 2 * hidden) : null, bh = bd ? pick(bd, 0, 5 * hidden, hidden) : null;
+    let h: OnnxValue = h0in ? reshape(c, direction(c, h0in, d), [batch, hidden]) : c.constant(dtype, [batch, hidden], new Array<number>(batch * hidden).fill(0));
+    const outs: OnnxValue[] = new Array<OnnxValue>(steps);
+    for (let k = 0; k < steps; k++) {
+      const t = reverse ? steps - 1 - k : k;
+      const [xz, xr, xh] = c.emit('split', [reshape(c, pick(xw, 0, t, 1), [batch, 3 * hidden])], { axis: 1, sizes: [hidden, hidden, hidden] });
+      const [hz, hr] = c.emit('split', [c.emit1('linear', bzr ? [h, rzr, bzr] : [h, rzr])], { axis: 1, sizes: [hidden, hidden] });
+      const z = c.emit1('sigmoid', [c.emit1('add', [xz!, hz!])]);
+      const rg = c.emit1('sigmoid', [c.emit1('add', [xr!, hr!])]);
+      const n = c.emit1('tanh', [c.emit1('add', [xh!, c.emit1('linear', bh ? [c.emit1('mul', [rg, h]), rh, bh] : [c.emit1('mul', [rg, h]), rh])])]);
+      h = c.emit1('add', [n, c.emit1('mul', [z, c.emit1('sub', [h, n])])]);
+      outs[t] = reshape(c, h, [1, 1, batch, hidden]);
+    }
+    ys.push(steps === 1 ? outs[0]! : c.emit1('concat', outs, { axis: 0 }));
+    hs.push(reshape(c, h, [1, batch, hidden]));
+  }
+  return [dirs === 1 ? ys[0]! : c.emit1('concat', ys, { axis: 1 }), dirs === 1 ? hs[0]! : c.emit1('concat', hs, { axis: 0 })];
 }
 
 export const recurrentImporters: Record<string, OpImporter> = {
