@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import { supportedOnnxOps } from '../src/onnx/importOps/index.js';
-import { inputsFor, modelBytes, runKiln, runOrt, worstError, type Attr, type ELEM, type TensorSpec } from './onnx.import.support.js';
+import { attrProto as attrProtoOf, inputsFor, modelBytes, runKiln, runOrt, worstError, type Attr, type ELEM, type TensorSpec } from './onnx.import.support.js';
 
 interface Spec {
   readonly tensors: readonly TensorSpec[];
@@ -240,7 +240,6 @@ function nodesOf(c: Case, s: Spec): import('../src/onnx/proto.js').onnxTypes.INo
   return [{ opType: c.op, input: [...(s.inputs ?? s.tensors.map((t) => t.name))], output: outs, attribute: (s.attrs ?? []).map(attrProtoOf) }];
 }
 
-import { attrProto as attrProtoOf } from './onnx.import.support.js';
 
 interface Row { op: string; variant: string; opset: number; ok: boolean; worst: number }
 const rows: Row[] = [];

@@ -2,6 +2,7 @@
 // onnxruntime-node (the oracle) on the same inputs.
 import * as ort from 'onnxruntime-node';
 import * as kiln from '../src/index.js';
+import { onnx, type onnxTypes } from '../src/onnx/proto.js';
 
 export interface InputData {
   readonly dtype: 'float32' | 'int32' | 'int64' | 'bool';
@@ -86,4 +87,92 @@ export function worstError(kilnOut: Outputs, ortOut: Outputs, atol: number, rtol
     }
   });
   return { ratio, maxAbs };
+}
+
+// ---- single-node models ------------------------------------------------------------------
+
+
+/** ONNX element types used in the tests. */
+export const ELEM = { float32: 1, int32: 6, int64: 7, bool: 9 } as const;
+
+export type Attr =
+  | { readonly name: string; readonly i: number }
+  | { readonly name: string; readonly f: number }
+  | { readonly name: string; readonly ints: readonly number[] }
+  | { readonly name: string; readonly floats: readonly number[] }
+  | { readonly name: string; readonly s: string }
+  | { readonly name: string; readonly strings: readonly string[] }
+  | { readonly name: string; readonly g: onnxTypes.IGraphProto };
+
+export function attrProto(a: Attr): onnxTypes.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  if ('i' in a) return { name: a.name, type: T.INT, i: a.i };
+  if ('f' in a) return { name: a.name, type: T.FLOAT, f: a.f };
+  if ('ints' in a) return { name: a.name, type: T.INTS, ints: [...a.ints] };
+  if ('floats' in a) return { name: a.name, type: T.FLOATS, floats: [...a.floats] };
+  if ('s' in a) return { name: a.name, type: T.STRING, s: new TextEncoder().encode(a.s) };
+  if ('strings' in a) return { name: a.name, type: T.STRINGS, strings: a.strings.map((s) => new TextEncoder().encode(s)) };
+  return { name: a.name, type: T.GRAPH, g: a.g };
+}
+
+/** A tensor value: graph input (random data at run time) or initializer (given values). */
+export interface TensorSpec {
+  readonly name: string;
+  readonly dtype: keyof typeof ELEM;
+  readonly shape: readonly (number | string)[];
+  /** Initializer values (absent: a graph input). */
+  readonly values?: readonly number[];
+}
+
+export function valueInfo(name: string, dtype: keyof typeof ELEM, shape?: readonly (number | string)[]): onnxTypes.IValueInfoProto {
+  return {
+    name,
+    type: { tensorType: { elemType: ELEM[dtype], ...(shape ? { shape: { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } : {}) } },
+  };
+}
+
+export function initializer(t: TensorSpec): onnxTypes.ITensorProto {
+  const v = t.values ?? [];
+  const dims = t.shape as number[];
+  switch (t.dtype) {
+    case 'float32': return { name: t.name, dataType: ELEM.float32, dims, floatData: [...v] };
+    case 'int64': return { name: t.name, dataType: ELEM.int64, dims, int64Data: [...v] };
+    case 'int32': return { name: t.name, dataType: ELEM.int32, dims, int32Data: [...v] };
+    case 'bool': return { name: t.name, dataType: ELEM.bool, dims, int32Data: [...v] };
+  }
+}
+
+/** A model of one node `op` (or several `nodes`) at `opset`. */
+export function modelBytes(spec: {
+  readonly opset: number;
+  readonly nodes: readonly onnxTypes.INodeProto[];
+  readonly tensors: readonly TensorSpec[];
+  readonly outputs: readonly { name: string; dtype: keyof typeof ELEM }[];
+  readonly irVersion?: number;
+}): Uint8Array {
+  const model: onnxTypes.IModelProto = {
+    irVersion: spec.irVersion ?? 8,
+    opsetImport: [{ domain: '', version: spec.opset }],
+    producerName: 'kiln-test',
+    graph: {
+      name: 'g',
+      node: [...spec.nodes],
+      input: spec.tensors.filter((t) => !t.values).map((t) => valueInfo(t.name, t.dtype, t.shape)),
+      initializer: spec.tensors.filter((t) => t.values).map(initializer),
+      output: spec.outputs.map((o) => valueInfo(o.name, o.dtype)),
+    },
+  };
+  return onnx.ModelProto.encode(model).finish();
+}
+
+/** Seeded data for the graph inputs of `tensors` (floats in [low, high], ints in [0, 4], bools). */
+export function inputsFor(tensors: readonly TensorSpec[], seed: number, low = -2, high = 2): InputData[] {
+  const r = rng(seed);
+  return tensors.filter((t) => !t.values).map((t) => {
+    const shape = t.shape as number[];
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (t.dtype === 'float32') return { dtype: 'float32', shape, data: Float32Array.from({ length: n }, () => low + (high - low) * r()) };
+    if (t.dtype === 'bool') return { dtype: 'bool', shape, data: Uint8Array.from({ length: n }, () => (r() < 0.5 ? 1 : 0)) };
+    return { dtype: t.dtype, shape, data: Int32Array.from({ length: n }, () => Math.floor(r() * 5)) };
+  });
 }
