@@ -188,7 +188,7 @@ export function sanitize(name: string): string {
 class Attrs implements AttrReader {
   private readonly byName = new Map<string, IAttributeProto>();
 
-  constructor(node: INodeProto, private readonly where: string) {
+  constructor(node: INodeProto) {
     for (const a of node.attribute ?? []) this.byName.set(a.name ?? '', a);
   }
 
@@ -257,10 +257,6 @@ class Attrs implements AttrReader {
     if (!a || !a.g) return this.missing(name);
     return a.g as IGraphProto;
   }
-
-  toString(): string {
-    return this.where;
-  }
 }
 
 /** Whether attributes hold a symbolic dim (a known value then still becomes a node: its size is known only at run time). */
@@ -327,7 +323,7 @@ class NodeContext implements OpContext {
   readonly attrs: Attrs;
 
   constructor(private readonly imp: GraphImporter, readonly node: INodeProto, private readonly scope: Scope) {
-    this.attrs = new Attrs(node, describe(node));
+    this.attrs = new Attrs(node);
   }
 
   get opset(): number {

@@ -73,7 +73,7 @@ const range: OpImporter = (c) => {
 };
 
 /** Reshape's target: 0 copies the input's dim (unless allowzero), -1 is inferred. */
-function reshapeTarget(c: OpContext, xShape: readonly Dim[], spec: readonly Dim[], allowZero: boolean): Dim[] {
+function reshapeTarget(xShape: readonly Dim[], spec: readonly Dim[], allowZero: boolean): Dim[] {
   const out: Dim[] = spec.map((d, i) => {
     if (d === 0 && !allowZero) {
       if (i >= xShape.length) throw new KilnError(`shape entry ${i} is 0 (copy) but the input has rank ${xShape.length}`);
@@ -90,7 +90,6 @@ function reshapeTarget(c: OpContext, xShape: readonly Dim[], spec: readonly Dim[
     if (rest === 0) throw new KilnError(`cannot infer -1 in shape [${spec.join(', ')}] with a zero-size dim`);
     out[infer] = dimDivExact(total, rest);
   }
-  void c;
   return out;
 }
 
@@ -102,7 +101,7 @@ const reshapeOp: OpImporter = (c) => {
     spec = c.dims(c.input(1));
     if (!spec) throw new KilnError('the shape (input 1) must be known when the model is imported, but it is computed at run time');
   }
-  return [reshape(c, x, reshapeTarget(c, c.shape(x), spec, c.attrs.int('allowzero', 0) === 1))];
+  return [reshape(c, x, reshapeTarget(c.shape(x), spec, c.attrs.int('allowzero', 0) === 1))];
 };
 
 const flatten: OpImporter = (c) => {

@@ -41,8 +41,3 @@ export function requireFloat(c: OpContext, x: OnnxValue, what = 'input'): void {
   const t = c.type(x).dtype;
   if (t !== 'float32' && t !== 'float64') throw new KilnError(`${what} must be a float tensor, got ${t}`);
 }
-
-/** The node's single output slot filled, the rest refused if a later node reads them. */
-export function one(v: OnnxValue): OnnxValue[] {
-  return [v];
-}
