@@ -106,7 +106,7 @@ describe('plans: a new binding of the symbols infers only what symbolic inferenc
     const model = new kiln.nn.Sequential(new kiln.nn.Linear(6, 5), new kiln.nn.Tanh(), new kiln.nn.Linear(5, 3)).eval();
     const fast = kiln.compile((x: kiln.Tensor) => model.forward(x).softmax(1).sum(1), { inputs: [kiln.spec([kiln.dim('batch'), 6])], optimize: 'O0' });
     fast.run(kiln.randn([4, 6], { seed: 1 }));
-    const plan = lower(fast.graph, 'wasm');
+    const plan = lower(fast.graph, 'wasm', new Map(), { optimize: 'O0' });
     expect(plan.isSymbolic).toBe(true);
     // linear, tanh, softmax and sum have rules (linear: fitted, so checked per binding).
     const ops = fast.graph.nodes.map((n) => n.op);

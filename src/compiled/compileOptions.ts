@@ -24,11 +24,13 @@ export interface CompileOptions {
   /** How many input signatures get their own compiled entry before new ones run eagerly (default 8). */
   readonly maxRecompiles?: number;
   /**
-   * Optimization level of the pass pipeline: `'O0'` none; `'O1'` (default) dead code,
-   * constant folding (weight transposes done once, redone when a parameter changes), CSE,
-   * algebraic simplification, BatchNorm folding in inference; `'O2'` adds bias fusion
-   * (a constant add runs inside the conv/linear kernel; equal up to rounding); `'O3'`
-   * adds layout and memory planning as those passes land. `explain()` lists what ran.
+   * Optimization level of the pass pipeline: `'O0'` none; `'O1'` dead code, constant
+   * folding (weight transposes done once, redone when a parameter changes), CSE,
+   * algebraic simplification, dropout removal where marked, BatchNorm folding in
+   * inference; `'O2'` adds RNN unrolling, bias and activation fusion onto the conv/linear
+   * kernels, and elementwise-chain fusion into generated SIMD kernels; `'O3'` (default)
+   * adds the NHWC layout pass and in-place reuse in the memory plan. `explain()` lists
+   * what ran.
    */
   readonly optimize?: OptLevel;
   /** Passes appended to the pipeline (see `kiln.passes.Pass`). */

@@ -11,7 +11,7 @@ import { ExecutionPlan } from './executionPlan.js';
 export type CompileTarget = Extract<BackendName, 'wasm' | 'reference'>;
 
 /** The level `kiln.compile` optimizes at unless told otherwise. */
-export const DEFAULT_OPT_LEVEL: OptLevel = 'O1';
+export const DEFAULT_OPT_LEVEL: OptLevel = 'O3';
 
 /** Activations conv2d / convTranspose2d / linear apply themselves (attr `activation`) on both targets. */
 const CONV_LINEAR_ACTIVATIONS = ['relu', 'leakyRelu', 'clip', 'sigmoid', 'tanh', 'elu'] as const;
