@@ -117,9 +117,15 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
  *
  * Memory planning: each binding's `Resolved.memory` (see `memoryPlans()`) gives every
  * intermediate a byte offset in one arena, sized from liveness over the schedule. The
- * executors do not run into the arena yet (each kernel still allocates its outputs);
- * an executor that does allocates `arenaBytes` once per binding, gives step outputs
- * views at their offsets, and skips freeing arena slots.
+ * executors do not run into the arena yet (each kernel still allocates its outputs).
+ * What running into it takes: one `arenaBytes` buffer per binding (or one for the
+ * largest); kernels that accept caller-given outputs (views at `offsets[slot]`; fresh
+ * storage only for -1 slots, the graph outputs); no freeing of arena slots; every kernel
+ * of an `IN_PLACE_OPS` op correct when its output aliases an input (tested per kernel);
+ * kernel scratch (im2col, XNNPACK workspace) planned as a per-step block or kept
+ * outside; caches keyed by storage id (XNNPACK packings) invalidated when an arena
+ * offset is rewritten; WebGPU plans with `{ alignment: minStorageBufferOffsetAlignment }`;
+ * never in `runEager` (the tape keeps saved values alive past their last forward use).
  *
  * @example
  * ```ts
