@@ -68,6 +68,7 @@ const CASES: { op: string; inputs: ValueType[]; attrs?: IrAttrs; want: ValueType
   { op: 'cast', inputs: [f32(batch, 2)], attrs: { dtype: 'int32' }, want: [batch, 2] },
   { op: 'tril', inputs: [f32(batch, 3, 3)], attrs: { diagonal: 0 }, want: [batch, 3, 3] },
   { op: 'bernoulli', inputs: [f32(batch, 3), { dtype: 'int32', shape: [4] }], want: [batch, 3] },
+  { op: 'linear', inputs: [f32(batch, 3, 8), f32(5, 8), f32(5)], want: [batch, 3, 5] },
   { op: 'randomNormal', inputs: [{ dtype: 'int32', shape: [4] }], attrs: { shape: [batch, 2], dtype: 'float32', mean: 0, std: 1 }, want: [batch, 2] },
 ];
 
@@ -108,7 +109,7 @@ describe('plans: a new binding of the symbols infers only what symbolic inferenc
     fast.run(kiln.randn([4, 6], { seed: 1 }));
     const plan = lower(fast.graph, 'wasm', new Map(), { optimize: 'O0' });
     expect(plan.isSymbolic).toBe(true);
-    // linear, tanh, softmax and sum have rules (linear: fitted, so checked per binding).
+    // linear, tanh, softmax and sum have symbolic rules: every step is proven.
     const ops = fast.graph.nodes.map((n) => n.op);
     expect(plan.provenSteps).toBe(ops.filter((op) => getOp(op)!.inferDims !== undefined).length);
     expect(plan.provenSteps).toBeGreaterThanOrEqual(3);

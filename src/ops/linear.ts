@@ -5,21 +5,24 @@
  * backend can run it on a weight it keeps in its own layout (XNNPACK wants Wᵀ packed;
  * the wasm kernel keeps that once per weight version).
  */
-import { formatShape, isFloat, KilnError, registerOp, type Attrs, type TensorType } from '../ir/index.js';
+import { dimEquals, formatDim, isFloat, KilnError, registerOp, symbolicInfer, type Dim, type IrAttrs, type ValueType } from '../ir/index.js';
 import { applyFusedActivation, checkFusedActivation, fusedActivationGrad } from './fusedActivation.js';
 import type { AnyTensor } from './tensorLike.js';
 
-function linearInfer([x, w, b]: readonly TensorType[], attrs: Attrs): TensorType[] {
+const shapeText = (shape: readonly Dim[]): string => `[${shape.map(formatDim).join(', ')}]`;
+
+/** Over dims (a symbolic batch, sequence or feature count), so inferNode is exact for it. */
+function linearInfer([x, w, b]: readonly ValueType[], attrs: IrAttrs): ValueType[] {
   checkFusedActivation(attrs);
   const dtype = x!.dtype;
   if (!isFloat(dtype)) throw new KilnError(`linear needs floating-point inputs, got ${dtype}`);
   for (const t of [w, b]) if (t && t.dtype !== dtype) throw new KilnError(`linear inputs must share one dtype, got ${dtype} and ${t.dtype}`);
-  if (w!.shape.length !== 2) throw new KilnError(`weight must be 2-D [out, in], got shape ${formatShape(w!.shape)}`);
-  const [out, inF] = w!.shape as [number, number];
-  if (x!.shape.length === 0 || x!.shape[x!.shape.length - 1] !== inF) {
-    throw new KilnError(`input ${formatShape(x!.shape)} does not end in the weight's ${inF} input features (weight ${formatShape(w!.shape)})`);
+  if (w!.shape.length !== 2) throw new KilnError(`weight must be 2-D [out, in], got shape ${shapeText(w!.shape)}`);
+  const [out, inF] = w!.shape as [Dim, Dim];
+  if (x!.shape.length === 0 || !dimEquals(x!.shape[x!.shape.length - 1]!, inF)) {
+    throw new KilnError(`input ${shapeText(x!.shape)} does not end in the weight's ${formatDim(inF)} input features (weight ${shapeText(w!.shape)})`);
   }
-  if (b && (b.shape.length !== 1 || b.shape[0] !== out)) throw new KilnError(`bias must have shape [${out}], got ${formatShape(b.shape)}`);
+  if (b && (b.shape.length !== 1 || !dimEquals(b.shape[0]!, out))) throw new KilnError(`bias must have shape [${formatDim(out)}], got ${shapeText(b.shape)}`);
   return [{ shape: [...x!.shape.slice(0, -1), out], dtype }];
 }
 
@@ -36,7 +39,7 @@ export const linear = registerOp<AnyTensor>({
   name: 'linear',
   arity: [2, 3],
   doc: 'x·Wᵀ + b: input [..., in], weight [out, in], optional bias [out] (PyTorch F.linear, ONNX Gemm transB=1); attrs activation and its params when one is fused in at O2.',
-  infer: linearInfer,
+  ...symbolicInfer(linearInfer),
   decompose: ([x, w, b], attrs) => {
     const y = x!.matmul(w!.transpose());
     return [applyFusedActivation(b ? y.add(b) : y, attrs)];
