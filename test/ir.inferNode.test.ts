@@ -69,6 +69,9 @@ const CASES: { op: string; inputs: ValueType[]; attrs?: IrAttrs; want: ValueType
   { op: 'tril', inputs: [f32(batch, 3, 3)], attrs: { diagonal: 0 }, want: [batch, 3, 3] },
   { op: 'bernoulli', inputs: [f32(batch, 3), { dtype: 'int32', shape: [4] }], want: [batch, 3] },
   { op: 'linear', inputs: [f32(batch, 3, 8), f32(5, 8), f32(5)], want: [batch, 3, 5] },
+  { op: 'batchNorm', inputs: [f32(batch, 4, 5, 5), f32(4), f32(4), f32(4), f32(4)], attrs: { eps: 1e-5 }, want: [batch, 4, 5, 5] },
+  { op: 'batchNormTraining', inputs: [f32(batch, 4, 7)], attrs: { eps: 1e-5 }, want: [batch, 4, 7] },
+  { op: 'layerNorm', inputs: [f32(batch, sym('seq'), 8), f32(8), f32(8)], attrs: { axis: 2, eps: 1e-5 }, want: [batch, sym('seq'), 8] },
   { op: 'randomNormal', inputs: [{ dtype: 'int32', shape: [4] }], attrs: { shape: [batch, 2], dtype: 'float32', mean: 0, std: 1 }, want: [batch, 2] },
 ];
 

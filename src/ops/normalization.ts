@@ -17,23 +17,28 @@
  * internal ops `batchNormTrainingGrad` and `layerNormGrad`, whose own gradients go through
  * their decompositions.
  */
-import { formatShape, gradThroughDecomposition, isFloat, KilnError, registerOp, type Attrs, type TensorType } from '../ir/index.js';
+import { dimEquals, formatDim, gradThroughDecomposition, isFloat, KilnError, registerOp, symbolicInfer, type Attrs, type Dim, type IrAttrs, type ValueType } from '../ir/index.js';
 import type { AnyTensor } from './tensorLike.js';
 
-function checkDtypes(op: string, ts: readonly (TensorType | undefined)[]): void {
+// Shape rules are written over dims (symbolicInfer), so inferNode is exact for a symbolic
+// batch or sequence: one rule for eager dispatch and for the compiler.
+const formatShape = (shape: readonly Dim[]): string => `[${shape.map(formatDim).join(', ')}]`;
+const sameShape = (a: readonly Dim[], b: readonly Dim[]): boolean => a.length === b.length && a.every((d, i) => dimEquals(d, b[i]!));
+
+function checkDtypes(op: string, ts: readonly (ValueType | undefined)[]): void {
   const dtype = ts[0]!.dtype;
   if (!isFloat(dtype)) throw new KilnError(`${op} needs floating-point inputs, got ${dtype}`);
   for (const t of ts) if (t && t.dtype !== dtype) throw new KilnError(`${op} inputs must share one dtype, got ${dtype} and ${t.dtype}`);
 }
 
-function checkChannelInput(x: TensorType): number {
+function checkChannelInput(x: ValueType): Dim {
   if (x.shape.length < 2) throw new KilnError(`input must have a channel dimension ([N, C, ...]), got shape ${formatShape(x.shape)}`);
   return x.shape[1]!;
 }
 
-function checkPerChannel(ts: readonly (TensorType | undefined)[], names: readonly string[], c: number): void {
+function checkPerChannel(ts: readonly (ValueType | undefined)[], names: readonly string[], c: Dim): void {
   ts.forEach((t, i) => {
-    if (t && (t.shape.length !== 1 || t.shape[0] !== c)) throw new KilnError(`${names[i]} must have shape [${c}] (one per channel), got ${formatShape(t.shape)}`);
+    if (t && (t.shape.length !== 1 || !dimEquals(t.shape[0]!, c))) throw new KilnError(`${names[i]} must have shape [${formatDim(c)}] (one per channel), got ${formatShape(t.shape)}`);
   });
 }
 
@@ -70,12 +75,12 @@ export const batchNorm = registerOp<AnyTensor>({
   name: 'batchNorm',
   arity: [3, 5],
   doc: 'Batch normalization by given statistics (inference): (x − mean)/√(var + eps)·weight + bias per channel (axis 1); inputs x, mean, var, weight?, bias? (attr eps).',
-  infer: ([x, mean, variance, w, b]) => {
+  ...symbolicInfer(([x, mean, variance, w, b]) => {
     checkDtypes('batchNorm', [x, mean, variance, w, b]);
     const c = checkChannelInput(x!);
     checkPerChannel([mean, variance, w, b], ['running mean', 'running variance', 'weight', 'bias'], c);
     return [{ shape: x!.shape, dtype: x!.dtype }];
-  },
+  }),
   decompose: ([x, mean, variance, w, b], attrs) => {
     const r = x!.rank;
     let scale = variance!.add(eps(attrs)).rsqrt();
@@ -109,13 +114,13 @@ export const batchNormTraining = registerOp<AnyTensor>({
   name: 'batchNormTraining',
   arity: [1, 3],
   doc: 'Batch normalization by the batch\'s statistics (training): outputs y, the per-channel mean and biased variance [C]; inputs x [N, C, ...], weight?, bias? (attr eps).',
-  infer: ([x, w, b]) => {
+  ...symbolicInfer(([x, w, b]) => {
     checkDtypes('batchNormTraining', [x, w, b]);
     const c = checkChannelInput(x!);
     checkPerChannel([w, b], ['weight', 'bias'], c);
-    const stat: TensorType = { shape: [c], dtype: x!.dtype };
+    const stat: ValueType = { shape: [c], dtype: x!.dtype };
     return [{ shape: x!.shape, dtype: x!.dtype }, stat, { ...stat }];
-  },
+  }),
   decompose: ([x, w, b], attrs) => {
     const r = x!.rank;
     const axes = channelAxes(r);
@@ -143,14 +148,14 @@ export const batchNormTrainingGrad = registerOp<AnyTensor>({
   arity: [6, 7],
   internalFor: 'batchNormTraining',
   doc: 'Backward of batchNormTraining: inputs x, dy, mean, var, dmean, dvar, weight? → dx, dweight [C], dbias [C] (attr eps).',
-  infer: ([x, dy, mean, variance, dMean, dVar, w]) => {
+  ...symbolicInfer(([x, dy, mean, variance, dMean, dVar, w]) => {
     checkDtypes('batchNormTrainingGrad', [x, dy, mean, variance, dMean, dVar, w]);
     const c = checkChannelInput(x!);
-    if (dy!.shape.join() !== x!.shape.join()) throw new KilnError(`output gradient ${formatShape(dy!.shape)} does not match the input ${formatShape(x!.shape)}`);
+    if (!sameShape(dy!.shape, x!.shape)) throw new KilnError(`output gradient ${formatShape(dy!.shape)} does not match the input ${formatShape(x!.shape)}`);
     checkPerChannel([mean, variance, dMean, dVar, w], ['mean', 'variance', 'mean gradient', 'variance gradient', 'weight'], c);
-    const stat: TensorType = { shape: [c], dtype: x!.dtype };
+    const stat: ValueType = { shape: [c], dtype: x!.dtype };
     return [{ shape: x!.shape, dtype: x!.dtype }, stat, { ...stat }];
-  },
+  }),
   decompose: ([x, dy, mean, variance, dMean, dVar, w], attrs) => {
     const r = x!.rank;
     const axes = channelAxes(r);
@@ -176,12 +181,12 @@ function normalizedAxes(rank: number, attrs: Attrs): number[] {
   return axes;
 }
 
-function checkLayerNorm(op: string, x: TensorType, attrs: Attrs, params: readonly (TensorType | undefined)[], names: readonly string[]): number[] {
+function checkLayerNorm(op: string, x: ValueType, attrs: IrAttrs, params: readonly (ValueType | undefined)[], names: readonly string[]): Dim[] {
   const axis = attrs['axis'] as number;
   if (!Number.isInteger(axis) || axis < 0 || axis >= x.shape.length) throw new KilnError(`${op}: axis ${axis} is out of range for input ${formatShape(x.shape)}`);
   const tail = x.shape.slice(axis);
   params.forEach((t, i) => {
-    if (t && t.shape.join() !== tail.join()) throw new KilnError(`${names[i]} must have the normalized shape ${formatShape(tail)}, got ${formatShape(t.shape)}`);
+    if (t && !sameShape(t.shape, tail)) throw new KilnError(`${names[i]} must have the normalized shape ${formatShape(tail)}, got ${formatShape(t.shape)}`);
   });
   return tail;
 }
@@ -190,11 +195,11 @@ export const layerNorm = registerOp<AnyTensor>({
   name: 'layerNorm',
   arity: [1, 3],
   doc: 'Layer normalization over the axes from attr axis on, by their mean and biased variance, then ·weight + bias (shaped as those axes); attrs axis, eps.',
-  infer: ([x, w, b], attrs) => {
+  ...symbolicInfer(([x, w, b], attrs) => {
     checkDtypes('layerNorm', [x, w, b]);
     checkLayerNorm('layerNorm', x!, attrs, [w, b], ['weight', 'bias']);
     return [{ shape: x!.shape, dtype: x!.dtype }];
-  },
+  }),
   decompose: ([x, w, b], attrs) => {
     const axes = normalizedAxes(x!.rank, attrs);
     const [, xc] = centered(x!, axes);
@@ -219,12 +224,12 @@ export const layerNormGrad = registerOp<AnyTensor>({
   arity: [2, 3],
   internalFor: 'layerNorm',
   doc: 'Backward of layerNorm: inputs x, dy, weight? → dx, dweight, dbias (the normalized shape); attrs axis, eps.',
-  infer: ([x, dy, w], attrs) => {
+  ...symbolicInfer(([x, dy, w], attrs) => {
     checkDtypes('layerNormGrad', [x, dy, w]);
-    if (dy!.shape.join() !== x!.shape.join()) throw new KilnError(`output gradient ${formatShape(dy!.shape)} does not match the input ${formatShape(x!.shape)}`);
+    if (!sameShape(dy!.shape, x!.shape)) throw new KilnError(`output gradient ${formatShape(dy!.shape)} does not match the input ${formatShape(x!.shape)}`);
     const tail = checkLayerNorm('layerNormGrad', x!, attrs, [w], ['weight']);
     return [{ shape: x!.shape, dtype: x!.dtype }, { shape: tail, dtype: x!.dtype }, { shape: tail, dtype: x!.dtype }];
-  },
+  }),
   decompose: ([x, dy, w], attrs) => {
     const axes = normalizedAxes(x!.rank, attrs);
     const lead: number[] = [];
