@@ -12,6 +12,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
+import { relDiff } from './support/expectClose.js';
 import { compile, dim, spec, type CompiledModel } from '../src/compiled/index.js';
 import { parseGraph, printGraph, verifyGraph } from '../src/ir/index.js';
 import type { OptLevel } from '../src/passes/index.js';
@@ -22,20 +23,6 @@ const { nn } = kiln;
 beforeAll(async () => {
   await kiln.init();
 });
-
-/** NaN where `b` has NaN (same infinities), and max |a − b| relative to b's largest finite magnitude elsewhere. */
-function relDiff(a: kiln.Tensor, b: kiln.Tensor): number {
-  expect(a.shape).toEqual(b.shape);
-  const x = a.dataSync(), y = b.dataSync();
-  let m = 0, scale = 0;
-  for (let i = 0; i < y.length; i++) if (Number.isFinite(y[i]!)) scale = Math.max(scale, Math.abs(y[i]!));
-  for (let i = 0; i < x.length; i++) {
-    expect(Number.isNaN(x[i]!), `NaN at ${i}`).toBe(Number.isNaN(y[i]!));
-    if (!Number.isFinite(y[i]!)) expect(x[i], `at ${i}`).toBe(y[i]);
-    else m = Math.max(m, Math.abs(x[i]! - y[i]!));
-  }
-  return m / (scale || 1);
-}
 
 /** `x` with NaN, -Inf and +Inf written into a few elements (NaN and -Inf reach the activations). */
 function withSpecials(x: kiln.Tensor): kiln.Tensor {

@@ -16,6 +16,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
+import { relDiff } from './support/expectClose.js';
 import { compile, dim, interpretEager, spec, type CompiledModel } from '../src/compiled/index.js';
 import { constantOf } from '../src/passes/index.js';
 import { parseGraph, printGraph, type Graph } from '../src/ir/index.js';
@@ -26,20 +27,6 @@ const { nn } = kiln;
 beforeAll(async () => {
   await kiln.init();
 });
-
-/** NaN exactly where `b` has NaN, and max |a − b| relative to b's largest finite magnitude (Infinity where one is infinite and the other not). */
-function relDiff(a: kiln.Tensor, b: kiln.Tensor): number {
-  expect(a.shape).toEqual(b.shape);
-  const x = a.dataSync(), y = b.dataSync();
-  let m = 0, scale = 0;
-  for (let i = 0; i < y.length; i++) if (Number.isFinite(y[i]!)) scale = Math.max(scale, Math.abs(y[i]!));
-  for (let i = 0; i < x.length; i++) {
-    expect(Number.isNaN(x[i]!), `NaN at ${i}`).toBe(Number.isNaN(y[i]!));
-    // Equal infinities differ by 0 (their difference would be NaN).
-    if (!Number.isNaN(y[i]!) && x[i] !== y[i]) m = Math.max(m, Math.abs(x[i]! - y[i]!));
-  }
-  return m / (scale || 1);
-}
 
 /** Bit-for-bit equality (NaN = NaN, +0 ≠ −0). */
 function expectIdentical(a: kiln.Tensor, b: kiln.Tensor, what: string): void {

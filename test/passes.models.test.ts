@@ -14,6 +14,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
+import { relDiff } from './support/expectClose.js';
 import { compile, dim, interpretEager, spec, type CompiledModel } from '../src/compiled/index.js';
 import type { OptLevel } from '../src/passes/index.js';
 
@@ -24,19 +25,6 @@ beforeAll(async () => {
 });
 
 const LEVELS: readonly OptLevel[] = ['O1', 'O2', 'O3'];
-
-/** NaN where `b` has NaN, and max |a − b| relative to b's largest magnitude elsewhere. */
-function relDiff(a: kiln.Tensor, b: kiln.Tensor): number {
-  expect(a.shape).toEqual(b.shape);
-  const x = a.dataSync(), y = b.dataSync();
-  let m = 0, scale = 0;
-  for (let i = 0; i < y.length; i++) if (Number.isFinite(y[i]!)) scale = Math.max(scale, Math.abs(y[i]!));
-  for (let i = 0; i < x.length; i++) {
-    expect(Number.isNaN(x[i]!), `NaN at ${i}`).toBe(Number.isNaN(y[i]!));
-    if (!Number.isNaN(y[i]!)) m = Math.max(m, Math.abs(x[i]! - y[i]!));
-  }
-  return m / (scale || 1);
-}
 
 /** `x` with NaN written into a few elements. */
 function withNaN(x: kiln.Tensor): kiln.Tensor {

@@ -15,3 +15,22 @@ export function expectClose(actual: kiln.Tensor, expected: kiln.Tensor, rel: num
   }
   expect(worst, `${what}: element ${at}: ${a[at]} vs ${e[at]}`).toBeLessThanOrEqual(rel);
 }
+
+/**
+ * Max |a − b| relative to b's largest finite magnitude (1 if none), for comparing an
+ * optimized graph with the unoptimized one: asserts the same shape, NaN exactly where `b`
+ * has NaN and the same infinities where `b` has them, so the number measures the finite
+ * elements only.
+ */
+export function relDiff(a: kiln.Tensor, b: kiln.Tensor): number {
+  expect(a.shape).toEqual(b.shape);
+  const x = a.dataSync(), y = b.dataSync();
+  let m = 0, scale = 0;
+  for (let i = 0; i < y.length; i++) if (Number.isFinite(y[i]!)) scale = Math.max(scale, Math.abs(y[i]!));
+  for (let i = 0; i < x.length; i++) {
+    expect(Number.isNaN(x[i]!), `NaN at ${i}`).toBe(Number.isNaN(y[i]!));
+    if (!Number.isFinite(y[i]!)) expect(x[i], `at ${i}`).toBe(y[i]);
+    else m = Math.max(m, Math.abs(x[i]! - y[i]!));
+  }
+  return m / (scale || 1);
+}
