@@ -3,7 +3,7 @@
 // reads them as shapes, axes or Slice bounds (whose "to the end" sentinels are ±2⁶³);
 // they are narrowed to int32, with a range check, only where they become tensor data.
 import { KilnError, type DType, type TypedArray } from '../ir/index.js';
-import { int64ToNumber, onnx, OnnxDataType, onnxDataTypeName, tensorProtoValues, type ITensorProto } from './proto.js';
+import { int64ToNumber, kilnDTypeOf, onnx, OnnxDataType, onnxDataTypeName, tensorProtoValues, type ITensorProto } from './proto.js';
 
 /**
  * A value the importer knows at import time: an initializer, a Constant, or a node whose
@@ -129,22 +129,17 @@ export function halfToFloat(h: number): number {
   return s * (1 + f / 1024) * 2 ** (e - 15);
 }
 
-/** ONNX element type → Kiln dtype for values (inputs, Cast targets): float16 computes as float32. */
+/**
+ * ONNX element type → Kiln dtype for values (inputs, Cast targets): what `kilnDTypeOf`
+ * maps for tensors, plus float16/bfloat16 (computed as float32) and unsigned 32/64-bit
+ * integers (as int32).
+ */
 export function kilnDTypeForValue(type: number, what: string): DType {
   switch (type) {
-    case OnnxDataType.FLOAT:
     case OnnxDataType.FLOAT16:
     case OnnxDataType.BFLOAT16: return 'float32';
-    case OnnxDataType.DOUBLE: return 'float64';
-    case OnnxDataType.INT32:
-    case OnnxDataType.INT64:
-    case OnnxDataType.INT8:
-    case OnnxDataType.UINT8:
-    case OnnxDataType.INT16:
-    case OnnxDataType.UINT16:
     case OnnxDataType.UINT32:
     case OnnxDataType.UINT64: return 'int32';
-    case OnnxDataType.BOOL: return 'bool';
-    default: throw new KilnError(`${what} has ONNX element type ${onnxDataTypeName(type)}, which Kiln does not support`);
+    default: return kilnDTypeOf(type, what);
   }
 }
