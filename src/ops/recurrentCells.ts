@@ -82,6 +82,15 @@ export const lstmGates = registerOp<AnyTensor>({
   },
 });
 
+/** A GRU step's activated gates r, z, n and the hidden projection's n part hn (shared by the decomposition and the gradient). */
+function gruParts(xp: AnyTensor, hp: AnyTensor, h: AnyTensor): { r: AnyTensor; z: AnyTensor; n: AnyTensor; hn: AnyTensor } {
+  const H = h.shape[1]!;
+  const [xr, xz, xn] = xp.split(H, -1) as [AnyTensor, AnyTensor, AnyTensor];
+  const [hr, hz, hn] = hp.split(H, -1) as [AnyTensor, AnyTensor, AnyTensor];
+  const r = xr.add(hr).sigmoid();
+  return { r, z: xz.add(hz).sigmoid(), n: xn.add(r.mul(hn)).tanh(), hn };
+}
+
 /** GRU gates of xp, hp [B, 3H] (r, z, n; hp with b_hh) applied to the hidden state h [B, H]: h'. */
 export const gruGates = registerOp<AnyTensor>({
   name: 'gruGates',
@@ -90,23 +99,13 @@ export const gruGates = registerOp<AnyTensor>({
   doc: 'One GRU step\'s gates: xp, hp [B, 3H] (r, z, n; hp includes b_hh), h [B, H] → h\' = n + z·(h − n), r = σ(xr + hr), z = σ(xz + hz), n = tanh(xn + r·hn).',
   ...symbolicInfer((inputs) => [checkGates('gruGates', 3, inputs)]),
   decompose: ([xp, hp, h]) => {
-    const H = h!.shape[1]!;
-    const [xr, xz, xn] = xp!.split(H, -1) as [AnyTensor, AnyTensor, AnyTensor];
-    const [hr, hz, hn] = hp!.split(H, -1) as [AnyTensor, AnyTensor, AnyTensor];
-    const r = xr.add(hr).sigmoid();
-    const z = xz.add(hz).sigmoid();
-    const n = xn.add(r.mul(hn)).tanh();
+    const { z, n } = gruParts(xp!, hp!, h!);
     return [n.add(z.mul(h!.sub(n)))];
   },
   // dn = dy·(1 − z), dz = dy·(h − n), dh = dy·z; da_n = dn·(1 − n²) (= dxn; dhn = da_n·r),
   // da_r = da_n·hn·σ'(r), da_z = dz·σ'(z).
   grad: ({ inputs: [xp, hp, h], dys: [dy], needs }) => {
-    const H = h!.shape[1]!;
-    const [xr, xz, xn] = xp!.split(H, -1) as [AnyTensor, AnyTensor, AnyTensor];
-    const [hr, hz, hn] = hp!.split(H, -1) as [AnyTensor, AnyTensor, AnyTensor];
-    const r = xr.add(hr).sigmoid();
-    const z = xz.add(hz).sigmoid();
-    const n = xn.add(r.mul(hn)).tanh();
+    const { r, z, n, hn } = gruParts(xp!, hp!, h!);
     const dan = dy!.mul(oneMinus(z)).mul(tanhSlope(n));
     const dar = dan.mul(hn).mul(sigmoidSlope(r));
     const daz = dy!.mul(h!.sub(n)).mul(sigmoidSlope(z));
