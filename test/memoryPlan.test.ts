@@ -13,6 +13,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
+import { Residual } from './support/residualBlock.js';
 import { compile, dim, eagerExecutor, interpretEager, spec, type CompiledModel } from '../src/compiled/index.js';
 import {
   ARENA_ALIGNMENT, alignBytes, bytesPerElement, concreteAttrs, concreteType, getOp, Graph, interpret, liveBytesBound, packLifetimes, planMemory, schedule, sizeOf, sym, verifyGraph,
@@ -370,17 +371,6 @@ class HandLstm extends nn.Module {
       h = o.sigmoid().mul(c.tanh());
     }
     return h;
-  }
-}
-
-class Residual extends nn.Module {
-  conv1 = new nn.Conv2d(4, 4, 3, { padding: 1 });
-  bn1 = new nn.BatchNorm2d(4);
-  conv2 = new nn.Conv2d(4, 4, 3, { padding: 1, bias: false });
-  bn2 = new nn.BatchNorm2d(4);
-  forward(x: kiln.Tensor): kiln.Tensor {
-    const h = this.bn1.forward(this.conv1.forward(x)).relu();
-    return this.bn2.forward(this.conv2.forward(h)).add(x).relu();
   }
 }
 

@@ -14,6 +14,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
+import { Residual } from './support/residualBlock.js';
 import { relDiff } from './support/expectClose.js';
 import { compile, dim, interpretEager, spec, type CompiledModel } from '../src/compiled/index.js';
 import type { OptLevel } from '../src/passes/index.js';
@@ -62,17 +63,6 @@ function cnn(): kiln.nn.Sequential {
   scrambleBatchNorm(m.at(1) as kiln.nn.BatchNorm2d, 11);
   scrambleBatchNorm(m.at(5) as kiln.nn.BatchNorm2d, 17);
   return m.eval();
-}
-
-class Residual extends nn.Module {
-  conv1 = new nn.Conv2d(4, 4, 3, { padding: 1 });
-  bn1 = new nn.BatchNorm2d(4);
-  conv2 = new nn.Conv2d(4, 4, 3, { padding: 1, bias: false });
-  bn2 = new nn.BatchNorm2d(4);
-  forward(x: kiln.Tensor): kiln.Tensor {
-    const h = this.bn1.forward(this.conv1.forward(x)).relu();
-    return this.bn2.forward(this.conv2.forward(h)).add(x).relu();
-  }
 }
 
 function residual(): Model {
