@@ -18,8 +18,28 @@ export interface KernelInput<S extends Storage = Storage> {
   readonly dtype: DType;
 }
 
-/** Runs one op: reads inputs, allocates and returns outputs of the inferred types. */
-export type Kernel<S extends Storage = Storage> = (inputs: readonly KernelInput<S>[], attrs: Attrs, outTypes: readonly TensorType[]) => S[];
+/**
+ * Runs one op: reads inputs and returns outputs of the inferred types `outTypes`.
+ *
+ * `outs`, when given, are caller-given outputs: `outs[k]` (if defined) is a storage of
+ * `outTypes[k]`'s dtype and element count, on the wasm backend usually a view into an
+ * execution plan's arena (`free` of a view is a no-op). It may alias an input when the
+ * memory plan reuses a dying input in place (only for `IN_PLACE_OPS` ops). A kernel that
+ * honours it writes output k there and returns that same object at index k; a kernel
+ * that ignores it stays correct (the executor copies a different storage into the given
+ * one and frees it, a slow path counted per plan). Scratch is not an output.
+ *
+ * @example
+ * ```ts
+ * const relu: Kernel = (inputs, _attrs, outTypes, outs) => {
+ *   const y = outs?.[0] ?? backend.alloc(outTypes[0]!.dtype, inputs[0]!.storage.size);
+ *   // ... write max(x, 0) into y (element i only reads element i: safe when y is x) ...
+ *   return [y];
+ * };
+ * ```
+ */
+export type Kernel<S extends Storage = Storage> =
+  (inputs: readonly KernelInput<S>[], attrs: Attrs, outTypes: readonly TensorType[], outs?: readonly (S | undefined)[]) => S[];
 
 /** A tensor as plain arrays: what portable kernels read and write. */
 export interface ArrayTensor {
@@ -103,11 +123,11 @@ export class KernelAllocations<S extends Storage> {
 
   /** `kernel`, freeing on failure; `check` runs after it returns and may throw (a failure it reported aside). */
   guard(kernel: Kernel<S>, check?: () => void): Kernel<S> {
-    return (inputs, attrs, outTypes) => {
+    return (inputs, attrs, outTypes, given) => {
       const mark = this.inflight.length;
       this.depth++;
       try {
-        const outs = kernel(inputs, attrs, outTypes);
+        const outs = kernel(inputs, attrs, outTypes, given);
         check?.();
         return outs;
       } catch (e) {
