@@ -192,6 +192,20 @@ describe('symbolic and static dims, guards', () => {
     expect(fast.stats.hits).toBe(2);
   });
 
+  it('attention traced at batch 1 keeps a symbolic batch (a transpose of a size-1 axis is recorded, not turned into a reshape)', () => {
+    kiln.manualSeed(7);
+    const layer = new kiln.nn.TransformerEncoderLayer(8, 2, { dimFeedforward: 16, dropout: 0 }).eval();
+    const fast = compile(layer, { inputs: [spec([5, dim('batch'), 8])] });
+    fast.run(kiln.randn([5, 1, 8], { seed: 1 }));
+    // Tolerance: the same kernels in the same order (exact), 1e-6 relative for the compiled softmax/layerNorm.
+    for (const b of [1, 3]) {
+      const x = kiln.randn([5, b, 8], { seed: 10 + b });
+      expect(maxDiff(fast.run(x) as kiln.Tensor, eager(layer, x) as kiln.Tensor)).toBeLessThan(1e-5);
+    }
+    expect(fast.traceCount).toBe(1);
+    expect(fast.graph.toString()).toContain('batch');
+  });
+
   it('with a static batch: each new size retraces, a repeated one is a cache hit', () => {
     kiln.manualSeed(6);
     const model = mlp();

@@ -237,6 +237,18 @@ describe('algebraic simplification', () => {
     expect(ops(h)).toEqual(['reshape', 'exp']);
   });
 
+  it('turns a transpose that moves only size-1 axes into a reshape; one over a symbol or reordering real axes stays', () => {
+    const g = parse(`graph(%x: float32[1, 3, 1, 4], %y: float32[batch, 3]) {
+      %a: float32[3, 1, 1, 4] = transpose(%x) {perm=[1, 0, 2, 3]}
+      %b: float32[1, 4, 3, 1] = transpose(%x) {perm=[0, 3, 1, 2]}
+      %c: float32[3, batch] = transpose(%y) {perm=[1, 0]}
+      return %a, %b, %c
+    }`);
+    const h = runExact(g, algebraicSimplification, ctxWith(), [edgeInput([1, 3, 1, 4]), edgeInput([1, 3])]);
+    // (A graph output that aliases an input gets a copy, as always.)
+    expect(ops(h).filter((op) => op !== 'copy')).toEqual(['reshape', 'transpose', 'transpose']);
+  });
+
   it('keeps what is not an identity bit for bit: x+(+0) on floats (−0 + 0 = +0), x·1 promoting int32, a live 1', () => {
     const g = parse(`graph(%x: float32[9], %i: int32[9]) {
       const %z: float32[] = [0]

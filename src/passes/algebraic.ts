@@ -37,6 +37,15 @@ export const ALGEBRAIC_RULES: readonly Rule[] = [
     if (composed.every((p, i) => p === i)) return keep(m, 'x');
     return b.op('transpose', [m.value('x')], { perm: composed }, m.root.outputs[0]!.type);
   }),
+  // Moving only axes of size 1 keeps the elements' row-major order (eager does this too;
+  // tracing records the transpose because a size 1 there may be a symbol here).
+  rule('transpose of size-1 axes → reshape', P.op('transpose', [P.any('x')], { name: 't' }), (m, b) => {
+    const shape = m.value('x').type.shape;
+    const moved = perm(m, 't').filter((p) => shape[p] !== 1);
+    if (!moved.every((p, i) => i === 0 || p > moved[i - 1]!)) return null;
+    const out = m.root.outputs[0]!.type;
+    return b.op('reshape', [m.value('x')], { shape: [...out.shape] }, out);
+  }),
   rule('reshape∘reshape → one reshape', P.op('reshape', [P.op('reshape', [P.any('x')])], { name: 'outer' }), (m, b) =>
     sameDims(m.value('x').type.shape, m.root.outputs[0]!.type.shape) ? keep(m, 'x') : b.op('reshape', [m.value('x')], m.node('outer').attrs, m.root.outputs[0]!.type)),
   rule('reshape to its own shape → x', P.op('reshape', [P.any('x')]), (m) => (sameDims(m.value('x').type.shape, m.root.outputs[0]!.type.shape) ? keep(m, 'x') : null)),

@@ -3,6 +3,7 @@ import * as ops from '../../ops/linalg.js';
 import * as shapeOps from '../../ops/shape.js';
 import { fromFlat } from '../creation.js';
 import { opError, run1 } from '../dispatch.js';
+import { isTracing } from '../engine.js';
 import { fromNested, type NestedArray } from '../nested.js';
 import { Tensor } from '../tensor.js';
 
@@ -113,6 +114,12 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
 /** Runs the `transpose` primitive, or something cheaper when the data order is unchanged. */
 function permuteBy(x: Tensor, perm: readonly number[]): Tensor {
   // Moving only size-1 axes keeps the row-major order of the elements: a free reshape.
+  // Not while tracing: a size that is 1 in this call may be a symbol (`batch`) in the
+  // graph, where the transpose is a real one; the algebraic pass turns it into a reshape
+  // where the moved sizes are 1 in the graph too.
+  if (isTracing()) {
+    return perm.every((p, i) => p === i) ? x : run1(ops.transpose, [x], { perm });
+  }
   let last = -1;
   let sameOrder = true;
   for (let i = 0; i < perm.length; i++) {
