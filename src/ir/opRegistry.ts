@@ -39,10 +39,10 @@ export interface OpDef<T = unknown> {
   /**
    * The same rule over symbolic dims (`batch`, `2*batch+1`) and attributes holding them,
    * written with the affine helpers of `dims.ts` (which throw a `NotAffineError` where a
-   * result is not affine). Ops define both at once with `symbolicInfer`. Absent,
-   * `inferNode` fits the result from `infer` at several sizes.
+   * result is not affine). Ops define both at once with `symbolicInfer`. Required: it is
+   * how `inferNode` proves shapes for every size (there is no sampling fallback).
    */
-  inferDims?(inputs: readonly ValueType[], attrs: IrAttrs): ValueType[];
+  inferDims(inputs: readonly ValueType[], attrs: IrAttrs): ValueType[];
   /**
    * Gradient w.r.t. each input, written with ordinary tensor ops so it can itself be
    * differentiated. `null` for an input that gets no gradient (indices, masks).

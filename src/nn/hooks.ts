@@ -23,7 +23,7 @@
 import { isTracing, KilnError, noGrad, Tensor, userCallSite } from '../eager/index.js';
 import { execute } from '../eager/dispatch.js';
 import { engine } from '../eager/engine.js';
-import type { OpDef, TensorType } from '../ir/index.js';
+import type { OpDef, ValueType } from '../ir/index.js';
 import type { Module } from './module.js';
 
 /**
@@ -162,9 +162,9 @@ function callWithHooks(m: Module, s: HookState, inner: AnyFn, self: unknown, arg
 
 // ---- backward hooks -------------------------------------------------------------------
 
-/** Infers "same as input 0" (identity and gate ops). */
-function sameAsFirst(inputs: readonly TensorType[]): TensorType[] {
-  return [{ shape: inputs[0]!.shape, dtype: inputs[0]!.dtype }];
+/** Infers "same as input 0" (identity and gate ops), over sizes and symbolic dims alike. */
+function sameAsFirst<T extends ValueType>(inputs: readonly T[]): T[] {
+  return [{ ...inputs[0]! }];
 }
 
 /**
@@ -179,6 +179,7 @@ function identityOp(onGrad: (g: Tensor) => void): OpDef<Tensor> {
     alias: true,
     doc: 'identity whose gradient rule calls a module backward hook (never in a graph)',
     infer: sameAsFirst,
+    inferDims: sameAsFirst,
     grad: ({ inputs, dys }) => {
       onGrad(dys[0]!);
       return inputs.length === 2 ? [dys[0]!, inputs[1]!.zerosLike()] : [dys[0]!];
@@ -194,6 +195,7 @@ function gateOp(onReady: () => void): OpDef<Tensor> {
     alias: true,
     doc: 'ordering point of a module backward hook (never in a graph)',
     infer: sameAsFirst,
+    inferDims: sameAsFirst,
     grad: () => {
       onReady();
       return [null];

@@ -10,10 +10,10 @@
  * which is their decomposition, so a backend without an NHWC kernel runs exactly that.
  * They are compiler-internal and inference-only (no gradient): the layout pass does not
  * run on training graphs, where parameters are inputs and would be re-laid out per step.
- * Symbolic dims: the batch may be symbolic; height, width and channels must be numbers
- * (the pass converts nothing else).
+ * Shape inference is the NCHW op's rule over dims, so symbolic dims are exact here as
+ * there (the pass itself converts only ops whose height, width and channels are numbers).
  */
-import { getOp, isSym, KilnError, registerOp, type Attrs, type Dim, type IrAttrs, type OpDef, type TensorType, type ValueType } from '../ir/index.js';
+import { getOp, KilnError, registerOp, symbolicInfer, type Dim, type IrAttrs, type OpDef, type ValueType } from '../ir/index.js';
 import type { AnyTensor } from './tensorLike.js';
 
 /** NCHW → NHWC (activations). */
@@ -30,40 +30,28 @@ export function permuteShape<D>(shape: readonly D[], perm: readonly number[]): D
   return perm.map((p) => shape[p]!);
 }
 
-function check4(op: string, t: TensorType | ValueType, what: string): void {
+function check4(op: string, t: ValueType, what: string): void {
   if (t.shape.length !== 4) throw new KilnError(`${op}: ${what} must be 4-D, got rank ${t.shape.length}`);
 }
 
 /**
- * Output types of an NHWC op from its NCHW op's `infer`: inputs permuted to NCHW (the
- * filter to OIHW), the NCHW result permuted back. A symbolic batch passes through (the
- * NCHW rule runs with batch 1); other dims must be numbers.
+ * Output types of an NHWC op by its NCHW op's rule over dims: inputs permuted to NCHW
+ * (the filter to OIHW), the NCHW result permuted back. Symbolic dims are exact wherever
+ * the NCHW rule's are (and refused where its are).
  */
 function inferVia(op: string, nchw: string, filter: boolean) {
-  const run = (inputs: readonly ValueType[], attrs: Attrs): ValueType[] => {
+  return symbolicInfer((inputs: readonly ValueType[], attrs: IrAttrs): ValueType[] => {
     const [x, w, ...rest] = inputs;
     check4(op, x!, 'input');
     if (filter) check4(op, w!, 'weight');
-    const batch: Dim = x!.shape[0]!;
-    for (const t of inputs) {
-      t.shape.forEach((d, i) => {
-        if (typeof d !== 'number' && !(t === x && i === 0)) throw new KilnError(`${op}: only the batch dim may be symbolic, got ${JSON.stringify(d)}`);
-      });
-    }
-    const xs = [isSym(batch) ? 1 : batch, ...x!.shape.slice(1)] as number[];
-    const ins: TensorType[] = [{ dtype: x!.dtype, shape: permuteShape(xs, TO_NCHW) }];
-    if (filter) ins.push({ dtype: w!.dtype, shape: permuteShape(w!.shape as number[], HWIO_TO_OIHW) }, ...(rest as TensorType[]));
+    const ins: ValueType[] = [{ dtype: x!.dtype, shape: permuteShape(x!.shape, TO_NCHW) }];
+    if (filter) ins.push({ dtype: w!.dtype, shape: permuteShape(w!.shape, HWIO_TO_OIHW) }, ...rest);
     const def = getOp(nchw) as OpDef | undefined;
-    if (!def) throw new KilnError(`${op}: op ${nchw} is not registered`);
-    const [y] = def.infer(ins, attrs);
+    if (!def?.inferDims) throw new KilnError(`${op}: op ${nchw} is not registered with a shape rule over dims`);
+    const [y] = def.inferDims(ins, attrs);
     const shape: Dim[] = permuteShape(y!.shape, TO_NHWC);
-    shape[0] = batch;
     return [{ dtype: y!.dtype, shape }];
-  };
-  return {
-    infer: (inputs: readonly TensorType[], attrs: Attrs): TensorType[] => run(inputs, attrs) as TensorType[],
-    inferDims: (inputs: readonly ValueType[], attrs: IrAttrs): ValueType[] => run(inputs, attrs as Attrs),
-  };
+  });
 }
 
 export const conv2dNhwc = registerOp<AnyTensor>({

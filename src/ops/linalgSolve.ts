@@ -1,5 +1,5 @@
-import { formatDim, formatShape, isFloat, KilnError, registerOp, symbolicInfer, type TensorType } from '../ir/index.js';
-import { broadcastShapes, sumTo } from './shapeHelpers.js';
+import { formatDim, isFloat, KilnError, NotAffineError, registerOp, symbolicInfer, type Dim, type TensorType, type ValueType } from '../ir/index.js';
+import { broadcastShapes, dimsText, requireSameDim, sumTo } from './shapeHelpers.js';
 import type { AnyTensor } from './tensorLike.js';
 
 /*
@@ -10,6 +10,8 @@ import type { AnyTensor } from './tensorLike.js';
  * Gradients are closed forms written with these same ops, so they differentiate again.
  * Data-dependent failures (a singular or not positive-definite matrix) are found by the
  * kernels, which throw a KilnError the dispatcher completes with the op and the shapes.
+ * Shape rules are written over dims (symbolicInfer): symbolic batch, row and column
+ * counts pass through exactly.
  */
 
 /** Swaps the last two axes. */
@@ -33,16 +35,21 @@ function lstsqOf(a: AnyTensor, b: AnyTensor): AnyTensor {
   return a.applyOp('lstsq', [b], {})[0]!;
 }
 
-function checkFloat(what: string, t: TensorType): void {
+function checkFloat(what: string, t: ValueType): void {
   if (!isFloat(t.dtype)) throw new KilnError(`${what} must be floating-point (float32 or float64), got ${t.dtype}`);
 }
 
-/** `n` of a batch of square matrices `[..., n, n]`; throws naming the shape. */
-export function squareSize(what: string, shape: readonly number[]): number {
+/**
+ * `n` of a batch of square matrices `[..., n, n]`; throws naming the shape (a
+ * NotAffineError where symbolic dims are equal only for some sizes).
+ */
+export function squareSize(what: string, shape: readonly number[]): number;
+export function squareSize(what: string, shape: readonly Dim[]): Dim;
+export function squareSize(what: string, shape: readonly Dim[]): Dim {
   const r = shape.length;
-  if (r < 2 || shape[r - 1] !== shape[r - 2]) {
-    throw new KilnError(`${what} must be a square matrix or a batch of them [..., n, n], got shape ${formatShape(shape)}`);
-  }
+  const message = () => `${what} must be a square matrix or a batch of them [..., n, n], got shape ${dimsText(shape)}`;
+  if (r < 2) throw new KilnError(message());
+  requireSameDim(shape[r - 1]!, shape[r - 2]!, message);
   return shape[r - 1]!;
 }
 
@@ -50,23 +57,24 @@ export function squareSize(what: string, shape: readonly number[]): number {
  * Output shape of a solve-like op: A `[..., m, n]` against B `[..., m, k]` gives
  * `[batch, n, k]`, the batch dims broadcast. Checks ranks, rows and dtypes.
  */
-export function solveShape(a: TensorType, b: TensorType, options: { square: boolean }): number[] {
+export function solveShape(a: TensorType, b: TensorType, options: { square: boolean }): number[];
+export function solveShape(a: ValueType, b: ValueType, options: { square: boolean }): Dim[];
+export function solveShape(a: ValueType, b: ValueType, options: { square: boolean }): Dim[] {
   checkFloat('A', a);
   if (b.dtype !== a.dtype) throw new KilnError(`A and B must have the same dtype, got ${a.dtype} and ${b.dtype}`);
   if (options.square) squareSize('A', a.shape);
-  else if (a.shape.length < 2) throw new KilnError(`A must be a matrix or a batch of them [..., m, n], got shape ${formatShape(a.shape)}`);
+  else if (a.shape.length < 2) throw new KilnError(`A must be a matrix or a batch of them [..., m, n], got shape ${dimsText(a.shape)}`);
   const ra = a.shape.length, rb = b.shape.length;
-  if (rb < 2) throw new KilnError(`B must be a matrix or a batch of them [..., m, k], got shape ${formatShape(b.shape)}`);
+  if (rb < 2) throw new KilnError(`B must be a matrix or a batch of them [..., m, k], got shape ${dimsText(b.shape)}`);
   const m = a.shape[ra - 2]!, n = a.shape[ra - 1]!;
-  if (b.shape[rb - 2] !== m) {
-    throw new KilnError(`A ${formatShape(a.shape)} has ${m} rows but B ${formatShape(b.shape)} has ${b.shape[rb - 2]}`);
-  }
+  requireSameDim(b.shape[rb - 2]!, m, () => `A ${dimsText(a.shape)} has ${formatDim(m)} rows but B ${dimsText(b.shape)} has ${formatDim(b.shape[rb - 2]!)}`);
   const ab = a.shape.slice(0, ra - 2), bb = b.shape.slice(0, rb - 2);
-  let batch: readonly number[];
+  let batch: readonly Dim[];
   try {
     batch = broadcastShapes(ab, bb);
-  } catch {
-    throw new KilnError(`batch dimensions ${formatShape(ab)} of A ${formatShape(a.shape)} and ${formatShape(bb)} of B ${formatShape(b.shape)} cannot be broadcast together`);
+  } catch (e) {
+    if (e instanceof NotAffineError) throw e;
+    throw new KilnError(`batch dimensions ${dimsText(ab)} of A ${dimsText(a.shape)} and ${dimsText(bb)} of B ${dimsText(b.shape)} cannot be broadcast together`);
   }
   return [...batch, n, b.shape[rb - 1]!];
 }
@@ -102,11 +110,11 @@ export const cholesky = registerOp<AnyTensor>({
   name: 'cholesky',
   arity: 1,
   doc: 'Cholesky factor L (lower) of a symmetric positive-definite A = L·Lᵀ (reads the symmetric part (A + Aᵀ)/2).',
-  infer: ([a]) => {
+  ...symbolicInfer(([a]) => {
     checkFloat('A', a!);
     squareSize('A', a!.shape);
     return [{ shape: a!.shape, dtype: a!.dtype }];
-  },
+  }),
   grad: ({ outputs: [l], dys: [dl] }) => {
     // Murray (2016), as PyTorch's cholesky_backward: with P = tril(Lᵀ·dL) and
     // S = ½(P + tril(P, −1)ᵀ) (symmetric, halved diagonal), dA = L⁻ᵀ·S·L⁻¹.
@@ -127,10 +135,10 @@ export const solveTriangular = registerOp<AnyTensor>({
   name: 'solveTriangular',
   arity: 2,
   doc: 'Solves A·X = B for a triangular A (attr upper), by substitution; batch dims broadcast.',
-  infer: ([a, b], attrs) => {
+  ...symbolicInfer(([a, b], attrs) => {
     if (typeof attrs['upper'] !== 'boolean') throw new KilnError(`upper must be a boolean, got ${String(attrs['upper'])}`);
     return [{ shape: solveShape(a!, b!, { square: true }), dtype: a!.dtype }];
-  },
+  }),
   grad: ({ inputs: [a, b], outputs: [x], dys: [dx], attrs, needs }) => {
     const upper = attrs['upper'] as boolean;
     // dB = A⁻ᵀ·dX; dA = −dB·Xᵀ restricted to the triangle A's values came from.
@@ -153,7 +161,7 @@ export const solve = registerOp<AnyTensor>({
   name: 'solve',
   arity: 2,
   doc: 'Solves A·X = B for a square A (LU with partial pivoting); batch dims broadcast.',
-  infer: ([a, b]) => [{ shape: solveShape(a!, b!, { square: true }), dtype: a!.dtype }],
+  ...symbolicInfer(([a, b]) => [{ shape: solveShape(a!, b!, { square: true }), dtype: a!.dtype }]),
   grad: ({ inputs: [a, b], outputs: [x], dys: [dx], needs }) => {
     // dB = A⁻ᵀ·dX, dA = −dB·Xᵀ (each summed over the batch dims it was broadcast along).
     const gb = mT(a!).applyOp('solve', [dx!], {})[0]!;
@@ -172,7 +180,7 @@ export const lstsq = registerOp<AnyTensor>({
   name: 'lstsq',
   arity: 2,
   doc: 'Least-squares (m ≥ n) or minimum-norm (m < n) solution of A·X = B for a full-rank A, by Householder QR.',
-  infer: ([a, b]) => [{ shape: solveShape(a!, b!, { square: false }), dtype: a!.dtype }],
+  ...symbolicInfer(([a, b]) => [{ shape: solveShape(a!, b!, { square: false }), dtype: a!.dtype }]),
   grad: ({ inputs: [a, b], outputs: [x], dys: [dx], needs }) => {
     // X = A⁺·B. With the derivative of the pseudo-inverse of a full-rank A
     // (Golub & Pereyra 1973), and A⁺ᵀ·Y = lstsq(Aᵀ, Y):

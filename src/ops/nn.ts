@@ -1,5 +1,6 @@
-import { formatShape, isFloat, KilnError, registerOp, type Attrs, type TensorType } from '../ir/index.js';
+import { dimAdd, dimDivExact, dimFloorDiv, dimMul, dimSub, formatDim, isFloat, KilnError, NotAffineError, registerOp, symbolicInfer, type Attrs, type Dim, type IrAttrs, type ValueType } from '../ir/index.js';
 import { checkFusedActivation, fusedActivationGrad } from './fusedActivation.js';
+import { dimsText, requireSameDim, requireSameShape } from './shapeHelpers.js';
 import type { AnyTensor } from './tensorLike.js';
 
 /*
@@ -10,6 +11,12 @@ import type { AnyTensor } from './tensorLike.js';
  *   kernelShape [kH, kW] where it cannot be read off an input.
  * conv2d's input gradient is convTranspose2d and vice versa; both filter gradients are
  * the internal op conv2dFilterGrad.
+ *
+ * Shape rules are written over dims (symbolicInfer), so one rule serves eager dispatch and
+ * symbolic inference: batch and channel dims pass through, a spatial output
+ * ⌊(H + pads − d·(k − 1) − 1)/s⌋ + 1 is affine in a symbolic H at stride 1 (or where s
+ * divides H's coefficient), and otherwise throws a NotAffineError naming the op and the
+ * axis, so the caller specializes per size.
  */
 
 type Pair = readonly [number, number];
@@ -32,7 +39,27 @@ export function convTransposeOutSize(size: number, k: number, stride: number, di
   return (size - 1) * stride - padBegin - padEnd + dilation * (k - 1) + 1 + outputPadding;
 }
 
-function geometryOf(attrs: Attrs): ConvGeometry {
+/**
+ * `convOutSize` over dims: exact for a symbolic `size` (or kernel) where the result is
+ * affine; else a NotAffineError naming `op` and the `axis` (⌊(h − 1)/2⌋ + 1 at stride 2).
+ */
+export function convOutDim(op: string, axis: string, size: Dim, k: Dim, stride: number, dilation: number, padBegin: number, padEnd: number): Dim {
+  // size + padBegin + padEnd − dilation·(k − 1) − 1: the span the window's start can take.
+  const span = dimSub(dimAdd(size, padBegin + padEnd - 1), dimMul(dimSub(k, 1), dilation));
+  try {
+    return dimAdd(dimFloorDiv(span, stride), 1);
+  } catch (e) {
+    if (!(e instanceof NotAffineError)) throw e;
+    throw new NotAffineError(`${op}: output ${axis} ⌊(${formatDim(span)}) / ${stride}⌋ + 1 is not affine in the input ${axis} ${formatDim(size)} at stride ${stride}`);
+  }
+}
+
+/** `convTransposeOutSize` over dims: always affine ((size − 1)·s − pads + d·(k − 1) + 1 + outputPadding). */
+export function convTransposeOutDim(size: Dim, k: Dim, stride: number, dilation: number, padBegin: number, padEnd: number, outputPadding: number): Dim {
+  return dimAdd(dimAdd(dimMul(dimSub(size, 1), stride), 1 + outputPadding - padBegin - padEnd), dimMul(dimSub(k, 1), dilation));
+}
+
+function geometryOf(attrs: IrAttrs): ConvGeometry {
   return {
     strides: attrs['strides'] as unknown as Pair,
     pads: attrs['pads'] as unknown as readonly [number, number, number, number],
@@ -45,23 +72,35 @@ function geometryAttrs(g: ConvGeometry): { strides: number[]; pads: number[]; di
   return { strides: [...g.strides], pads: [...g.pads], dilations: [...g.dilations], group: g.group };
 }
 
-function checkFloat4(op: string, ts: readonly TensorType[], names: readonly string[]): void {
+function checkFloat4(op: string, ts: readonly ValueType[], names: readonly string[]): void {
   ts.forEach((t, i) => {
-    if (t.shape.length !== 4) throw new KilnError(`${names[i]} must be 4-D (NCHW), got shape ${formatShape(t.shape)}`);
+    if (t.shape.length !== 4) throw new KilnError(`${names[i]} must be 4-D (NCHW), got shape ${dimsText(t.shape)}`);
   });
   const dtype = ts[0]!.dtype;
   if (!isFloat(dtype)) throw new KilnError(`${op} needs floating-point inputs, got ${dtype}`);
   for (const t of ts) if (t.dtype !== dtype) throw new KilnError(`${op} inputs must share one dtype, got ${ts.map((x) => x.dtype).join(' and ')}`);
 }
 
-function checkBias(bias: TensorType | undefined, channels: number, dtype: string): void {
+function checkBias(bias: ValueType | undefined, channels: Dim, dtype: string): void {
   if (!bias) return;
-  if (bias.shape.length !== 1 || bias.shape[0] !== channels) throw new KilnError(`bias must have shape [${channels}], got ${formatShape(bias.shape)}`);
+  requireSameShape(bias.shape, [channels], () => `bias must have shape [${formatDim(channels)}], got ${dimsText(bias.shape)}`);
   if (bias.dtype !== dtype) throw new KilnError(`bias dtype ${bias.dtype} differs from the input's ${dtype}`);
 }
 
-function checkOut(oh: number, ow: number, x: TensorType): void {
-  if (oh < 1 || ow < 1) throw new KilnError(`calculated output size ${oh}x${ow} is too small for input ${formatShape(x.shape)}`);
+/** Rejects an output extent below 1 (a symbolic one is ≥ 1 only for some sizes: the plan checks those per binding). */
+function checkOut(oh: Dim, ow: Dim, x: ValueType): void {
+  if ((typeof oh === 'number' && oh < 1) || (typeof ow === 'number' && ow < 1)) throw new KilnError(`calculated output size ${formatDim(oh)}x${formatDim(ow)} is too small for input ${dimsText(x.shape)}`);
+}
+
+/** `d` / `group`, which must come out whole (a symbolic `d` for every size). */
+function perGroup(d: Dim, group: number, what: string): Dim {
+  if (typeof d === 'number' && d % group !== 0) throw new KilnError(`${what} ${d} must be divisible by groups=${group}`);
+  try {
+    return dimDivExact(d, group);
+  } catch (e) {
+    if (!(e instanceof NotAffineError)) throw e;
+    throw new NotAffineError(`${what} ${formatDim(d)} is divisible by groups=${group} only for some sizes`);
+  }
 }
 
 /**
@@ -105,20 +144,21 @@ export const conv2d = registerOp<AnyTensor>({
   name: 'conv2d',
   arity: [2, 3],
   doc: '2-D convolution, NCHW input, OIHW weight, optional bias (attrs strides, pads [t,l,b,r], dilations, group; activation and its params when one is fused in at O2).',
-  infer: ([x, w, b], attrs) => {
+  ...symbolicInfer(([x, w, b], attrs) => {
     checkFloat4('conv2d', [x!, w!], ['input', 'weight']);
     checkFusedActivation(attrs);
     const g = geometryOf(attrs);
-    const [n, c, h, wd] = x!.shape as [number, number, number, number];
-    const [o, cg, kh, kw] = w!.shape as [number, number, number, number];
-    if (cg * g.group !== c) throw new KilnError(`weight ${formatShape(w!.shape)} with groups=${g.group} expects ${cg * g.group} input channels, got ${c} (input ${formatShape(x!.shape)})`);
-    if (o % g.group !== 0) throw new KilnError(`out channels ${o} must be divisible by groups=${g.group}`);
+    const [n, c, h, wd] = x!.shape as [Dim, Dim, Dim, Dim];
+    const [o, cg, kh, kw] = w!.shape as [Dim, Dim, Dim, Dim];
+    const expects = dimMul(cg, g.group);
+    requireSameDim(expects, c, () => `weight ${dimsText(w!.shape)} with groups=${g.group} expects ${formatDim(expects)} input channels, got ${formatDim(c)} (input ${dimsText(x!.shape)})`);
+    perGroup(o, g.group, 'out channels');
     checkBias(b, o, x!.dtype);
-    const oh = convOutSize(h, kh, g.strides[0], g.dilations[0], g.pads[0], g.pads[2]);
-    const ow = convOutSize(wd, kw, g.strides[1], g.dilations[1], g.pads[1], g.pads[3]);
+    const oh = convOutDim('conv2d', 'height', h, kh, g.strides[0], g.dilations[0], g.pads[0], g.pads[2]);
+    const ow = convOutDim('conv2d', 'width', wd, kw, g.strides[1], g.dilations[1], g.pads[1], g.pads[3]);
     checkOut(oh, ow, x!);
     return [{ shape: [n, o, oh, ow], dtype: x!.dtype }];
-  },
+  }),
   // A fused activation's gradient comes first, from the output (see ops/fusedActivation.ts).
   grad: ({ inputs: [x, w, b], outputs: [y], dys: [dyOut], attrs, needs }) => {
     const g = geometryOf(attrs);
@@ -136,22 +176,22 @@ export const convTranspose2d = registerOp<AnyTensor>({
   name: 'convTranspose2d',
   arity: [2, 3],
   doc: 'Transposed 2-D convolution (gradient of conv2d w.r.t. its input), weight [C, O/group, kH, kW], optional bias (attrs strides, pads, dilations, group, outputPadding; activation and its params when one is fused in at O2).',
-  infer: ([x, w, b], attrs) => {
+  ...symbolicInfer(([x, w, b], attrs) => {
     checkFloat4('convTranspose2d', [x!, w!], ['input', 'weight']);
     checkFusedActivation(attrs);
     const g = geometryOf(attrs);
     const op = attrs['outputPadding'] as unknown as Pair;
-    const [n, c, h, wd] = x!.shape as [number, number, number, number];
-    const [ci, og, kh, kw] = w!.shape as [number, number, number, number];
-    if (ci !== c) throw new KilnError(`weight ${formatShape(w!.shape)} expects ${ci} input channels, got ${c} (input ${formatShape(x!.shape)})`);
-    if (c % g.group !== 0) throw new KilnError(`input channels ${c} must be divisible by groups=${g.group}`);
-    const o = og * g.group;
+    const [n, c, h, wd] = x!.shape as [Dim, Dim, Dim, Dim];
+    const [ci, og, kh, kw] = w!.shape as [Dim, Dim, Dim, Dim];
+    requireSameDim(ci, c, () => `weight ${dimsText(w!.shape)} expects ${formatDim(ci)} input channels, got ${formatDim(c)} (input ${dimsText(x!.shape)})`);
+    perGroup(c, g.group, 'input channels');
+    const o = dimMul(og, g.group);
     checkBias(b, o, x!.dtype);
-    const oh = convTransposeOutSize(h, kh, g.strides[0], g.dilations[0], g.pads[0], g.pads[2], op[0]);
-    const ow = convTransposeOutSize(wd, kw, g.strides[1], g.dilations[1], g.pads[1], g.pads[3], op[1]);
+    const oh = convTransposeOutDim(h, kh, g.strides[0], g.dilations[0], g.pads[0], g.pads[2], op[0]);
+    const ow = convTransposeOutDim(wd, kw, g.strides[1], g.dilations[1], g.pads[1], g.pads[3], op[1]);
     checkOut(oh, ow, x!);
     return [{ shape: [n, o, oh, ow], dtype: x!.dtype }];
-  },
+  }),
   grad: ({ inputs: [x, w, b], outputs: [y], dys: [dyOut], attrs, needs }) => {
     const g = geometryOf(attrs);
     const dy = fusedActivationGrad(y!, dyOut!, attrs);
@@ -172,14 +212,15 @@ export const conv2dFilterGrad = registerOp<AnyTensor>({
   arity: 2,
   internalFor: 'conv2d',
   doc: 'Weight gradient of conv2d(a, W) = b given b\'s gradient (also convTranspose2d\'s, with a and b swapped); attrs as conv2d plus kernelShape.',
-  infer: ([a, b], attrs) => {
+  ...symbolicInfer(([a, b], attrs) => {
     checkFloat4('conv2dFilterGrad', [a!, b!], ['input', 'output gradient']);
-    const k = attrs['kernelShape'] as unknown as Pair;
+    const k = attrs['kernelShape'] as unknown as readonly [Dim, Dim];
     const group = attrs['group'] as number;
-    if (a!.shape[0] !== b!.shape[0]) throw new KilnError(`batch sizes differ: ${formatShape(a!.shape)} vs ${formatShape(b!.shape)}`);
-    if (a!.shape[1]! % group !== 0 || b!.shape[1]! % group !== 0) throw new KilnError(`channels must be divisible by groups=${group}`);
-    return [{ shape: [b!.shape[1]!, a!.shape[1]! / group, k[0], k[1]], dtype: a!.dtype }];
-  },
+    requireSameDim(a!.shape[0]!, b!.shape[0]!, () => `batch sizes differ: ${dimsText(a!.shape)} vs ${dimsText(b!.shape)}`);
+    const ac = perGroup(a!.shape[1]!, group, 'channels');
+    perGroup(b!.shape[1]!, group, 'channels');
+    return [{ shape: [b!.shape[1]!, ac, k[0], k[1]], dtype: a!.dtype }];
+  }),
   // Bilinear: <ddW, F(a, b)> = <b, conv2d(a, ddW)>.
   grad: ({ inputs: [a, b], dys: [ddw], attrs, needs }) => {
     const g = geometryOf(attrs);
@@ -190,15 +231,16 @@ export const conv2dFilterGrad = registerOp<AnyTensor>({
   },
 });
 
-function poolInfer(op: string, x: TensorType, attrs: Attrs): TensorType[] {
-  if (x.shape.length !== 4) throw new KilnError(`input must be 4-D (NCHW), got shape ${formatShape(x.shape)}`);
+/** The pooled type of `x` (over dims: see convOutDim). */
+function poolInfer(op: string, x: ValueType, attrs: IrAttrs): ValueType[] {
+  if (x.shape.length !== 4) throw new KilnError(`input must be 4-D (NCHW), got shape ${dimsText(x.shape)}`);
   if (!isFloat(x.dtype)) throw new KilnError(`${op} needs a floating-point input, got ${x.dtype}`);
   const k = attrs['kernelShape'] as unknown as Pair;
   const s = attrs['strides'] as unknown as Pair;
   const p = attrs['pads'] as unknown as readonly number[];
-  const [n, c, h, w] = x.shape as [number, number, number, number];
-  const oh = convOutSize(h, k[0], s[0], 1, p[0]!, p[2]!);
-  const ow = convOutSize(w, k[1], s[1], 1, p[1]!, p[3]!);
+  const [n, c, h, w] = x.shape as [Dim, Dim, Dim, Dim];
+  const oh = convOutDim(op, 'height', h, k[0], s[0], 1, p[0]!, p[2]!);
+  const ow = convOutDim(op, 'width', w, k[1], s[1], 1, p[1]!, p[3]!);
   checkOut(oh, ow, x);
   return [{ shape: [n, c, oh, ow], dtype: x.dtype }];
 }
@@ -216,7 +258,7 @@ export const maxPool2d = registerOp<AnyTensor>({
   name: 'maxPool2d',
   arity: 1,
   doc: '2-D max pooling, NCHW (attrs kernelShape, strides, pads [t,l,b,r]; padding is -inf).',
-  infer: ([x], attrs) => poolInfer('maxPool2d', x!, attrs),
+  ...symbolicInfer(([x], attrs) => poolInfer('maxPool2d', x!, attrs)),
   grad: ({ inputs: [x], dys: [dy], attrs }) => [x!.applyOp('maxPool2dGrad', [dy!], poolAttrs(attrs))[0]!],
 });
 
@@ -225,11 +267,11 @@ export const maxPool2dGrad = registerOp<AnyTensor>({
   arity: 2,
   internalFor: 'maxPool2d',
   doc: 'Gradient of maxPool2d: routes dy to the first maximum of each window of x.',
-  infer: ([x, dy], attrs) => {
+  ...symbolicInfer(([x, dy], attrs) => {
     const [y] = poolInfer('maxPool2dGrad', x!, attrs);
-    if (y!.shape.join() !== dy!.shape.join()) throw new KilnError(`output gradient ${formatShape(dy!.shape)} does not match the pooled shape ${formatShape(y!.shape)}`);
+    requireSameShape(dy!.shape, y!.shape, () => `output gradient ${dimsText(dy!.shape)} does not match the pooled shape ${dimsText(y!.shape)}`);
     return [{ shape: x!.shape, dtype: x!.dtype }];
-  },
+  }),
 });
 
 /** avgPool2d: zero padding, divisor kH·kW (countIncludePad) or the number of real elements. */
@@ -237,7 +279,7 @@ export const avgPool2d = registerOp<AnyTensor>({
   name: 'avgPool2d',
   arity: 1,
   doc: '2-D average pooling, NCHW (attrs kernelShape, strides, pads [t,l,b,r], countIncludePad).',
-  infer: ([x], attrs) => poolInfer('avgPool2d', x!, attrs),
+  ...symbolicInfer(([x], attrs) => poolInfer('avgPool2d', x!, attrs)),
   grad: ({ inputs: [x], dys: [dy], attrs }) => [
     dy!.applyOp('avgPool2dGrad', [], { ...poolAttrs(attrs), countIncludePad: attrs['countIncludePad'] as boolean, inputShape: [x!.shape[2]!, x!.shape[3]!] })[0]!,
   ],
@@ -248,13 +290,14 @@ export const avgPool2dGrad = registerOp<AnyTensor>({
   arity: 1,
   internalFor: 'avgPool2d',
   doc: 'Gradient of avgPool2d: spreads dy evenly over each window (attr inputShape [H, W]).',
-  infer: ([dy], attrs) => {
-    const hw = attrs['inputShape'] as unknown as Pair;
-    const x: TensorType = { shape: [dy!.shape[0]!, dy!.shape[1]!, hw[0], hw[1]], dtype: dy!.dtype };
+  ...symbolicInfer(([dy], attrs) => {
+    // inputShape follows a symbolic input's H and W (the tracer writes them as dims).
+    const hw = attrs['inputShape'] as unknown as readonly [Dim, Dim];
+    const x: ValueType = { shape: [dy!.shape[0]!, dy!.shape[1]!, hw[0], hw[1]], dtype: dy!.dtype };
     const [y] = poolInfer('avgPool2dGrad', x, attrs);
-    if (y!.shape.join() !== dy!.shape.join()) throw new KilnError(`output gradient ${formatShape(dy!.shape)} does not match the pooled shape ${formatShape(y!.shape)}`);
+    requireSameShape(dy!.shape, y!.shape, () => `output gradient ${dimsText(dy!.shape)} does not match the pooled shape ${dimsText(y!.shape)}`);
     return [x];
-  },
+  }),
   // Linear in dy; its adjoint is the forward pool.
   grad: ({ dys: [ddx], attrs }) => [ddx!.applyOp('avgPool2d', [], { ...poolAttrs(attrs), countIncludePad: attrs['countIncludePad'] as boolean })[0]!],
 });

@@ -19,7 +19,8 @@
  * The gradient goes through the decomposition (backpropagation through time). The gate
  * arithmetic of each lstm / gru step is one op (`lstmGates` / `gruGates`, recurrentCells.ts).
  */
-import { formatShape, gradThroughDecomposition, isFloat, KilnError, registerOp, type Attrs, type TensorType } from '../ir/index.js';
+import { formatDim, gradThroughDecomposition, isFloat, KilnError, registerOp, symbolicInfer, type Attrs, type Dim, type IrAttrs, type ValueType } from '../ir/index.js';
+import { dimsText, requireSameShape } from './shapeHelpers.js';
 import type { AnyTensor } from './tensorLike.js';
 
 /** Which recurrence: the op name. */
@@ -40,7 +41,7 @@ export interface RecurrentAttrs {
   readonly nonlinearity: 'tanh' | 'relu';
 }
 
-export function recurrentAttrs(op: RecurrentOp, attrs: Attrs): RecurrentAttrs {
+export function recurrentAttrs(op: RecurrentOp, attrs: IrAttrs): RecurrentAttrs {
   const hiddenSize = attrs['hiddenSize'] as number, numLayers = attrs['numLayers'] as number;
   if (!Number.isInteger(hiddenSize) || hiddenSize < 1) throw new KilnError(`${op}: hiddenSize must be a positive integer, got ${String(hiddenSize)}`);
   if (!Number.isInteger(numLayers) || numLayers < 1) throw new KilnError(`${op}: numLayers must be a positive integer, got ${String(numLayers)}`);
@@ -78,20 +79,25 @@ export function recurrentLayout(op: RecurrentOp, a: RecurrentAttrs, inputCount: 
   return { states, directions, perSlot, weights, lengths: inputCount === base + 1 ? base : -1 };
 }
 
+/**
+ * Over dims (symbolicInfer): a symbolic time or batch dim (or feature count) passes
+ * through to the outputs exactly; one rule for eager dispatch and the compiler.
+ */
 function recurrentInfer(op: RecurrentOp) {
-  return (inputs: readonly TensorType[], attrs: Attrs): TensorType[] => {
+  return (inputs: readonly ValueType[], attrs: IrAttrs): ValueType[] => {
     const a = recurrentAttrs(op, attrs);
     const lay = recurrentLayout(op, a, inputs.length);
     const x = inputs[0]!;
     if (!isFloat(x.dtype)) throw new KilnError(`${op} needs a floating-point input, got ${x.dtype}`);
-    if (x.shape.length !== 3) throw new KilnError(`input must be 3-D (${a.batchFirst ? '[batch, time, features]' : '[time, batch, features]'}), got shape ${formatShape(x.shape)}`);
+    if (x.shape.length !== 3) throw new KilnError(`input must be 3-D (${a.batchFirst ? '[batch, time, features]' : '[time, batch, features]'}), got shape ${dimsText(x.shape)}`);
     const [t, b] = a.batchFirst ? [x.shape[1]!, x.shape[0]!] : [x.shape[0]!, x.shape[1]!];
+    // A symbolic length of 0 is caught per binding (the decomposition needs a step).
     if (t === 0) throw new KilnError('the input has no time steps');
     const h = a.hiddenSize, d = lay.directions, g = gatesOf(op) * h;
-    const check = (i: number, want: readonly number[], what: string) => {
+    const check = (i: number, want: readonly Dim[], what: string) => {
       const v = inputs[i]!;
       if (v.dtype !== x.dtype) throw new KilnError(`${what} must be ${x.dtype} like the input, got ${v.dtype}`);
-      if (v.shape.join() !== want.join()) throw new KilnError(`${what} must have shape ${formatShape(want)}, got ${formatShape(v.shape)}`);
+      requireSameShape(v.shape, want, () => `${what} must have shape ${dimsText(want)}, got ${dimsText(v.shape)}`);
     };
     for (let s = 0; s < lay.states; s++) check(1 + s, [a.numLayers * d, b, h], s === 0 ? 'h0' : 'c0');
     for (let l = 0; l < a.numLayers; l++) {
@@ -108,10 +114,12 @@ function recurrentInfer(op: RecurrentOp) {
     }
     if (lay.lengths >= 0) {
       const len = inputs[lay.lengths]!;
-      if (len.dtype !== 'int32' || len.shape.length !== 1 || len.shape[0] !== b) throw new KilnError(`lengths must be int32 [${b}], got ${len.dtype}${formatShape(len.shape)}`);
+      const message = () => `lengths must be int32 [${formatDim(b)}], got ${len.dtype}${dimsText(len.shape)}`;
+      if (len.dtype !== 'int32') throw new KilnError(message());
+      requireSameShape(len.shape, [b], message);
     }
-    const y: TensorType = { shape: a.batchFirst ? [b, t, d * h] : [t, b, d * h], dtype: x.dtype };
-    const state: TensorType = { shape: [a.numLayers * d, b, h], dtype: x.dtype };
+    const y: ValueType = { shape: a.batchFirst ? [b, t, d * h] : [t, b, d * h], dtype: x.dtype };
+    const state: ValueType = { shape: [a.numLayers * d, b, h], dtype: x.dtype };
     return op === 'lstm' ? [y, state, { ...state }] : [y, { ...state }];
   };
 }
@@ -201,7 +209,7 @@ function defineRecurrent(op: RecurrentOp, doc: string) {
     name: op,
     arity: [op === 'lstm' ? 5 : 4, Infinity],
     doc,
-    infer: recurrentInfer(op),
+    ...symbolicInfer(recurrentInfer(op)),
     decompose: recurrentDecompose(op),
     // Backpropagation through time: the unrolled steps differentiated.
     grad: gradThroughDecomposition,

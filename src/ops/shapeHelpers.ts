@@ -27,8 +27,26 @@ export function broadcastShapes(a: readonly Dim[], b: readonly Dim[]): Dim[] {
   return out;
 }
 
-function dimsText(shape: readonly Dim[]): string {
+/** `[batch, 3, 2*h+1]`: a shape of numbers or symbolic dims, for messages. */
+export function dimsText(shape: readonly Dim[]): string {
   return `[${shape.map(formatDim).join(', ')}]`;
+}
+
+/**
+ * Requires `a` = `b`: throws a KilnError with `message` where two numbers differ, and a
+ * `NotAffineError` where a symbolic dim equals the other only for some sizes (symbolic
+ * inference then cannot prove the op's inputs fit; the caller specializes per size).
+ */
+export function requireSameDim(a: Dim, b: Dim, message: () => string): void {
+  if (dimEquals(a, b)) return;
+  if (typeof a === 'number' && typeof b === 'number') throw new KilnError(message());
+  throw new NotAffineError(`${message()}: equal only for some sizes`);
+}
+
+/** `requireSameDim` over whole shapes: a KilnError where ranks or two numbers differ, else a `NotAffineError` where symbolic dims differ. */
+export function requireSameShape(a: readonly Dim[], b: readonly Dim[], message: () => string): void {
+  if (a.length !== b.length || a.some((d, i) => typeof d === 'number' && typeof b[i] === 'number' && d !== b[i])) throw new KilnError(message());
+  a.forEach((d, i) => requireSameDim(d, b[i]!, message));
 }
 
 /** Normalizes a possibly negative axis against `rank`; throws if out of range. */
