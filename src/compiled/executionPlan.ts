@@ -14,7 +14,7 @@ import { writesInPlace } from '../passes/opTraits.js';
 import type { Backend, Kernel, KernelInput, Storage } from '../runtime/backend.js';
 import { kernelOf } from '../eager/decomposition.js';
 import { Tensor } from '../eager/tensor.js';
-import { FoldCache, runPlan, runPlanSlots } from './kernelExecutor.js';
+import { PlanRunner, runPlan, runPlanSlots } from './kernelExecutor.js';
 import { runPlanEager } from './eagerExecutor.js';
 
 /** A value while a plan runs: a kernel input (storage, shape, dtype). */
@@ -58,9 +58,9 @@ export interface Resolved {
    * Where every intermediate lives in one arena at these sizes (see `MemoryPlan`):
    * `memory.offsets[slot]` is a byte offset (-1 for inputs, constants, outputs),
    * `memory.arenaBytes` the arena's size. Reshape results and in-place results
-   * (`memory.inPlace`, at O3) share their source's offset. It holds for kernel runs
-   * (`run`/`runSlots`); an eager run recording the tape (`runEager`, training) keeps
-   * what backward reads alive past its last forward use, so it cannot use the arena.
+   * (`memory.inPlace`, at O3) share their source's offset. Kernel runs (`run`/`runSlots`)
+   * run into it; an eager run recording the tape (`runEager`, training) keeps what
+   * backward reads alive past its last forward use, so it cannot use the arena.
    */
   readonly memory: MemoryPlan;
 }
@@ -116,16 +116,18 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
  * (compiled training: backward stays eager; eagerExecutor.ts).
  *
  * Memory planning: each binding's `Resolved.memory` (see `memoryPlans()`) gives every
- * intermediate a byte offset in one arena, sized from liveness over the schedule. The
- * executors do not run into the arena yet (each kernel still allocates its outputs).
- * What running into it takes: one `arenaBytes` buffer per binding (or one for the
- * largest); kernels that accept caller-given outputs (views at `offsets[slot]`; fresh
- * storage only for -1 slots, the graph outputs); no freeing of arena slots; every kernel
- * of an `IN_PLACE_OPS` op correct when its output aliases an input (tested per kernel);
- * kernel scratch (im2col, XNNPACK workspace) planned as a per-step block or kept
- * outside; caches keyed by storage id (XNNPACK packings) invalidated when an arena
- * offset is rewritten; WebGPU plans with `{ alignment: minStorageBufferOffsetAlignment }`;
- * never in `runEager` (the tape keeps saved values alive past their last forward use).
+ * intermediate a byte offset in one arena, sized from liveness over the schedule. On a
+ * backend with arenas (`Backend.allocArena`: wasm, reference), `run`/`runSlots` run into
+ * it (kernelExecutor.ts): one arena per plan, sized for the largest binding run so far
+ * (`arenaBytes`), one view per memory block handed to the kernels as caller-given
+ * outputs (`Kernel`'s `outs`; in-place results at O3 get their dying input's view);
+ * graph outputs are fresh storages (they outlive the run). A kernel that ignores `outs`
+ * is copied over and counted (`outsIgnored`). Everything a run needs is resolved once per
+ * binding, so repeated runs allocate nothing in JS but their results. Constants never
+ * live in the arena; a view's version is bumped before each write, and its tensor id is
+ * re-registered when read after one (XNNPACK caches packings by id). Kernel scratch
+ * stays outside (the kernels' own). `runEager` never uses the arena (the tape keeps
+ * saved values alive past their last forward use).
  *
  * @example
  * ```ts
@@ -138,8 +140,8 @@ export class ExecutionPlan {
   /** By `ScheduleStep.index`. */
   readonly steps: readonly PlanStep[];
   readonly constants: readonly PlanConstant[] = [];
-  /** The folded constants' current values (the kernel executor's). */
-  readonly folds: FoldCache;
+  /** The kernel executor's state: arena, step tables per binding, folded constants' values. */
+  readonly runner: PlanRunner;
   private readonly symbolic: boolean;
   /** Resolutions of the last few bindings, by `bindingKey`. */
   private readonly resolutions = new Map<string, Resolved>();
@@ -151,6 +153,8 @@ export class ExecutionPlan {
   /** Whether memory plans reuse dying inputs in place (O3). */
   readonly inPlace: boolean;
   private eagerConstants: (Tensor | null)[] | null = null;
+  /** The resolution looked up last, with its symbols' values (see `lastResolved`). */
+  private last: { key: string; resolved: Resolved; names: readonly string[]; values: readonly number[] } | null = null;
   private isDisposed = false;
 
   constructor(readonly graph: Graph, readonly backend: Backend, live: ReadonlyMap<string, Tensor>, options: PlanOptions = {}) {
@@ -213,7 +217,7 @@ export class ExecutionPlan {
       steps[step.index] = { def, kernel };
     }
     this.steps = steps;
-    this.folds = new FoldCache(backend);
+    this.runner = new PlanRunner(this);
     this.symbolic = graph.inputs.some((v) => v.type.shape.some((d) => typeof d !== 'number'))
       || graph.nodes.some((n) => n.outputs.some((v) => v.type.shape.some((d) => typeof d !== 'number')));
     this.proven = s.main.steps.map((st) => this.symbolic && steps[st.index]!.def.inferDims !== undefined && provenTypes(st.node));
@@ -241,6 +245,7 @@ export class ExecutionPlan {
    * bindings stay resolved.
    */
   prepare(bindings: Bindings): string | null {
+    if (this.lastResolved(bindings)) return null;
     const key = this.symbolic ? bindingKey(bindings) : '';
     if (this.resolutions.has(key)) return null;
     const attrs: Attrs[] = [];
@@ -268,9 +273,33 @@ export class ExecutionPlan {
       throw e;
     }
     const memory = planMemory(this.schedule, types, this.inPlace ? { inPlace: (n) => writesInPlace(n.op) } : {});
-    if (this.resolutions.size >= 8) this.resolutions.delete(this.resolutions.keys().next().value!);
+    if (this.resolutions.size >= 8) {
+      const oldest = this.resolutions.keys().next().value!;
+      this.resolutions.delete(oldest);
+      this.runner.forget(oldest);
+      if (this.last?.key === oldest) this.last = null;
+    }
     this.resolutions.set(key, { key, attrs, types, memory });
     return null;
+  }
+
+  /**
+   * The resolution of `bindings` if it is the one last looked up (then remembered), without
+   * making its key: the hot path of repeated runs at one size allocates nothing.
+   */
+  private lastResolved(bindings: Bindings): Resolved | null {
+    if (!this.symbolic) return this.resolutions.get('') ?? null;
+    const last = this.last;
+    if (last && bindings.size === last.names.length) {
+      let same = true;
+      for (let i = 0; same && i < last.names.length; i++) same = bindings.get(last.names[i]!) === last.values[i];
+      if (same) return last.resolved;
+    }
+    const r = this.resolutions.get(this.symbolic ? bindingKey(bindings) : '');
+    if (!r) return null;
+    const names = [...bindings.keys()];
+    this.last = { key: r.key, resolved: r, names, values: names.map((n) => bindings.get(n)!) };
+    return r;
   }
 
   /**
@@ -291,9 +320,31 @@ export class ExecutionPlan {
   /** The steps' attributes and types under `bindings` (throws where the plan does not hold). */
   resolve(bindings: Bindings): Resolved {
     if (this.isDisposed) throw new KilnError('compile: this compiled plan was disposed', { op: 'compile' });
+    const hit = this.lastResolved(bindings);
+    if (hit) return hit;
     const problem = this.prepare(bindings);
     if (problem !== null) throw new KilnError(`compile: the compiled graph does not hold: ${problem}`, { op: 'compile' });
-    return this.resolutions.get(this.symbolic ? bindingKey(bindings) : '')!;
+    return this.lastResolved(bindings)!;
+  }
+
+  /** Bytes of the arena the kernel runs hold now (the largest binding's `memory.arenaBytes` run so far; 0 before a run). */
+  get arenaBytes(): number {
+    return this.runner.arenaBytes;
+  }
+
+  /**
+   * By op: how many times one of its kernels returned an output elsewhere than the arena
+   * view it was given (the executor copied it over: the slow path of kernels that do not
+   * honour caller-given outputs yet).
+   *
+   * @example
+   * ```ts
+   * plan.run([x], new Map());
+   * for (const [op, copies] of plan.outsIgnored) console.log(`${op}: ${copies} copies`);
+   * ```
+   */
+  get outsIgnored(): ReadonlyMap<string, number> {
+    return this.runner.outsIgnored;
   }
 
   /** The tensor behind a live constant (throws if it was disposed). */
@@ -334,7 +385,7 @@ export class ExecutionPlan {
   dispose(): void {
     if (this.isDisposed) return;
     this.isDisposed = true;
-    this.folds.clear();
+    this.runner.dispose();
     for (const t of this.eagerConstants ?? []) if (t) { t.keepAlive = false; t.dispose(); }
     for (const c of this.constants) if (c.owned && --c.owned.storage.refs === 0) this.backend.free(c.owned.storage);
   }

@@ -1,37 +1,225 @@
-// Running a plan's kernels: the interpreter loop over the plan's schedule, each node a
-// direct kernel call on slots (no Tensor objects, no autograd), storages reference-
-// counted and freed right after their last use.
+// Running a plan's kernels: the interpreter loop over the plan's schedule, each step a
+// direct kernel call on slots (no Tensor objects, no autograd). Intermediates live in one
+// arena laid out by the binding's memory plan (on backends that have arenas): each
+// kernel gets views at its outputs' offsets as caller-given outputs, graph outputs are
+// fresh storages (they outlive the run). Everything a run needs is resolved once per
+// binding (`StepTable`), so a run after warm-up allocates nothing in JS but its results.
 import { describeNode, getOp, KilnError, runSchedule, type Attrs, type Bindings, type Executor, type ScheduleStep, type TensorType, type TypedArray } from '../ir/index.js';
-import type { Backend, Storage } from '../runtime/backend.js';
+import type { Arena, Backend, Kernel, KernelInput, Storage } from '../runtime/backend.js';
 import { kernelOf } from '../eager/decomposition.js';
 import { Tensor } from '../eager/tensor.js';
 import type { ExecutionPlan, FoldedConstant, PlanConstant, Resolved, Slot } from './executionPlan.js';
 
+/** A slot whose storage is a view into the plan's arena: never freed by the run. */
+interface ArenaSlot extends Slot {
+  readonly inArena: true;
+}
+
+/** One kernel step under one binding, resolved once. */
+interface StepEntry {
+  readonly op: string;
+  /** null: an alias op (reshape), whose output shares input 0's storage. */
+  readonly kernel: Kernel | null;
+  readonly attrs: Attrs;
+  readonly types: readonly TensorType[];
+  /** The kernel's inputs, filled from the slots for each call and emptied after it. */
+  readonly ins: (KernelInput | undefined)[];
+  /** By output: the arena slot it is written to, or undefined for a fresh storage. */
+  readonly arena: readonly (ArenaSlot | undefined)[];
+  /** The arena views handed to the kernel as `outs`, or undefined when it has none. */
+  readonly given: readonly (Storage | undefined)[] | undefined;
+}
+
+/** Every step of one binding, with the arena views its memory plan lays out. */
+interface StepTable {
+  readonly steps: readonly (StepEntry | undefined)[];
+  /** The views made for this table (let go of when it is dropped). */
+  readonly views: readonly Storage[];
+  /** The interpreter's executor on these steps. */
+  readonly executor: KernelSteps;
+}
+
 /**
- * The current values of a plan's folded constants (see `FoldedConstant`), each with the
- * key of the source values it was computed from. Holds one reference to each storage.
+ * A plan's run state on its backend: the arena (one block, sized for the largest binding
+ * run so far, so bindings share it), each binding's step table, the folded constants'
+ * current values, and counters of kernels that ignored their caller-given outputs.
  */
-export class FoldCache {
-  private values = new Map<number, { key: string; slot: Slot }>();
+export class PlanRunner {
+  private arena: Arena | null = null;
+  private readonly tables = new Map<string, StepTable>();
+  /** The slots of a run, reused (a nested run of the same plan gets its own). */
+  private slots: (Slot | undefined)[] | null = null;
+  /** Per constant: a number that changes whenever its values may have (see `constantSlots`). */
+  private readonly stamps: number[];
+  /** Per live constant: the tensor id and version last seen. */
+  private readonly liveIds: number[];
+  private readonly liveVersions: number[];
+  /** Per folded constant: its value and its sources' stamps when it was computed. */
+  private readonly folded: ({ slot: Slot; from: number[] } | undefined)[];
+  private stampCounter = 0;
+  /** By op: how many outputs a kernel returned elsewhere than its caller-given output (copied over). */
+  readonly outsIgnored = new Map<string, number>();
 
-  constructor(private readonly backend: Backend) {}
-
-  /** Folded constant `i`'s value if it was computed from sources with `key`. */
-  get(i: number, key: string): Slot | undefined {
-    const v = this.values.get(i);
-    return v && v.key === key ? v.slot : undefined;
+  constructor(private readonly plan: ExecutionPlan) {
+    const n = plan.constants.length;
+    this.stamps = new Array<number>(n).fill(0);
+    this.liveIds = new Array<number>(n).fill(-1);
+    this.liveVersions = new Array<number>(n).fill(-1);
+    this.folded = new Array(n).fill(undefined);
   }
 
-  /** Keeps `slot` (taking over its reference) as constant `i`'s value for `key`, freeing the one before. */
-  set(i: number, key: string, slot: Slot): void {
-    const old = this.values.get(i);
-    if (old && --old.slot.storage.refs === 0) this.backend.free(old.slot.storage);
-    this.values.set(i, { key, slot });
+  /** Bytes of the arena held now (0 before the first run, or on a backend without arenas). */
+  get arenaBytes(): number {
+    return this.arena?.bytes ?? 0;
   }
 
-  clear(): void {
-    for (const { slot } of this.values.values()) if (--slot.storage.refs === 0) this.backend.free(slot.storage);
-    this.values = new Map();
+  /** Whether this backend runs plans into an arena. */
+  private get arenas(): boolean {
+    const b = this.plan.backend;
+    return b.allocArena !== undefined && b.arenaView !== undefined;
+  }
+
+  /** The step table of `r`, made (and the arena grown) on first use. */
+  table(r: Resolved): StepTable {
+    const t = this.tables.get(r.key);
+    if (t) return t;
+    const backend = this.plan.backend;
+    let arena: Arena | null = null;
+    if (this.arenas && r.memory.arenaBytes > 0) {
+      if (!this.arena || this.arena.bytes < r.memory.arenaBytes) {
+        // The arena only grows: the other bindings' views point into the old one.
+        this.dropArena();
+        this.arena = backend.allocArena!(r.memory.arenaBytes);
+      }
+      arena = this.arena;
+    }
+    const s = this.plan.schedule;
+    const views: Storage[] = [];
+    const arenaSlots = new Array<ArenaSlot | undefined>(s.slotCount);
+    if (arena) {
+      // One view per block of the memory plan: its values, their reshapes and in-place results share it.
+      const typeOf = new Array<TensorType | undefined>(s.slotCount);
+      for (const st of s.main.steps) st.outputs.forEach((slot, k) => { typeOf[slot] = r.types[st.index]![k]; });
+      for (const block of r.memory.blocks) {
+        const first = typeOf[block.slots[0]!]!;
+        const view = backend.arenaView!(arena, block.offset, first.dtype, sizeOfShape(first.shape));
+        views.push(view);
+        for (const slot of block.slots) {
+          const type = typeOf[slot]!;
+          arenaSlots[slot] = { storage: view, shape: type.shape, dtype: type.dtype, inArena: true };
+        }
+      }
+    }
+    const steps: (StepEntry | undefined)[] = [];
+    for (const st of s.main.steps) {
+      const ps = this.plan.steps[st.index]!;
+      const arenaOuts = st.outputs.map((slot) => arenaSlots[slot]);
+      steps[st.index] = {
+        op: st.node.op,
+        kernel: ps.kernel,
+        attrs: r.attrs[st.index]!,
+        types: r.types[st.index]!,
+        ins: new Array<KernelInput | undefined>(st.inputs.length).fill(undefined),
+        arena: arenaOuts,
+        given: arenaOuts.some((a) => a !== undefined) ? arenaOuts.map((a) => a?.storage) : undefined,
+      };
+    }
+    const table: StepTable = { steps, views, executor: new KernelSteps(this.plan, steps) };
+    this.tables.set(r.key, table);
+    return table;
+  }
+
+  /** Drops binding `key`'s table (the plan no longer holds its resolution). */
+  forget(key: string): void {
+    const t = this.tables.get(key);
+    if (!t) return;
+    this.tables.delete(key);
+    for (const v of t.views) this.plan.backend.freeArenaView?.(v);
+  }
+
+  private dropArena(): void {
+    for (const key of [...this.tables.keys()]) this.forget(key);
+    if (this.arena) this.plan.backend.freeArena?.(this.arena);
+    this.arena = null;
+  }
+
+  /** Counts a kernel that wrote output elsewhere than its caller-given storage. */
+  noteIgnored(op: string): void {
+    this.outsIgnored.set(op, (this.outsIgnored.get(op) ?? 0) + 1);
+  }
+
+  /** The slots array for one run (the reused one unless a run of this plan is in progress). */
+  takeSlots(count: number): (Slot | undefined)[] {
+    const s = this.slots;
+    if (s) {
+      this.slots = null;
+      return s;
+    }
+    return new Array<Slot | undefined>(count).fill(undefined);
+  }
+
+  /** Gives a run's slots back, emptied (so they keep no tensor alive). */
+  returnSlots(s: (Slot | undefined)[]): void {
+    s.fill(undefined);
+    this.slots = s;
+  }
+
+  /**
+   * Puts every constant's slot into `slots`: uploaded ones, live tensors (read now), and
+   * folded ones, recomputed when a source changed since they were computed (each
+   * constant's stamp changes when its values may have: a live tensor's id or version,
+   * a folded constant's recomputation). Returns the storages copied from another
+   * backend for this run (null: none), which the caller frees after it.
+   */
+  constantSlots(slots: (Slot | undefined)[]): Storage[] | null {
+    const plan = this.plan, backend = plan.backend, constants = plan.constants;
+    let temps: Storage[] | null = null;
+    for (let i = 0; i < constants.length; i++) {
+      const c = constants[i]!;
+      if (c.owned) {
+        slots[c.slot] = c.owned;
+      } else if (c.folded) {
+        const f = c.folded;
+        let held = this.folded[i];
+        let same = held !== undefined;
+        for (let j = 0; same && j < f.inputs.length; j++) same = held!.from[j] === this.stamps[f.inputs[j]!];
+        if (!same) {
+          const slot = computeFolded(plan, c, f, f.inputs.map((j) => slots[constants[j]!.slot]!));
+          if (held && --held.slot.storage.refs === 0) backend.free(held.slot.storage);
+          held = { slot, from: f.inputs.map((j) => this.stamps[j]!) };
+          this.folded[i] = held;
+          this.stamps[i] = ++this.stampCounter;
+        }
+        slots[c.slot] = held!.slot;
+      } else {
+        const t = plan.liveTensor(c);
+        if (t.id !== this.liveIds[i] || t.version !== this.liveVersions[i]) {
+          this.liveIds[i] = t.id;
+          this.liveVersions[i] = t.version;
+          this.stamps[i] = ++this.stampCounter;
+        }
+        if (t.backend === backend) {
+          slots[c.slot] = t;
+        } else {
+          // A live constant on another backend is copied over for this run.
+          const storage = backend.alloc(t.dtype, t.size);
+          backend.write(storage, t.backend.read(t.storage));
+          (temps ??= []).push(storage);
+          slots[c.slot] = { storage, shape: t.shape, dtype: t.dtype };
+        }
+      }
+    }
+    return temps;
+  }
+
+  /** Frees the folded constants' values, the step tables' views and the arena. */
+  dispose(): void {
+    for (let i = 0; i < this.folded.length; i++) {
+      const held = this.folded[i];
+      if (held && --held.slot.storage.refs === 0) this.plan.backend.free(held.slot.storage);
+      this.folded[i] = undefined;
+    }
+    this.dropArena();
   }
 }
 
@@ -53,33 +241,57 @@ function computeFolded(plan: ExecutionPlan, c: PlanConstant, f: FoldedConstant, 
   return { storage: storages[f.index]!, shape: type.shape, dtype: type.dtype };
 }
 
-/** The interpreter's executor on a plan's kernels. */
-class KernelNodes implements Executor<Slot> {
-  constructor(private readonly plan: ExecutionPlan, private readonly r: Resolved) {}
+/** The interpreter's executor on a plan's kernels under one binding's step table. */
+class KernelSteps implements Executor<Slot> {
+  constructor(private readonly plan: ExecutionPlan, private readonly steps: readonly (StepEntry | undefined)[]) {}
 
-  runNode(st: ScheduleStep, ins: readonly Slot[]): Slot[] {
-    const i = st.index;
-    const ps = this.plan.steps[i]!;
-    const types = this.r.types[i]!;
-    let outs: Slot[];
-    if (ps.kernel === null) {
-      const src = ins[0]!;
-      src.storage.refs++;
-      outs = [{ storage: src.storage, shape: types[0]!.shape, dtype: types[0]!.dtype }];
-    } else {
-      let storages: Storage[];
-      try {
-        storages = ps.kernel(ins, this.r.attrs[i]!, types);
-      } catch (e) {
-        if (e instanceof KilnError && !e.callSite) throw new KilnError(`${e.message} (in ${describeNode(st.node)})`, { op: st.node.op, callSite: st.node.source });
-        throw e;
+  runStep(st: ScheduleStep, slots: (Slot | undefined)[]): void {
+    const e = this.steps[st.index]!;
+    const outSlots = st.outputs;
+    if (e.kernel === null) {
+      const a = e.arena[0];
+      if (a) {
+        slots[outSlots[0]!] = a;
+      } else {
+        const src = slots[st.inputs[0]!]!;
+        src.storage.refs++;
+        slots[outSlots[0]!] = { storage: src.storage, shape: e.types[0]!.shape, dtype: e.types[0]!.dtype };
       }
-      outs = storages.map((storage, k) => ({ storage, shape: types[k]!.shape, dtype: types[k]!.dtype }));
+      return;
     }
-    return outs;
+    const ins = e.ins, inSlots = st.inputs, given = e.given;
+    for (let i = 0; i < ins.length; i++) ins[i] = slots[inSlots[i]!];
+    // Each run rewrites the views: caches keyed by a storage and its version see that.
+    if (given) for (let k = 0; k < given.length; k++) if (given[k]) given[k]!.version++;
+    let res: Storage[];
+    try {
+      res = e.kernel(ins as KernelInput[], e.attrs, e.types, given);
+    } catch (err) {
+      if (err instanceof KilnError && !err.callSite) throw new KilnError(`${err.message} (in ${describeNode(st.node)})`, { op: st.node.op, callSite: st.node.source });
+      throw err;
+    } finally {
+      for (let i = 0; i < ins.length; i++) ins[i] = undefined;
+    }
+    for (let k = 0; k < outSlots.length; k++) {
+      const a = e.arena[k];
+      const out = res[k]!;
+      if (a) {
+        if (out !== a.storage) {
+          // Slow path: the kernel ignored its caller-given output.
+          const backend = this.plan.backend;
+          backend.copy(out, a.storage);
+          if (--out.refs === 0) backend.free(out);
+          this.plan.runner.noteIgnored(e.op);
+        }
+        slots[outSlots[k]!] = a;
+      } else {
+        slots[outSlots[k]!] = { storage: out, shape: e.types[k]!.shape, dtype: e.types[k]!.dtype };
+      }
+    }
   }
 
   release(sl: Slot): void {
+    if ((sl as Partial<ArenaSlot>).inArena) return;
     if (--sl.storage.refs === 0) this.plan.backend.free(sl.storage);
   }
 
@@ -108,6 +320,12 @@ class KernelNodes implements Executor<Slot> {
   }
 }
 
+function sizeOfShape(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
 /**
  * Runs `plan`'s kernels on input slots (one per graph input, on the plan's backend).
  * Each returned slot carries one reference to its storage, owned by the caller.
@@ -119,44 +337,19 @@ class KernelNodes implements Executor<Slot> {
  */
 export function runPlanSlots(plan: ExecutionPlan, inputs: readonly Slot[], bindings: Bindings): Slot[] {
   const r = plan.resolve(bindings);
+  const runner = plan.runner;
+  const table = runner.table(r);
   const s = plan.schedule;
   const backend = plan.backend;
-  const slots = new Array<Slot | undefined>(s.slotCount);
+  const slots = runner.takeSlots(s.slotCount);
   for (let i = 0; i < inputs.length; i++) slots[s.main.inputs[i]!] = inputs[i];
-  const temps: Storage[] = [];
-  // What each constant's values come from: folded ones are recomputed when it changes.
-  const keys = new Array<string>(plan.constants.length);
+  let temps: Storage[] | null = null;
   try {
-    plan.constants.forEach((c, i) => {
-      let sl = c.owned;
-      let key = '';
-      if (c.folded) {
-        key = c.folded.inputs.map((j) => keys[j]).join(',');
-        sl = plan.folds.get(i, key) ?? null;
-        if (!sl) {
-          sl = computeFolded(plan, c, c.folded, c.folded.inputs.map((j) => slots[plan.constants[j]!.slot]!));
-          plan.folds.set(i, key, sl);
-        }
-        key = `(${key})`;
-      } else if (!sl) {
-        const t = plan.liveTensor(c);
-        if (t.backend === backend) {
-          sl = t;
-        } else {
-          // A live constant on another backend is copied over for this run.
-          const storage = backend.alloc(t.dtype, t.size);
-          backend.write(storage, t.backend.read(t.storage));
-          temps.push(storage);
-          sl = { storage, shape: t.shape, dtype: t.dtype };
-        }
-        key = `${t.id}.${t.version}`;
-      }
-      keys[i] = key;
-      slots[c.slot] = sl;
-    });
-    return runSchedule(s, new KernelNodes(plan, r), slots, { bindings });
+    temps = runner.constantSlots(slots);
+    return runSchedule(s, table.executor, slots, { bindings });
   } finally {
-    for (const t of temps) if (--t.refs === 0) backend.free(t);
+    if (temps) for (const t of temps) if (--t.refs === 0) backend.free(t);
+    runner.returnSlots(slots);
   }
 }
 
@@ -170,9 +363,15 @@ export function runPlanSlots(plan: ExecutionPlan, inputs: readonly Slot[], bindi
  * ```
  */
 export function runPlan(plan: ExecutionPlan, inputs: readonly Tensor[], bindings: Bindings): Tensor[] {
-  for (const x of inputs) {
+  for (let i = 0; i < inputs.length; i++) {
+    const x = inputs[i]!;
     if (x.disposed) throw new KilnError('compile: an input was disposed', { op: 'compile' });
     if (x.backend !== plan.backend) throw new KilnError(`compile: an input lives on the '${x.backend.name}' backend, the plan runs on '${plan.backend.name}'`, { op: 'compile' });
   }
-  return runPlanSlots(plan, inputs, bindings).map((sl) => new Tensor(sl.storage, sl.shape, sl.dtype, plan.backend));
+  const outs = runPlanSlots(plan, inputs, bindings) as unknown as Tensor[];
+  for (let k = 0; k < outs.length; k++) {
+    const sl = outs[k] as unknown as Slot;
+    outs[k] = new Tensor(sl.storage, sl.shape, sl.dtype, plan.backend);
+  }
+  return outs;
 }

@@ -45,6 +45,13 @@ export interface Executor<T extends InterpretedTensor> {
    */
   runNode?(step: ScheduleStep, inputs: readonly T[]): T[];
   /**
+   * The per-step hook without arrays: runs an op step (not `If`/`Loop`) reading its
+   * inputs from `slots[step.inputs[i]]` and writing its outputs to
+   * `slots[step.outputs[k]]` (an execution plan's hot path: no arrays per step). Takes
+   * precedence over `runNode`; errors are its to word.
+   */
+  runStep?(step: ScheduleStep, slots: (T | undefined)[]): void;
+  /**
    * The loop is done with `t` (the last use of a value a node made passed, or a run
    * failed): an executor that owns memory frees it. Without it, intermediates are
    * the caller's (a `kiln.scope`).
@@ -102,14 +109,15 @@ class Run<T extends InterpretedTensor> {
       throw e;
     }
     if (!ex.share) return outs;
-    const given = new Set<number>();
-    return outs.map((t, k) => {
-      const slot = s.main.outputs[k]!;
-      const repeated = given.has(slot);
-      given.add(slot);
+    const slots = s.main.outputs;
+    for (let k = 0; k < outs.length; k++) {
+      const slot = slots[k]!;
+      let repeated = false;
+      for (let j = 0; j < k && !repeated; j++) repeated = slots[j] === slot;
       // A node's result goes to the caller as is; inputs, constants and repeats are shared.
-      return s.freeable[slot] && !repeated ? t : ex.share!(t, s.produced[slot]!);
-    });
+      if (!s.freeable[slot] || repeated) outs[k] = ex.share(outs[k]!, s.produced[slot]!);
+    }
+    return outs;
   }
 
   /** The tensor in `slot`: computed already, or a constant made on first use. */
@@ -136,24 +144,26 @@ class Run<T extends InterpretedTensor> {
     const slots = this.slots, ex = this.ex;
     for (const st of b.steps) {
       const node = st.node;
-      let outs: T[];
-      if (node.op === IF_OP) outs = this.runIf(st);
-      else if (node.op === LOOP_OP) outs = this.runLoop(st);
-      else {
-        const n = st.inputs.length;
-        const ins = new Array<T>(n);
-        for (let i = 0; i < n; i++) ins[i] = this.get(st.inputs[i]!, node);
-        outs = ex.runNode ? ex.runNode(st, ins) : this.runOp(node, ins);
-      }
-      if (outs.length !== node.outputs.length) throw this.error(node, `produced ${outs.length} outputs, the graph declares ${node.outputs.length}`);
-      for (let k = 0; k < outs.length; k++) {
-        const t = outs[k]!;
-        if (this.check) {
-          const v = node.outputs[k]!;
-          const bad = t.dtype !== v.type.dtype ? `dtype ${t.dtype} instead of ${v.type.dtype}` : bindShape(v.type.shape, t.shape, this.check);
-          if (bad) throw this.error(node, `output ${k} ${formatValueName(v.name)} is declared ${formatType(v.type)} but came out ${t.dtype}${formatShape(t.shape)}: ${bad}`);
+      if (ex.runStep && node.op !== IF_OP && node.op !== LOOP_OP) {
+        for (let i = 0; i < st.inputs.length; i++) if (slots[st.inputs[i]!] === undefined) this.get(st.inputs[i]!, node);
+        ex.runStep(st, slots);
+        if (this.check) for (let k = 0; k < st.outputs.length; k++) this.checkOutput(node, k, slots[st.outputs[k]!]!);
+      } else {
+        let outs: T[];
+        if (node.op === IF_OP) outs = this.runIf(st);
+        else if (node.op === LOOP_OP) outs = this.runLoop(st);
+        else {
+          const n = st.inputs.length;
+          const ins = new Array<T>(n);
+          for (let i = 0; i < n; i++) ins[i] = this.get(st.inputs[i]!, node);
+          outs = ex.runNode ? ex.runNode(st, ins) : this.runOp(node, ins);
         }
-        slots[st.outputs[k]!] = t;
+        if (outs.length !== node.outputs.length) throw this.error(node, `produced ${outs.length} outputs, the graph declares ${node.outputs.length}`);
+        for (let k = 0; k < outs.length; k++) {
+          const t = outs[k]!;
+          if (this.check) this.checkOutput(node, k, t);
+          slots[st.outputs[k]!] = t;
+        }
       }
       if (ex.release) {
         const release = st.release;
@@ -167,6 +177,13 @@ class Run<T extends InterpretedTensor> {
       }
     }
     return b.outputs.map((slot) => this.get(slot, null));
+  }
+
+  /** Throws unless `t` is of output `k`'s declared type (binding symbols first seen there). */
+  private checkOutput(node: Node, k: number, t: T): void {
+    const v = node.outputs[k]!;
+    const bad = t.dtype !== v.type.dtype ? `dtype ${t.dtype} instead of ${v.type.dtype}` : bindShape(v.type.shape, t.shape, this.check!);
+    if (bad) throw this.error(node, `output ${k} ${formatValueName(v.name)} is declared ${formatType(v.type)} but came out ${t.dtype}${formatShape(t.shape)}: ${bad}`);
   }
 
   /** The reference semantics: the op by name, with the symbols' values in its attributes. */

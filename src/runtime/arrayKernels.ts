@@ -29,15 +29,23 @@ export function registerReferenceKernels(kernels: Record<string, ArrayKernel>): 
   }
 }
 
-/** Wraps an array kernel as a backend kernel, given how to view a storage as an array. */
+/**
+ * Wraps an array kernel as a backend kernel, given how to view a storage as an array.
+ * `zeroFill`: fresh storages are not zeroed (a heap), so zero them. Caller-given
+ * outputs (`outs`) are always zeroed, except one that is an input (an in-place write:
+ * the elementwise kernels allowed that read element i before writing it).
+ */
 export function adaptArrayKernel<S extends Storage>(backend: Backend<S>, kernel: ArrayKernel, view: (s: S) => TypedArray, zeroFill = false): Kernel<S> {
-  return (inputs, attrs, outTypes) => {
-    const outs = outTypes.map((t) => backend.alloc(t.dtype, sizeOfShape(t.shape)));
+  return (inputs, attrs, outTypes, given) => {
+    const outs = outTypes.map((t, i) => given?.[i] ?? backend.alloc(t.dtype, sizeOfShape(t.shape)));
     // Views are taken after every allocation: an allocation may grow (and detach) a heap.
     const ins: ArrayTensor[] = inputs.map((x) => ({ data: view(x.storage), shape: x.shape, dtype: x.dtype }));
     const outArrays: ArrayTensor[] = outTypes.map((t, i) => ({ data: view(outs[i]!), shape: t.shape, dtype: t.dtype }));
-    // Kernels may accumulate into outputs: heap memory from malloc is not zeroed.
-    if (zeroFill) for (const o of outArrays) o.data.fill(0);
+    // Kernels may accumulate into outputs.
+    for (let i = 0; i < outs.length; i++) {
+      const o = outs[i]!;
+      if (given?.[i] ? !inputs.some((x) => x.storage === o) : zeroFill) outArrays[i]!.data.fill(0);
+    }
     kernel(ins, attrs, outArrays);
     return outs;
   };

@@ -62,16 +62,44 @@ export interface Backend<S extends Storage = Storage> {
   alloc(dtype: DType, size: number): S;
   /** Frees the elements (and sets `refs` to 0); the storage must not be used afterwards. */
   free(storage: S): void;
-  /** Copies elements out (a fresh array the caller owns). */
+  /** Copies elements out (a fresh array the caller owns). Throws where `readsAsyncOnly`. */
   read(storage: S): TypedArray;
+  /**
+   * Copies elements out once the work that writes them is done (GPU backends map a
+   * buffer). Optional: `Tensor.data()` uses `read` where it is absent.
+   */
+  readAsync?(storage: S): Promise<TypedArray>;
+  /** True where only `readAsync` can read (webgpu): sync reads then throw, saying to `await t.data()`. */
+  readonly readsAsyncOnly?: boolean;
   /** Copies `data` (already of the storage's dtype and size) in. */
   write(storage: S, data: TypedArray): void;
   /** Sets every element to `value` (as a typed-array store converts it; bool: nonzero is 1), on the backend. */
   fill(storage: S, value: number): void;
   /** Copies all elements of `src` into `dst` (same dtype and size), on the backend. */
   copy(src: S, dst: S): void;
-  /** Bytes currently held by live storages. */
+  /** Bytes currently held by live storages (arenas, like kernels' caches, are not counted). */
   liveBytes(): number;
+  /**
+   * One block of `bytes` bytes that storages can view (an execution plan's arena, see
+   * `arenaView`); throws the `outOfMemory` KilnError when it cannot be had. Optional: a
+   * backend without it runs plans with a fresh storage per intermediate.
+   */
+  allocArena?(bytes: number): Arena;
+  /**
+   * A storage over `size` elements of `dtype` at `byteOffset` in `arena` (a multiple of the
+   * dtype's size). It is valid until `freeArenaView`; `free` of it is a no-op, and kernels'
+   * caches see it as one storage whose `version` the plan bumps before each write.
+   */
+  arenaView?(arena: Arena, byteOffset: number, dtype: DType, size: number): S;
+  /** Lets go of a view (`refs = 0`: caches keyed by it drop it); its arena stays. */
+  freeArenaView?(view: S): void;
+  /** Frees the arena (after its views were let go of). */
+  freeArena?(arena: Arena): void;
+}
+
+/** A block of backend memory for an execution plan's intermediates (see `Backend.allocArena`). */
+export interface Arena {
+  readonly bytes: number;
 }
 
 /** `n` bytes as `1,073,741,824 bytes (1 GiB)`. */

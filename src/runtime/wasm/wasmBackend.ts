@@ -1,6 +1,6 @@
 import { arrayFor, bytesPerElement, KilnError, type DType, type TypedArray } from '../../ir/index.js';
 import { adaptArrayKernel, arrayKernels } from '../arrayKernels.js';
-import { formatBytes, KernelAllocations, outOfMemory, type Backend, type Kernel, type Storage } from '../backend.js';
+import { formatBytes, KernelAllocations, outOfMemory, type Arena, type Backend, type Kernel, type Storage } from '../backend.js';
 import { nativeKernels } from './nativeKernels.js';
 import type { WasmModule } from './wasmModule.js';
 import '../reference/kernels/index.js';
@@ -28,6 +28,44 @@ export interface WasmStorage extends Storage {
    */
   readonly ptr: number;
   readonly id: number;
+}
+
+/** An execution plan's arena on the heap: one `_malloc` block (see `Backend.allocArena`). */
+export interface WasmArena extends Arena {
+  readonly ptr: number;
+}
+
+/**
+ * A storage over part of an arena (`Backend.arenaView`). Its tensor id stays the same
+ * across runs while its contents change, and XNNPACK caches operators (packed matmul B,
+ * conv filters, biases) by id alone: so the id is re-registered, dropping them, when it
+ * is read after a write (the plan bumps `version` before each). Kernels read `id` only
+ * to hand the tensor to a native kernel, so views the generated kernels alone touch
+ * (by `ptr`) never pay for it.
+ */
+export class ArenaView implements WasmStorage {
+  refs = 1;
+  version = 0;
+  private registered = 0;
+
+  constructor(private readonly module: WasmModule, readonly dtype: DType, readonly size: number, readonly ptr: number, private readonly tensorId: number) {
+    module._register_tensor(tensorId, size, ptr);
+  }
+
+  get id(): number {
+    if (this.registered !== this.version) {
+      this.module._dispose_data(this.tensorId);
+      this.module._register_tensor(this.tensorId, this.size, this.ptr);
+      this.registered = this.version;
+    }
+    return this.tensorId;
+  }
+
+  /** Forgets the id (the view is not used again). */
+  release(): void {
+    this.module._dispose_data(this.tensorId);
+    this.refs = 0;
+  }
 }
 
 /**
@@ -71,11 +109,32 @@ export class WasmBackend implements Backend<WasmStorage> {
   }
 
   free(s: WasmStorage): void {
+    if (s instanceof ArenaView) return; // the arena's: freed with it
     this.module._dispose_data(s.id);
     this.module._free(s.ptr);
     s.refs = 0;
     this.live -= s.size * bytesPerElement(s.dtype);
     this.storages--;
+  }
+
+  allocArena(bytes: number): WasmArena {
+    return { bytes, ptr: this.malloc('bool', bytes) };
+  }
+
+  arenaView(arena: WasmArena, byteOffset: number, dtype: DType, size: number): ArenaView {
+    if (byteOffset < 0 || byteOffset % bytesPerElement(dtype) !== 0 || byteOffset + size * bytesPerElement(dtype) > arena.bytes) {
+      throw new KilnError(`arena view of ${size} ${dtype} elements at byte ${byteOffset} does not fit an arena of ${arena.bytes} bytes`);
+    }
+    return new ArenaView(this.module, dtype, size, arena.ptr + byteOffset, this.nextId++);
+  }
+
+  /** Forgets a view's tensor id (its arena stays). */
+  freeArenaView(view: WasmStorage): void {
+    if (view instanceof ArenaView) view.release();
+  }
+
+  freeArena(arena: WasmArena): void {
+    this.module._free(arena.ptr);
   }
 
   /**
