@@ -346,23 +346,40 @@ const conv2dFilterGradKernel = (backend: WasmBackend, name: string): Kernel<Wasm
  */
 const poolKernel = (kind: 'max' | 'avg') => (backend: WasmBackend, name: string): Kernel<WasmStorage> => {
   const fallback = fallbackOf(backend, name);
-  return (inputs, attrs, outTypes) => {
+  const scratch = reusedScratch(backend);
+  return (inputs, attrs, outTypes, outs) => {
     const x = inputs[0]!;
-    if (x.dtype !== 'float32' || empty(inputs, outTypes)) return fallback(inputs, attrs, outTypes);
+    if (x.dtype !== 'float32' || empty(inputs, outTypes)) return fallback(inputs, attrs, outTypes, outs);
     const [N, C, H, W] = x.shape as [number, number, number, number];
     const [, , OH, OW] = outTypes[0]!.shape as [number, number, number, number];
     const geom = poolGeom(attrs, H, W, OH, OW);
-    if (!poolSupports(geom)) return fallback(inputs, attrs, outTypes);
-    const out = backend.alloc('float32', N * C * OH * OW);
-    const scratchBytes = kind === 'max' ? maxPoolScratchBytes(geom) : avgPoolScratchBytes(geom);
-    const scratch = scratchBytes > 0 ? backend.alloc('float32', Math.ceil(scratchBytes / 4)) : null;
-    const sp = scratch ? scratch.ptr : 0;
+    if (!poolSupports(geom)) return fallback(inputs, attrs, outTypes, outs);
+    const out = outs?.[0] ?? backend.alloc('float32', N * C * OH * OW);
+    const sp = scratch(kind === 'max' ? maxPoolScratchBytes(geom) : avgPoolScratchBytes(geom));
     if (kind === 'max') maxPoolOnHeap(backend.memory, x.storage.ptr, out.ptr, N * C, geom, sp);
     else avgPoolOnHeap(backend.memory, x.storage.ptr, out.ptr, N * C, geom, Boolean(attrs['countIncludePad']), sp);
-    if (scratch) backend.free(scratch);
     return [out];
   };
 };
+
+/**
+ * A kernel's scratch block, kept across calls and grown when a call needs more (runs
+ * after warm-up allocate nothing): `get(bytes)` is its address (0 for 0 bytes). Scratch
+ * holds nothing between calls.
+ */
+function reusedScratch(backend: WasmBackend): (bytes: number) => number {
+  let ptr = 0, cap = 0;
+  return (bytes) => {
+    if (bytes <= 0) return 0;
+    if (bytes > cap) {
+      const next = backend.malloc('float32', Math.ceil(bytes / 4));
+      if (ptr) backend.module._free(ptr);
+      ptr = next;
+      cap = Math.ceil(bytes / 4) * 4;
+    }
+    return ptr;
+  };
+}
 
 /**
  * maxPool2dGrad: x [N,C,H,W], dy [N,C,OH,OW] → dx [N,C,H,W], the gradient of each window
@@ -370,18 +387,16 @@ const poolKernel = (kind: 'max' | 'avg') => (backend: WasmBackend, name: string)
  */
 const maxPool2dGradKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> => {
   const fallback = fallbackOf(backend, name);
-  return (inputs, attrs, outTypes) => {
+  const scratch = reusedScratch(backend);
+  return (inputs, attrs, outTypes, outs) => {
     const x = inputs[0]!, dy = inputs[1]!;
-    if (x.dtype !== 'float32' || empty(inputs, outTypes)) return fallback(inputs, attrs, outTypes);
+    if (x.dtype !== 'float32' || empty(inputs, outTypes)) return fallback(inputs, attrs, outTypes, outs);
     const [N, C, H, W] = x.shape as [number, number, number, number];
     const [, , OH, OW] = dy.shape as [number, number, number, number];
     const geom = poolGeom(attrs, H, W, OH, OW);
-    if (!maxPoolGradSupports(geom)) return fallback(inputs, attrs, outTypes);
-    const out = backend.alloc('float32', N * C * H * W);
-    const scratchBytes = maxPoolGradScratchBytes(geom);
-    const scratch = scratchBytes > 0 ? backend.alloc('float32', scratchBytes / 4) : null;
-    maxPoolGradOnHeap(backend.memory, x.storage.ptr, dy.storage.ptr, out.ptr, N * C, geom, scratch ? scratch.ptr : 0);
-    if (scratch) backend.free(scratch);
+    if (!maxPoolGradSupports(geom)) return fallback(inputs, attrs, outTypes, outs);
+    const out = outs?.[0] ?? backend.alloc('float32', N * C * H * W);
+    maxPoolGradOnHeap(backend.memory, x.storage.ptr, dy.storage.ptr, out.ptr, N * C, geom, scratch(maxPoolGradScratchBytes(geom)));
     return [out];
   };
 };
