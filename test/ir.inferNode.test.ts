@@ -242,4 +242,37 @@ describe('plans: a new binding of the symbols infers only what symbolic inferenc
     expect(plan.prepare(new Map([['batch', -1]]))).toMatch(/where the graph says/);
     plan.dispose();
   });
+
+  it('a CNN over a symbolic batch and height, and an LSTM over a symbolic length and batch: every step proven; results equal eager', async () => {
+    const { lower } = await import('../src/compiled/lower.js');
+    kiln.manualSeed(5);
+    const cnn = new kiln.nn.Sequential(new kiln.nn.Conv2d(3, 4, 3, { padding: 1 }), new kiln.nn.ReLU(), new kiln.nn.MaxPool2d(3, { stride: 1, padding: 1 })).eval();
+    const lstm = new kiln.nn.LSTM(5, 4, { bidirectional: true }).eval();
+    const models = [
+      { f: (x: kiln.Tensor) => cnn.forward(x).sum(1), spec: [kiln.dim('batch'), 3, kiln.dim('h'), 6], input: 'float32[batch, 3, h, 6]', at: (n: number) => [n, 3, n + 2, 6], binding: (n: number) => [['batch', n], ['h', n + 2]] as const },
+      { f: (x: kiln.Tensor) => lstm.forward(x)[0], spec: [kiln.dim('seq'), kiln.dim('batch'), 5], input: 'float32[seq, batch, 5]', at: (n: number) => [n + 1, n, 5], binding: (n: number) => [['seq', n + 1], ['batch', n]] as const },
+    ];
+    for (const m of models) {
+      const fast = kiln.compile(m.f, { inputs: [kiln.spec(m.spec)], optimize: 'O0' });
+      fast.run(kiln.randn(m.at(3), { seed: 1 }));
+      const plan = lower(fast.graph, 'wasm', new Map(), { optimize: 'O0' });
+      expect(plan.isSymbolic).toBe(true);
+      expect(fast.graph.toString()).toContain(m.input);
+      // conv2d, maxPool2d and lstm prove their types for every binding, as the rest do.
+      expect(fast.graph.nodes.map((n) => n.op)).toEqual(expect.arrayContaining([m === models[0] ? 'conv2d' : 'lstm']));
+      expect(plan.provenSteps).toBe(plan.schedule.main.steps.length);
+      for (const n of [1, 4, 2]) {
+        const x = kiln.randn(m.at(n), { seed: n });
+        const [y] = plan.run([x], new Map(m.binding(n)));
+        // Same kernels on the same backend: equal up to float32 reassociation (stated: 1e-6 relative to the largest value).
+        const want = kiln.noGrad(() => m.f(x));
+        expect(y!.shape).toEqual(want.shape);
+        const got = y!.toArray() as number[], ref = want.toArray() as number[];
+        const scale = Math.max(...ref.flat(3).map(Math.abs), 1e-30);
+        ref.flat(3).forEach((r, i) => expect(Math.abs((got.flat(3)[i] as number) - r) / scale).toBeLessThanOrEqual(1e-6));
+      }
+      plan.dispose();
+      fast.dispose();
+    }
+  });
 });
