@@ -134,9 +134,23 @@ export class Tensor implements TensorLike<Tensor> {
     return this.readElements('dataSync()');
   }
 
-  /** A copy of the elements (async so GPU backends can map buffers). */
+  /**
+   * A copy of the elements, once the backend computed them: the way to read a tensor on
+   * the webgpu backend (its sync reads throw). Errors of the GPU work since the last read
+   * (out of memory, a lost device) reject it.
+   *
+   * @example
+   * ```ts
+   * await kiln.init({ backend: 'webgpu' });
+   * const y = kiln.tensor([1, 2, 3]).mul(2);
+   * console.log(await y.data()); // Float32Array [2, 4, 6]
+   * ```
+   */
   async data(): Promise<TypedArray> {
-    return this.readElements('data()');
+    if (engine.tracer !== null) engine.tracer.read(this, 'data()');
+    this.assertAlive('data');
+    const b = this.backend;
+    return b.readAsync ? b.readAsync(this.storage) : b.read(this.storage);
   }
 
   /** The single element of a one-element tensor, as a number (booleans as 0/1). */
@@ -153,6 +167,7 @@ export class Tensor implements TensorLike<Tensor> {
   /** Readable, PyTorch-style; large tensors are elided. */
   toString(): string {
     if (this.disposed) return 'tensor(<disposed>)';
+    if (this.backend.readsAsyncOnly) throw syncReadError(this.backend.name, 'toString()');
     const tracer = engine.tracer;
     if (tracer === null) return formatTensor(this);
     tracer.read(this, 'toString()');
@@ -179,6 +194,7 @@ export class Tensor implements TensorLike<Tensor> {
   private readElements(what: string): TypedArray {
     if (engine.tracer !== null) engine.tracer.read(this, what);
     this.assertAlive(what.slice(0, -2));
+    if (this.backend.readsAsyncOnly) throw syncReadError(this.backend.name, what);
     return this.backend.read(this.storage);
   }
 
@@ -287,6 +303,7 @@ export class Tensor implements TensorLike<Tensor> {
     if (engine.tracer !== null) engine.tracer.read(this, `to('${backend}')`);
     this.assertAlive('to');
     const target = getBackend(backend);
+    if (this.backend.readsAsyncOnly && target !== this.backend) throw syncReadError(this.backend.name, `to('${backend}')`);
     if (this.dtype === 'float64' && !target.supportsFloat64) throw new KilnError(`float64 is supported on the reference backend only, not '${backend}'`, { op: 'to' });
     const storage = target.alloc(this.dtype, this.size);
     target.write(storage, this.backend.read(this.storage));
@@ -449,4 +466,13 @@ function notFloat(t: Tensor, op: string): KilnError {
 
 function flatShapeArgs(args: number[] | [readonly number[]]): readonly number[] {
   return args.length === 1 && Array.isArray(args[0]) ? (args[0] as readonly number[]) : (args as number[]);
+}
+
+/** A sync read (`dataSync()`, `item()`, `toArray()`, printing, `to()`) of a tensor on a backend that reads asynchronously only. */
+function syncReadError(backend: string, what: string): KilnError {
+  return new KilnError(
+    `synchronous read of a ${backend} tensor: ${what} cannot wait for the GPU; use \`await t.data()\` ` +
+      `(then e.g. kiln.tensor(values, t.shape) for a copy on another backend)`,
+    { op: what.replace(/\(.*$/, ''), callSite: userCallSite() },
+  );
 }

@@ -35,6 +35,12 @@ export interface NodeHost {
   loadWasm(threads: number, output: NativeOutputHooks, wasmPath: string | undefined): Promise<WasmModule>;
   availableParallelism(): number;
   readonly stderr: TextSink;
+  /**
+   * Node's WebGPU: Dawn from the npm package `webgpu` (`create([])`), made once and kept
+   * reachable for the process's life (Dawn crashes the process when it is collected).
+   * A KilnError saying to install it when the package is missing.
+   */
+  createGpu(): Promise<GPU>;
   /** Trials in worker threads (`kiln.search`). */
   readonly trials: typeof TrialWorkers;
   /**

@@ -1,0 +1,2 @@
+// Every webgpu kernel file, imported for its registrations (one line per file).
+import './elementwise.js';
