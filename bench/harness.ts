@@ -14,6 +14,13 @@ export interface Contender {
   run: () => void;
 }
 
+/** A contender whose operation may be asynchronous (onnxruntime's `session.run`); see `compareAsync`. */
+export interface AsyncContender {
+  name: string;
+  /** One operation; awaited when it returns a promise. */
+  run: () => void | Promise<void>;
+}
+
 export interface Comparison {
   title: string;
   /** Name of the contender the ratios are relative to. */
@@ -35,6 +42,8 @@ export interface Row {
   rounds: number[];
   ratio: number;
   unit: string;
+  /** Suite-specific facts about the row (cross-check results, targets), saved with it. */
+  extra?: Record<string, unknown>;
 }
 
 const ROUNDS = Math.max(5, Number(process.env['KILN_BENCH_ROUNDS'] ?? 7));
@@ -52,13 +61,48 @@ export function compare(c: Comparison): Row[] {
       times.get(k.name)!.push(((performance.now() - t0) * scale) / c.iters);
     }
   }
-  const med = (xs: number[]): number => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  };
-  const base = med(times.get(c.baseline)!);
+  return comparisonRows(c, times);
+}
+
+/**
+ * `compare` for contenders that may return promises: the same warm-up, interleaved rounds
+ * and medians; a promise is awaited before the next call (its resolution is part of the
+ * time, as a caller of that API pays it). Synchronous contenders are not awaited.
+ */
+export async function compareAsync(c: Omit<Comparison, 'contenders'> & { contenders: AsyncContender[] }): Promise<Row[]> {
+  const warmup = c.warmup ?? Math.max(3, c.iters / 4);
+  for (const k of c.contenders) {
+    for (let i = 0; i < warmup; i++) {
+      const p = k.run();
+      if (p) await p;
+    }
+  }
+  const rounds = Math.max(5, c.rounds ?? ROUNDS);
+  const times = new Map<string, number[]>(c.contenders.map((k) => [k.name, []]));
+  const scale = c.unit === 'us' ? 1000 : 1;
+  for (let r = 0; r < rounds; r++) {
+    for (const k of c.contenders) {
+      const t0 = performance.now();
+      for (let i = 0; i < c.iters; i++) {
+        const p = k.run();
+        if (p) await p;
+      }
+      times.get(k.name)!.push(((performance.now() - t0) * scale) / c.iters);
+    }
+  }
+  return comparisonRows(c, times);
+}
+
+/** The median (mean of the middle two for an even count). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+function comparisonRows(c: { title: string; baseline: string; unit: 'us' | 'ms'; contenders: readonly { name: string }[] }, times: Map<string, number[]>): Row[] {
+  const base = median(times.get(c.baseline)!);
   return c.contenders.map((k) => {
-    const m = med(times.get(k.name)!);
+    const m = median(times.get(k.name)!);
     return { title: c.title, name: k.name, median: m, rounds: times.get(k.name)!, ratio: m / base, unit: c.unit };
   });
 }

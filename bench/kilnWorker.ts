@@ -1,79 +1,169 @@
 /**
- * A Kiln contender in a worker thread, with its own wasm module: Kiln loads that module
- * once per process (per thread), so a run with another thread count needs a thread of
- * its own. `run()` stays synchronous for the harness: it wakes the worker through a
- * SharedArrayBuffer and blocks in Atomics.wait until the step is done, so the worker's
- * rounds interleave with the in-process contenders like any other row.
+ * Contenders in a worker thread, with their own wasm modules: Kiln (and onnxruntime-web)
+ * load their module once per process (per thread) with a fixed thread count, so a run with
+ * another thread count needs a thread of its own. `run()` stays synchronous for the
+ * harness: it wakes the worker through a SharedArrayBuffer and blocks in Atomics.wait until
+ * the step is done, so the worker's rounds interleave with the in-process contenders like
+ * any other row (each call pays one cross-thread wake-up, ~10 µs).
  *
- * The same file is the worker's entry: it builds the named step, then loops on the flag.
+ * A worker serves a set of named steps built once by a factory (`StepSource`: a module URL
+ * and the name of its export, since closures cannot cross threads); a step may be async
+ * (the worker awaits it) and may report its outputs, so a bench can cross-check them
+ * before timing. The same file is the worker's entry: it builds the steps, then loops on
+ * the flags.
  */
 import { writeSync } from 'node:fs';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { Contender } from './harness.js';
 import type { KilnStepName } from './kilnSteps.js';
 
-interface Job { step: KilnStepName; threads: number; flags: SharedArrayBuffer }
+/** One step a worker serves. */
+export interface WorkerStep {
+  /** The operation to time (awaited when it returns a promise). */
+  run: () => void | Promise<void>;
+  /** Its current outputs, flattened (for cross-checks; not timed). */
+  output?: () => Float32Array[] | Promise<Float32Array[]>;
+}
 
-// flags[0]: 1 = run one step, 2 = exit (set by the main thread, cleared by the worker).
-// flags[1]: 1 = step done, 2 = step failed (set by the worker, cleared by the main thread).
-const CMD = 0, DONE = 1;
+/**
+ * A module export, `(threads, payload) => Promise<Record<string, WorkerStep>>`, that the
+ * worker calls once: it initialises its runtime with `threads` and builds every step.
+ * `payload` is structured-cloned from the main thread (weights, inputs, model bytes).
+ */
+export interface StepSource { module: string; factory: string }
+
+type StepFactory = (threads: number, payload: unknown) => Promise<Record<string, WorkerStep>>;
+
+interface Job { source: StepSource; threads: number; payload: unknown; flags: SharedArrayBuffer; warmupMs: number }
+
+// flags[CMD]: 1 = run step flags[STEP], 3 = post step flags[STEP]'s outputs, 2 = exit (set by the main thread, cleared by the worker).
+// flags[DONE]: 1 = step done, 2 = step failed (set by the worker, cleared by the main thread).
+const CMD = 0, DONE = 1, STEP = 2;
+const RUN = 1, EXIT = 2, OUTPUT = 3;
 const STEP_TIMEOUT_MS = 120_000;
-const WARMUP_MS = 1000;
 
 export interface WorkerContender extends Contender {
   /** Ends the worker (and its wasm module's pthreads). */
   close(): Promise<void>;
 }
 
-/** A contender running `step` in a worker whose Kiln uses `threads` wasm threads. */
-export async function kilnWorkerContender(name: string, step: KilnStepName, threads: number): Promise<WorkerContender> {
-  const flags = new Int32Array(new SharedArrayBuffer(8));
+/** A running worker and the steps it serves. */
+export interface WorkerSteps {
+  /** The step names the factory built, in its order. */
+  readonly steps: readonly string[];
+  /** A harness contender named `name` that runs `step` in the worker. */
+  contender(name: string, step: string): Contender;
+  /** The step's outputs, computed in the worker now. */
+  output(step: string): Promise<Float32Array[]>;
+  /** Ends the worker (and its wasm modules' pthreads). */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a worker that builds `source`'s steps with `threads` threads and warms each one
+ * for `warmupMs` (a fresh isolate needs more warm-up than the harness's few calls: JIT,
+ * wasm tier-up, heap growth).
+ */
+export async function startWorkerSteps(label: string, source: StepSource, threads: number, payload: unknown = null, warmupMs = 1000): Promise<WorkerSteps> {
+  const flags = new Int32Array(new SharedArrayBuffer(12));
   // The benches run under `--import tsx`, whose hooks do not reach a worker on Node 20
   // (tsx issue #354): the worker registers them itself, then imports this file.
   const entry = `import('tsx/esm/api').then((tsx) => tsx.register()).then(() => import(${JSON.stringify(import.meta.url)}))`;
-  const worker = new Worker(entry, { eval: true, workerData: { step, threads, flags: flags.buffer } satisfies Job });
-  await new Promise<void>((resolve, reject) => {
-    worker.once('message', (m: { ready?: boolean; error?: string }) => (m.ready ? resolve() : reject(new Error(`kiln worker (${step}, ${threads} threads): ${m.error}`))));
+  const worker = new Worker(entry, { eval: true, workerData: { source, threads, payload, flags: flags.buffer, warmupMs } satisfies Job });
+  const steps = await new Promise<string[]>((resolve, reject) => {
+    worker.once('message', (m: { ready?: string[]; error?: string }) => (m.ready ? resolve(m.ready) : reject(new Error(`${label} worker (${threads} threads): ${m.error}`))));
     worker.once('error', reject);
   });
+  const indexOf = (step: string): number => {
+    const i = steps.indexOf(step);
+    if (i < 0) throw new Error(`${label} worker: no step ${step} (it has ${steps.join(', ')})`);
+    return i;
+  };
   return {
-    name,
-    run: () => {
-      Atomics.store(flags, DONE, 0);
-      Atomics.store(flags, CMD, 1);
+    steps,
+    contender: (name, step) => {
+      const index = indexOf(step);
+      return {
+        name,
+        run: () => {
+          Atomics.store(flags, STEP, index);
+          Atomics.store(flags, DONE, 0);
+          Atomics.store(flags, CMD, RUN);
+          Atomics.notify(flags, CMD);
+          if (Atomics.wait(flags, DONE, 0, STEP_TIMEOUT_MS) === 'timed-out') throw new Error(`${label} worker (${step}): step timed out`);
+          if (Atomics.load(flags, DONE) === 2) throw new Error(`${label} worker (${step}): step failed (its error is on stderr)`);
+        },
+      };
+    },
+    output: (step) => {
+      const index = indexOf(step);
+      const reply = new Promise<Float32Array[]>((resolve, reject) => {
+        worker.once('message', (m: { output?: Float32Array[]; error?: string }) => (m.output ? resolve(m.output) : reject(new Error(`${label} worker (${step}): ${m.error}`))));
+      });
+      Atomics.store(flags, STEP, index);
+      Atomics.store(flags, CMD, OUTPUT);
       Atomics.notify(flags, CMD);
-      if (Atomics.wait(flags, DONE, 0, STEP_TIMEOUT_MS) === 'timed-out') throw new Error(`kiln worker (${step}): step timed out`);
-      if (Atomics.load(flags, DONE) === 2) throw new Error(`kiln worker (${step}): step failed (its error is on stderr)`);
+      return reply;
     },
     close: async () => {
-      Atomics.store(flags, CMD, 2);
+      Atomics.store(flags, CMD, EXIT);
       Atomics.notify(flags, CMD);
       await worker.terminate();
     },
   };
 }
 
-async function serve(job: Job): Promise<void> {
+/** A contender running Kiln's `step` (kilnSteps.ts) in a worker whose Kiln uses `threads` wasm threads. */
+export async function kilnWorkerContender(name: string, step: KilnStepName, threads: number): Promise<WorkerContender> {
+  const host = await startWorkerSteps('kiln', { module: import.meta.url, factory: 'kilnNamedSteps' }, threads, step);
+  return { ...host.contender(name, step), close: host.close };
+}
+
+/** Worker factory of `kilnWorkerContender`: Kiln on wasm with `threads`, one step of kilnSteps.ts. */
+export async function kilnNamedSteps(threads: number, step: unknown): Promise<Record<string, WorkerStep>> {
   const kiln = await import('../src/index.js');
   const { KILN_STEPS } = await import('./kilnSteps.js');
-  await kiln.init({ backend: 'wasm', threads: job.threads });
-  const step = KILN_STEPS[job.step]();
-  // A fresh isolate: warm it (JIT, wasm tier-up, heap growth) beyond the harness's few
-  // warm-up calls, which an in-process contender shares with the code run before it.
-  for (const t0 = performance.now(); performance.now() - t0 < WARMUP_MS;) step();
+  await kiln.init({ backend: 'wasm', threads });
+  return { [step as string]: { run: KILN_STEPS[step as KilnStepName]() } };
+}
+
+async function serve(job: Job): Promise<void> {
+  const factory = (await import(job.source.module) as Record<string, StepFactory>)[job.source.factory];
+  if (typeof factory !== 'function') throw new Error(`${job.source.module} has no export ${job.source.factory}`);
+  const built = await factory(job.threads, job.payload);
+  const steps = Object.values(built);
+  for (const step of steps) {
+    for (const t0 = performance.now(); performance.now() - t0 < job.warmupMs;) {
+      const p = step.run();
+      if (p) await p;
+    }
+  }
   const flags = new Int32Array(job.flags);
-  parentPort!.postMessage({ ready: true });
+  parentPort!.postMessage({ ready: Object.keys(built) });
   for (;;) {
     Atomics.wait(flags, CMD, 0);
     const cmd = Atomics.exchange(flags, CMD, 0);
-    if (cmd === 2) return;
+    if (cmd === EXIT) return;
+    const name = Object.keys(built)[Atomics.load(flags, STEP)]!;
+    const step = built[name]!;
+    if (cmd === OUTPUT) {
+      try {
+        parentPort!.postMessage({ output: step.output ? await step.output() : [] });
+      } catch (e) {
+        parentPort!.postMessage({ error: (e as Error).stack ?? String(e) });
+      }
+      continue;
+    }
     let ok = true;
     try {
-      step();
+      // An async step (onnxruntime-web) runs on this thread's event loop; a sync one
+      // returns undefined and the loop never yields, as before.
+      const p = step.run();
+      if (p) await p;
     } catch (e) {
       ok = false;
       // This thread's console goes through the main thread, which is blocked right now.
-      writeSync(2, `kiln worker (${job.step}): ${(e as Error).stack ?? String(e)}\n`);
+      writeSync(2, `worker step ${name}: ${(e as Error).stack ?? String(e)}\n`);
     }
     Atomics.store(flags, DONE, ok ? 1 : 2);
     Atomics.notify(flags, DONE);
