@@ -19,10 +19,10 @@ function unary(fnName: string): NativeKernelFactory {
   return (backend, name) => {
     const fallback = fallbackOf(backend, name);
     const fn = backend.module[`_${fnName}`];
-    return (inputs, attrs, outTypes) => {
+    return (inputs, attrs, outTypes, outs) => {
       const x = inputs[0]!;
-      if (x.dtype !== 'float32') return fallback(inputs, attrs, outTypes);
-      const out = backend.alloc('float32', x.storage.size);
+      if (x.dtype !== 'float32') return fallback(inputs, attrs, outTypes, outs);
+      const out = outs?.[0] ?? backend.alloc('float32', x.storage.size);
       fn(x.storage.id, 0, out.id);
       return [out];
     };
@@ -34,13 +34,13 @@ function binary(fnName: string, dtypes: readonly DType[] = ['float32', 'int32'])
   return (backend, name) => {
     const fallback = fallbackOf(backend, name);
     const fn = backend.module[`_${fnName}`];
-    return (inputs, attrs, outTypes) => {
+    return (inputs, attrs, outTypes, outs) => {
       const a = inputs[0]!, b = inputs[1]!;
       const ot = outTypes[0]!;
-      if (a.dtype !== b.dtype || !dtypes.includes(a.dtype) || (ot.dtype !== a.dtype && ot.dtype !== 'bool')) return fallback(inputs, attrs, outTypes);
+      if (a.dtype !== b.dtype || !dtypes.includes(a.dtype) || (ot.dtype !== a.dtype && ot.dtype !== 'bool')) return fallback(inputs, attrs, outTypes, outs);
       let size = 1;
       for (const d of ot.shape) size *= d;
-      const out = backend.alloc(ot.dtype, size);
+      const out = outs?.[0] ?? backend.alloc(ot.dtype, size);
       const ap = backend.shapePtr(a.shape, 0);
       const bp = backend.shapePtr(b.shape, 1);
       fn(a.storage.id, ap, a.shape.length, b.storage.id, bp, b.shape.length, CPP_DTYPE[a.dtype], out.id);
@@ -147,22 +147,22 @@ function simdBinary(op: string, next?: NativeKernelFactory, dtype: DType = 'floa
   return (backend, name) => {
     const other = next ? next(backend, name) : fallbackOf(backend, name);
     let k: SimdKernels | null = null;
-    return (inputs, attrs, outTypes) => {
+    return (inputs, attrs, outTypes, outs) => {
       const a = inputs[0]!, b = inputs[1]!;
-      if (a.dtype !== dtype || b.dtype !== dtype) return other(inputs, attrs, outTypes);
+      if (a.dtype !== dtype || b.dtype !== dtype) return other(inputs, attrs, outTypes, outs);
       const ot = outTypes[0]!;
       const n = sizeOf(ot.shape), na = a.storage.size, nb = b.storage.size;
       const ob = ot.dtype === 'bool' ? 1 : 4;
       k ??= simdKernels(backend.memory, op);
       // Same size or a scalar operand: one flat call.
       if ((na === n || na === 1) && (nb === n || nb === 1)) {
-        const out = backend.alloc(ot.dtype, n);
+        const out = outs?.[0] ?? backend.alloc(ot.dtype, n);
         if (n > 0) k[binaryName(op, na === n ? 'v' : 's', nb === n ? 'v' : 's')]!(a.storage.ptr, b.storage.ptr, out.ptr, 1, n, 0, 0);
         return [out];
       }
       const plan = planBroadcast([a.shape, b.shape], ot.shape, bytes, ob);
-      if (!plan) return other(inputs, attrs, outTypes);
-      const out = backend.alloc(ot.dtype, n);
+      if (!plan) return other(inputs, attrs, outTypes, outs);
+      const out = outs?.[0] ?? backend.alloc(ot.dtype, n);
       const fn = k[binaryName(op, plan.modes[0]!, plan.modes[1]!)]!;
       const { rows, cols, steps: [sa, sb] } = plan;
       forEachOuter(plan, [a.storage.ptr, b.storage.ptr], out.ptr, (p, o) => fn(p[0]!, p[1]!, o, rows, cols, sa!, sb!));
@@ -177,21 +177,21 @@ const BYTES_WHERE = [1, 4, 4];
 const simdWhere: NativeKernelFactory = (backend, name) => {
   const other = fallbackOf(backend, name);
   let k: SimdKernels | null = null;
-  return (inputs, attrs, outTypes) => {
+  return (inputs, attrs, outTypes, outs) => {
     const c = inputs[0]!, x = inputs[1]!, y = inputs[2]!;
-    if (x.dtype !== y.dtype || x.dtype === 'bool' || c.dtype !== 'bool') return other(inputs, attrs, outTypes);
+    if (x.dtype !== y.dtype || x.dtype === 'bool' || c.dtype !== 'bool') return other(inputs, attrs, outTypes, outs);
     const ot = outTypes[0]!;
     const n = sizeOf(ot.shape), nc = c.storage.size, nx = x.storage.size, ny = y.storage.size;
     k ??= simdKernels(backend.memory, 'where');
     if ((nc === n || nc === 1) && (nx === n || nx === 1) && (ny === n || ny === 1)) {
-      const out = backend.alloc(ot.dtype, n);
+      const out = outs?.[0] ?? backend.alloc(ot.dtype, n);
       const m = (s: number): Mode => (s === n ? 'v' : 's');
       if (n > 0) k[whereName(m(nc), m(nx), m(ny))]!(c.storage.ptr, x.storage.ptr, y.storage.ptr, out.ptr, 1, n, 0, 0, 0);
       return [out];
     }
     const plan = planBroadcast([c.shape, x.shape, y.shape], ot.shape, BYTES_WHERE, 4);
-    if (!plan) return other(inputs, attrs, outTypes);
-    const out = backend.alloc(ot.dtype, n);
+    if (!plan) return other(inputs, attrs, outTypes, outs);
+    const out = outs?.[0] ?? backend.alloc(ot.dtype, n);
     const fn = k[whereName(plan.modes[0]!, plan.modes[1]!, plan.modes[2]!)]!;
     const { rows, cols, steps: [sc, sx, sy] } = plan;
     forEachOuter(plan, [c.storage.ptr, x.storage.ptr, y.storage.ptr], out.ptr, (p, o) => fn(p[0]!, p[1]!, p[2]!, o, rows, cols, sc!, sx!, sy!));
@@ -204,15 +204,22 @@ function simdUnary(op: string, params: (attrs: Record<string, unknown>) => numbe
   return (backend, name) => {
     const other = fallbackOf(backend, name);
     let k: SimdKernels | null = null;
-    return (inputs, attrs, outTypes) => {
+    // A plan calls with the same attrs object every run: its parameters are read once.
+    let lastAttrs: Record<string, unknown> | null = null, p0 = 0, p1 = 0;
+    return (inputs, attrs, outTypes, outs) => {
       const x = inputs[0]!;
-      if (x.dtype !== dtype) return other(inputs, attrs, outTypes);
+      if (x.dtype !== dtype) return other(inputs, attrs, outTypes, outs);
       k ??= simdKernels(backend.memory, op);
       const n = x.storage.size;
-      const out = backend.alloc(dtype, n);
+      const out = outs?.[0] ?? backend.alloc(dtype, n);
       if (n > 0) {
-        const p = params(attrs);
-        k[op]!(x.storage.ptr, out.ptr, 1, n, 0, p[0] ?? 0, p[1] ?? 0);
+        if (attrs !== lastAttrs) {
+          const p = params(attrs);
+          p0 = p[0] ?? 0;
+          p1 = p[1] ?? 0;
+          lastAttrs = attrs;
+        }
+        k[op]!(x.storage.ptr, out.ptr, 1, n, 0, p0, p1);
       }
       return [out];
     };
@@ -229,21 +236,21 @@ const simdPow: NativeKernelFactory = (backend, name) => {
   const other = fallbackOf(backend, name);
   const byExponent = new Map<number, string>([[2, 'square'], [-1, 'reciprocal'], [0.5, 'powHalf']]);
   let dv: DataView | null = null;
-  return (inputs, attrs, outTypes) => {
+  return (inputs, attrs, outTypes, outs) => {
     const x = inputs[0]!, e = inputs[1]!;
     const n = x.storage.size;
-    if (x.dtype !== 'float32' || e.dtype !== 'float32' || e.storage.size !== 1 || n !== sizeOf(outTypes[0]!.shape)) return other(inputs, attrs, outTypes);
+    if (x.dtype !== 'float32' || e.dtype !== 'float32' || e.storage.size !== 1 || n !== sizeOf(outTypes[0]!.shape)) return other(inputs, attrs, outTypes, outs);
     const buf = backend.memory.buffer;
     if (dv?.buffer !== buf) dv = new DataView(buf);
     const p = dv.getFloat32(e.storage.ptr, true);
     const op = byExponent.get(p);
     if (p === 1) {
-      const out = backend.alloc('float32', n);
+      const out = outs?.[0] ?? backend.alloc('float32', n);
       backend.copy(x.storage, out);
       return [out];
     }
-    if (!op) return other(inputs, attrs, outTypes);
-    const out = backend.alloc('float32', n);
+    if (!op) return other(inputs, attrs, outTypes, outs);
+    const out = outs?.[0] ?? backend.alloc('float32', n);
     if (n > 0) simdKernels(backend.memory, op)[op]!(x.storage.ptr, out.ptr, 1, n, 0, 0, 0);
     return [out];
   };

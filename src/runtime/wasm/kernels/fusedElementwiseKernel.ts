@@ -121,25 +121,65 @@ function sizeOf(shape: readonly number[]): number {
   return n;
 }
 
-const fusedElementwise: NativeKernelFactory = (backend) => (inputs, attrs, outTypes) => {
-  const p = parseProgram(attrs['program'] as string);
-  const ot = outTypes[0]!;
-  const n = sizeOf(ot.shape);
-  const out = backend.alloc(ot.dtype, n);
-  if (n === 0) return [out];
-  const dtypes = inputs.map((x) => x.dtype);
-  let plan: BroadcastPlan;
-  if (inputs.every((x) => x.storage.size === n || x.storage.size === 1)) {
-    plan = { rows: 1, cols: n, modes: inputs.map((x) => (x.storage.size === n ? 'v' : 's')), steps: inputs.map(() => 0), outer: [] };
-  } else {
-    // Any broadcast has a plan at minCallWork 0 (outer dims looped in JS).
-    plan = planBroadcast(inputs.map((x) => x.shape), ot.shape, dtypes.map((d) => (d === 'bool' ? 1 : 4)), ot.dtype === 'bool' ? 1 : 4, 0)!;
+/** What a call needs beyond pointers, kept per attrs object (a plan passes the same one every run). */
+interface Prepared {
+  readonly shapes: (readonly number[])[];
+  readonly dtypes: DType[];
+  readonly plan: BroadcastPlan;
+  readonly k: FusedKernel;
+}
+
+function sameShapes(inputs: readonly { shape: readonly number[]; dtype: DType }[], p: Prepared): boolean {
+  if (inputs.length !== p.shapes.length) return false;
+  for (let i = 0; i < inputs.length; i++) {
+    const a = inputs[i]!.shape, b = p.shapes[i]!;
+    if (a.length !== b.length || inputs[i]!.dtype !== p.dtypes[i]) return false;
+    for (let d = 0; d < a.length; d++) if (a[d] !== b[d]) return false;
   }
-  const key = `fusedElementwise ${plan.modes.join('')} ${dtypes.map(kindOf).join(',')} ${p.text}`;
-  const k = kernelsOn<Readonly<Record<string, FusedKernel>>>(backend.memory, key, () => fusedElementwiseModule(p, dtypes, plan.modes))['k']!;
-  const { rows, cols, steps } = plan;
-  forEachOuter(plan, inputs.map((x) => x.storage.ptr), out.ptr, (ptrs, o) => k(...ptrs, o, rows, cols, ...steps));
-  return [out];
+  return true;
+}
+
+const fusedElementwise: NativeKernelFactory = (backend) => {
+  const prepared = new WeakMap<object, Prepared>();
+  const prepare = (inputs: readonly { shape: readonly number[]; dtype: DType; storage: { size: number } }[], attrs: Record<string, unknown>, ot: { shape: readonly number[]; dtype: DType }, n: number): Prepared => {
+    const p = parseProgram(attrs['program'] as string);
+    const dtypes = inputs.map((x) => x.dtype);
+    let plan: BroadcastPlan;
+    if (inputs.every((x) => x.storage.size === n || x.storage.size === 1)) {
+      plan = { rows: 1, cols: n, modes: inputs.map((x) => (x.storage.size === n ? 'v' : 's')), steps: inputs.map(() => 0), outer: [] };
+    } else {
+      // Any broadcast has a plan at minCallWork 0 (outer dims looped in JS).
+      plan = planBroadcast(inputs.map((x) => x.shape), ot.shape, dtypes.map((d) => (d === 'bool' ? 1 : 4)), ot.dtype === 'bool' ? 1 : 4, 0)!;
+    }
+    const key = `fusedElementwise ${plan.modes.join('')} ${dtypes.map(kindOf).join(',')} ${p.text}`;
+    const k = kernelsOn<Readonly<Record<string, FusedKernel>>>(backend.memory, key, () => fusedElementwiseModule(p, dtypes, plan.modes))['k']!;
+    return { shapes: inputs.map((x) => x.shape.slice()), dtypes, plan, k };
+  };
+  return (inputs, attrs, outTypes, outs) => {
+    const ot = outTypes[0]!;
+    const n = sizeOf(ot.shape);
+    const out = outs?.[0] ?? backend.alloc(ot.dtype, n);
+    if (n === 0) return [out];
+    let pr = prepared.get(attrs);
+    if (!pr || !sameShapes(inputs, pr)) {
+      pr = prepare(inputs, attrs, ot, n);
+      prepared.set(attrs, pr);
+    }
+    const { plan, k } = pr;
+    const { rows, cols, steps } = plan;
+    // The flat case without arrays (the kernel reads each input before writing: `out` may be one of them).
+    if (plan.outer.length === 0) {
+      const o = out.ptr;
+      switch (inputs.length) {
+        case 1: k(inputs[0]!.storage.ptr, o, rows, cols, steps[0]!); return [out];
+        case 2: k(inputs[0]!.storage.ptr, inputs[1]!.storage.ptr, o, rows, cols, steps[0]!, steps[1]!); return [out];
+        case 3: k(inputs[0]!.storage.ptr, inputs[1]!.storage.ptr, inputs[2]!.storage.ptr, o, rows, cols, steps[0]!, steps[1]!, steps[2]!); return [out];
+        case 4: k(inputs[0]!.storage.ptr, inputs[1]!.storage.ptr, inputs[2]!.storage.ptr, inputs[3]!.storage.ptr, o, rows, cols, steps[0]!, steps[1]!, steps[2]!, steps[3]!); return [out];
+      }
+    }
+    forEachOuter(plan, inputs.map((x) => x.storage.ptr), out.ptr, (ptrs, o) => k(...ptrs, o, rows, cols, ...steps));
+    return [out];
+  };
 };
 
 registerNativeKernels({ fusedElementwise });

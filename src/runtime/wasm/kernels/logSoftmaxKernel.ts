@@ -1,4 +1,5 @@
 import { sizeOf } from '../../../ir/index.js';
+import { reusedScratch } from './reusedScratch.js';
 import { registerNativeKernels, type NativeKernelFactory } from '../nativeKernels.js';
 import { cat, I, kernelsOn, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
 import { fallbackOf } from './elementwise.js';
@@ -110,23 +111,23 @@ interface LogSoftmaxKernels {
 const logSoftmaxKernel: NativeKernelFactory = (backend, name) => {
   const fallback = fallbackOf(backend, name);
   let k: LogSoftmaxKernels | null = null;
-  return (inputs, attrs, outTypes) => {
+  const scratch = reusedScratch(backend);
+  /** The float64 view of the scratch, kept while heap and block stay. */
+  let st: Float64Array | null = null;
+  return (inputs, attrs, outTypes, outs) => {
     const x = inputs[0]!;
     const axis = attrs['axis'] as number, size = sizeOf(x.shape);
-    if (x.dtype !== 'float32' || axis !== x.shape.length - 1 || size === 0) return fallback(inputs, attrs, outTypes);
+    if (x.dtype !== 'float32' || axis !== x.shape.length - 1 || size === 0) return fallback(inputs, attrs, outTypes, outs);
     const len = x.shape[axis]!, rows = size / len;
     k ??= kernelsOn<LogSoftmaxKernels>(backend.memory, 'logSoftmax', logSoftmaxModule);
-    const out = backend.alloc('float32', size);
-    const stats = backend.malloc('float64', 2 * rows);
-    try {
-      k.lseStats(x.storage.ptr, rows, len, stats);
-      // lse = mx + log(s), written over the maxima (row r at stats[r]).
-      const st = new Float64Array(backend.memory.buffer, stats, 2 * rows);
-      for (let r = 0; r < rows; r++) st[r] = st[2 * r]! + Math.log(st[2 * r + 1]!);
-      k.lseApply(x.storage.ptr, out.ptr, rows, len, stats);
-    } finally {
-      backend.module._free(stats);
-    }
+    const out = outs?.[0] ?? backend.alloc('float32', size);
+    const stats = scratch(16 * rows);
+    k.lseStats(x.storage.ptr, rows, len, stats);
+    // lse = mx + log(s), written over the maxima (row r at stats[r]).
+    const buf = backend.memory.buffer;
+    if (st?.buffer !== buf || st.byteOffset !== stats || st.length < 2 * rows) st = new Float64Array(buf, stats, 2 * rows);
+    for (let r = 0; r < rows; r++) st[r] = st[2 * r]! + Math.log(st[2 * r + 1]!);
+    k.lseApply(x.storage.ptr, out.ptr, rows, len, stats);
     return [out];
   };
 };

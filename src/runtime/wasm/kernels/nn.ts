@@ -10,6 +10,7 @@ import { im2colOnHeap, im2colScratchBytes } from './im2colKernel.js';
 import { maxPoolGradOnHeap, maxPoolGradScratchBytes, maxPoolGradSupports } from './maxPoolGradKernel.js';
 import { avgPoolOnHeap, avgPoolScratchBytes, maxPoolOnHeap, maxPoolScratchBytes, poolSupports } from './poolKernel.js';
 import { registerView, releaseView, xnnMatmul } from './linalg.js';
+import { reusedScratch } from './reusedScratch.js';
 import { transposeOnHeap } from './simdTranspose.js';
 
 /*
@@ -361,25 +362,6 @@ const poolKernel = (kind: 'max' | 'avg') => (backend: WasmBackend, name: string)
     return [out];
   };
 };
-
-/**
- * A kernel's scratch block, kept across calls and grown when a call needs more (runs
- * after warm-up allocate nothing): `get(bytes)` is its address (0 for 0 bytes). Scratch
- * holds nothing between calls.
- */
-function reusedScratch(backend: WasmBackend): (bytes: number) => number {
-  let ptr = 0, cap = 0;
-  return (bytes) => {
-    if (bytes <= 0) return 0;
-    if (bytes > cap) {
-      const next = backend.malloc('float32', Math.ceil(bytes / 4));
-      if (ptr) backend.module._free(ptr);
-      ptr = next;
-      cap = Math.ceil(bytes / 4) * 4;
-    }
-    return ptr;
-  };
-}
 
 /**
  * maxPool2dGrad: x [N,C,H,W], dy [N,C,OH,OW] → dx [N,C,H,W], the gradient of each window

@@ -55,9 +55,9 @@ function lazyKernels(backend: WasmBackend): () => NormalizationKernels {
 
 const batchNormKernel: Factory = (backend) => {
   const kernels = lazyKernels(backend);
-  return ([x, mean, variance, w, b], attrs: Attrs) => {
+  return ([x, mean, variance, w, b], attrs: Attrs, _types, outs) => {
     const { outer, c, inner } = channelGeometry(x!);
-    const y = backend.alloc('float32', x!.storage.size);
+    const y = outs?.[0] ?? backend.alloc('float32', x!.storage.size);
     withVectors(backend, 3, c, ([m, sc, sh], views) => {
       const [mv, scv, shv] = views();
       mv!.set(f32At(backend, mean!.storage));
@@ -72,10 +72,10 @@ const batchNormKernel: Factory = (backend) => {
 
 const batchNormTrainingKernel: Factory = (backend) => {
   const kernels = lazyKernels(backend);
-  return ([x, w, b], attrs: Attrs) => {
+  return ([x, w, b], attrs: Attrs, _types, outs) => {
     const { outer, c, inner } = channelGeometry(x!);
-    const y = backend.alloc('float32', x!.storage.size);
-    const meanOut = backend.alloc('float32', c), varOut = backend.alloc('float32', c);
+    const y = outs?.[0] ?? backend.alloc('float32', x!.storage.size);
+    const meanOut = outs?.[1] ?? backend.alloc('float32', c), varOut = outs?.[2] ?? backend.alloc('float32', c);
     withVectors(backend, 5, c, ([k, s1, s2, sc, sh], views) => {
       let [kv, s1v, s2v] = views();
       const xs = f32At(backend, x!.storage);
@@ -108,10 +108,10 @@ const batchNormTrainingKernel: Factory = (backend) => {
 
 const batchNormTrainingGradKernel: Factory = (backend) => {
   const kernels = lazyKernels(backend);
-  return ([x, dy, mean, variance, dMean, dVar, w], attrs: Attrs) => {
+  return ([x, dy, mean, variance, dMean, dVar, w], attrs: Attrs, _types, outs) => {
     const { outer, c, inner } = channelGeometry(x!);
-    const dx = backend.alloc('float32', x!.storage.size);
-    const dw = backend.alloc('float32', c), db = backend.alloc('float32', c);
+    const dx = outs?.[0] ?? backend.alloc('float32', x!.storage.size);
+    const dw = outs?.[1] ?? backend.alloc('float32', c), db = outs?.[2] ?? backend.alloc('float32', c);
     withVectors(backend, 6, c, ([m, s1, s2, a, k1, k0], views) => {
       let [mv, s1v, s2v] = views();
       mv!.set(f32At(backend, mean!.storage));
@@ -140,9 +140,9 @@ const batchNormTrainingGradKernel: Factory = (backend) => {
 
 const layerNormKernel: Factory = (backend) => {
   const kernels = lazyKernels(backend);
-  return ([x, w, b], attrs: Attrs) => {
+  return ([x, w, b], attrs: Attrs, _types, outs) => {
     const { rows, len } = rowsOf(x!.shape, attrs['axis'] as number);
-    const y = backend.alloc('float32', x!.storage.size);
+    const y = outs?.[0] ?? backend.alloc('float32', x!.storage.size);
     kernels()[layerNormName(Boolean(w), Boolean(b))]!(x!.storage.ptr, y.ptr, w ? w.storage.ptr : 0, b ? b.storage.ptr : 0, rows, len, attrs['eps'] as number);
     return [y];
   };
@@ -160,10 +160,10 @@ function rowsOf(shape: readonly number[], axis: number): { rows: number; len: nu
 
 const layerNormGradKernel: Factory = (backend) => {
   const kernels = lazyKernels(backend);
-  return ([x, dy, w], attrs: Attrs) => {
+  return ([x, dy, w], attrs: Attrs, _types, outs) => {
     const { rows, len } = rowsOf(x!.shape, attrs['axis'] as number);
-    const dx = backend.alloc('float32', x!.storage.size);
-    const dw = backend.alloc('float32', len), db = backend.alloc('float32', len);
+    const dx = outs?.[0] ?? backend.alloc('float32', x!.storage.size);
+    const dw = outs?.[1] ?? backend.alloc('float32', len), db = outs?.[2] ?? backend.alloc('float32', len);
     withVectors(backend, 2, len, ([sw, sb], views) => {
       for (const v of views()) v.fill(0);
       kernels()[layerNormGradName(Boolean(w))]!(x!.storage.ptr, dy!.storage.ptr, dx.ptr, w ? w.storage.ptr : 0, sw!, sb!, rows, len, attrs['eps'] as number);

@@ -23,13 +23,13 @@ const num = (attrs: Record<string, unknown>, k: string): number => attrs[k] as n
 
 const randomUniform: NativeKernelFactory = (backend, name) => {
   const other = fallbackOf(backend, name);
-  return (inputs, attrs, outTypes) => {
+  return (inputs, attrs, outTypes, outs) => {
     const ot = outTypes[0]!;
     const low = num(attrs, 'low'), range = num(attrs, 'high') - low;
     // Non-finite bounds give NaNs, whose bits a Float32Array store and f32.demote may not share.
-    if (ot.dtype !== 'float32' || !Number.isFinite(low) || !Number.isFinite(range)) return other(inputs, attrs, outTypes);
+    if (ot.dtype !== 'float32' || !Number.isFinite(low) || !Number.isFinite(range)) return other(inputs, attrs, outTypes, outs);
     const n = sizeOf(ot.shape);
-    const out = backend.alloc('float32', n);
+    const out = outs?.[0] ?? backend.alloc('float32', n);
     const { seed, offset } = streamOf(backend, inputs[0]!.storage);
     runPhilox(backend.memory, 'uniformF32', seed, offset, n, out.ptr, 0, low, range);
     return [out];
@@ -38,15 +38,15 @@ const randomUniform: NativeKernelFactory = (backend, name) => {
 
 const randomInt: NativeKernelFactory = (backend, name) => {
   const other = fallbackOf(backend, name);
-  return (inputs, attrs, outTypes) => {
+  return (inputs, attrs, outTypes, outs) => {
     const ot = outTypes[0]!;
     const low = num(attrs, 'low'), high = num(attrs, 'high');
     // int32: every value (at most high, when w·range rounds up) must fit, where the
     // sampler's saturating conversion and an Int32Array store (modulo 2^32) agree.
     const fits = ot.dtype === 'float32' ? Number.isFinite(low) && Number.isFinite(high) : ot.dtype === 'int32' && low >= -0x80000000 && high <= 0x7fffffff;
-    if (!fits) return other(inputs, attrs, outTypes);
+    if (!fits) return other(inputs, attrs, outTypes, outs);
     const n = sizeOf(ot.shape);
-    const out = backend.alloc(ot.dtype, n);
+    const out = outs?.[0] ?? backend.alloc(ot.dtype, n);
     const { seed, offset } = streamOf(backend, inputs[0]!.storage);
     runPhilox(backend.memory, ot.dtype === 'int32' ? 'randIntI32' : 'randIntF32', seed, offset, n, out.ptr, 0, low, high - low);
     return [out];
@@ -55,11 +55,11 @@ const randomInt: NativeKernelFactory = (backend, name) => {
 
 const bernoulli: NativeKernelFactory = (backend, name) => {
   const other = fallbackOf(backend, name);
-  return (inputs, attrs, outTypes) => {
+  return (inputs, attrs, outTypes, outs) => {
     const probs = inputs[0]!, ot = outTypes[0]!;
     const n = sizeOf(ot.shape);
-    if (probs.dtype !== 'float32' || ot.dtype !== 'float32' || probs.storage.size !== n) return other(inputs, attrs, outTypes);
-    const out = backend.alloc('float32', n);
+    if (probs.dtype !== 'float32' || ot.dtype !== 'float32' || probs.storage.size !== n) return other(inputs, attrs, outTypes, outs);
+    const out = outs?.[0] ?? backend.alloc('float32', n);
     const { seed, offset } = streamOf(backend, inputs[1]!.storage);
     runPhilox(backend.memory, 'bernoulliF32', seed, offset, n, out.ptr, probs.storage.ptr);
     return [out];
@@ -71,12 +71,12 @@ const lastPair = new Uint32Array(2);
 
 const randomNormal: NativeKernelFactory = (backend, name) => {
   const other = fallbackOf(backend, name);
-  return (inputs, attrs, outTypes) => {
+  return (inputs, attrs, outTypes, outs) => {
     const ot = outTypes[0]!;
-    if (ot.dtype !== 'float32') return other(inputs, attrs, outTypes);
+    if (ot.dtype !== 'float32') return other(inputs, attrs, outTypes, outs);
     const n = sizeOf(ot.shape), even = n - (n & 1);
     const mean = num(attrs, 'mean'), std = num(attrs, 'std');
-    const out = backend.alloc('float32', n);
+    const out = outs?.[0] ?? backend.alloc('float32', n);
     const { seed, offset } = streamOf(backend, inputs[0]!.storage);
     // The stream's words for whole pairs straight into the output, then Box–Muller in place.
     runPhilox(backend.memory, 'words', seed, offset, even, out.ptr);

@@ -139,11 +139,11 @@ interface GateKernels {
 function gateKernel(which: keyof GateKernels): NativeKernelFactory {
   return (backend, name): Kernel<WasmStorage> => {
     const other = fallbackOf(backend, name);
-    return (inputs, attrs, outTypes) => {
+    return (inputs, attrs, outTypes, given) => {
       const [xp, hp, s] = inputs as [typeof inputs[0], typeof inputs[0], typeof inputs[0]];
-      if (xp.dtype !== 'float32' || hp.dtype !== 'float32' || s.dtype !== 'float32') return other(inputs, attrs, outTypes);
+      if (xp.dtype !== 'float32' || hp.dtype !== 'float32' || s.dtype !== 'float32') return other(inputs, attrs, outTypes, given);
       const [rows, hidden] = s.shape as [number, number];
-      const outs = outTypes.map(() => backend.alloc('float32', rows * hidden));
+      const outs = outTypes.map((_t, k) => given?.[k] ?? backend.alloc('float32', rows * hidden));
       if (rows * hidden > 0) {
         const k = kernelsOn<GateKernels>(backend.memory, 'recurrentGates', recurrentGatesModule);
         if (which === 'lstm') k.lstm(xp.storage.ptr, hp.storage.ptr, s.storage.ptr, outs[0]!.ptr, outs[1]!.ptr, rows, hidden);

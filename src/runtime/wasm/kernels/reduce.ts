@@ -28,6 +28,7 @@ import { sizeOf } from '../../../ir/index.js';
 import { reducePlan } from '../../reference/kernels/reduce.js';
 import { registerNativeKernels, type NativeKernelFactory } from '../nativeKernels.js';
 import { CPP_DTYPE, fallbackOf } from './elementwise.js';
+import { reusedScratch } from './reusedScratch.js';
 import { reduceKernels, sumLayout, sumOnHeap, type ReduceKernels } from './simdReduce.js';
 
 /** Row length if reducing `shape` over `axes` is "reduce the innermost run", else 0. */
@@ -43,13 +44,13 @@ function rowReduce(fnName: string): NativeKernelFactory {
   return (backend, name) => {
     const fallback = fallbackOf(backend, name);
     const fn = backend.module[`_${fnName}`];
-    return (inputs, attrs, outTypes) => {
+    return (inputs, attrs, outTypes, outs) => {
       const x = inputs[0]!;
       const ot = outTypes[0]!;
-      if (x.dtype !== 'int32' || ot.dtype !== x.dtype) return fallback(inputs, attrs, outTypes);
+      if (x.dtype !== 'int32' || ot.dtype !== x.dtype) return fallback(inputs, attrs, outTypes, outs);
       const run = innerRun(x.shape, attrs['axes'] as number[]);
-      if (run === 0) return fallback(inputs, attrs, outTypes);
-      const out = backend.alloc(ot.dtype, sizeOf(ot.shape));
+      if (run === 0) return fallback(inputs, attrs, outTypes, outs);
+      const out = outs?.[0] ?? backend.alloc(ot.dtype, sizeOf(ot.shape));
       fn(x.storage.id, run, CPP_DTYPE[x.dtype], out.id);
       return [out];
     };
@@ -64,23 +65,19 @@ function rowReduce(fnName: string): NativeKernelFactory {
 function simdSum(next: NativeKernelFactory): NativeKernelFactory {
   return (backend, name) => {
     const other = next(backend, name);
+    const scratch = reusedScratch(backend);
     let k: ReduceKernels | null = null;
-    return (inputs, attrs, outTypes) => {
+    return (inputs, attrs, outTypes, outs) => {
       const x = inputs[0]!;
       const ot = outTypes[0]!;
-      if (x.dtype !== 'float32' || ot.dtype !== 'float32' || sizeOf(x.shape) === 0) return other(inputs, attrs, outTypes);
+      if (x.dtype !== 'float32' || ot.dtype !== 'float32' || sizeOf(x.shape) === 0) return other(inputs, attrs, outTypes, outs);
       const layout = sumLayout(x.shape, attrs['axes'] as number[]);
       // Many short rows too ([4096, 16]: 20 µs, where tfjs's float32 `_Sum` took 14):
       // float64 accumulation on every path is what keeps the backends agreeing.
-      if (!layout) return other(inputs, attrs, outTypes);
+      if (!layout) return other(inputs, attrs, outTypes, outs);
       k ??= reduceKernels(backend.memory);
-      const out = backend.alloc('float32', sizeOf(ot.shape));
-      const acc = backend.malloc('float64', layout.acc); // checked: 0 would mean no memory
-      try {
-        sumOnHeap(k, layout, x.storage.ptr, out.ptr, acc);
-      } finally {
-        backend.module._free(acc);
-      }
+      const out = outs?.[0] ?? backend.alloc('float32', sizeOf(ot.shape));
+      sumOnHeap(k, layout, x.storage.ptr, out.ptr, scratch(Math.max(8 * layout.acc, 8)));
       return [out];
     };
   };
@@ -92,15 +89,15 @@ registerNativeKernels({
   softmax: (backend, name) => {
     const fallback = fallbackOf(backend, name);
     const fn = backend.module._Softmax;
-    return (inputs, attrs, outTypes) => {
+    return (inputs, attrs, outTypes, outs) => {
       const x = inputs[0]!;
       const axis = attrs['axis'] as number;
       const size = sizeOf(x.shape);
       let inner = 1;
       for (let d = axis + 1; d < x.shape.length; d++) inner *= x.shape[d]!;
       const channels = x.shape[axis] ?? 1;
-      if (x.dtype !== 'float32' || inner !== 1 || size === 0) return fallback(inputs, attrs, outTypes);
-      const out = backend.alloc('float32', size);
+      if (x.dtype !== 'float32' || inner !== 1 || size === 0) return fallback(inputs, attrs, outTypes, outs);
+      const out = outs?.[0] ?? backend.alloc('float32', size);
       fn(x.storage.id, out.id, channels, size / channels);
       return [out];
     };

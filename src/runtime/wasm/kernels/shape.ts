@@ -133,8 +133,8 @@ function sizeOfShape(shape: readonly number[]): number {
 function heapKernel(body: (cp: HeapCopier, backend: WasmBackend, inputs: readonly KernelInput<WasmStorage>[], attrs: Record<string, unknown>, outs: WasmStorage[], outShapes: readonly (readonly number[])[]) => void): NativeKernelFactory {
   return (backend) => {
     const cp = heapCopier(backend);
-    return (inputs, attrs, outTypes) => {
-      const outs = outTypes.map((t) => backend.alloc(t.dtype, sizeOfShape(t.shape)));
+    return (inputs, attrs, outTypes, given) => {
+      const outs = outTypes.map((t, k) => given?.[k] ?? backend.alloc(t.dtype, sizeOfShape(t.shape)));
       body(cp, backend, inputs, attrs, outs, outTypes.map((t) => t.shape));
       return outs;
     };
@@ -159,9 +159,9 @@ function indexView(backend: WasmBackend, index: KernelInput<WasmStorage>): Int32
 function validated(check: (backend: WasmBackend, inputs: readonly KernelInput<WasmStorage>[], attrs: Record<string, unknown>) => void, make: NativeKernelFactory): NativeKernelFactory {
   return (backend, name) => {
     const k = make(backend, name);
-    return (inputs, attrs, outTypes) => {
+    return (inputs, attrs, outTypes, outs) => {
       check(backend, inputs, attrs);
-      return k(inputs, attrs, outTypes);
+      return k(inputs, attrs, outTypes, outs);
     };
   };
 }
@@ -176,13 +176,13 @@ const checkAxisIndex = (inputSize: (inputs: readonly KernelInput<WasmStorage>[],
 const pad: NativeKernelFactory = (backend, name) => {
   const fallback = fallbackOf(backend, name);
   const m = backend.module;
-  return (inputs, attrs, outTypes) => {
+  return (inputs, attrs, outTypes, outs) => {
     const x = inputs[0]!;
     const r = x.shape.length;
     // Tiny pads: the native call's setup costs more than the JS loop.
-    if (x.dtype === 'bool' || r === 0 || x.storage.size === 0 || x.storage.size < 64) return fallback(inputs, attrs, outTypes);
+    if (x.dtype === 'bool' || r === 0 || x.storage.size === 0 || x.storage.size < 64) return fallback(inputs, attrs, outTypes, outs);
     const pads = attrs['pads'] as number[];
-    const out = backend.alloc(x.dtype, sizeOfShape(outTypes[0]!.shape));
+    const out = outs?.[0] ?? backend.alloc(x.dtype, sizeOfShape(outTypes[0]!.shape));
     const shapeP = backend.shapePtr(x.shape, 0);
     const pre = backend.shapePtr(pads.slice(0, r), 1);
     const post = backend.shapePtr(pads.slice(r), 2);
@@ -195,11 +195,11 @@ const pad: NativeKernelFactory = (backend, name) => {
 /** tfjs's OneHot after validating the classes (it would write all-zero rows for bad ones). */
 const oneHot: NativeKernelFactory = (backend) => {
   const m = backend.module;
-  return (inputs, attrs, outTypes) => {
+  return (inputs, attrs, outTypes, outs) => {
     const x = inputs[0]!;
     const n = attrs['numClasses'] as number;
     checkClasses(backend.view(x.storage), n);
-    const out = backend.alloc('int32', sizeOfShape(outTypes[0]!.shape));
+    const out = outs?.[0] ?? backend.alloc('int32', sizeOfShape(outTypes[0]!.shape));
     if (x.storage.size > 0 && n > 0) m._OneHot(x.storage.id, n, 1, 0, out.id);
     return [out];
   };
@@ -253,14 +253,14 @@ const kernels: Record<string, NativeKernelFactory> = {
   expand: (backend, name) => {
     const fallback = fallbackOf(backend, name);
     const cp = heapCopier(backend);
-    return (inputs, attrs, outTypes) => {
+    return (inputs, attrs, outTypes, outs) => {
       const x = inputs[0]!;
       const outShape = outTypes[0]!.shape;
       const r = outShape.length, lead = r - x.shape.length;
       // Broadcasting the innermost dim fills rows with one value: the portable kernel's
       // TypedArray.fill is a vectorized memset, faster than a scalar wasm loop.
       const xLast = x.shape.length > 0 ? x.shape[x.shape.length - 1]! : 1;
-      if (r > 0 && outShape[r - 1]! > 1 && xLast === 1) return fallback(inputs, attrs, outTypes);
+      if (r > 0 && outShape[r - 1]! > 1 && xLast === 1) return fallback(inputs, attrs, outTypes, outs);
       const e = esz(x.dtype);
       const st = new Array<number>(r).fill(0);
       let acc = 1;
@@ -268,7 +268,7 @@ const kernels: Record<string, NativeKernelFactory> = {
         st[lead + i] = x.shape[i] === 1 ? 0 : acc;
         acc *= x.shape[i]!;
       }
-      const out = backend.alloc(x.dtype, sizeOfShape(outShape));
+      const out = outs?.[0] ?? backend.alloc(x.dtype, sizeOfShape(outShape));
       // Broadcast outer dims repeat whole rows: copyRows with a source stride of 0.
       copyBoxOnHeap(cp, e, x.storage.ptr, st, out.ptr, stridesOf(outShape), outShape);
       return [out];
@@ -285,12 +285,12 @@ const kernels: Record<string, NativeKernelFactory> = {
   indexSelectGrad: validated(checkAxisIndex((_inputs, _axis, attrs) => attrs['size'] as number), (backend, name) => {
     const fallback = fallbackOf(backend, name);
     const cp = heapCopier(backend);
-    return (inputs, attrs, outTypes) => {
+    return (inputs, attrs, outTypes, outs) => {
       const [dy, index] = inputs;
-      if (dy!.dtype !== 'float32') return fallback(inputs, attrs, outTypes);
+      if (dy!.dtype !== 'float32') return fallback(inputs, attrs, outTypes, outs);
       const axis = attrs['axis'] as number;
       const shape = outTypes[0]!.shape;
-      const out = backend.alloc('float32', sizeOfShape(shape));
+      const out = outs?.[0] ?? backend.alloc('float32', sizeOfShape(shape));
       cp.zero(out.ptr, out.size * 4);
       const [outer, inner] = aroundAxis(shape, axis);
       const d = shape[axis]!, m = index!.storage.size;
@@ -308,13 +308,13 @@ const kernels: Record<string, NativeKernelFactory> = {
   cast: (backend, name) => {
     const fallback = fallbackOf(backend, name);
     const cp = heapCopier(backend);
-    return (inputs, attrs, outTypes) => {
+    return (inputs, attrs, outTypes, outs) => {
       const x = inputs[0]!;
       const to = outTypes[0]!.dtype;
       const key = `${x.dtype}>${to}` as const;
       const fn = CASTS[key];
-      if (!fn || (x.storage.size >= 256 && SET_IS_FASTER.has(key))) return fallback(inputs, attrs, outTypes);
-      const out = backend.alloc(to, x.storage.size);
+      if (!fn || (x.storage.size >= 256 && SET_IS_FASTER.has(key))) return fallback(inputs, attrs, outTypes, outs);
+      const out = outs?.[0] ?? backend.alloc(to, x.storage.size);
       (cp[fn] as (d: number, s: number, n: number) => void)(out.ptr, x.storage.ptr, x.storage.size);
       return [out];
     };
