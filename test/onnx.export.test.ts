@@ -290,9 +290,15 @@ describe('kiln.onnx.exportModel vs ONNX Runtime (1e-5 relative)', () => {
     expect(out).toEqual(['4*batch', 2]);
   });
 
-  it('a dim declared dynamic that the code pins (size-1 special case) is a KilnError with the reason', async () => {
-    const f = (x: kiln.Tensor) => x.transpose(0, 1).relu();
+  it('a dim declared dynamic that the code pins (a size-1 special case in user code) is a KilnError with the reason', async () => {
+    const f = (x: kiln.Tensor) => (x.shape[0] === 1 ? x.relu() : x.transpose(0, 1).relu().transpose(0, 1));
     await expect(kiln.onnx.exportModel(f, null, { inputs: [kiln.spec([B, T, 3])] })).rejects.toThrow(/dim 'batch' cannot stay dynamic in the ONNX graph: the traced code differs/);
+  });
+
+  it('a transpose that moves a size-1 axis at trace time stays dynamic (Transpose, not a Reshape pinned to 1)', async () => {
+    const f = (x: kiln.Tensor) => x.transpose(0, 1).relu();
+    const { bytes } = await exportAndCompare({ name: 'transposeBatch', model: f, specs: [kiln.spec([B, T, 3])], inputs: (n) => [seeded([n ? 1 : 4, 2, 3], 31 + n)] });
+    expect(opsOf(bytes)).toContain('Transpose');
   });
 
   it('ConvTranspose and a linear over a 3-D input (MatMul against Wᵀ)', async () => {
