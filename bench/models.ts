@@ -502,7 +502,8 @@ export async function modelsSuite(): Promise<Row[]> {
 
   const total = (performance.now() - started) / 1000;
   console.log(`\nmodels suite: ${total.toFixed(0)} s on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'})`);
-  console.log('\nREADME table (markdown):\n');
+  const cpus = os.cpus();
+  console.log(`\nREADME (markdown): measured ${new Date().toISOString().slice(0, 10)} on ${cpus.length} cores (${cpus[0]?.model ?? 'unknown CPU'}), Node ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)} at the end; \`npm run bench -- models\`\n`);
   console.log(markdown(rows));
   for (const s of summary) if (s.includes('✗')) console.log(s);
   return rows;
@@ -535,29 +536,35 @@ function printModel(c: ModelCase, rows: Row[]): string[] {
   return missed;
 }
 
-/** The README table: one line per model, each system's time, then the compiled speed-ups with targets. */
+/** Short column names for the README tables. */
+const SHORT: Record<System, string> = {
+  compiled1: 'Kiln compiled', eager: 'Kiln eager', tfjs: 'tfjs-wasm eager', ortWeb1: 'ort-web',
+  ortNode: 'ort-node (native)', compiled2: 'Kiln compiled 2t', ortWeb2: 'ort-web 2t',
+};
+
+/**
+ * The README tables: time per call per system; Kiln compiled's speed-up over each peer
+ * (peer time ÷ compiled time at the same thread count) with the targets; the GEMM vs the peak.
+ */
 function markdown(rows: Row[]): string {
   const systems = Object.keys(SYSTEMS) as System[];
   const titles = [...new Set(rows.filter((r) => r.unit !== 'GFLOP/s').map((r) => r.title))];
-  const head = ['model', ...systems.map((s) => SYSTEMS[s]), 'compiled ÷ tfjs (target)', 'compiled ÷ ort-web 1t (≥ ×1.2)', 'compiled 2t ÷ ort-web 2t (≥ ×1.2)', 'compiled ÷ ort-node (distance to native)'];
-  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
-  for (const title of titles) {
-    const of = (s: System): Row | undefined => rows.find((r) => r.title === title && (r.extra as { system: System }).system === s);
-    const speed = (s: System): string => {
-      const e = of(s)?.extra as { compiledSpeedup?: { speedup: number; target?: number; met?: boolean }; skipped?: string } | undefined;
-      if (!e?.compiledSpeedup) return e?.skipped ? 'n/a' : '–';
-      const { speedup, target, met } = e.compiledSpeedup;
-      return `×${speedup.toFixed(2)}${target ? ` (≥ ×${target} ${met ? '✓' : '✗'})` : ''}`;
-    };
-    const cells = systems.map((s) => {
-      const r = of(s);
-      return !r || Number.isNaN(r.median) ? 'n/a' : fmtTime(r.median);
-    });
-    lines.push(`| ${title} | ${cells.join(' | ')} | ${speed('tfjs')} | ${speed('ortWeb1')} | ${speed('ortWeb2')} | ${speed('ortNode')} |`);
-  }
-  const gemm = rows.filter((r) => r.unit === 'GFLOP/s');
-  lines.push('', `| GEMM (1 thread) | GFLOP/s | share of the wasm-SIMD peak |`, '|---|---|---|');
-  for (const r of gemm) lines.push(`| ${r.name} | ${r.median.toFixed(1)} | ${(100 * r.ratio).toFixed(0)}% |`);
-  return lines.join('\n');
+  const of = (title: string, s: System): Row | undefined => rows.find((r) => r.title === title && (r.extra as { system: System }).system === s);
+  const table = (head: string[], body: string[][]): string[] => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((cells) => `| ${cells.join(' | ')} |`)];
+  const times = table(['time per call', ...systems.map((s) => SHORT[s])], titles.map((t) => [t, ...systems.map((s) => {
+    const r = of(t, s);
+    return !r || Number.isNaN(r.median) ? 'n/a' : fmtTime(r.median);
+  })]));
+  const speed = (t: string, s: System): string => {
+    const e = of(t, s)?.extra as { compiledSpeedup?: { speedup: number; target?: number; met?: boolean } } | undefined;
+    if (!e?.compiledSpeedup) return 'n/a';
+    const { speedup, target, met } = e.compiledSpeedup;
+    return `×${speedup.toFixed(2)}${target ? ` ${met ? '✓' : '✗'} (≥ ×${target})` : ''}`;
+  };
+  const ratios = table(
+    ['Kiln compiled is … faster', 'than tfjs-wasm eager', 'than ort-web', '2t: than ort-web 2t', 'than ort-node (distance to native)'],
+    titles.map((t) => [t, speed(t, 'tfjs'), speed(t, 'ortWeb1'), speed(t, 'ortWeb2'), speed(t, 'ortNode')]),
+  );
+  const gemm = table(['GEMM, 1 thread', 'GFLOP/s', 'share of the peak'], rows.filter((r) => r.unit === 'GFLOP/s').map((r) => [r.name, r.median.toFixed(1), `${(100 * r.ratio).toFixed(0)}%`]));
+  return [...times, '', ...ratios, '', ...gemm].join('\n');
 }
-
