@@ -250,6 +250,14 @@ export const I = {
   i32x4MaxS: (): Code => simd(0xb8),
   i32x4ExtractLane: (lane: number): Code => simd(0x1b, lane),
   f32x4ReplaceLane: (lane: number): Code => simd(0x20, lane),
+  /** v128.load32_splat: one float32 (or i32) from memory into all four lanes (GEMM kernels). */
+  v128Load32Splat: (off = 0): Code => simd(0x09, ...mem(2, off)),
+  /**
+   * Relaxed SIMD f32x4.relaxed_madd(a, b, c) = a·b + c, fused or not as the engine picks
+   * (x64 with FMA: fused). Only where `WebAssembly.validate` accepts it (Node 20 needs
+   * `--experimental-wasm-relaxed-simd`): detect, never require.
+   */
+  f32x4RelaxedMadd: (): Code => simd(0x105),
 
   // ---- SIMD float/bit tricks for polynomial transcendentals (simdMath.ts)
   f32x4ExtractLane: (lane: number): Code => simd(0x1f, lane),

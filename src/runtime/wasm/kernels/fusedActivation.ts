@@ -18,9 +18,11 @@ const IN_PLACE: Readonly<Record<string, (a: Attrs) => number[]>> = {
  * without its clamp (which turns NaN into 0); relu, leakyRelu and clip then run in place
  * on the generated SIMD kernels their separate ops use (the same code, so the same bits,
  * NaN kept); any other activation runs the backend's own kernel for it (what the
- * separate op would run) into a new storage, and `out` is freed.
+ * separate op would run), into `out` itself where that kernel honours caller-given
+ * outputs, else into a new storage (and `out` is freed unless it was `given` to the
+ * calling kernel: then the executor copies the result into it).
  */
-export function applyFusedActivationOnHeap(backend: WasmBackend, out: WasmStorage, attrs: Attrs, type: TensorType): WasmStorage {
+export function applyFusedActivationOnHeap(backend: WasmBackend, out: WasmStorage, attrs: Attrs, type: TensorType, given = false): WasmStorage {
   const act = fusedActivationOf(attrs);
   if (!act || out.size === 0) return out;
   const params = IN_PLACE[act.op];
@@ -31,7 +33,9 @@ export function applyFusedActivationOnHeap(backend: WasmBackend, out: WasmStorag
   }
   const kernel = backend.kernels.get(act.op);
   if (!kernel) throw new Error(`no kernel for the fused activation ${act.op}`);
-  const [y] = kernel([{ storage: out, shape: type.shape, dtype: type.dtype }], act.attrs, [type]);
-  backend.free(out);
+  // In place when the kernel honours caller-given outputs (a unary elementwise kernel
+  // reads element i before writing it); `out` may be a plan's arena view.
+  const [y] = kernel([{ storage: out, shape: type.shape, dtype: type.dtype }], act.attrs, [type], [out]);
+  if (y !== out && !given) backend.free(out);
   return y!;
 }

@@ -1,9 +1,10 @@
 import type { Kernel } from '../../backend.js';
-import { matmul2d, planMatmul, simplifyPermutation } from '../../reference/kernels/linalg.js';
+import { planMatmul, simplifyPermutation } from '../../reference/kernels/linalg.js';
 import { registerNativeKernels } from '../nativeKernels.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
 import type { WasmModule } from '../wasmModule.js';
 import { CPP_DTYPE, fallbackOf } from './elementwise.js';
+import { gemmOnHeap } from './gemm.js';
 import { transposeOnHeap } from './simdTranspose.js';
 
 // ---- tensor ids over sub-ranges of the heap ----------------------------------------
@@ -29,135 +30,42 @@ export function releaseView(module: WasmModule, id: number): void {
   freeViewIds.push(id);
 }
 
-// ---- XNNPACK matmul ----------------------------------------------------------------
+// ---- XNNPACK matmul (the conv kernels' products, nn.ts) ---------------------------------
 //
 // `_FusedMatMul` runs XNNPACK's fully-connected operator only without transposes and
 // with batch 1; anything else falls to a naive loop (≈12× slower). It caches the
-// operator, i.e. B packed, by B's tensor id, ignoring B's shape and contents: a reshaped
-// alias of B (same id, other K×N) would silently reuse the old packing. So we remember
-// the K×N each storage was packed as and re-register its id (dropping the cache) when
-// it changes. An in-place write to B must drop it too; only the backend sees those
-// writes (WasmBackend.copy must re-register the destination's id). Other callers of
-// `_FusedMatMul` should get B's id through `packedId` so the shape check stays whole.
+// operator, i.e. B packed, by B's tensor id, ignoring B's shape and contents: callers
+// pass a fresh storage or view id as B.
 
-const packedAs = new WeakMap<WasmStorage, number>();
-
-/** B's tensor id for a K×N product, with any cached packing of another shape dropped. */
-export function packedId(module: WasmModule, b: WasmStorage, k: number, n: number): number {
-  const key = k * 0x100000000 + n;
-  const prev = packedAs.get(b);
-  if (prev !== key) {
-    if (prev !== undefined) {
-      module._dispose_data(b.id);
-      module._register_tensor(b.id, b.size, b.ptr);
-    }
-    packedAs.set(b, key);
-  }
-  return b.id;
-}
-
-/**
- * `out[M×N] = A[M×K]·B[K×N]` on XNNPACK's fast path (float32, row-major, by tensor id).
- * `bId` must come from `packedId` (or be a fresh view id).
- */
+/** `out[M×N] = A[M×K]·B[K×N]` on XNNPACK's fast path (float32, row-major, by tensor id; B's id fresh). */
 export function xnnMatmul(backend: WasmBackend, aId: number, m: number, k: number, bId: number, n: number, outId: number): void {
   const ap = backend.shapePtr([1, m, k], 0);
   const bp = backend.shapePtr([1, k, n], 1);
   backend.module.__FusedMatMul!(aId, ap, 3, bId, bp, 3, 0, 0, 0, 0, 0, 0, outId);
 }
 
-// ---- B operands that change on every call --------------------------------------------
+// ---- matmul on the generated GEMM (gemm.ts) ----------------------------------------------
 //
-// XNNPACK packs B (K×N) into its own layout when it first sees B's id, at ≈5–11 ns per
-// element through tfjs's transposed-weights flag: 2–4 ms for a 512×784 weight, more than
-// the product itself at batch 128. A B used again unchanged (inference weights) is packed
-// once, but in training every B is new (materialised transposes, gradients) or was
-// written in place, and is packed on every call. For such a B, C = A·B runs as
-// Cᵀ = Bᵀ·Aᵀ when A has fewer rows than B has columns: XNNPACK then packs Aᵀ (M×K)
-// instead, and the three transposes cost ≈0.2–0.8 ns per element (simdTranspose.ts).
-// A B seen again unchanged takes the direct product, packed once and then cached.
-
-/** B's version and K×N when last used as a matmul's B. */
-const lastSeenAsB = new WeakMap<WasmStorage, { key: number; version: number }>();
-
-/** Whether this is B's first use as a K×N B since it was created or written (XNNPACK would pack it). Records the use. */
-function firstUseOfB(b: WasmStorage, k: number, n: number): boolean {
-  const key = k * 0x100000000 + n;
-  const seen = lastSeenAsB.get(b);
-  lastSeenAsB.set(b, { key, version: b.version });
-  return seen === undefined || seen.key !== key || seen.version !== b.version;
-}
-
-/** out[rows×n] = A·B as (Bᵀ·Aᵀ)ᵀ: XNNPACK packs Aᵀ (rows·k elements) instead of B (k·n). */
-function matmulTransposed(backend: WasmBackend, a: WasmStorage, rows: number, k: number, b: WasmStorage, n: number, out: WasmStorage): void {
-  const mem = backend.memory;
-  const bt = backend.alloc('float32', k * n), at = backend.alloc('float32', rows * k), ct = backend.alloc('float32', n * rows);
-  transposeOnHeap(mem, b.ptr, [k, n], [1, 0], bt.ptr);
-  transposeOnHeap(mem, a.ptr, [rows, k], [1, 0], at.ptr);
-  xnnMatmul(backend, bt.id, n, k, at.id, rows, ct.id); // `at` is fresh: its id has no packing
-  transposeOnHeap(mem, ct.ptr, [n, rows], [1, 0], out.ptr);
-  backend.free(bt);
-  backend.free(at);
-  backend.free(ct);
-}
-
-/**
- * Whether a batched matmul's slices are cheaper in JS: each XNNPACK slice packs its B
- * afresh (≈5 µs per operator + ≈3.5 ns per element of B), JS costs ≈1.5–3 ns per
- * multiply-add, XNNPACK ≈0.04. So JS wins for tiny slices and for M ≤ 2 rows.
- */
-function batchedInJs(m: number, k: number, n: number): boolean {
-  return m <= 2 || m * k * n < 2048;
-}
+// One B for every batch element: A's matrices stack into the rows of one product, and a
+// B seen again unchanged (a weight, a plan's constant) is packed once. A batched B (one
+// matrix per batch element) runs unpacked slice by slice: no packing, no tensor ids.
 
 const matmulKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> => {
   const fallback = fallbackOf(backend, name);
-  const module = backend.module;
-  return (inputs, attrs, outTypes) => {
+  return (inputs, attrs, outTypes, outs) => {
     const a = inputs[0]!, b = inputs[1]!;
-    if (a.dtype !== 'float32') return fallback(inputs, attrs, outTypes);
+    if (a.dtype !== 'float32') return fallback(inputs, attrs, outTypes, outs);
     const plan = planMatmul(a.shape, b.shape);
     const { m, k, n } = plan;
     const size = plan.batch * m * n;
-    const out = backend.alloc('float32', size);
+    const out = outs?.[0] ?? backend.alloc('float32', size);
     if (size === 0) return [out];
-    if (k === 0) {
-      backend.view(out).fill(0);
-      return [out];
-    }
     if (plan.batchB === 1) {
-      // One B for every batch element: A's matrices stack into rows of one 2-D product.
-      const rows = plan.batchA * m;
-      if (firstUseOfB(b.storage, k, n) && n > 2 * rows) matmulTransposed(backend, a.storage, rows, k, b.storage, n, out);
-      else xnnMatmul(backend, a.storage.id, rows, k, packedId(module, b.storage, k, n), n, out.id);
+      gemmOnHeap(backend, a.storage.ptr, plan.batchA * m, k, b.storage, 'kn', n, 0, out.ptr);
       return [out];
     }
-    if (batchedInJs(m, k, n)) {
-      const av = backend.view(a.storage), bv = backend.view(b.storage), ov = backend.view(out);
-      const acc = new Float64Array(n);
-      for (let t = 0; t < plan.batch; t++) matmul2d(av, plan.aOff[t]! * m * k, bv, plan.bOff[t]! * k * n, ov, t * m * n, m, k, n, acc);
-      return [out];
-    }
-    // One 2-D product per batch element, on views of the slices. B slices that repeat
-    // (B broadcast along a batch dim) keep their view, so each is packed once.
-    const bViews = new Map<number, number>();
-    const aWhole = plan.batchA === 1;
-    try {
-      for (let t = 0; t < plan.batch; t++) {
-        const bo = plan.bOff[t]!;
-        let bId = bViews.get(bo);
-        if (bId === undefined) {
-          bId = registerView(module, b.storage.ptr + bo * k * n * 4, k * n);
-          bViews.set(bo, bId);
-        }
-        const aId = aWhole ? a.storage.id : registerView(module, a.storage.ptr + plan.aOff[t]! * m * k * 4, m * k);
-        const oId = registerView(module, out.ptr + t * m * n * 4, m * n);
-        xnnMatmul(backend, aId, m, k, bId, n, oId);
-        releaseView(module, oId);
-        if (!aWhole) releaseView(module, aId);
-      }
-    } finally {
-      for (const id of bViews.values()) releaseView(module, id);
+    for (let t = 0; t < plan.batch; t++) {
+      gemmOnHeap(backend, a.storage.ptr + plan.aOff[t]! * m * k * 4, m, k, b.storage, 'kn', n, 0, out.ptr + t * m * n * 4, plan.bOff[t]! * k * n);
     }
     return [out];
   };
@@ -185,13 +93,13 @@ function isSimple(shape: readonly number[], perm: readonly number[]): boolean {
 const transposeKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> => {
   const fallback = fallbackOf(backend, name);
   const fn = backend.module._Transpose!;
-  return (inputs, attrs, outTypes) => {
+  return (inputs, attrs, outTypes, outs) => {
     const x = inputs[0]!;
     const perm = attrs['perm'] as number[];
     const s = isSimple(x.shape, perm) ? { shape: x.shape, perm } : simplifyPermutation(x.shape, perm);
     // Scratch slots hold 16 int32s; float64 never lives on this backend.
-    if (s.shape.length > 16 || x.dtype === 'float64') return fallback(inputs, attrs, outTypes);
-    const out = backend.alloc(x.dtype, x.storage.size);
+    if (s.shape.length > 16 || x.dtype === 'float64') return fallback(inputs, attrs, outTypes, outs);
+    const out = outs?.[0] ?? backend.alloc(x.dtype, x.storage.size);
     if (x.storage.size === 0) return [out];
     let identity = true;
     for (let i = 0; i < s.perm.length; i++) if (s.perm[i] !== i) { identity = false; break; }

@@ -33,33 +33,33 @@ function empty(inputs: readonly { storage: WasmStorage }[], outShape: readonly n
 const conv2dNhwcKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> => {
   const fallback = fallbackOf(backend, name);
   const m = backend.module;
-  return (inputs, attrs, outTypes) => {
+  return (inputs, attrs, outTypes, outs) => {
     const x = inputs[0]!, w = inputs[1]!, b = inputs[2];
     const [pt, pl, pb, pr] = attrs['pads'] as readonly number[] as [number, number, number, number];
     const G = attrs['group'] as number;
     const [N, H, W, C] = x.shape as [number, number, number, number];
     const [kh, kw, cin, O] = w.shape as [number, number, number, number];
     const depthwise = G > 1 && G === C && cin === 1;
-    if (x.dtype !== 'float32' || (G !== 1 && !depthwise) || pb < 0 || pr < 0 || empty(inputs, outTypes[0]!.shape)) return fallback(inputs, attrs, outTypes);
+    if (x.dtype !== 'float32' || (G !== 1 && !depthwise) || pb < 0 || pr < 0 || empty(inputs, outTypes[0]!.shape)) return fallback(inputs, attrs, outTypes, outs);
     const [sh, sw] = attrs['strides'] as readonly number[] as [number, number];
     const [dh, dw] = attrs['dilations'] as readonly number[] as [number, number];
-    const out = backend.alloc('float32', sizeOf(outTypes[0]!.shape));
+    const out = outs?.[0] ?? backend.alloc('float32', sizeOf(outTypes[0]!.shape));
     const fn = depthwise ? m._FusedDepthwiseConv2D! : m._FusedConv2D!;
     fn(x.storage.id, N, H, W, w.storage.id, kh, kw, b ? b.storage.id : 0, pt, pr, pb, pl, 0, dh, dw, sh, sw, C, O, 0, 0, 0, out.id);
-    return [applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!)];
+    return [applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!, out === outs?.[0])];
   };
 };
 
 const poolNhwcKernel = (kind: 'max' | 'avg') => (backend: WasmBackend, name: string): Kernel<WasmStorage> => {
   const fallback = fallbackOf(backend, name);
-  return (inputs, attrs, outTypes) => {
+  return (inputs, attrs, outTypes, outs) => {
     const x = inputs[0]!;
-    if (x.dtype !== 'float32' || empty(inputs, outTypes[0]!.shape)) return fallback(inputs, attrs, outTypes);
+    if (x.dtype !== 'float32' || empty(inputs, outTypes[0]!.shape)) return fallback(inputs, attrs, outTypes, outs);
     const [N, H, W, C] = x.shape as [number, number, number, number];
     const [, OH, OW] = outTypes[0]!.shape as [number, number, number, number];
     const geom = poolGeom(attrs, H, W, OH, OW);
-    if (!poolSupports(geom)) return fallback(inputs, attrs, outTypes);
-    const out = backend.alloc('float32', N * OH * OW * C);
+    if (!poolSupports(geom)) return fallback(inputs, attrs, outTypes, outs);
+    const out = outs?.[0] ?? backend.alloc('float32', N * OH * OW * C);
     const scratch = backend.malloc('float64', poolNhwcScratchBytes(geom, C, kind) / 8);
     try {
       poolNhwcOnHeap(backend.memory, kind, x.storage.ptr, out.ptr, N, C, geom, Boolean(attrs['countIncludePad']), scratch);

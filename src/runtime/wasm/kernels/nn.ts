@@ -98,7 +98,7 @@ interface ConvCall {
   bias: number;
 }
 
-/** Runs `c` from NCHW `x` into NCHW `out` (fresh, unregistered with any cache). */
+/** Runs `c` from NCHW `x` into NCHW `out` (fresh, or the caller's: XNNPACK keys its operator cache by the filter, never by the output). */
 function runConv(backend: WasmBackend, x: WasmStorage, c: ConvCall, out: WasmStorage): void {
   const m = backend.module;
   const { N, C, H, W, O, OH, OW, kh, kw, groups: G } = c;
@@ -136,16 +136,16 @@ function runConv(backend: WasmBackend, x: WasmStorage, c: ConvCall, out: WasmSto
 
 const conv2dKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> => {
   const fallback = fallbackOf(backend, name);
-  return (inputs, attrs, outTypes) => {
+  return (inputs, attrs, outTypes, outs) => {
     const x = inputs[0]!, w = inputs[1]!, b = inputs[2];
     const pads = attrs['pads'] as readonly number[] as [number, number, number, number];
     // XNNPACK takes no negative padding (gradient rules may trim the output with one).
-    if (x.dtype !== 'float32' || pads[2] < 0 || pads[3] < 0 || empty(inputs, outTypes)) return fallback(inputs, attrs, outTypes);
+    if (x.dtype !== 'float32' || pads[2] < 0 || pads[3] < 0 || empty(inputs, outTypes)) return fallback(inputs, attrs, outTypes, outs);
     const [N, C, H, W] = x.shape as [number, number, number, number];
     const [O, , kh, kw] = w.shape as [number, number, number, number];
     const [, , OH, OW] = outTypes[0]!.shape as [number, number, number, number];
     const T = kh * kw, wb = w.storage.ptr >>> 2;
-    const out = backend.alloc('float32', N * O * OH * OW);
+    const out = outs?.[0] ?? backend.alloc('float32', N * O * OH * OW);
     runConv(backend, x.storage, {
       N, C, H, W, O, OH, OW, kh, kw, pads,
       strides: attrs['strides'] as readonly number[] as [number, number],
@@ -166,7 +166,7 @@ const conv2dKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> =
         }
       },
     }, out);
-    return [applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!)];
+    return [applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!, out === outs?.[0])];
   };
 };
 
@@ -183,9 +183,9 @@ function chunkOf(perImage: number, N: number): number {
 const convTranspose2dKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> => {
   const fallback = fallbackOf(backend, name);
   const m = backend.module;
-  return (inputs, attrs, outTypes) => {
+  return (inputs, attrs, outTypes, outs) => {
     const x = inputs[0]!, w = inputs[1]!, b = inputs[2];
-    if (x.dtype !== 'float32' || empty(inputs, outTypes)) return fallback(inputs, attrs, outTypes);
+    if (x.dtype !== 'float32' || empty(inputs, outTypes)) return fallback(inputs, attrs, outTypes, outs);
     const [N, C, H, W] = x.shape as [number, number, number, number];
     const [, Og, kh, kw] = w.shape as [number, number, number, number];
     const [, O, OH, OW] = outTypes[0]!.shape as [number, number, number, number];
@@ -196,7 +196,7 @@ const convTranspose2dKernel = (backend: WasmBackend, name: string): Kernel<WasmS
     const op = attrs['outputPadding'] as readonly number[];
     const Cg = C / G, T = kh * kw, M = Og * T, L = H * W, OL = OH * OW;
     const wb = w.storage.ptr >>> 2;
-    const out = backend.alloc('float32', N * O * OL);
+    const out = outs?.[0] ?? backend.alloc('float32', N * O * OL);
     const flipPads = [dh * (kh - 1) - p[0]!, dw * (kw - 1) - p[1]!, dh * (kh - 1) - p[2]! + op[0]!, dw * (kw - 1) - p[3]! + op[1]!] as const;
     if (sh === 1 && sw === 1 && flipPads.every((v) => v >= 0)) {
       runConv(backend, x.storage, {
@@ -215,7 +215,7 @@ const convTranspose2dKernel = (backend: WasmBackend, name: string): Kernel<WasmS
           }
         },
       }, out);
-      return [applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!)];
+      return [applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!, out === outs?.[0])];
     }
     // The conv this is the input gradient of maps [Og, OH, OW] to [H, W].
     const geom = convGeom(attrs, Og, OH, OW, H, W, kh, kw);
@@ -256,7 +256,7 @@ const convTranspose2dKernel = (backend: WasmBackend, name: string): Kernel<WasmS
         }
       }
     }
-    return [applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!)];
+    return [applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!, out === outs?.[0])];
   };
 };
 
@@ -269,9 +269,9 @@ const convTranspose2dKernel = (backend: WasmBackend, name: string): Kernel<WasmS
 const conv2dFilterGradKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> => {
   const fallback = fallbackOf(backend, name);
   const m = backend.module;
-  return (inputs, attrs, outTypes) => {
+  return (inputs, attrs, outTypes, outs) => {
     const a = inputs[0]!, b = inputs[1]!;
-    if (a.dtype !== 'float32' || empty(inputs, outTypes)) return fallback(inputs, attrs, outTypes);
+    if (a.dtype !== 'float32' || empty(inputs, outTypes)) return fallback(inputs, attrs, outTypes, outs);
     const [N, A, H, W] = a.shape as [number, number, number, number];
     const [, B, OH, OW] = b.shape as [number, number, number, number];
     const [, Ag, kh, kw] = outTypes[0]!.shape as [number, number, number, number];
@@ -280,7 +280,7 @@ const conv2dFilterGradKernel = (backend: WasmBackend, name: string): Kernel<Wasm
     const geom = convGeom(attrs, Ag, H, W, OH, OW, kh, kw);
     const pointwise = isPointwise(geom);
     const colsAsB = K < Bg;
-    const out = backend.alloc('float32', B * K);
+    const out = outs?.[0] ?? backend.alloc('float32', B * K);
     const nb = chunkOf(Math.max(K, B) * L, N);
     const cols = backend.alloc('float32', K * nb * L);
     const scratchBytes = pointwise ? 0 : im2colScratchBytes(geom);

@@ -1,0 +1,169 @@
+import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
+import { gemmFn, gemmKernels, packedGemmBytes, type GemmTile } from './gemmKernel.js';
+
+// ---- C = A·B (+ bias) on the generated GEMM (gemmKernel.ts), with B packed once when constant ----
+//
+// Which operand is constant: a storage seen again at the same `version` (a weight, or a
+// plan's constant) is packed once into panels and kept here, keyed by the storage and
+// checked against its version and shape on every call (an optimizer step or an in-place
+// write bumps the version; an arena view's version is bumped by its plan before every
+// write, so views are never taken for constants). A matmul B seen for the first time
+// runs unpacked: a row-major [K, N] is already panels, only its last N mod 8 columns are
+// packed into scratch. A linear weight W [N, K] is always packed (its columns are B's rows).
+// Packed and unpacked runs are the same kernel on the same values: the same bits.
+//
+// Kernel choice, measured (bench `kernels`, AMD EPYC Zen 5, Node 20, 1 thread; GFLOP/s,
+// XNNPACK `_FusedMatMul` with its packing cached vs the generated kernel on packed B):
+// 1×784·784×512 16.7 vs 20.4, 1×128·128×512 30 vs 30, 128×784·784×512 39 vs 53,
+// 16×128·128×512 38 vs 53, 512×64·64×512 38 vs 53, 32×1600·1600×10 24 vs 31, 512³ 37 vs
+// 52 (register-only f32x4 multiply-add peak 49). So it runs every float32 product the
+// wasm linear and matmul kernels see. Tiles: 2×16 (12 v128 registers live); 4×8 when
+// N < 16 (2×16 would leave its 16-column groups unused: 31 vs 27 at N = 10); M = 1 runs
+// 2×16's one-row tile. 4×16, 6×8, 3×16 and 2×24 spill registers in V8 (≈25 GFLOP/s);
+// 1×32 was slower than 1×16 for M = 1. Rows go in blocks of ROW_BLOCK so that a block of A
+// stays in L2 while B's panels stream past it.
+
+const TILE_WIDE: GemmTile = { mr: 2, np: 2 };
+const TILE_NARROW: GemmTile = { mr: 4, np: 1 };
+/** Rows of A per call: 64 rows of K ≤ 1024 floats is ≤ 256 KiB. */
+const rowBlock = (k: number): number => Math.max(4, Math.min(256, Math.floor(65536 / Math.max(k, 1)) & ~3));
+
+/** How B is laid out on the heap: row-major [K, N] (matmul) or a linear weight [N, K] (B = Wᵀ). */
+export type BLayout = 'kn' | 'nk';
+
+interface Packed {
+  ptr: number;
+  bytes: number;
+  version: number;
+  /** `shapeKey` of what it holds. */
+  key: number;
+}
+
+/** One number per layout and K×N (K, N < 2²⁶ here: a float32 B of more cannot fit the heap). */
+const shapeKey = (layout: BLayout, k: number, n: number): number => (k * 0x4000000 + n) * 2 + (layout === 'nk' ? 1 : 0);
+
+/** Packed B per storage (a cache, outside the backend's tensors, like XNNPACK's packings). */
+const packedCache = new Map<WasmStorage, Packed>();
+/** B's version and shape when last used unpacked (its next use at the same version packs it). */
+const seenOnce = new WeakMap<WasmStorage, { version: number; key: number }>();
+
+/** Drops the packings of storages freed since (called on a miss). */
+function sweep(backend: WasmBackend): void {
+  for (const [s, p] of packedCache) {
+    if (s.refs > 0) continue;
+    backend.module._free(p.ptr);
+    packedCache.delete(s);
+  }
+}
+
+/** B packed at its current version (packed again when it changed). */
+function packed(backend: WasmBackend, b: WasmStorage, layout: BLayout, k: number, n: number, key: number): number {
+  let p = packedCache.get(b);
+  if (p && p.version === b.version && p.key === key) return p.ptr;
+  const bytes = packedGemmBytes(k, n);
+  if (!p || p.bytes < bytes) {
+    if (p) backend.module._free(p.ptr);
+    else sweep(backend);
+    p = { ptr: backend.malloc('float32', bytes / 4), bytes, version: -1, key: -1 };
+    packedCache.set(b, p);
+  }
+  packB(backend, b.ptr, layout, k, n, n, p.ptr);
+  p.version = b.version;
+  p.key = key;
+  return p.ptr;
+}
+
+/** Packs columns [0, n) of B (whose rows have `ldN` columns) into panels at `dst`. */
+function packB(backend: WasmBackend, src: number, layout: BLayout, k: number, n: number, ldN: number, dst: number): void {
+  if (layout === 'kn') gemmKernels(backend.memory).pack(src, ldN * 4, 4, k, n, dst);
+  else gemmKernels(backend.memory).pack(src, 4, k * 4, k, n, dst);
+}
+
+/** Scratch per backend: the unpacked B's edge panel and the bias's last columns, reused across calls. */
+const scratchOf = new WeakMap<WasmBackend, { ptr: number; bytes: number }>();
+
+function scratch(backend: WasmBackend, bytes: number): number {
+  let s = scratchOf.get(backend);
+  if (!s || s.bytes < bytes) {
+    if (s) backend.module._free(s.ptr);
+    const size = Math.max(bytes, 2 * (s?.bytes ?? 0), 4096);
+    s = { ptr: backend.malloc('float32', size / 4), bytes: size };
+    scratchOf.set(backend, s);
+  }
+  return s.ptr;
+}
+
+let heapView: Float32Array | null = null;
+
+/** A float32 view of the heap, made again only when the heap grew. */
+function heapF32(backend: WasmBackend): Float32Array {
+  const buf = backend.memory.buffer;
+  if (heapView?.buffer !== buf) heapView = new Float32Array(buf);
+  return heapView;
+}
+
+/**
+ * `out[M×N] = A[M×K]·B (+ bias[N])` in float32 on the heap: A row-major at byte `a`, B in
+ * storage `b` as `layout`, the result row-major at byte `out`, bias at byte `bias` (0:
+ * none). `sliceOffset` ≥ 0: B is the matrix that many elements into `b` (a batch slice;
+ * never cached). K = 0 gives the bias (or 0). Allocates nothing in JS after warm-up.
+ *
+ * @example
+ * // y = x·Wᵀ + b for a linear layer (W [N, K] packed once, kept until W changes)
+ * gemmOnHeap(backend, x.ptr, rows, inF, w, 'nk', outF, b.ptr, y.ptr);
+ */
+export function gemmOnHeap(backend: WasmBackend, a: number, m: number, k: number, b: WasmStorage, layout: BLayout, n: number, bias: number, out: number, sliceOffset = -1): void {
+  if (m === 0 || n === 0) return;
+  const kernels = gemmKernels(backend.memory);
+  const full = n >>> 3, rem = n & 7;
+  const key = shapeKey(layout, k, n);
+  const cacheable = sliceOffset < 0;
+  const bPtr = b.ptr + Math.max(sliceOffset, 0) * 4;
+  const seen = cacheable && layout === 'kn' ? seenOnce.get(b) : undefined;
+  const packedHere = cacheable && (layout === 'nk' || (seen?.version === b.version && seen.key === key));
+  // Scratch, one block per call (taking it again could move it): B's panels when B is
+  // packed for this call only, or an unpacked B's edge panel; then 8 floats of bias.
+  const front = packedHere ? 0 : layout === 'nk' ? packedGemmBytes(k, n) : rem ? k * 32 : 0;
+  const tail = bias && rem ? 32 : 0;
+  const work = front + tail > 0 ? scratch(backend, front + tail) : 0;
+  let panels: number, ldb: number, panelStride: number, edge: number;
+  if (packedHere) {
+    panels = packed(backend, b, layout, k, n, key);
+    ldb = 32;
+    panelStride = k * 32;
+    edge = panels + full * k * 32;
+  } else if (layout === 'kn') {
+    if (cacheable) {
+      // Updated in place: a plan's view is "seen once" at every run, allocating nothing.
+      if (seen) {
+        seen.version = b.version;
+        seen.key = key;
+      } else seenOnce.set(b, { version: b.version, key });
+    }
+    panels = bPtr;
+    ldb = n * 4;
+    panelStride = 32;
+    edge = work;
+    if (rem) packB(backend, bPtr + full * 32, 'kn', k, rem, n, edge);
+  } else {
+    packB(backend, bPtr, 'nk', k, n, n, work);
+    panels = work;
+    ldb = 32;
+    panelStride = k * 32;
+    edge = panels + full * k * 32;
+  }
+  let edgeBias = 0;
+  if (tail) {
+    // The bias's last columns, zero-padded to 8.
+    edgeBias = work + front;
+    const h = heapF32(backend);
+    const src = (bias >>> 2) + full * 8, dst = edgeBias >>> 2;
+    for (let j = 0; j < 8; j++) h[dst + j] = j < rem ? h[src + j]! : 0;
+  }
+  const fn = gemmFn(kernels, n < 16 ? TILE_NARROW : TILE_WIDE);
+  const block = rowBlock(k);
+  for (let i0 = 0; i0 < m; i0 += block) {
+    const rows = Math.min(block, m - i0);
+    fn(a + i0 * k * 4, k * 4, panels, ldb, panelStride, edge, bias, edgeBias, out + i0 * n * 4, n * 4, rows, n, k);
+  }
+}

@@ -1,0 +1,222 @@
+import { cat, I, kernelsOn, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
+
+// ---- generated WebAssembly GEMM: C = A·B (+ bias) on register-blocked SIMD tiles ----------
+//
+// B is read in panels of 8 columns (two v128s per k): panel p's row k at
+// b + p·panelStride + k·ldb. A packed B (`packGemmB`: panelStride = K·32, ldb = 32) walks
+// each panel contiguously; a row-major B [K, N] is its own panels (panelStride = 32,
+// ldb = N·4) and needs no packing, except its last N mod 8 columns (reading them whole
+// would run past the row): those come from a packed, zero-padded `edgeB` (rows 32 bytes
+// apart) and `edgeBias` (8 floats, when there is a bias).
+//
+// A tile is MR rows × NP panels: MR·NP·2 v128 accumulators, one splat of A per row and one
+// B vector live (MR·NP·2 + MR + 1 ≤ 16, V8's xmm registers on x64). Every output is
+// accumulated the same way whatever the tile: acc = 0, then acc + a[i,k]·b[k,j] for
+// k = 0, 1, … in order, then + bias[j]. So the choice of tile (by shape) never changes a
+// bit, and matmul then add gives the same bits as the fused linear. With relaxed SIMD the
+// multiply-add is `f32x4.relaxed_madd` (one rounding on x64 with FMA), in its own module,
+// compiled only where the engine validates it (`relaxedSimdAvailable`).
+//
+// Signature (i32; addresses and strides in bytes): gemm_<MR>x<NP·8>(a, lda, b, ldb,
+// panelStride, edgeB, bias, edgeBias, c, ldc, M, N, K); bias = 0 for none. K = 0 leaves
+// C = bias (or 0).
+
+const P = { a: 0, lda: 1, b: 2, ldb: 3, panelStride: 4, edgeB: 5, bias: 6, edgeBias: 7, c: 8, ldc: 9, M: 10, N: 11, K: 12 } as const;
+const NPARAMS = 13;
+
+/** A tile shape: MR rows × NP panels of 8 columns. */
+export interface GemmTile { readonly mr: number; readonly np: number }
+
+/** The tiles each module exports, as `gemm_<mr>x<np·8>`. */
+export const GEMM_TILES: readonly GemmTile[] = [
+  { mr: 1, np: 4 }, // GEMV (M = 1): 8 independent accumulators
+  { mr: 2, np: 2 },
+  { mr: 4, np: 1 },
+  { mr: 4, np: 2 },
+  { mr: 6, np: 1 },
+];
+
+export const gemmName = (t: GemmTile): string => `gemm_${t.mr}x${t.np * 8}`;
+
+function emitGemm(m: ModuleBuilder, tile: GemmTile, fma: boolean): void {
+  const { mr: MR, np: NP } = tile;
+  const types: ValType[] = [];
+  const local = (t: ValType): number => NPARAMS + types.push(t) - 1;
+  const [fullPanels, ncols, jp, bp, cj, biasp, i, ap, cr, kk, t, mrLda, mrLdc] = Array.from({ length: 13 }, () => local(T.i32));
+  const aR = Array.from({ length: MR }, () => local(T.i32));
+  const bQ = Array.from({ length: NP }, () => local(T.i32));
+  const acc = Array.from({ length: MR * NP * 2 }, () => local(T.v128));
+  const s = Array.from({ length: MR }, () => local(T.v128));
+  const bv = local(T.v128);
+  const { get, set } = I;
+  const k = I.i32;
+  const A = (r: number, q: number, h: number): number => acc[(r * NP + q) * 2 + h]!;
+
+  /** One tile of `mr` rows × `np` panels at ap (A), cr (C); panels from bp (or edgeB), bias from biasp (or edgeBias). */
+  const tileCode = (mr: number, np: number, partial: boolean): Code => {
+    const code: Code[] = [];
+    code.push(get(ap), set(aR[0]!));
+    for (let r = 1; r < mr; r++) code.push(get(aR[r - 1]!), get(P.lda), I.i32Add(), set(aR[r]!));
+    code.push(get(partial ? P.edgeB : bp), set(bQ[0]!));
+    for (let q = 1; q < np; q++) code.push(get(bQ[q - 1]!), get(P.panelStride), I.i32Add(), set(bQ[q]!));
+    for (let r = 0; r < mr; r++) for (let q = 0; q < np; q++) for (let h = 0; h < 2; h++) code.push(I.f32x4Const(0), set(A(r, q, h)));
+    const step: Code[] = [];
+    for (let r = 0; r < mr; r++) step.push(get(aR[r]!), I.v128Load32Splat(), set(s[r]!));
+    for (let q = 0; q < np; q++) {
+      for (let h = 0; h < 2; h++) {
+        step.push(get(bQ[q]!), I.v128Load(16 * h), set(bv));
+        for (let r = 0; r < mr; r++) {
+          step.push(fma
+            ? cat(get(s[r]!), get(bv), get(A(r, q, h)), I.f32x4RelaxedMadd())
+            : cat(get(A(r, q, h)), get(s[r]!), get(bv), I.f32x4Mul(), I.f32x4Add()));
+          step.push(set(A(r, q, h)));
+        }
+      }
+    }
+    for (let r = 0; r < mr; r++) step.push(I.bump(aR[r]!, k(4)));
+    for (let q = 0; q < np; q++) step.push(I.bump(bQ[q]!, partial ? k(32) : P.ldb));
+    code.push(get(P.K), set(kk), I.repeat(kk, step));
+    // Bias after the sum (so the fused linear equals matmul then add).
+    const addBias: Code[] = [];
+    for (let r = 0; r < mr; r++) {
+      for (let q = 0; q < np; q++) {
+        for (let h = 0; h < 2; h++) addBias.push(get(A(r, q, h)), get(partial ? P.edgeBias : biasp), I.v128Load(q * 32 + 16 * h), I.f32x4Add(), set(A(r, q, h)));
+      }
+    }
+    code.push(get(P.bias), I.if(addBias));
+    code.push(get(cr), set(t));
+    for (let r = 0; r < mr; r++) {
+      if (partial) {
+        // The last N mod 8 columns, lane by lane.
+        for (let l = 0; l < 8; l++) {
+          const store = cat(get(t), get(A(r, 0, l >> 2)), I.f32x4ExtractLane(l & 3), I.f32Store(4 * l));
+          code.push(l === 0 ? store : cat(get(ncols), k(l), I.i32GtS(), I.if(store)));
+        }
+      } else {
+        for (let q = 0; q < np; q++) for (let h = 0; h < 2; h++) code.push(get(t), get(A(r, q, h)), I.v128Store(q * 32 + 16 * h));
+      }
+      if (r + 1 < mr) code.push(I.bump(t, P.ldc));
+    }
+    return code;
+  };
+
+  /** Every row of the current column group: MR-row tiles, then the M mod MR rows left. */
+  const rows = (np: number, partial: boolean): Code => {
+    const code: Code[] = [get(P.M), set(i), get(P.a), set(ap), get(cj), set(cr)];
+    code.push(I.block(I.loop(cat(
+      get(i), k(MR), I.i32LtS(), I.brIf(1),
+      tileCode(MR, np, partial),
+      I.bump(ap, mrLda), I.bump(cr, mrLdc), get(i), k(MR), I.i32Sub(), set(i),
+      I.br(0),
+    ))));
+    for (let r = 1; r < MR; r++) code.push(get(i), k(r), I.i32Eq(), I.if(tileCode(r, np, partial)));
+    return code;
+  };
+
+  /** Column groups of `np` full panels while they fit. */
+  const groups = (np: number): Code => I.block(I.loop(cat(
+    get(jp), k(np), I.i32Add(), get(fullPanels), I.i32GtS(), I.brIf(1),
+    rows(np, false),
+    I.bump(jp, k(np)), get(bp), get(P.panelStride), k(np), I.i32Mul(), I.i32Add(), set(bp),
+    I.bump(cj, k(32 * np)), I.bump(biasp, k(32 * np)),
+    I.br(0),
+  )));
+
+  const body = cat(
+    get(P.N), k(3), I.i32ShrU(), set(fullPanels), get(P.N), k(7), I.i32And(), set(ncols),
+    get(P.lda), k(MR), I.i32Mul(), set(mrLda), get(P.ldc), k(MR), I.i32Mul(), set(mrLdc),
+    k(0), set(jp), get(P.b), set(bp), get(P.c), set(cj), get(P.bias), set(biasp),
+    NP > 1 ? groups(NP) : [],
+    groups(1),
+    get(ncols), I.if(rows(1, true)),
+  );
+  m.func(gemmName(tile), new Array<ValType>(NPARAMS).fill(T.i32), [], types, body);
+}
+
+/** `if (result f32) … else … end` (the pack's load-or-zero, never reading past column N). */
+const ifElseF32 = (then: Code, otherwise: Code): Code => [0x04, T.f32, then, 0x05, otherwise, 0x0b];
+
+// pack(src, sk, sn, K, N, dst): panels of 8 columns of B (B[k, n] at src + k·sk + n·sn,
+// bytes), dst[p][k][j] = B[k, 8p + j], 0 past column N. Raw bits move (NaN kept).
+function emitPack(m: ModuleBuilder): void {
+  const [src, sk, sn, K, N, dst] = [0, 1, 2, 3, 4, 5];
+  const [p, kk, j, col, rowp, q, panels] = [6, 7, 8, 9, 10, 11, 12];
+  const { get, set } = I;
+  const k = I.i32;
+  const body = cat(
+    get(N), k(7), I.i32Add(), k(3), I.i32ShrU(), set(panels),
+    get(dst), set(q), k(0), set(p),
+    I.block(I.loop(cat(
+      get(p), get(panels), I.i32GeU(), I.brIf(1),
+      get(src), set(rowp), k(0), set(kk),
+      I.block(I.loop(cat(
+        get(kk), get(K), I.i32GeU(), I.brIf(1),
+        k(0), set(j),
+        I.block(I.loop(cat(
+          get(j), k(8), I.i32GeU(), I.brIf(1),
+          get(p), k(8), I.i32Mul(), get(j), I.i32Add(), set(col),
+          get(q),
+          get(col), get(N), I.i32LtU(),
+          ifElseF32(cat(get(rowp), get(col), get(sn), I.i32Mul(), I.i32Add(), I.f32Load()), I.f32(0)),
+          I.f32Store(),
+          I.bump(q, k(4)), I.bump(j, k(1)),
+          I.br(0),
+        ))),
+        I.bump(rowp, sk), I.bump(kk, k(1)),
+        I.br(0),
+      ))),
+      I.bump(p, k(1)),
+      I.br(0),
+    ))),
+  );
+  m.func('pack', [T.i32, T.i32, T.i32, T.i32, T.i32, T.i32], [], [T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32], body);
+}
+
+/** The GEMM module: every tile of `GEMM_TILES` and `pack`; `fma` uses relaxed_madd. */
+export function gemmModule(fma: boolean, tiles: readonly GemmTile[] = GEMM_TILES): Uint8Array<ArrayBuffer> {
+  const m = new ModuleBuilder().importMemory();
+  for (const tile of tiles) emitGemm(m, tile, fma);
+  emitPack(m);
+  return m.bytes();
+}
+
+let relaxed: boolean | null = null;
+
+/**
+ * Whether this engine runs relaxed SIMD (`f32x4.relaxed_madd` validates). Checked once:
+ * Node 20 needs `v8.setFlagsFromString('--experimental-wasm-relaxed-simd')` before the
+ * first GEMM is generated; browsers have it.
+ */
+export function relaxedSimdAvailable(): boolean {
+  if (relaxed === null) {
+    const m = new ModuleBuilder();
+    m.func('madd', [T.v128, T.v128, T.v128], [T.v128], [], cat(I.get(0), I.get(1), I.get(2), I.f32x4RelaxedMadd()));
+    relaxed = WebAssembly.validate(m.bytes());
+  }
+  return relaxed;
+}
+
+type GemmFn = (a: number, lda: number, b: number, ldb: number, panelStride: number, edgeB: number, bias: number, edgeBias: number, c: number, ldc: number, M: number, N: number, K: number) => void;
+export interface GemmKernels {
+  readonly [name: string]: GemmFn | ((src: number, sk: number, sn: number, K: number, N: number, dst: number) => void);
+  pack(src: number, sk: number, sn: number, K: number, N: number, dst: number): void;
+}
+
+/**
+ * The GEMM kernels on `memory`: relaxed-SIMD FMA where the engine has it (unless `fma`
+ * is false), else SIMD128 multiply then add.
+ */
+export function gemmKernels(memory: WebAssembly.Memory, fma = relaxedSimdAvailable()): GemmKernels {
+  const useFma = fma && relaxedSimdAvailable();
+  return kernelsOn<GemmKernels>(memory, useFma ? 'gemm-fma' : 'gemm', () => gemmModule(useFma));
+}
+
+/** One tile's function. */
+export function gemmFn(kernels: GemmKernels, tile: GemmTile): GemmFn {
+  return kernels[gemmName(tile)] as GemmFn;
+}
+
+/** Bytes of B packed for `gemm` (K rows of ⌈N/8⌉ panels of 8 floats). */
+export function packedGemmBytes(k: number, n: number): number {
+  return Math.ceil(n / 8) * k * 32;
+}
