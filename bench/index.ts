@@ -1,7 +1,8 @@
 /**
  * `npm run bench` runs every suite; `npm run bench -- eager` runs one (eager, train,
  * browser: bundle size and cold start in Chromium vs tfjs-backend-wasm and onnxruntime-web,
- * passes: each model compiled at O0 vs O1/O2/O3, kernels: SIMD transcendentals vs tfjs-wasm's,
+ * passes: each model compiled at O0 vs O1/O2/O3, planOverhead: an execution plan's cost above
+ * its kernels (MLP batch 1), kernels: SIMD transcendentals vs tfjs-wasm's,
  * onnx: ONNX import overhead of a 10 MB model vs onnxruntime-node, models: whole models, Kiln
  * eager/compiled vs tfjs-wasm, onnxruntime-web and onnxruntime-node, 1 and 2 threads).
  * Timings are medians of interleaved rounds (KILN_BENCH_ROUNDS, default 7); ratios
@@ -13,10 +14,11 @@ import { kernelsSuite } from './kernels.js';
 import { modelsSuite } from './models.js';
 import { printRows, saveRows, type Row } from './harness.js';
 import { passesSuite } from './passes.js';
+import { planOverheadSuite } from './planOverhead.js';
 import { onnxImportSuite } from './onnxImport.js';
 import { trainSuite } from './train.js';
 
-const suites: Record<string, () => Promise<Row[]>> = { eager: eagerSuite, train: trainSuite, browser: browserSuite, passes: passesSuite, kernels: kernelsSuite, onnx: onnxImportSuite, models: modelsSuite };
+const suites: Record<string, () => Promise<Row[]>> = { eager: eagerSuite, train: trainSuite, browser: browserSuite, passes: passesSuite, planOverhead: planOverheadSuite, kernels: kernelsSuite, onnx: onnxImportSuite, models: modelsSuite };
 
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((w) => !(w in suites));
