@@ -3,7 +3,8 @@
  * generated SIMD kernels (src/runtime/wasm/kernels/simdMath.ts) vs tfjs-backend-wasm's
  * kernels (scalar libm loops), both called raw on preallocated heap buffers, plus Kiln eager
  * (output allocation and dispatch included). erf and softplus had no tfjs kernel: their
- * baseline is Kiln's portable JS kernel, which the wasm backend ran before.
+ * baseline is Kiln's portable JS kernel, which the wasm backend ran before. Then the GEMM
+ * rows (bench/gemm.ts): XNNPACK vs the generated GEMM on the models' shapes, GFLOP/s.
  */
 import * as kiln from '../src/index.js';
 import type { Attrs } from '../src/ir/index.js';
@@ -11,6 +12,7 @@ import { engine } from '../src/eager/engine.js';
 import { adaptArrayKernel, arrayKernels } from '../src/runtime/arrayKernels.js';
 import { simdKernels } from '../src/runtime/wasm/kernels/simdElementwise.js';
 import type { WasmBackend, WasmStorage } from '../src/runtime/wasm/wasmBackend.js';
+import { gemmRows } from './gemm.js';
 import { compare, type Row } from './harness.js';
 
 export async function kernelsSuite(): Promise<Row[]> {
@@ -70,5 +72,6 @@ export async function kernelsSuite(): Promise<Row[]> {
       ],
     }));
   }
+  rows.push(...gemmRows(wasm));
   return rows;
 }
