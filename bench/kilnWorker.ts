@@ -133,9 +133,13 @@ async function serve(job: Job): Promise<void> {
   const built = await factory(job.threads, job.payload);
   const steps = Object.values(built);
   for (const step of steps) {
-    for (const t0 = performance.now(); performance.now() - t0 < job.warmupMs;) {
-      const p = step.run();
-      if (p) await p;
+    try {
+      for (const t0 = performance.now(); performance.now() - t0 < job.warmupMs;) {
+        const p = step.run();
+        if (p) await p;
+      }
+    } catch {
+      // A step that fails reports its error when it is run or asked for its outputs; the others still serve.
     }
   }
   const flags = new Int32Array(job.flags);

@@ -136,8 +136,13 @@ async function buildCase(c: ModelCase, seed: number): Promise<BuiltCase> {
   const state: State = {};
   for (const [name, t] of model.stateDict()) if (t.dtype === 'float32') state[name] = { data: flat(t), shape: [...t.shape] };
   const x = kiln.scope(() => flat(c.key.startsWith('lstm') || c.key.startsWith('resblock') ? kiln.randn(c.input, { seed: seed + 100 }) : kiln.rand(c.input, { seed: seed + 100 })));
-  const { bytes } = await kiln.onnx.exportModel(model, null, { inputs: [kiln.spec(c.input)], inputNames: ['x'], outputNames: ['y'] });
-  return { ...c, state, x, onnx: bytes };
+  let onnx: Uint8Array = new Uint8Array(0); // no file: the ONNX Runtime rows report the export's error
+  try {
+    onnx = (await kiln.onnx.exportModel(model, null, { inputs: [kiln.spec(c.input)], inputNames: ['x'], outputNames: ['y'] })).bytes;
+  } catch (e) {
+    console.log(`  ${c.title}: kiln.onnx.exportModel failed: ${(e as Error).message.split('\n')[0]}`);
+  }
+  return { ...c, state, x, onnx };
 }
 
 function kilnFromState(c: { key: ModelKey }, state: State): Model {
@@ -159,24 +164,52 @@ export async function kilnModelSteps(threads: number, payload: unknown): Promise
   for (const c of payload as Payload) {
     const model = kilnFromState(c, c.state);
     const x = kiln.tensor(c.x, { shape: c.input }).keep();
-    const compiled = kiln.compile(model, { inputs: [kiln.spec(c.input)] });
-    // The first call traces and returns the eager result; later calls run the plan.
-    (compiled.run(x) as kiln.Tensor).dispose();
     steps[`${c.key}/eager`] = {
       run: () => kiln.noGrad(() => kiln.scope(() => void model.forward(x))),
       output: () => [kiln.noGrad(() => kiln.scope(() => flat(model.forward(x))))],
     };
-    steps[`${c.key}/compiled`] = {
-      run: () => (compiled.run(x) as kiln.Tensor).dispose(),
-      output: () => {
-        const y = compiled.run(x) as kiln.Tensor;
-        const out = flat(y);
-        y.dispose();
-        return [out];
-      },
-    };
+    steps[`${c.key}/compiled`] = guarded(() => {
+      const compiled = kiln.compile(model, { inputs: [kiln.spec(c.input)] });
+      // The first call traces and returns the eager result; later calls run the plan.
+      (compiled.run(x) as kiln.Tensor).dispose();
+      return {
+        run: () => (compiled.run(x) as kiln.Tensor).dispose(),
+        output: () => {
+          const y = compiled.run(x) as kiln.Tensor;
+          const out = flat(y);
+          y.dispose();
+          return [out];
+        },
+      };
+    });
   }
   return steps;
+}
+
+/**
+ * The step `build` returns, or, when building throws (an export or import the peer
+ * rejects, a compile error), a step whose run and output throw that error: the
+ * cross-check reports it in the system's row and the other systems still run.
+ */
+async function guardedAsync(build: () => Promise<WorkerStep>): Promise<WorkerStep> {
+  try {
+    return await build();
+  } catch (e) {
+    return failing(e);
+  }
+}
+
+function guarded(build: () => WorkerStep): WorkerStep {
+  try {
+    return build();
+  } catch (e) {
+    return failing(e);
+  }
+}
+
+function failing(e: unknown): WorkerStep {
+  const error = new Error(`could not be built: ${(e as Error).message ?? String(e)}`.split('\n')[0]);
+  return { run: () => { throw error; }, output: () => { throw error; } };
 }
 
 /** onnxruntime-web (wasm EP) with `threads` (a process-wide setting: 2 threads run in a worker). */
@@ -185,12 +218,14 @@ export async function ortWebModelSteps(threads: number, payload: unknown): Promi
   ort.env.wasm.numThreads = threads;
   const steps: Record<string, WorkerStep> = {};
   for (const c of payload as Payload) {
-    const session = await ort.InferenceSession.create(c.onnx, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
-    const feeds = { x: new ort.Tensor('float32', c.x, c.input) };
-    steps[c.key] = {
-      run: async () => void (await session.run(feeds)),
-      output: async () => [Float32Array.from((await session.run(feeds))['y']!.data as Float32Array)],
-    };
+    steps[c.key] = await guardedAsync(async () => {
+      const session = await ort.InferenceSession.create(c.onnx, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+      const feeds = { x: new ort.Tensor('float32', c.x, c.input) };
+      return {
+        run: async () => void (await session.run(feeds)),
+        output: async () => [Float32Array.from((await session.run(feeds))['y']!.data as Float32Array)],
+      };
+    });
   }
   return steps;
 }
@@ -200,12 +235,14 @@ async function ortNodeSteps(payload: Payload): Promise<Record<string, WorkerStep
   const ort = await import('onnxruntime-node');
   const steps: Record<string, WorkerStep> = {};
   for (const c of payload) {
-    const session = await ort.InferenceSession.create(c.onnx, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
-    const feeds = { x: new ort.Tensor('float32', c.x, c.input) };
-    steps[c.key] = {
-      run: async () => void (await session.run(feeds)),
-      output: async () => [Float32Array.from((await session.run(feeds))['y']!.data as Float32Array)],
-    };
+    steps[c.key] = await guardedAsync(async () => {
+      const session = await ort.InferenceSession.create(c.onnx, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
+      const feeds = { x: new ort.Tensor('float32', c.x, c.input) };
+      return {
+        run: async () => void (await session.run(feeds)),
+        output: async () => [Float32Array.from((await session.run(feeds))['y']!.data as Float32Array)],
+      };
+    });
   }
   return steps;
 }
@@ -302,7 +339,7 @@ async function tfjsSteps(cases: readonly BuiltCase[]): Promise<Record<string, Wo
 
 // ---- cross-checks ---------------------------------------------------------------------------
 
-interface Check { abs: number; rel: number; ok: boolean }
+interface Check { abs: number; rel: number; ok: boolean; error?: string }
 
 /** Max |ref − got| over all outputs, relative to the reference's largest |value|; NaN counts as a mismatch. */
 function check(ref: Float32Array[], got: Float32Array[]): Check {
@@ -411,7 +448,7 @@ export async function modelsSuite(): Promise<Row[]> {
     try {
       return await startWorkerSteps(label, { module: here, factory }, 2, data, WORKER_WARMUP_MS);
     } catch (e) {
-      failedToStart.set(system, (e as Error).message.split('\n').slice(0, 2).join(' '));
+      failedToStart.set(system, (e as Error).message.split('\n')[0]!);
       console.log(`  ${SYSTEMS[system]} could not start: ${failedToStart.get(system)}`);
       return null;
     }
@@ -443,18 +480,20 @@ export async function modelsSuite(): Promise<Row[]> {
       try {
         result = check(ref, await k.output());
       } catch (e) {
-        console.log(`  ${SYSTEMS[system]}: ${(e as Error).message}`);
-        result = { abs: Infinity, rel: Infinity, ok: false };
+        result = { abs: Infinity, rel: Infinity, ok: false, error: (e as Error).message.split('\n')[0]! };
       }
       checks.set(system, result);
     }
-    if (!checks.get('compiled1')!.ok) console.log(`  ✗ ${c.title}: kiln compiled differs from eager (rel ${checks.get('compiled1')!.rel.toExponential(1)}); ratios are against it anyway`);
-    const timed = (Object.keys(contenders) as System[]).filter((s) => s === 'compiled1' || s === 'eager' || checks.get(s)!.ok);
+    // Kiln compiled is the reference of the ratios: timed even when it differs (said loudly), unless it cannot run.
+    const compiledRuns = Number.isFinite(checks.get('compiled1')!.rel);
+    if (!checks.get('compiled1')!.ok) console.log(`  ✗ ${c.title}: kiln compiled differs from eager (rel ${checks.get('compiled1')!.rel.toExponential(1)})${compiledRuns ? '; ratios are against it anyway' : ''}`);
+    const timed = (Object.keys(contenders) as System[]).filter((s) => s === 'eager' || checks.get(s)!.ok || (s === 'compiled1' && compiledRuns));
     const measured = await compareAsync({
-      title: c.title, baseline: SYSTEMS.compiled1, unit: c.unit, iters: c.iters,
+      title: c.title, baseline: compiledRuns ? SYSTEMS.compiled1 : SYSTEMS.eager, unit: c.unit, iters: c.iters,
       contenders: timed.map((s) => contenders[s]!),
     });
     const time = new Map<System, number>(timed.map((s, i) => [s, measured[i]!.median]));
+    const caseRows: Row[] = [];
     measured.forEach((row, i) => {
       const system = timed[i]!;
       const v = verdict(system, c);
@@ -464,16 +503,21 @@ export async function modelsSuite(): Promise<Row[]> {
         const speedup = row.median / time.get(v.vs)!;
         extra['compiledSpeedup'] = { vs: SYSTEMS[v.vs], speedup, ...(v.target ? { target: v.target, met: speedup >= v.target } : {}) };
       }
-      rows.push({ ...row, extra });
+      caseRows.push({ ...row, extra });
     });
     // Systems left out by the cross-check (or that could not start) get a row saying why.
     for (const s of Object.keys(SYSTEMS) as System[]) {
       if (time.has(s)) continue;
       const cc = checks.get(s);
-      const why = cc ? `output differs from Kiln eager: max |Δ| ${cc.abs.toExponential(2)} (rel ${cc.rel.toExponential(2)} > ${TOLERANCE})` : `did not run: ${failedToStart.get(s) ?? 'unknown'}`;
-      rows.push({ title: c.title, name: SYSTEMS[s], median: NaN, rounds: [], ratio: NaN, unit: c.unit, extra: { system: s, skipped: why } });
+      const why = !cc ? `did not run: ${failedToStart.get(s) ?? 'unknown'}`
+        : cc.error ? `did not run: ${cc.error}`
+        : `output differs from Kiln eager: max |Δ| ${cc.abs.toExponential(2)} (rel ${cc.rel.toExponential(2)} > ${TOLERANCE})`;
+      caseRows.push({ title: c.title, name: SYSTEMS[s], median: NaN, rounds: [], ratio: NaN, unit: c.unit, extra: { system: s, skipped: why } });
     }
-    summary.push(...printModel(c, rows.filter((r) => r.title === c.title)));
+    const order = Object.keys(SYSTEMS);
+    caseRows.sort((a, b) => order.indexOf((a.extra as { system: System }).system) - order.indexOf((b.extra as { system: System }).system));
+    rows.push(...caseRows);
+    summary.push(...printModel(c, caseRows));
   }
   await kiln2?.close();
   await ortWeb2?.close();
