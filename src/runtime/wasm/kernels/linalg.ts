@@ -50,11 +50,25 @@ export function xnnMatmul(backend: WasmBackend, aId: number, m: number, k: numbe
 // B seen again unchanged (a weight, a plan's constant) is packed once. A batched B (one
 // matrix per batch element) runs unpacked slice by slice: no packing, no tensor ids.
 
+/** Rows of A [..., M, K] (all but the last dim). */
+function sizeOfRows(shape: readonly number[]): number {
+  let r = 1;
+  for (let i = 0; i < shape.length - 1; i++) r *= shape[i]!;
+  return r;
+}
+
 const matmulKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> => {
   const fallback = fallbackOf(backend, name);
   return (inputs, attrs, outTypes, outs) => {
     const a = inputs[0]!, b = inputs[1]!;
     if (a.dtype !== 'float32') return fallback(inputs, attrs, outTypes, outs);
+    if (a.shape.length >= 2 && b.shape.length === 2) {
+      // The common case (a layer's weight, stacked rows) without planning: nothing allocated.
+      const k = b.shape[0]!, n = b.shape[1]!, rows = sizeOfRows(a.shape);
+      const out = outs?.[0] ?? backend.alloc('float32', rows * n);
+      gemmOnHeap(backend, a.storage.ptr, rows, k, b.storage, 'kn', n, 0, out.ptr);
+      return [out];
+    }
     const plan = planMatmul(a.shape, b.shape);
     const { m, k, n } = plan;
     const size = plan.batch * m * n;
