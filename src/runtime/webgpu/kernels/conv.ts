@@ -1,0 +1,162 @@
+/**
+ * NCHW convolutions on the webgpu backend as implicit GEMMs (gemm.ts): the patch matrix
+ * is read through index arithmetic in the tile loads, never materialized. Per batch
+ * element z of the GEMM (image and group, or group):
+ *   conv2d            C[o, (oh,ow)]    = Σ_(c,i,j) W[o, (c,i,j)] · X[c, oh·s − p + i·d, …]
+ *   convTranspose2d   C[o, (yh,yw)]    = Σ_(c,i,j) W[c, (o,i,j)] · X[c, (yh + p − i·d)/s, …]  (taps that divide)
+ *   conv2dFilterGrad  dW[o, (c,i,j)]   = Σ_(n,oh,ow) B[n, o, oh, ow] · A[n, c, oh·s − p + i·d, …]
+ * Only top/left padding is read (bottom/right only shape the output). Bias is added in
+ * the store; a fused activation runs as the activation's own kernel afterwards.
+ */
+import { sizeOf, type Attrs, type TensorType } from '../../../ir/index.js';
+import type { KernelInput } from '../../backend.js';
+import type { GpuStorage } from '../gpuStorage.js';
+import { registerWebGpuKernels } from '../kernelRegistry.js';
+import type { WebGpuBackend } from '../webgpuBackend.js';
+import { runGemm, withOutput, type GemmSpec } from './gemm.js';
+import { applyFusedActivation } from './matmul.js';
+
+type Conv = (backend: WebGpuBackend) => (inputs: readonly KernelInput<GpuStorage>[], attrs: Attrs, outTypes: readonly TensorType[]) => GpuStorage[];
+
+const GEOMETRY = ['kh', 'kw', 'sh', 'sw', 'pt', 'pl', 'dh', 'dw'] as const;
+
+function geometry(attrs: Attrs, kh: number, kw: number): Record<(typeof GEOMETRY)[number], number> {
+  const s = attrs['strides'] as readonly number[], p = attrs['pads'] as readonly number[], d = attrs['dilations'] as readonly number[];
+  return { kh, kw, sh: s[0]!, sw: s[1]!, pt: p[0]!, pl: p[1]!, dh: d[0]!, dw: d[1]! };
+}
+
+/** WGSL: the input tap X[plane, r·s − p + i·d, c·s − p + j·d] of a (c, i, j) patch row, 0 in the padding. */
+const TAP = `
+fn tap(plane: i32, i: i32, j: i32, r: i32, c: i32) -> T {
+  let ih = r * p.sh - p.pt + i * p.dh;
+  let iw = c * p.sw - p.pl + j * p.dw;
+  if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) { return T(0); }
+  return X[(plane * p.H + ih) * p.W + iw];
+}`;
+
+const CONV_PARAMS = ['G', 'C', 'H', 'W', 'O', 'OH', 'OW', 'Cg', 'Og', ...GEOMETRY];
+
+function conv2dSpec(bias: boolean): GemmSpec {
+  return {
+    key: `conv2d${bias ? '.bias' : ''}`,
+    scalar: 'f32',
+    inputs: bias ? ['X', 'Wt', 'Bias'] : ['X', 'Wt'],
+    params: CONV_PARAMS,
+    functions: `${TAP}
+// z = n·G + g: image n, group g.
+fn batchBase(z: i32) -> vec4<i32> { return vec4<i32>(z / p.G, z % p.G, 0, 0); }
+fn loadA(bz: vec4<i32>, row: i32, k: i32) -> T { return Wt[(bz.y * p.Og + row) * p.K + k]; }
+fn loadB(bz: vec4<i32>, k: i32, col: i32) -> T {
+  let kk = p.kh * p.kw;
+  let c = k / kk; let r = k % kk;
+  return tap(bz.x * p.C + bz.y * p.Cg + c, r / p.kw, r % p.kw, col / p.OW, col % p.OW);
+}
+fn storeC(bz: vec4<i32>, row: i32, col: i32, v: T) {
+  let o = bz.y * p.Og + row;
+  C[(bz.x * p.O + o) * p.N + col] = v${bias ? ' + Bias[o]' : ''};
+}
+`,
+  };
+}
+
+const conv2dKernel: Conv = (backend) => ([x, w, b], attrs, [outType]) => {
+  const [N, C, H, W] = x!.shape as [number, number, number, number];
+  const [O, Cg, kh, kw] = w!.shape as [number, number, number, number];
+  const [, , OH, OW] = outType!.shape as [number, number, number, number];
+  const G = attrs['group'] as number, Og = O / G;
+  const inputs = b ? [x!.storage, w!.storage, b.storage] : [x!.storage, w!.storage];
+  const { out, buffers } = withOutput(backend, inputs, outType!.dtype, sizeOf(outType!.shape));
+  runGemm(backend, conv2dSpec(b !== undefined), {
+    m: Og, n: OH * OW, k: Cg * kh * kw, batch: N * G, buffers,
+    params: { G, C, H, W, O, OH, OW, Cg, Og, ...geometry(attrs, kh, kw) },
+  }, 'tiled');
+  return [applyFusedActivation(backend, out, outType!, attrs)];
+};
+
+function convTranspose2dSpec(bias: boolean): GemmSpec {
+  return {
+    key: `convTranspose2d${bias ? '.bias' : ''}`,
+    scalar: 'f32',
+    inputs: bias ? ['X', 'Wt', 'Bias'] : ['X', 'Wt'],
+    params: CONV_PARAMS,
+    functions: `
+fn batchBase(z: i32) -> vec4<i32> { return vec4<i32>(z / p.G, z % p.G, 0, 0); }
+// Weight [C, Og, kh, kw]: row o, patch index k = (c, i, j).
+fn loadA(bz: vec4<i32>, row: i32, k: i32) -> T {
+  let kk = p.kh * p.kw;
+  let c = k / kk;
+  return Wt[((bz.y * p.Cg + c) * p.Og + row) * kk + k % kk];
+}
+// Output pixel (yh, yw) takes input (h, w) through tap (i, j) when yh = h·sh − pt + i·dh.
+fn loadB(bz: vec4<i32>, k: i32, col: i32) -> T {
+  let kk = p.kh * p.kw;
+  let c = k / kk; let r = k % kk;
+  let th = col / p.OW + p.pt - (r / p.kw) * p.dh;
+  let tw = col % p.OW + p.pl - (r % p.kw) * p.dw;
+  if (th < 0 || tw < 0 || th % p.sh != 0 || tw % p.sw != 0) { return T(0); }
+  let h = th / p.sh; let w = tw / p.sw;
+  if (h >= p.H || w >= p.W) { return T(0); }
+  return X[((bz.x * p.C + bz.y * p.Cg + c) * p.H + h) * p.W + w];
+}
+fn storeC(bz: vec4<i32>, row: i32, col: i32, v: T) {
+  let o = bz.y * p.Og + row;
+  C[(bz.x * p.O + o) * p.N + col] = v${bias ? ' + Bias[o]' : ''};
+}
+`,
+  };
+}
+
+const convTranspose2dKernel: Conv = (backend) => ([x, w, b], attrs, [outType]) => {
+  const [N, C, H, W] = x!.shape as [number, number, number, number];
+  const [, Og, kh, kw] = w!.shape as [number, number, number, number];
+  const [, O, OH, OW] = outType!.shape as [number, number, number, number];
+  const G = attrs['group'] as number, Cg = C / G;
+  const inputs = b ? [x!.storage, w!.storage, b.storage] : [x!.storage, w!.storage];
+  const { out, buffers } = withOutput(backend, inputs, outType!.dtype, sizeOf(outType!.shape));
+  runGemm(backend, convTranspose2dSpec(b !== undefined), {
+    m: Og, n: OH * OW, k: Cg * kh * kw, batch: N * G, buffers,
+    params: { G, C, H, W, O, OH, OW, Cg, Og, ...geometry(attrs, kh, kw) },
+  }, 'tiled');
+  return [applyFusedActivation(backend, out, outType!, attrs)];
+};
+
+/** Filter gradient: A = the conv's output gradient (Dy), B = the conv's input patches (X), per group. */
+const FILTER_GRAD_SPEC: GemmSpec = {
+  key: 'conv2dFilterGrad',
+  scalar: 'f32',
+  inputs: ['X', 'Dy'],
+  params: CONV_PARAMS,
+  bKFastest: true,
+  functions: `${TAP}
+fn batchBase(z: i32) -> vec4<i32> { return vec4<i32>(z, 0, 0, 0); }
+// k = (n, oh, ow) over the whole batch; O is Dy's channel count, Og per group.
+fn loadA(bz: vec4<i32>, row: i32, k: i32) -> T {
+  let l = p.OH * p.OW;
+  let n = k / l;
+  return Dy[(n * p.O + bz.x * p.Og + row) * l + k % l];
+}
+fn loadB(bz: vec4<i32>, k: i32, col: i32) -> T {
+  let l = p.OH * p.OW;
+  let n = k / l; let q = k % l;
+  let kk = p.kh * p.kw;
+  let c = col / kk; let r = col % kk;
+  return tap(n * p.C + bz.x * p.Cg + c, r / p.kw, r % p.kw, q / p.OW, q % p.OW);
+}
+fn storeC(bz: vec4<i32>, row: i32, col: i32, v: T) { C[(bz.x * p.Og + row) * p.N + col] = v; }
+`,
+};
+
+const conv2dFilterGradKernel: Conv = (backend) => ([a, b], attrs, [outType]) => {
+  const [N, A, H, W] = a!.shape as [number, number, number, number];
+  const [, B, OH, OW] = b!.shape as [number, number, number, number];
+  const [, Ag, kh, kw] = outType!.shape as [number, number, number, number];
+  const G = attrs['group'] as number, Bg = B / G;
+  const { out, buffers } = withOutput(backend, [a!.storage, b!.storage], outType!.dtype, sizeOf(outType!.shape));
+  runGemm(backend, FILTER_GRAD_SPEC, {
+    m: Bg, n: Ag * kh * kw, k: N * OH * OW, batch: G, buffers,
+    params: { G, C: A, H, W, O: B, OH, OW, Cg: Ag, Og: Bg, ...geometry(attrs, kh, kw) },
+  }, 'tiled');
+  return [out];
+};
+
+registerWebGpuKernels({ conv2d: conv2dKernel, convTranspose2d: convTranspose2dKernel, conv2dFilterGrad: conv2dFilterGradKernel });

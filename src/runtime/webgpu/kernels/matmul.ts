@@ -1,0 +1,150 @@
+/**
+ * matmul (NumPy semantics: 1-D operands promoted, batch dims broadcast) and linear
+ * (x·Wᵀ + b with an optional fused activation) on the webgpu backend, both through the
+ * one GEMM generator (gemm.ts): tiled for large products, one invocation per output for
+ * GEMV-like ones. Batch broadcasting is uniforms (sizes and matrix strides, 0 along a
+ * broadcast dim), so one pipeline per batch rank serves every shape.
+ */
+import { fusedActivationOf, KilnError, sizeOf, type Attrs, type TensorType } from '../../../ir/index.js';
+import type { KernelInput } from '../../backend.js';
+import type { GpuStorage } from '../gpuStorage.js';
+import { registerWebGpuKernels } from '../kernelRegistry.js';
+import type { WebGpuBackend } from '../webgpuBackend.js';
+import { runGemm, withOutput, type GemmSpec } from './gemm.js';
+
+/** Broadcast batch dims of a matmul, merged where both operands stay contiguous: sizes and strides in matrices. */
+export interface BatchLayout {
+  readonly dims: number[];
+  readonly strideA: number[];
+  readonly strideB: number[];
+  readonly count: number;
+}
+
+/** The batch layout of `a @ b` (shapes already validated by the op): size-1 dims dropped, mergeable neighbours merged. */
+export function matmulBatchLayout(a: readonly number[], b: readonly number[]): BatchLayout {
+  const ab = a.length > 2 ? a.slice(0, -2) : [];
+  const bb = b.length > 2 ? b.slice(0, -2) : [];
+  const r = Math.max(ab.length, bb.length);
+  const full: { d: number; sa: number; sb: number }[] = [];
+  let accA = 1, accB = 1;
+  for (let i = r - 1; i >= 0; i--) {
+    const da = ab[ab.length - r + i] ?? 1;
+    const db = bb[bb.length - r + i] ?? 1;
+    // A broadcast dim (size 1 against a larger one) has stride 0: the matrix repeats.
+    full.unshift({ d: da === 1 ? db : da, sa: da === 1 ? 0 : accA, sb: db === 1 ? 0 : accB });
+    accA *= da;
+    accB *= db;
+  }
+  const dims: number[] = [], strideA: number[] = [], strideB: number[] = [];
+  let count = 1;
+  for (const { d, sa, sb } of full) {
+    count *= d;
+    if (d === 1) continue;
+    const last = dims.length - 1;
+    // Merge into the previous (outer) dim when stepping it equals stepping this one d times.
+    if (last >= 0 && strideA[last] === sa * d && strideB[last] === sb * d) {
+      dims[last] = dims[last]! * d;
+      strideA[last] = sa;
+      strideB[last] = sb;
+      continue;
+    }
+    dims.push(d);
+    strideA.push(sa);
+    strideB.push(sb);
+  }
+  return { dims, strideA, strideB, count };
+}
+
+function batchParams(layout: BatchLayout): { names: string[]; values: Record<string, number> } {
+  const names: string[] = [];
+  const values: Record<string, number> = {};
+  layout.dims.forEach((d, i) => {
+    names.push(`bd${i}`, `sa${i}`, `sb${i}`);
+    values[`bd${i}`] = d;
+    values[`sa${i}`] = layout.strideA[i]!;
+    values[`sb${i}`] = layout.strideB[i]!;
+  });
+  return { names, values };
+}
+
+function matmulSpec(scalar: 'f32' | 'i32', rank: number, names: readonly string[]): GemmSpec {
+  // Innermost batch dim first: z is the row-major index over the output's batch dims.
+  const steps: string[] = [];
+  for (let i = rank - 1; i >= 0; i--) steps.push(`{ let i = t % p.bd${i}; t = t / p.bd${i}; oa += i * p.sa${i}; ob += i * p.sb${i}; }`);
+  return {
+    key: `matmul.${scalar}.r${rank}`,
+    scalar,
+    inputs: ['A', 'B'],
+    params: names,
+    functions: `
+fn batchBase(z: i32) -> vec4<i32> {
+  var t = z; var oa = 0; var ob = 0;
+  ${steps.join('\n  ')}
+  return vec4<i32>(oa * p.M * p.K, ob * p.K * p.N, z * p.M * p.N, 0);
+}
+fn loadA(bz: vec4<i32>, row: i32, k: i32) -> T { return A[bz.x + row * p.K + k]; }
+fn loadB(bz: vec4<i32>, k: i32, col: i32) -> T { return B[bz.y + k * p.N + col]; }
+fn storeC(bz: vec4<i32>, row: i32, col: i32, v: T) { C[bz.z + row * p.N + col] = v; }
+`,
+  };
+}
+
+const matmulKernel = (backend: WebGpuBackend) => ([a, b]: readonly KernelInput<GpuStorage>[], _attrs: Attrs, [outType]: readonly TensorType[]): GpuStorage[] => {
+  // float32 or int32 (bool is refused by the op, float64 by the backend).
+  const scalar = a!.dtype === 'int32' ? 'i32' : 'f32';
+  const ra = a!.shape.length, rb = b!.shape.length;
+  const k = a!.shape[ra - 1]!;
+  const m = ra === 1 ? 1 : a!.shape[ra - 2]!;
+  const n = rb === 1 ? 1 : b!.shape[rb - 1]!;
+  const layout = matmulBatchLayout(a!.shape, b!.shape);
+  const { names, values } = batchParams(layout);
+  const { out, buffers } = withOutput(backend, [a!.storage, b!.storage], outType!.dtype, sizeOf(outType!.shape));
+  runGemm(backend, matmulSpec(scalar, layout.dims.length, names), { m, n, k, batch: layout.count, params: values, buffers });
+  return [out];
+};
+
+/** linear: C[r, o] = Σₖ X[r, k]·W[o, k] (+ bias[o]), W read transposed in place. */
+function linearSpec(bias: boolean): GemmSpec {
+  return {
+    key: `linear.f32${bias ? '.bias' : ''}`,
+    scalar: 'f32',
+    inputs: bias ? ['X', 'W', 'Bias'] : ['X', 'W'],
+    params: [],
+    bKFastest: true,
+    functions: `
+fn batchBase(z: i32) -> vec4<i32> { return vec4<i32>(0); }
+fn loadA(bz: vec4<i32>, row: i32, k: i32) -> T { return X[row * p.K + k]; }
+fn loadB(bz: vec4<i32>, k: i32, col: i32) -> T { return W[col * p.K + k]; }
+fn storeC(bz: vec4<i32>, row: i32, col: i32, v: T) { C[row * p.N + col] = v${bias ? ' + Bias[col]' : ''}; }
+`,
+  };
+}
+
+const linearKernel = (backend: WebGpuBackend) => ([x, w, b]: readonly KernelInput<GpuStorage>[], attrs: Attrs, [outType]: readonly TensorType[]): GpuStorage[] => {
+  const [outF, inF] = w!.shape as [number, number];
+  const size = sizeOf(outType!.shape);
+  const rows = outF === 0 ? 0 : size / outF;
+  const inputs = b ? [x!.storage, w!.storage, b.storage] : [x!.storage, w!.storage];
+  const { out, buffers } = withOutput(backend, inputs, outType!.dtype, size);
+  runGemm(backend, linearSpec(b !== undefined), { m: rows, n: outF, k: inF, batch: 1, params: {}, buffers });
+  return [applyFusedActivation(backend, out, outType!, attrs)];
+};
+
+/**
+ * The activation fused into a conv2d / convTranspose2d / linear (attr `activation`),
+ * applied to the finished output `y` by the activation op's own webgpu kernel, so the
+ * result is what the separate op gives, NaN included. Frees `y` when it is replaced.
+ */
+export function applyFusedActivation(backend: WebGpuBackend, y: GpuStorage, type: TensorType, attrs: Attrs): GpuStorage {
+  const act = fusedActivationOf(attrs);
+  if (!act) return y;
+  const kernel = backend.kernels.get(act.op);
+  if (!kernel) throw new KilnError(`no webgpu kernel for the fused activation ${act.op}`);
+  try {
+    return kernel([{ storage: y, shape: type.shape, dtype: type.dtype }], act.attrs, [type])[0]!;
+  } finally {
+    backend.free(y);
+  }
+}
+
+registerWebGpuKernels({ matmul: matmulKernel, linear: linearKernel });

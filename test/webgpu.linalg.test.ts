@@ -1,0 +1,236 @@
+// WebGPU matmul, linear, convolutions and pools (src/runtime/webgpu/kernels/{gemm,matmul,
+// conv,pool}.ts) against the reference backend on the same seeded inputs.
+//
+// Tolerance: a sum of K products is accumulated in float32 on the GPU and in float64 by
+// the reference (whose result is then rounded to float32), so each element must be within
+// 1e-5·√K·max(1, |reference|) of it, K being the length of the reduction behind that output
+// (matmul/linear: the inner dimension; conv2d/convTranspose2d: C/group·kH·kW;
+// conv2dFilterGrad: N·OH·OW; avgPool2d(+Grad): kH·kW). NaN must be where the reference has
+// NaN and infinities must be the same. Int32 matmul and maxPool2d(+Grad) are exact (bits).
+import { expect, it } from 'vitest';
+import * as kiln from '../src/index.js';
+import { gemmPath } from '../src/runtime/webgpu/kernels/gemm.js';
+import { matmulBatchLayout } from '../src/runtime/webgpu/kernels/matmul.js';
+import { rng } from './support/kernelChecks.js';
+import { POOL_2X2_SHAPES, POOL_GENERAL_CASES, type PoolAttrs } from './support/poolCases.js';
+import { describeWebGpu, gpuBackend } from './support/webgpu.js';
+
+type Shape = readonly number[];
+
+const SPECIALS = [NaN, Infinity, -Infinity, -0, 0];
+
+/**
+ * A reference float32 tensor of `shape`: seeded values in [-1, 1); with `specials`, one
+ * element in `specials` is NaN, ±inf or ±0 (`ties` rounds the rest to halves, so pooling
+ * windows hold equal maxima).
+ */
+function input(shape: Shape, seed: number, opts: { specials?: number; ties?: boolean } = {}): kiln.Tensor {
+  const next = rng(seed);
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = next();
+    data[i] = opts.ties ? Math.round(u * 6) / 2 - 1.5 : u * 2 - 1;
+    if (opts.specials && next() * opts.specials < 1) data[i] = SPECIALS[Math.floor(next() * SPECIALS.length)]!;
+  }
+  return kiln.tensor(data, { shape: [...shape], backend: 'reference' });
+}
+
+/** Runs `op` on the reference tensors `xs` and on webgpu copies; compares (see the file comment). */
+async function expectAgrees(op: string, xs: readonly kiln.Tensor[], attrs: Record<string, unknown>, k: number | 'exact', what: string): Promise<void> {
+  const a = attrs as Parameters<kiln.Tensor['applyOp']>[2];
+  const want = xs[0]!.applyOp(op, xs.slice(1), a)[0]!;
+  const gpu = xs.map((x) => x.to('webgpu'));
+  const got = gpu[0]!.applyOp(op, gpu.slice(1), a)[0]!;
+  expect(got.shape, what).toEqual(want.shape);
+  expect(got.dtype, what).toBe(want.dtype);
+  const g = await got.data(), w = want.dataSync();
+  expect(g.length, what).toBe(w.length);
+  const tol = k === 'exact' ? 0 : 1e-5 * Math.sqrt(Math.max(k, 1));
+  const show = (v: number): string => (Object.is(v, -0) ? '-0' : String(v));
+  for (let i = 0; i < w.length; i++) {
+    const gi = g[i]!, wi = w[i]!;
+    let ok: boolean;
+    if (Number.isNaN(wi)) ok = Number.isNaN(gi);
+    else if (k === 'exact') ok = Object.is(gi, wi);
+    else if (!Number.isFinite(wi)) ok = gi === wi;
+    else ok = Math.abs(gi - wi) <= tol * Math.max(1, Math.abs(wi));
+    if (!ok) expect.fail(`${what}: element ${i} of [${want.shape.join(', ')}] is ${show(gi)}, expected ${show(wi)} (tolerance ${k === 'exact' ? 'exact' : tol.toExponential(2)})`);
+  }
+  for (const t of [want, got, ...gpu]) t.dispose();
+}
+
+const matmulCase = (a: Shape, b: Shape, seed: number, opts: { specials?: number } = {}): Promise<void> =>
+  expectAgrees('matmul', [input(a, seed, opts), input(b, seed + 1, opts)], {}, a[a.length - 1]!, `[${a.join(', ')}] @ [${b.join(', ')}]`);
+
+const conv = (strides: number[], pads: number[], dilations: number[], group: number, extra: Record<string, unknown> = {}) => ({ strides, pads, dilations, group, ...extra });
+
+/** Output extent of a convolution or pool along one axis (floor mode). */
+const outSize = (n: number, k: number, s: number, d: number, p0: number, p1: number): number => Math.floor((n + p0 + p1 - d * (k - 1) - 1) / s) + 1;
+
+describeWebGpu('webgpu matmul, linear, convolutions and pools', () => {
+  it('matmul 2-D: tiled and small paths, odd sizes, size-1 dims, K = 0, empty outputs', async () => {
+    // Both shaders are exercised: tiled needs M, N ≥ 16.
+    expect(gemmPath(65, 97)).toBe('tiled');
+    expect(gemmPath(1, 257)).toBe('small');
+    expect(gemmPath(257, 3)).toBe('small');
+    let seed = 1;
+    for (const [a, b] of [
+      [[1, 1], [1, 1]], [[3, 5], [5, 7]], [[1, 300], [300, 257]], [[257, 300], [300, 1]], [[15, 40], [40, 17]],
+      [[16, 16], [16, 16]], [[64, 64], [64, 64]], [[65, 130], [130, 97]], [[129, 17], [17, 130]], [[70, 3], [3, 200]],
+      [[3, 0], [0, 4]], [[0, 5], [5, 3]], [[20, 7], [7, 0]],
+    ] as const) await matmulCase(a, b, seed += 2);
+  });
+
+  it('matmul with 1-D operands (dot, vector·matrix, matrix·vector, batched)', async () => {
+    let seed = 100;
+    for (const [a, b] of [[[100], [100]], [[1], [1]], [[300], [300, 5]], [[7, 300], [300]], [[40], [3, 40, 20]], [[2, 3, 40, 20], [20]]] as const) {
+      await matmulCase(a, b, seed += 2);
+    }
+  });
+
+  it('matmul batch dims broadcast, merged into as few strided dims as possible', async () => {
+    // [2,1,3] against [4,1]: dims 2 and 4 cannot merge (A repeats along one, B along the other).
+    expect(matmulBatchLayout([2, 1, 3, 17, 20], [4, 1, 20, 18])).toEqual({ dims: [2, 4, 3], strideA: [3, 0, 1], strideB: [0, 1, 0], count: 24 });
+    // A shared B: all of A's batch dims merge into one.
+    expect(matmulBatchLayout([5, 6, 33, 40], [40, 31])).toEqual({ dims: [30], strideA: [1], strideB: [0], count: 30 });
+    let seed = 200;
+    for (const [a, b] of [
+      [[2, 1, 3, 17, 20], [4, 1, 20, 18]], [[5, 33, 40], [40, 31]], [[3, 1, 40, 19], [1, 4, 19, 70]], [[2, 70, 33], [2, 33, 1]],
+      [[1, 1, 5, 6], [6, 2]], [[4, 2, 20, 30], [4, 2, 30, 20]], [[2, 0, 3, 4], [4, 5]],
+    ] as const) await matmulCase(a, b, seed += 2);
+    // More batch elements than one dispatch's z can hold (65535): split into several dispatches.
+    await matmulCase([70000, 1, 2], [2, 3], seed += 2);
+  });
+
+  it('matmul propagates NaN and ±inf as the reference does, in both shaders', async () => {
+    let seed = 300;
+    for (const [a, b] of [[[9, 37], [37, 5]], [[70, 37], [37, 66]], [[2, 20, 37], [37, 30]]] as const) {
+      await matmulCase(a, b, seed += 2, { specials: 40 });
+    }
+  });
+
+  it('int32 matmul is exact, wrapping like the reference int32 store', async () => {
+    for (const [[a, b], seed] of [[[[5, 20], [20, 3]], 1], [[[33, 20], [20, 40]], 2], [[[3, 17, 20], [20, 18]], 3]] as const) {
+      const next = rng(400 + seed);
+      const ints = (s: Shape): kiln.Tensor => {
+        const n = s.reduce((x, y) => x * y, 1);
+        // Products up to 3.6e9 overflow int32, and sums of 20 are exact in float64.
+        return kiln.tensor(Array.from({ length: n }, () => Math.floor(next() * 120001) - 60000), { shape: [...s], dtype: 'int32', backend: 'reference' });
+      };
+      await expectAgrees('matmul', [ints(a), ints(b)], {}, 'exact', `int32 [${a.join(', ')}] @ [${b.join(', ')}]`);
+    }
+  });
+
+  it('new sizes of one structure reuse its pipelines (sizes are uniforms)', async () => {
+    const backend = gpuBackend();
+    const run = async (a: Shape, b: Shape, seed: number): Promise<void> => {
+      const y = input(a, seed).to('webgpu').matmul(input(b, seed + 1).to('webgpu'));
+      await y.data();
+    };
+    await run([2, 40, 33], [33, 70], 1); // tiled, batch rank 1
+    await run([3, 40], [40, 5], 2); // small, no batch
+    const before = backend.stats.pipelines;
+    await run([3, 17, 20], [20, 65], 3);
+    await run([7, 130, 9], [9, 300], 4);
+    await run([30, 11], [11, 2], 5);
+    expect(backend.stats.pipelines).toBe(before);
+  });
+
+  it('linear: rows from leading dims, with and without bias, fused activations keeping NaN', async () => {
+    let seed = 500;
+    for (const [x, w, bias] of [[[5, 37], [29, 37], true], [[2, 3, 70], [65, 70], true], [[70, 8], [20, 8], false], [[4, 0], [6, 0], true], [[1, 1], [1, 1], false]] as const) {
+      const xs = [input(x, seed++, { specials: 30 }), input(w, seed++)];
+      if (bias) xs.push(input([w[0]], seed++));
+      await expectAgrees('linear', xs, {}, x[x.length - 1]!, `linear x [${x.join(', ')}] w [${w.join(', ')}]${bias ? ' + b' : ''}`);
+    }
+    for (const act of [{ activation: 'relu' }, { activation: 'leakyRelu', activationAlpha: 0.1 }, { activation: 'clip', activationMin: -0.5, activationMax: 0.5 }, { activation: 'sigmoid' }]) {
+      const xs = [input([33, 40], seed++, { specials: 30 }), input([20, 40], seed++), input([20], seed++)];
+      await expectAgrees('linear', xs, act, 40, `linear with fused ${act.activation}`);
+    }
+  });
+
+  it('conv2d: padding, strides, dilations, groups (depthwise too), 1×1, bias, fused relu, NaN/inf', async () => {
+    const cases: [Shape, Shape, ReturnType<typeof conv>, boolean][] = [
+      [[2, 3, 9, 11], [4, 3, 3, 3], conv([1, 1], [1, 1, 1, 1], [1, 1], 1), false],
+      [[1, 4, 10, 13], [6, 2, 3, 2], conv([2, 1], [1, 0, 2, 1], [2, 2], 2), true],
+      [[2, 6, 7, 7], [6, 1, 3, 3], conv([1, 1], [1, 1, 1, 1], [1, 1], 6), true],
+      [[1, 70, 5, 5], [65, 70, 1, 1], conv([1, 1], [0, 0, 0, 0], [1, 1], 1), true],
+      [[1, 1, 1, 1], [1, 1, 1, 1], conv([1, 1], [0, 0, 0, 0], [1, 1], 1), false],
+      [[3, 2, 17, 5], [20, 2, 5, 1], conv([3, 1], [2, 0, 2, 0], [1, 1], 1), true],
+      // Negative end padding (conv2d built by a gradient rule trims the output).
+      [[1, 2, 9, 9], [3, 2, 3, 3], conv([2, 2], [1, 1, -1, 0], [1, 1], 1), false],
+    ];
+    let seed = 600;
+    for (const [x, w, attrs, bias] of cases) {
+      const xs = [input(x, seed++), input(w, seed++)];
+      if (bias) xs.push(input([w[0]!], seed++));
+      await expectAgrees('conv2d', xs, attrs, w[1]! * w[2]! * w[3]!, `conv2d x [${x.join(', ')}] w [${w.join(', ')}] ${JSON.stringify(attrs)}`);
+    }
+    const xs = [input([2, 3, 9, 11], seed++, { specials: 40 }), input([4, 3, 3, 3], seed++), input([4], seed++)];
+    await expectAgrees('conv2d', xs, conv([1, 1], [1, 1, 1, 1], [1, 1], 1, { activation: 'relu' }), 27, 'conv2d + bias + fused relu on NaN/inf inputs');
+  });
+
+  it('convTranspose2d: strides, output padding, dilations, groups, bias, fused leakyRelu', async () => {
+    const cases: [Shape, Shape, ReturnType<typeof conv>, boolean][] = [
+      [[2, 4, 5, 6], [4, 3, 3, 3], conv([2, 2], [1, 1, 1, 1], [1, 1], 1, { outputPadding: [1, 1] }), false],
+      [[1, 4, 5, 6], [4, 3, 3, 2], conv([2, 3], [1, 0, 0, 1], [2, 1], 2, { outputPadding: [0, 1] }), true],
+      [[1, 1, 1, 1], [1, 1, 1, 1], conv([1, 1], [0, 0, 0, 0], [1, 1], 1, { outputPadding: [0, 0] }), false],
+      [[2, 40, 3, 4], [40, 70, 2, 2], conv([2, 2], [0, 0, 0, 0], [1, 1], 1, { outputPadding: [0, 0] }), true],
+      [[1, 6, 4, 4], [6, 1, 3, 3], conv([1, 1], [1, 1, 1, 1], [1, 1], 6, { outputPadding: [0, 0], activation: 'leakyRelu', activationAlpha: 0.2 }), true],
+    ];
+    let seed = 700;
+    for (const [x, w, attrs, bias] of cases) {
+      const xs = [input(x, seed++), input(w, seed++)];
+      if (bias) xs.push(input([w[1]! * attrs.group], seed++));
+      await expectAgrees('convTranspose2d', xs, attrs, (x[1]! / attrs.group) * w[2]! * w[3]!, `convTranspose2d x [${x.join(', ')}] w [${w.join(', ')}] ${JSON.stringify(attrs)}`);
+    }
+  });
+
+  it('conv2dFilterGrad: padding, strides, dilations, groups', async () => {
+    const cases: [Shape, number, [number, number], ReturnType<typeof conv>][] = [
+      [[2, 4, 9, 8], 6, [3, 3], conv([1, 1], [1, 1, 1, 1], [1, 1], 1)],
+      [[2, 4, 10, 13], 6, [3, 2], conv([2, 1], [1, 0, 2, 1], [2, 2], 2)],
+      [[3, 70, 4, 4], 65, [1, 1], conv([1, 1], [0, 0, 0, 0], [1, 1], 1)],
+      [[1, 1, 1, 1], 1, [1, 1], conv([1, 1], [0, 0, 0, 0], [1, 1], 1)],
+      [[2, 6, 7, 7], 6, [3, 3], conv([1, 1], [1, 1, 1, 1], [1, 1], 6)],
+    ];
+    let seed = 800;
+    for (const [a, outC, [kh, kw], attrs] of cases) {
+      const oh = outSize(a[2]!, kh, attrs.strides[0]!, attrs.dilations[0]!, attrs.pads[0]!, attrs.pads[2]!);
+      const ow = outSize(a[3]!, kw, attrs.strides[1]!, attrs.dilations[1]!, attrs.pads[1]!, attrs.pads[3]!);
+      const xs = [input(a, seed++), input([a[0]!, outC, oh, ow], seed++)];
+      await expectAgrees('conv2dFilterGrad', xs, { ...attrs, kernelShape: [kh, kw] }, a[0]! * oh * ow, `conv2dFilterGrad a [${a.join(', ')}] → ${outC}×[${kh}, ${kw}] ${JSON.stringify(attrs)}`);
+    }
+  });
+
+  const poolCases: (readonly [Shape, PoolAttrs])[] = [
+    ...POOL_2X2_SHAPES.map((s) => [s, { kernelShape: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0] }] as const),
+    ...POOL_GENERAL_CASES,
+  ];
+
+  it('maxPool2d and maxPool2dGrad are bit for bit the reference (ties, ±0, ±inf, NaN, padding)', async () => {
+    let seed = 900;
+    for (const [x, attrs] of poolCases) {
+      const xs = input(x, seed++, { ties: true, specials: 6 });
+      await expectAgrees('maxPool2d', [xs], attrs, 'exact', `maxPool2d [${x.join(', ')}] ${JSON.stringify(attrs)}`);
+      const oh = outSize(x[2]!, attrs.kernelShape[0]!, attrs.strides[0]!, 1, attrs.pads[0]!, attrs.pads[2]!);
+      const ow = outSize(x[3]!, attrs.kernelShape[1]!, attrs.strides[1]!, 1, attrs.pads[1]!, attrs.pads[3]!);
+      await expectAgrees('maxPool2dGrad', [xs, input([x[0]!, x[1]!, oh, ow], seed++)], attrs, 'exact', `maxPool2dGrad [${x.join(', ')}] ${JSON.stringify(attrs)}`);
+    }
+  });
+
+  it('avgPool2d and avgPool2dGrad, with and without countIncludePad', async () => {
+    let seed = 1000;
+    for (const [x, base] of poolCases) {
+      for (const countIncludePad of [false, true]) {
+        const attrs = { ...base, countIncludePad };
+        const k = base.kernelShape[0]! * base.kernelShape[1]!;
+        await expectAgrees('avgPool2d', [input(x, seed++, { specials: 20 })], attrs, k, `avgPool2d [${x.join(', ')}] ${JSON.stringify(attrs)}`);
+        const oh = outSize(x[2]!, base.kernelShape[0]!, base.strides[0]!, 1, base.pads[0]!, base.pads[2]!);
+        const ow = outSize(x[3]!, base.kernelShape[1]!, base.strides[1]!, 1, base.pads[1]!, base.pads[3]!);
+        await expectAgrees('avgPool2dGrad', [input([x[0]!, x[1]!, oh, ow], seed++)], { ...attrs, inputShape: [x[2]!, x[3]!] }, k, `avgPool2dGrad [${x.join(', ')}] ${JSON.stringify(attrs)}`);
+      }
+    }
+  });
+});
