@@ -205,7 +205,7 @@ describeWebGpu('webgpu matmul, linear, convolutions and pools', () => {
   });
 
   const poolCases: (readonly [Shape, PoolAttrs])[] = [
-    ...POOL_2X2_SHAPES.map((s) => [s, { kernelShape: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0] }] as const),
+    ...POOL_2X2_SHAPES.map((s): readonly [Shape, PoolAttrs] => [s, { kernelShape: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0] }]),
     ...POOL_GENERAL_CASES,
   ];
 
