@@ -104,7 +104,7 @@ export function compileSettings(fnOrModule: Module | Fn, options: CompileOptions
   const mode = options.mode ?? 'inference';
   if (mode !== 'inference' && mode !== 'training') throw invalid(`mode must be 'inference' or 'training', got ${JSON.stringify(mode)}`);
   const target = options.target;
-  if (target !== undefined && target !== 'wasm' && target !== 'reference') throw invalid(`target must be 'wasm' or 'reference', got ${JSON.stringify(target)}`);
+  if (target !== undefined && target !== 'wasm' && target !== 'reference' && target !== 'webgpu') throw invalid(`target must be 'wasm', 'webgpu' or 'reference', got ${JSON.stringify(target)}`);
   const maxRecompiles = options.maxRecompiles ?? 8;
   const lowering: LowerOptions = {
     mode,

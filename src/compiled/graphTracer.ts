@@ -161,7 +161,7 @@ export class GraphTracer implements TraceHook {
       } else {
         v = this.graph.addConstant(name ?? 'c', new Uint8Array(0), type);
         // Read live: the graph always shows (and the plan always uses) the tensor's current values.
-        const constant: Constant = { value: v, get data() { return t.backend.read(t.storage); } };
+        const constant: Constant = { value: v, live: true, get data() { return t.backend.read(t.storage); } };
         this.graph.constants.set(v.name, constant);
         this.live.set(v.name, t);
       }

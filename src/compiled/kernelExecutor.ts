@@ -350,6 +350,7 @@ export function runPlanSlots(plan: ExecutionPlan, inputs: readonly Slot[], bindi
   } finally {
     if (temps) for (const t of temps) if (--t.refs === 0) backend.free(t);
     runner.returnSlots(slots);
+    backend.flush?.(); // a GPU backend submits the whole run at once
   }
 }
 

@@ -1,14 +1,14 @@
 import { getOp, KilnError, verifyGraph, type Graph, type TypedArray } from '../ir/index.js';
 import { levelIncludes, PassManager, type Evaluator, type OptLevel, type Pass, type PassContext, type PipelineReport, type TargetCapabilities } from '../passes/index.js';
 import type { Backend, BackendName, Storage } from '../runtime/backend.js';
-import { getBackend } from '../eager/engine.js';
+import { engine, getBackend } from '../eager/engine.js';
 import { kernelOf } from '../eager/decomposition.js';
 import type { Tensor } from '../eager/tensor.js';
 import { FUSED_ELEMENTWISE_OPS } from '../runtime/wasm/kernels/fusedElementwiseKernel.js';
 import { ExecutionPlan } from './executionPlan.js';
 
 /** Where a compiled graph runs. */
-export type CompileTarget = Extract<BackendName, 'wasm' | 'reference'>;
+export type CompileTarget = BackendName;
 
 /** The level `kiln.compile` optimizes at unless told otherwise. */
 export const DEFAULT_OPT_LEVEL: OptLevel = 'O3';
@@ -30,7 +30,18 @@ const FUSED_ACTIVATIONS = { conv2d: CONV_LINEAR_ACTIVATIONS, convTranspose2d: CO
 export const TARGET_CAPABILITIES: Readonly<Record<CompileTarget, TargetCapabilities>> = {
   wasm: { name: 'wasm', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: FUSED_ACTIVATIONS, preferredLayout: 'NHWC', elementwiseKernels: FUSED_ELEMENTWISE_OPS },
   reference: { name: 'reference', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: FUSED_ACTIVATIONS },
+  webgpu: { name: 'webgpu', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: FUSED_ACTIVATIONS },
 };
+
+/**
+ * The backend constants fold on for `target`: its own (bit for bit what the unfolded
+ * graph computes there), except on webgpu, whose values cannot be read synchronously:
+ * there they fold on the CPU (wasm when loaded).
+ */
+function foldingBackend(target: CompileTarget): Backend {
+  if (target !== 'webgpu') return getBackend(target);
+  return engine.backends.get('wasm') ?? getBackend('reference');
+}
 
 /** How `lower` optimizes. */
 export interface LowerOptions {
@@ -113,7 +124,7 @@ export function optimizeGraph(graph: Graph, target: CompileTarget, live: Readonl
   const ctx: PassContext = {
     mode: options.mode ?? 'inference',
     live: new Set(live.keys()),
-    evaluate: kernelEvaluator(getBackend(target)),
+    evaluate: kernelEvaluator(foldingBackend(target)),
     target: TARGET_CAPABILITIES[target],
   };
   const report = pm.run(g, ctx);

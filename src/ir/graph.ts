@@ -71,6 +71,12 @@ export interface Constant {
   readonly data: TypedArray;
   /** Set when the constant was folded from others that may change (see `FoldRecipe`); `data` then computes it from their current values. */
   readonly folded?: FoldRecipe;
+  /**
+   * Set for a constant read from a tensor at every run (a parameter): `data` reads its
+   * current values, which a GPU backend can only give asynchronously, so checks that need
+   * no values (the verifier) do not ask for them.
+   */
+  readonly live?: boolean;
 }
 
 /** One use of a value: input `index` of `node` (which may sit in a subgraph). */

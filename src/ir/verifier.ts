@@ -266,7 +266,7 @@ class Verifier {
     for (const [key, c] of g.constants) {
       // A folded constant's data is computed on reading (running its recipe): check the recipe instead.
       if (c.folded) this.checkFolded(key, c.value, c.folded, g, scope, ctx);
-      else this.checkConstant(key, c.value, c.data, ctx);
+      else this.checkConstant(key, c.value, c.live ? null : c.data, ctx);
       scope.add(c.value);
     }
     g.nodes.forEach((node, index) => {
@@ -341,7 +341,7 @@ class Verifier {
       this.issue(`constant ${name} of ${graphText(ctx)} has a symbolic shape ${formatType(v.type)}`);
       return;
     }
-    if (!DTYPES.has(v.type.dtype)) return;
+    if (!DTYPES.has(v.type.dtype) || data === null) return; // null: a live constant, its values read at run time
     const want = arrayFor(v.type.dtype, 0).constructor;
     const size = sizeOf(v.type.shape as number[]);
     if (!ArrayBuffer.isView(data) || data.constructor !== want) this.issue(`constant ${name}: its data is ${ArrayBuffer.isView(data) ? `a ${data.constructor.name}` : typeof data}, but ${v.type.dtype} needs a ${want.name}`);

@@ -80,6 +80,12 @@ export interface Backend<S extends Storage = Storage> {
   /** Bytes currently held by live storages (arenas, like kernels' caches, are not counted). */
   liveBytes(): number;
   /**
+   * Starts the work recorded so far (a GPU backend batches kernels into one command
+   * buffer). Optional: backends that run kernels at once have nothing to flush. A compiled
+   * run calls it once at its end: one submit per run.
+   */
+  flush?(): void;
+  /**
    * One block of `bytes` bytes that storages can view (an execution plan's arena, see
    * `arenaView`); throws the `outOfMemory` KilnError when it cannot be had. Optional: a
    * backend without it runs plans with a fresh storage per intermediate.
@@ -140,33 +146,36 @@ export function outOfMemory(backend: string, dtype: DType, size: number, why: st
  * A backend calls `note` from `alloc` and marks freed storages with `refs = 0`.
  */
 export class KernelAllocations<S extends Storage> {
-  private readonly inflight: S[] = [];
+  /** `inflight[0..count)`: what the calls in progress allocated (kept as a stack without shrinking, so a run allocates no array). */
+  private readonly inflight: (S | undefined)[] = [];
+  private count = 0;
   private depth = 0;
 
   constructor(private readonly free: (s: S) => void) {}
 
   note(s: S): void {
-    if (this.depth > 0) this.inflight.push(s);
+    if (this.depth > 0) this.inflight[this.count++] = s;
   }
 
   /** `kernel`, freeing on failure; `check` runs after it returns and may throw (a failure it reported aside). */
   guard(kernel: Kernel<S>, check?: () => void): Kernel<S> {
     return (inputs, attrs, outTypes, given) => {
-      const mark = this.inflight.length;
+      const mark = this.count;
       this.depth++;
       try {
         const outs = kernel(inputs, attrs, outTypes, given);
-        check?.();
+        if (check) check();
         return outs;
       } catch (e) {
-        for (let i = mark; i < this.inflight.length; i++) {
+        for (let i = mark; i < this.count; i++) {
           const s = this.inflight[i]!;
           if (s.refs > 0) this.free(s);
         }
         throw e;
       } finally {
         this.depth--;
-        this.inflight.length = mark;
+        for (let i = mark; i < this.count; i++) this.inflight[i] = undefined;
+        this.count = mark;
       }
     };
   }

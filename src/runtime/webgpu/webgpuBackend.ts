@@ -30,8 +30,18 @@ class WebGpuStorage implements GpuStorage {
   version = 0;
   /** Set by `free`: a second free (a kernel's guard after the dispatcher's) must not pool the buffer twice. */
   freed = false;
+  /**
+   * The elements as last written from the host (small storages only), while `version` is
+   * still `hostVersion`: what lets a synchronous read of a literal (a scalar a traced
+   * function adds) succeed. Results of kernels have none.
+   */
+  host: TypedArray | null = null;
+  hostVersion = -1;
   constructor(readonly dtype: DType, readonly size: number, readonly buffer: GPUBuffer) {}
 }
+
+/** Storages of at most this many elements keep a host copy of what was written (see `WebGpuStorage.host`). */
+const HOST_COPY_MAX = 4096;
 
 /**
  * The WebGPU backend: every dtype stored as 4-byte elements in GPU buffers, kernels as WGSL
@@ -136,8 +146,14 @@ export class WebGpuBackend implements Backend<GpuStorage> {
 
   // ---- transfers ---------------------------------------------------------------------
 
-  /** Throws: a GPU buffer can only be read asynchronously (`readAsync`, i.e. `await t.data()`). */
-  read(_storage: GpuStorage): TypedArray {
+  /**
+   * Throws: a GPU buffer can only be read asynchronously (`readAsync`, i.e. `await
+   * t.data()`), except a small storage whose elements were last written from the host
+   * (a literal), which gives that copy.
+   */
+  read(storage: GpuStorage): TypedArray {
+    const s = storage as WebGpuStorage;
+    if (s.host && s.hostVersion === s.version) return s.host.slice();
     throw new KilnError(SYNC_READ_MESSAGE);
   }
 
@@ -168,6 +184,9 @@ export class WebGpuBackend implements Backend<GpuStorage> {
     const src = gpuArray(storage.dtype, data);
     this.device.queue.writeBuffer(storage.buffer, 0, src.buffer, src.byteOffset, storage.size * 4);
     storage.version++;
+    const s = storage as WebGpuStorage;
+    s.host = storage.size <= HOST_COPY_MAX ? data.slice() : null;
+    s.hostVersion = storage.version;
   }
 
   fill(storage: GpuStorage, value: number): void {
@@ -180,6 +199,9 @@ export class WebGpuBackend implements Backend<GpuStorage> {
       this.dispatch({ key: 'kiln.fill', code: FILL_WGSL, buffers: [storage.buffer], uniforms: bits, workgroups: this.grid(storage.size, 256) });
     }
     storage.version++;
+    const s = storage as WebGpuStorage;
+    s.host = storage.size <= HOST_COPY_MAX ? hostArray(storage.dtype, storage.size, new Uint32Array(storage.size).fill(bits[0]!).buffer) : null;
+    s.hostVersion = storage.version;
   }
 
   copy(src: GpuStorage, dst: GpuStorage): void {
