@@ -19,6 +19,12 @@ export interface AsyncContender {
   name: string;
   /** One operation; awaited when it returns a promise. */
   run: () => void | Promise<void>;
+  /**
+   * Idle milliseconds after each of its rounds, outside the timing: thread pools (XNNPACK's,
+   * ONNX Runtime's) spin for a while after their work before they sleep, and on a machine
+   * with few cores that spin would be charged to the next contender.
+   */
+  settleMs?: number;
 }
 
 export interface Comparison {
@@ -88,6 +94,7 @@ export async function compareAsync(c: Omit<Comparison, 'contenders'> & { contend
         if (p) await p;
       }
       times.get(k.name)!.push(((performance.now() - t0) * scale) / c.iters);
+      if (k.settleMs) await new Promise((resolve) => setTimeout(resolve, k.settleMs));
     }
   }
   return comparisonRows(c, times);

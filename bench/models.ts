@@ -34,6 +34,8 @@ import { startWorkerSteps, type WorkerStep, type WorkerSteps } from './kilnWorke
 const TOLERANCE = 1e-4;
 /** Targets (compiled ÷ peer speed): issue #10, with ../shared/ISSUE_NOTES.md's CNN figure. */
 const ORT_WEB_TARGET = 1.2;
+/** Idle time after each round of a 2-thread contender, so its pool's spin-wait is not charged to the next row. */
+const SETTLE_MS = 20;
 /** Each worker step's warm-up (a fresh isolate: JIT, wasm tier-up, heap growth). */
 const WORKER_WARMUP_MS = 300;
 
@@ -160,6 +162,7 @@ type Payload = Pick<BuiltCase, 'key' | 'input' | 'state' | 'x' | 'onnx'>[];
 /** Kiln eager and compiled steps per case, with `threads` (main thread: 1; the worker: 2). */
 export async function kilnModelSteps(threads: number, payload: unknown): Promise<Record<string, WorkerStep>> {
   await kiln.init({ backend: 'wasm', threads });
+  if (kiln.wasmThreads() !== threads) throw new Error(`Kiln runs ${kiln.wasmThreads()} wasm threads, not ${threads}`);
   const steps: Record<string, WorkerStep> = {};
   for (const c of payload as Payload) {
     const model = kilnFromState(c, c.state);
@@ -226,6 +229,8 @@ export async function ortWebModelSteps(threads: number, payload: unknown): Promi
         output: async () => [Float32Array.from((await session.run(feeds))['y']!.data as Float32Array)],
       };
     });
+    // Without wasm threads it falls back to 1 thread (with a console warning) and says so here.
+    if (ort.env.wasm.numThreads !== threads) throw new Error(`onnxruntime-web fell back to ${String(ort.env.wasm.numThreads)} thread(s) instead of ${threads}`);
   }
   return steps;
 }
@@ -256,6 +261,7 @@ async function tfjsSteps(cases: readonly BuiltCase[]): Promise<Record<string, Wo
   wasm.setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-simd.wasm')) + '/');
   wasm.setThreadsCount(1);
   if (!(await tf.setBackend('wasm'))) throw new Error('tfjs wasm backend failed to initialise');
+  if (wasm.getThreadsCount() !== 1) throw new Error(`tfjs-backend-wasm runs ${wasm.getThreadsCount()} threads, not 1`);
   type TfT = TfTensor;
   const steps: Record<string, WorkerStep> = {};
   for (const c of cases) {
@@ -469,8 +475,8 @@ export async function modelsSuite(): Promise<Row[]> {
     local('tfjs', tfjs[c.key]!);
     local('ortWeb1', ortWeb1[c.key]!);
     local('ortNode', ortNode[c.key]!);
-    if (kiln2) contenders.compiled2 = { ...kiln2.contender(SYSTEMS.compiled2, `${c.key}/compiled`), output: () => kiln2.output(`${c.key}/compiled`) };
-    if (ortWeb2) contenders.ortWeb2 = { ...ortWeb2.contender(SYSTEMS.ortWeb2, c.key), output: () => ortWeb2.output(c.key) };
+    if (kiln2) contenders.compiled2 = { ...kiln2.contender(SYSTEMS.compiled2, `${c.key}/compiled`), output: () => kiln2.output(`${c.key}/compiled`), settleMs: SETTLE_MS };
+    if (ortWeb2) contenders.ortWeb2 = { ...ortWeb2.contender(SYSTEMS.ortWeb2, c.key), output: () => ortWeb2.output(c.key), settleMs: SETTLE_MS };
 
     // Cross-check every system against Kiln eager before timing.
     const ref = await contenders.eager!.output();
