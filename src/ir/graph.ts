@@ -307,7 +307,7 @@ export class Graph {
         const m = new Value(c.value.name, c.value.type);
         map.set(c.value, m);
         const folded = c.folded ? { ...c.folded, inputs: c.folded.inputs.map(get) } : undefined;
-        dst.constants.set(m.name, folded ? { value: m, folded, get data() { return c.data; } } : { value: m, get data() { return c.data; } });
+        dst.constants.set(m.name, folded ? { value: m, folded, get data() { return c.data; } } : { value: m, ...(c.live ? { live: true } : {}), get data() { return c.data; } });
       }
       for (const n of src.nodes) {
         const subs = n.subgraphs.map((s) => {
