@@ -4,7 +4,7 @@
 // kernel gets views at its outputs' offsets as caller-given outputs, graph outputs are
 // fresh storages (they outlive the run). Everything a run needs is resolved once per
 // binding (`StepTable`), so a run after warm-up allocates nothing in JS but its results.
-import { describeNode, getOp, KilnError, runSchedule, type Attrs, type Bindings, type Executor, type ScheduleStep, type TensorType, type TypedArray } from '../ir/index.js';
+import { describeNode, getOp, KilnError, runSchedule, type Attrs, type Bindings, type Executor, type ScheduleRunOptions, type ScheduleStep, type TensorType, type TypedArray } from '../ir/index.js';
 import type { Arena, Backend, Kernel, KernelInput, Storage } from '../runtime/backend.js';
 import { kernelOf } from '../eager/decomposition.js';
 import { Tensor } from '../eager/tensor.js';
@@ -37,6 +37,8 @@ interface StepTable {
   readonly views: readonly Storage[];
   /** The interpreter's executor on these steps. */
   readonly executor: KernelSteps;
+  /** The loop's options, made on the first run (the symbols' values are this table's binding). */
+  options: ScheduleRunOptions | null;
 }
 
 /**
@@ -124,7 +126,7 @@ export class PlanRunner {
         given: arenaOuts.some((a) => a !== undefined) ? arenaOuts.map((a) => a?.storage) : undefined,
       };
     }
-    const table: StepTable = { steps, views, executor: new KernelSteps(this.plan, steps) };
+    const table: StepTable = { steps, views, executor: new KernelSteps(this.plan, steps), options: null };
     this.tables.set(r.key, table);
     return table;
   }
@@ -346,7 +348,7 @@ export function runPlanSlots(plan: ExecutionPlan, inputs: readonly Slot[], bindi
   let temps: Storage[] | null = null;
   try {
     temps = runner.constantSlots(slots);
-    return runSchedule(s, table.executor, slots, { bindings });
+    return runSchedule(s, table.executor, slots, table.options ?? (table.options = { bindings: new Map(bindings) }));
   } finally {
     if (temps) for (const t of temps) if (--t.refs === 0) backend.free(t);
     runner.returnSlots(slots);

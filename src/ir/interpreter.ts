@@ -176,7 +176,9 @@ class Run<T extends InterpretedTensor> {
         }
       }
     }
-    return b.outputs.map((slot) => this.get(slot, null));
+    const outs = new Array<T>(b.outputs.length);
+    for (let k = 0; k < outs.length; k++) outs[k] = this.get(b.outputs[k]!, null);
+    return outs;
   }
 
   /** Throws unless `t` is of output `k`'s declared type (binding symbols first seen there). */

@@ -41,6 +41,21 @@ export interface KernelInput<S extends Storage = Storage> {
 export type Kernel<S extends Storage = Storage> =
   (inputs: readonly KernelInput<S>[], attrs: Attrs, outTypes: readonly TensorType[], outs?: readonly (S | undefined)[]) => S[];
 
+/**
+ * A one-output kernel's result: `outs` itself when `out` is its caller-given output (a
+ * plan's hot path then allocates no array per call; callers only read the result), else `[out]`.
+ *
+ * @example
+ * ```ts
+ * const out = outs?.[0] ?? backend.alloc('float32', n);
+ * // ... write out ...
+ * return oneOutput(out, outs);
+ * ```
+ */
+export function oneOutput<S extends Storage>(out: S, outs: readonly (S | undefined)[] | undefined): S[] {
+  return outs !== undefined && outs.length === 1 && outs[0] === out ? (outs as S[]) : [out];
+}
+
 /** A tensor as plain arrays: what portable kernels read and write. */
 export interface ArrayTensor {
   readonly data: TypedArray;

@@ -1,5 +1,5 @@
 import type { DType } from '../../../ir/index.js';
-import type { Kernel } from '../../backend.js';
+import { oneOutput, type Kernel } from '../../backend.js';
 import { registerNativeKernels, type NativeKernelFactory } from '../nativeKernels.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
 import { binaryName, simdKernels, whereName, type Mode, type SimdKernels } from './simdElementwise.js';
@@ -24,7 +24,7 @@ function unary(fnName: string): NativeKernelFactory {
       if (x.dtype !== 'float32') return fallback(inputs, attrs, outTypes, outs);
       const out = outs?.[0] ?? backend.alloc('float32', x.storage.size);
       fn(x.storage.id, 0, out.id);
-      return [out];
+      return oneOutput(out, outs);
     };
   };
 }
@@ -44,7 +44,7 @@ function binary(fnName: string, dtypes: readonly DType[] = ['float32', 'int32'])
       const ap = backend.shapePtr(a.shape, 0);
       const bp = backend.shapePtr(b.shape, 1);
       fn(a.storage.id, ap, a.shape.length, b.storage.id, bp, b.shape.length, CPP_DTYPE[a.dtype], out.id);
-      return [out];
+      return oneOutput(out, outs);
     };
   };
 }
@@ -158,7 +158,7 @@ function simdBinary(op: string, next?: NativeKernelFactory, dtype: DType = 'floa
       if ((na === n || na === 1) && (nb === n || nb === 1)) {
         const out = outs?.[0] ?? backend.alloc(ot.dtype, n);
         if (n > 0) k[binaryName(op, na === n ? 'v' : 's', nb === n ? 'v' : 's')]!(a.storage.ptr, b.storage.ptr, out.ptr, 1, n, 0, 0);
-        return [out];
+        return oneOutput(out, outs);
       }
       const plan = planBroadcast([a.shape, b.shape], ot.shape, bytes, ob);
       if (!plan) return other(inputs, attrs, outTypes, outs);
@@ -166,7 +166,7 @@ function simdBinary(op: string, next?: NativeKernelFactory, dtype: DType = 'floa
       const fn = k[binaryName(op, plan.modes[0]!, plan.modes[1]!)]!;
       const { rows, cols, steps: [sa, sb] } = plan;
       forEachOuter(plan, [a.storage.ptr, b.storage.ptr], out.ptr, (p, o) => fn(p[0]!, p[1]!, o, rows, cols, sa!, sb!));
-      return [out];
+      return oneOutput(out, outs);
     };
   };
 }
@@ -187,7 +187,7 @@ const simdWhere: NativeKernelFactory = (backend, name) => {
       const out = outs?.[0] ?? backend.alloc(ot.dtype, n);
       const m = (s: number): Mode => (s === n ? 'v' : 's');
       if (n > 0) k[whereName(m(nc), m(nx), m(ny))]!(c.storage.ptr, x.storage.ptr, y.storage.ptr, out.ptr, 1, n, 0, 0, 0);
-      return [out];
+      return oneOutput(out, outs);
     }
     const plan = planBroadcast([c.shape, x.shape, y.shape], ot.shape, BYTES_WHERE, 4);
     if (!plan) return other(inputs, attrs, outTypes, outs);
@@ -195,7 +195,7 @@ const simdWhere: NativeKernelFactory = (backend, name) => {
     const fn = k[whereName(plan.modes[0]!, plan.modes[1]!, plan.modes[2]!)]!;
     const { rows, cols, steps: [sc, sx, sy] } = plan;
     forEachOuter(plan, [c.storage.ptr, x.storage.ptr, y.storage.ptr], out.ptr, (p, o) => fn(p[0]!, p[1]!, p[2]!, o, rows, cols, sc!, sx!, sy!));
-    return [out];
+    return oneOutput(out, outs);
   };
 };
 
@@ -221,7 +221,7 @@ function simdUnary(op: string, params: (attrs: Record<string, unknown>) => numbe
         }
         k[op]!(x.storage.ptr, out.ptr, 1, n, 0, p0, p1);
       }
-      return [out];
+      return oneOutput(out, outs);
     };
   };
 }
@@ -247,12 +247,12 @@ const simdPow: NativeKernelFactory = (backend, name) => {
     if (p === 1) {
       const out = outs?.[0] ?? backend.alloc('float32', n);
       backend.copy(x.storage, out);
-      return [out];
+      return oneOutput(out, outs);
     }
     if (!op) return other(inputs, attrs, outTypes, outs);
     const out = outs?.[0] ?? backend.alloc('float32', n);
     if (n > 0) simdKernels(backend.memory, op)[op]!(x.storage.ptr, out.ptr, 1, n, 0, 0, 0);
-    return [out];
+    return oneOutput(out, outs);
   };
 };
 

@@ -14,6 +14,7 @@
 // Broadcasts: inputs of the output's size or of one element are one flat call; other
 // broadcasts are laid out by `planBroadcast` as rows × cols calls (a row-broadcast
 // vector `[…, C] ∘ [C]` is one call), outer dims looped in JS.
+import { oneOutput } from '../../backend.js';
 import { parseProgram, programDtypes, PROGRAM_OPS, type DType, type ElementwiseProgram, type ProgramStep } from '../../../ir/index.js';
 import { registerNativeKernels, type NativeKernelFactory } from '../nativeKernels.js';
 import { cat, I, kernelsOn, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
@@ -159,7 +160,7 @@ const fusedElementwise: NativeKernelFactory = (backend) => {
     const ot = outTypes[0]!;
     const n = sizeOf(ot.shape);
     const out = outs?.[0] ?? backend.alloc(ot.dtype, n);
-    if (n === 0) return [out];
+    if (n === 0) return oneOutput(out, outs);
     let pr = prepared.get(attrs);
     if (!pr || !sameShapes(inputs, pr)) {
       pr = prepare(inputs, attrs, ot, n);
@@ -171,14 +172,14 @@ const fusedElementwise: NativeKernelFactory = (backend) => {
     if (plan.outer.length === 0) {
       const o = out.ptr;
       switch (inputs.length) {
-        case 1: k(inputs[0]!.storage.ptr, o, rows, cols, steps[0]!); return [out];
-        case 2: k(inputs[0]!.storage.ptr, inputs[1]!.storage.ptr, o, rows, cols, steps[0]!, steps[1]!); return [out];
-        case 3: k(inputs[0]!.storage.ptr, inputs[1]!.storage.ptr, inputs[2]!.storage.ptr, o, rows, cols, steps[0]!, steps[1]!, steps[2]!); return [out];
-        case 4: k(inputs[0]!.storage.ptr, inputs[1]!.storage.ptr, inputs[2]!.storage.ptr, inputs[3]!.storage.ptr, o, rows, cols, steps[0]!, steps[1]!, steps[2]!, steps[3]!); return [out];
+        case 1: k(inputs[0]!.storage.ptr, o, rows, cols, steps[0]!); return oneOutput(out, outs);
+        case 2: k(inputs[0]!.storage.ptr, inputs[1]!.storage.ptr, o, rows, cols, steps[0]!, steps[1]!); return oneOutput(out, outs);
+        case 3: k(inputs[0]!.storage.ptr, inputs[1]!.storage.ptr, inputs[2]!.storage.ptr, o, rows, cols, steps[0]!, steps[1]!, steps[2]!); return oneOutput(out, outs);
+        case 4: k(inputs[0]!.storage.ptr, inputs[1]!.storage.ptr, inputs[2]!.storage.ptr, inputs[3]!.storage.ptr, o, rows, cols, steps[0]!, steps[1]!, steps[2]!, steps[3]!); return oneOutput(out, outs);
       }
     }
     forEachOuter(plan, inputs.map((x) => x.storage.ptr), out.ptr, (ptrs, o) => k(...ptrs, o, rows, cols, ...steps));
-    return [out];
+    return oneOutput(out, outs);
   };
 };
 

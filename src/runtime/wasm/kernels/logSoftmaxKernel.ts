@@ -1,3 +1,4 @@
+import { oneOutput } from '../../backend.js';
 import { sizeOf } from '../../../ir/index.js';
 import { reusedScratch } from './reusedScratch.js';
 import { registerNativeKernels, type NativeKernelFactory } from '../nativeKernels.js';
@@ -128,7 +129,7 @@ const logSoftmaxKernel: NativeKernelFactory = (backend, name) => {
     if (st?.buffer !== buf || st.byteOffset !== stats || st.length < 2 * rows) st = new Float64Array(buf, stats, 2 * rows);
     for (let r = 0; r < rows; r++) st[r] = st[2 * r]! + Math.log(st[2 * r + 1]!);
     k.lseApply(x.storage.ptr, out.ptr, rows, len, stats);
-    return [out];
+    return oneOutput(out, outs);
   };
 };
 

@@ -1,5 +1,5 @@
 import { sizeOf, type TensorType } from '../../../ir/index.js';
-import type { Kernel } from '../../backend.js';
+import { oneOutput, type Kernel } from '../../backend.js';
 import { simplifyPermutation } from '../../reference/kernels/linalg.js';
 import { col2im, convGeom, isPointwise, poolGeom } from '../../reference/kernels/nn.js';
 import { registerNativeKernels } from '../nativeKernels.js';
@@ -9,7 +9,7 @@ import { applyFusedActivationOnHeap } from './fusedActivation.js';
 import { im2colOnHeap, im2colScratchBytes } from './im2colKernel.js';
 import { maxPoolGradOnHeap, maxPoolGradScratchBytes, maxPoolGradSupports } from './maxPoolGradKernel.js';
 import { avgPoolOnHeap, avgPoolScratchBytes, maxPoolOnHeap, maxPoolScratchBytes, poolSupports } from './poolKernel.js';
-import { registerView, releaseView, xnnMatmul } from './linalg.js';
+import { registerView, releaseView, xnnMatmul } from './xnnMatmul.js';
 import { reusedScratch } from './reusedScratch.js';
 import { transposeOnHeap } from './simdTranspose.js';
 
@@ -359,7 +359,7 @@ const poolKernel = (kind: 'max' | 'avg') => (backend: WasmBackend, name: string)
     const sp = scratch(kind === 'max' ? maxPoolScratchBytes(geom) : avgPoolScratchBytes(geom));
     if (kind === 'max') maxPoolOnHeap(backend.memory, x.storage.ptr, out.ptr, N * C, geom, sp);
     else avgPoolOnHeap(backend.memory, x.storage.ptr, out.ptr, N * C, geom, Boolean(attrs['countIncludePad']), sp);
-    return [out];
+    return oneOutput(out, outs);
   };
 };
 
@@ -379,7 +379,7 @@ const maxPool2dGradKernel = (backend: WasmBackend, name: string): Kernel<WasmSto
     if (!maxPoolGradSupports(geom)) return fallback(inputs, attrs, outTypes, outs);
     const out = outs?.[0] ?? backend.alloc('float32', N * C * H * W);
     maxPoolGradOnHeap(backend.memory, x.storage.ptr, dy.storage.ptr, out.ptr, N * C, geom, scratch(maxPoolGradScratchBytes(geom)));
-    return [out];
+    return oneOutput(out, outs);
   };
 };
 

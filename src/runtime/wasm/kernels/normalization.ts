@@ -1,5 +1,5 @@
 import type { Attrs } from '../../../ir/index.js';
-import type { Kernel, KernelInput } from '../../backend.js';
+import { oneOutput, type Kernel, type KernelInput } from '../../backend.js';
 import { registerNativeKernels } from '../nativeKernels.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
 import { layerNormGradName, layerNormName, normalizationKernels, type NormalizationKernels } from './simdNormalization.js';
@@ -66,7 +66,7 @@ const batchNormKernel: Factory = (backend) => {
       else shv!.fill(0);
       kernels().bnApply(x!.storage.ptr, y.ptr, outer, c, inner, m!, sc!, sh!);
     });
-    return [y];
+    return oneOutput(y, outs);
   };
 };
 
@@ -144,7 +144,7 @@ const layerNormKernel: Factory = (backend) => {
     const { rows, len } = rowsOf(x!.shape, attrs['axis'] as number);
     const y = outs?.[0] ?? backend.alloc('float32', x!.storage.size);
     kernels()[layerNormName(Boolean(w), Boolean(b))]!(x!.storage.ptr, y.ptr, w ? w.storage.ptr : 0, b ? b.storage.ptr : 0, rows, len, attrs['eps'] as number);
-    return [y];
+    return oneOutput(y, outs);
   };
 };
 

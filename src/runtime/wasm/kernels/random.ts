@@ -7,6 +7,7 @@
 // Philox here, Box–Muller in JS (wasm has no log/cos/sin). Outputs the samplers lack
 // (not float32; randint to int32 with bounds outside int32; non-finite uniform bounds)
 // run the portable kernels.
+import { oneOutput } from '../../backend.js';
 import { sizeOf } from '../../../ir/index.js';
 import { normalsFromWords, philoxFill, streamOfKey } from '../../philox.js';
 import { registerNativeKernels, type NativeKernelFactory } from '../nativeKernels.js';
@@ -32,7 +33,7 @@ const randomUniform: NativeKernelFactory = (backend, name) => {
     const out = outs?.[0] ?? backend.alloc('float32', n);
     const { seed, offset } = streamOf(backend, inputs[0]!.storage);
     runPhilox(backend.memory, 'uniformF32', seed, offset, n, out.ptr, 0, low, range);
-    return [out];
+    return oneOutput(out, outs);
   };
 };
 
@@ -49,7 +50,7 @@ const randomInt: NativeKernelFactory = (backend, name) => {
     const out = outs?.[0] ?? backend.alloc(ot.dtype, n);
     const { seed, offset } = streamOf(backend, inputs[0]!.storage);
     runPhilox(backend.memory, ot.dtype === 'int32' ? 'randIntI32' : 'randIntF32', seed, offset, n, out.ptr, 0, low, high - low);
-    return [out];
+    return oneOutput(out, outs);
   };
 };
 
@@ -62,7 +63,7 @@ const bernoulli: NativeKernelFactory = (backend, name) => {
     const out = outs?.[0] ?? backend.alloc('float32', n);
     const { seed, offset } = streamOf(backend, inputs[1]!.storage);
     runPhilox(backend.memory, 'bernoulliF32', seed, offset, n, out.ptr, probs.storage.ptr);
-    return [out];
+    return oneOutput(out, outs);
   };
 };
 
@@ -87,7 +88,7 @@ const randomNormal: NativeKernelFactory = (backend, name) => {
       philoxFill(seed, offset + even, lastPair);
       normalsFromWords(lastPair, z, even, 1, mean, std);
     }
-    return [out];
+    return oneOutput(out, outs);
   };
 };
 

@@ -24,6 +24,7 @@
  * propagate it; the portable NaN-propagating kernels (Math.max, 4 running maxima) are
  * within ~1.3× of them on large rows. `_Mean` is not needed: mean is sum / n.
  */
+import { oneOutput } from '../../backend.js';
 import { sizeOf } from '../../../ir/index.js';
 import { reducePlan } from '../../reference/kernels/reduce.js';
 import { registerNativeKernels, type NativeKernelFactory } from '../nativeKernels.js';
@@ -52,7 +53,7 @@ function rowReduce(fnName: string): NativeKernelFactory {
       if (run === 0) return fallback(inputs, attrs, outTypes, outs);
       const out = outs?.[0] ?? backend.alloc(ot.dtype, sizeOf(ot.shape));
       fn(x.storage.id, run, CPP_DTYPE[x.dtype], out.id);
-      return [out];
+      return oneOutput(out, outs);
     };
   };
 }
@@ -78,7 +79,7 @@ function simdSum(next: NativeKernelFactory): NativeKernelFactory {
       k ??= reduceKernels(backend.memory);
       const out = outs?.[0] ?? backend.alloc('float32', sizeOf(ot.shape));
       sumOnHeap(k, layout, x.storage.ptr, out.ptr, scratch(Math.max(8 * layout.acc, 8)));
-      return [out];
+      return oneOutput(out, outs);
     };
   };
 }
@@ -99,7 +100,7 @@ registerNativeKernels({
       if (x.dtype !== 'float32' || inner !== 1 || size === 0) return fallback(inputs, attrs, outTypes, outs);
       const out = outs?.[0] ?? backend.alloc('float32', size);
       fn(x.storage.id, out.id, channels, size / channels);
-      return [out];
+      return oneOutput(out, outs);
     };
   },
 });

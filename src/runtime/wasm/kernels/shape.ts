@@ -1,5 +1,5 @@
 import { bytesPerElement, stridesOf, type DType } from '../../../ir/index.js';
-import type { KernelInput } from '../../backend.js';
+import { oneOutput, type KernelInput } from '../../backend.js';
 import { checkClasses, checkIndices, coalesceBox, sliceGeometry } from '../../reference/kernels/shape.js';
 import { registerNativeKernels, type NativeKernelFactory } from '../nativeKernels.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
@@ -134,7 +134,9 @@ function heapKernel(body: (cp: HeapCopier, backend: WasmBackend, inputs: readonl
   return (backend) => {
     const cp = heapCopier(backend);
     return (inputs, attrs, outTypes, given) => {
-      const outs = outTypes.map((t, k) => given?.[k] ?? backend.alloc(t.dtype, sizeOfShape(t.shape)));
+      const outs = given && given.length === outTypes.length && given.every((g) => g !== undefined)
+        ? (given as WasmStorage[]) // every output caller-given: no array per call
+        : outTypes.map((t, k) => given?.[k] ?? backend.alloc(t.dtype, sizeOfShape(t.shape)));
       body(cp, backend, inputs, attrs, outs, outTypes.map((t) => t.shape));
       return outs;
     };
@@ -188,7 +190,7 @@ const pad: NativeKernelFactory = (backend, name) => {
     const post = backend.shapePtr(pads.slice(r), 2);
     if (attrs['mode'] === 'reflect') m._MirrorPad(x.storage.id, shapeP, r, CPP_DTYPE[x.dtype], pre, post, 0, out.id);
     else m._PadV2(x.storage.id, shapeP, r, CPP_DTYPE[x.dtype], pre, post, attrs['value'] as number, out.id);
-    return [out];
+    return oneOutput(out, outs);
   };
 };
 
@@ -201,7 +203,7 @@ const oneHot: NativeKernelFactory = (backend) => {
     checkClasses(backend.view(x.storage), n);
     const out = outs?.[0] ?? backend.alloc('int32', sizeOfShape(outTypes[0]!.shape));
     if (x.storage.size > 0 && n > 0) m._OneHot(x.storage.id, n, 1, 0, out.id);
-    return [out];
+    return oneOutput(out, outs);
   };
 };
 
@@ -271,7 +273,7 @@ const kernels: Record<string, NativeKernelFactory> = {
       const out = outs?.[0] ?? backend.alloc(x.dtype, sizeOfShape(outShape));
       // Broadcast outer dims repeat whole rows: copyRows with a source stride of 0.
       copyBoxOnHeap(cp, e, x.storage.ptr, st, out.ptr, stridesOf(outShape), outShape);
-      return [out];
+      return oneOutput(out, outs);
     };
   },
   indexSelect: validated(checkAxisIndex((inputs, axis) => inputs[0]!.shape[axis]!), heapKernel((cp, _b, [x, index], attrs, [out]) => {
@@ -297,7 +299,7 @@ const kernels: Record<string, NativeKernelFactory> = {
       if (inner > 0 && m > 0) {
         for (let o = 0; o < outer; o++) cp.addRows32(out.ptr + o * d * inner * 4, dy!.storage.ptr + o * m * inner * 4, index!.storage.ptr, m, inner);
       }
-      return [out];
+      return oneOutput(out, outs);
     };
   }),
   // Validate before allocating; the portable kernels then run (no tfjs kernel fits torch.gather).
@@ -316,7 +318,7 @@ const kernels: Record<string, NativeKernelFactory> = {
       if (!fn || (x.storage.size >= 256 && SET_IS_FASTER.has(key))) return fallback(inputs, attrs, outTypes, outs);
       const out = outs?.[0] ?? backend.alloc(to, x.storage.size);
       (cp[fn] as (d: number, s: number, n: number) => void)(out.ptr, x.storage.ptr, x.storage.size);
-      return [out];
+      return oneOutput(out, outs);
     };
   },
 };
