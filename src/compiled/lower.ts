@@ -5,6 +5,7 @@ import { engine, getBackend } from '../eager/engine.js';
 import { kernelOf } from '../eager/decomposition.js';
 import type { Tensor } from '../eager/tensor.js';
 import { FUSED_ELEMENTWISE_OPS } from '../runtime/wasm/kernels/fusedElementwiseKernel.js';
+import { WEBGPU_FUSED_ELEMENTWISE_OPS } from '../runtime/webgpu/kernels/fusedElementwise.js';
 import { ExecutionPlan } from './executionPlan.js';
 
 /** Where a compiled graph runs. */
@@ -25,12 +26,13 @@ const FUSED_ACTIVATIONS = { conv2d: CONV_LINEAR_ACTIVATIONS, convTranspose2d: CO
  * and clip then run in place on the generated kernels the separate ops use, the others
  * on the separate op's kernel, so a fused node gives the unfused graph's bits. On wasm,
  * groups of elementwise ops run as one generated SIMD kernel (`elementwiseKernels`); the
- * reference backend would only interpret such a node, so it lists none.
+ * reference backend would only interpret such a node, so it lists none. On webgpu they run
+ * as one generated WGSL shader; no layout change (its conv kernels read NCHW).
  */
 export const TARGET_CAPABILITIES: Readonly<Record<CompileTarget, TargetCapabilities>> = {
   wasm: { name: 'wasm', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: FUSED_ACTIVATIONS, preferredLayout: 'NHWC', elementwiseKernels: FUSED_ELEMENTWISE_OPS },
   reference: { name: 'reference', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: FUSED_ACTIVATIONS },
-  webgpu: { name: 'webgpu', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: FUSED_ACTIVATIONS },
+  webgpu: { name: 'webgpu', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: FUSED_ACTIVATIONS, elementwiseKernels: WEBGPU_FUSED_ELEMENTWISE_OPS },
 };
 
 /**

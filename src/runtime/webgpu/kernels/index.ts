@@ -7,3 +7,4 @@ import './random.js';
 import './matmul.js';
 import './conv.js';
 import './pool.js';
+import './fusedElementwise.js';
