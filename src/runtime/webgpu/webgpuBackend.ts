@@ -314,7 +314,7 @@ export class WebGpuBackend implements Backend<GpuStorage> {
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ code, label: key });
     p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
-    const failed = this.device.popErrorScope().then((e) => (e ? new WgslError(key, e.message, code) : null));
+    const failed = this.device.popErrorScope().then((e) => (e ? new WgslError(key, e.message, code) : null), () => null);
     this.errors = firstError(this.errors, failed);
     this.pipelines.set(key, p);
     this.stats.pipelines++;
@@ -339,9 +339,10 @@ export class WebGpuBackend implements Backend<GpuStorage> {
   }
 
   private closeErrorScopes(): void {
-    const validation = this.device.popErrorScope();
-    const oom = this.device.popErrorScope();
-    const internal = this.device.popErrorScope();
+    // A lost device rejects the pops: its loss is reported by every later call instead.
+    const validation = this.device.popErrorScope().catch(() => null);
+    const oom = this.device.popErrorScope().catch(() => null);
+    const internal = this.device.popErrorScope().catch(() => null);
     this.errors = firstError(this.errors, oom, validation, internal);
   }
 
