@@ -1,5 +1,8 @@
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
+import { wasmThreads } from '../wasmModule.js';
 import { gemmFn, gemmKernels, packedGemmBytes, type GemmTile } from './gemmKernel.js';
+import { registerView, releaseView, xnnMatmul } from './xnnMatmul.js';
+import { transposeOnHeap } from './simdTranspose.js';
 
 // ---- C = A·B (+ bias) on the generated GEMM (gemmKernel.ts), with B packed once when constant ----
 //
@@ -54,6 +57,69 @@ function sweep(backend: WasmBackend): void {
     backend.module._free(p.ptr);
     packedCache.delete(s);
   }
+  for (const [s, x] of xnnCache) {
+    if (s.refs > 0) continue;
+    releaseView(backend.module, x.id);
+    if (x.ptr) backend.module._free(x.ptr);
+    xnnCache.delete(s);
+  }
+}
+
+// ---- threaded builds: XNNPACK's matmul for large products with a constant B ------------
+//
+// With `threads` > 1 XNNPACK splits a product over its pool; the generated kernel runs on
+// the calling thread. So there, a large product whose B is a constant (what the generated
+// kernel would pack) goes to `_FusedMatMul`, which packs B once under a tensor id of its
+// own: a view over B (kn) or over a kept Wᵀ (nk), re-registered (dropping XNNPACK's
+// packing) when B's version changes. The bias is added after the sum (addBias), as the
+// generated kernel does. Threshold (XNN_MIN_FLOPS, rows ≥ XNN_MIN_ROWS): see the bench.
+
+const XNN_MIN_ROWS = 8;
+const XNN_MIN_FLOPS = 1 << 22;
+
+interface XnnB {
+  /** Wᵀ for an nk B (0 for kn: the id views B itself). */
+  ptr: number;
+  id: number;
+  version: number;
+  key: number;
+}
+
+const xnnCache = new Map<WasmStorage, XnnB>();
+
+/** B's XNNPACK tensor id at its current version. */
+function xnnB(backend: WasmBackend, b: WasmStorage, layout: BLayout, k: number, n: number, key: number): number {
+  const module = backend.module;
+  let x = xnnCache.get(b);
+  if (x && x.version === b.version && x.key === key) return x.id;
+  if (!x) {
+    sweep(backend);
+    const ptr = layout === 'nk' ? backend.malloc('float32', k * n) : 0;
+    x = { ptr, id: registerView(module, ptr || b.ptr, k * n), version: -1, key: -1 };
+    xnnCache.set(b, x);
+  } else {
+    // New values or shape under the same id: drop what XNNPACK packed from the old ones.
+    if (layout === 'nk' && x.key !== key) {
+      if (x.ptr) module._free(x.ptr);
+      x.ptr = backend.malloc('float32', k * n);
+    }
+    module._dispose_data(x.id);
+    module._register_tensor(x.id, k * n, x.ptr || b.ptr);
+  }
+  if (layout === 'nk') transposeOnHeap(backend.memory, b.ptr, [n, k], [1, 0], x.ptr);
+  x.version = b.version;
+  x.key = key;
+  return x.id;
+}
+
+function xnnProduct(backend: WasmBackend, a: number, m: number, k: number, b: WasmStorage, layout: BLayout, n: number, bias: number, out: number, key: number): void {
+  const module = backend.module;
+  const bId = xnnB(backend, b, layout, k, n, key);
+  const aId = registerView(module, a, m * k), oId = registerView(module, out, m * n);
+  xnnMatmul(backend, aId, m, k, bId, n, oId);
+  releaseView(module, aId);
+  releaseView(module, oId);
+  if (bias) gemmKernels(backend.memory).addBias(out, bias, m, n);
 }
 
 /** B packed at its current version (packed again when it changed). */
@@ -121,6 +187,10 @@ export function gemmOnHeap(backend: WasmBackend, a: number, m: number, k: number
   const bPtr = b.ptr + Math.max(sliceOffset, 0) * 4;
   const seen = cacheable && layout === 'kn' ? seenOnce.get(b) : undefined;
   const packedHere = cacheable && (layout === 'nk' || (seen?.version === b.version && seen.key === key));
+  if (packedHere && k > 0 && m >= XNN_MIN_ROWS && 2 * m * k * n >= XNN_MIN_FLOPS && (wasmThreads() ?? 1) > 1) {
+    xnnProduct(backend, a, m, k, b, layout, n, bias, out, key);
+    return;
+  }
   // Scratch, one block per call (taking it again could move it): B's panels when B is
   // packed for this call only, or an unpacked B's edge panel; then 8 floats of bias.
   const front = packedHere ? 0 : layout === 'nk' ? packedGemmBytes(k, n) : rem ? k * 32 : 0;

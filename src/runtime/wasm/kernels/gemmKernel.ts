@@ -172,11 +172,32 @@ function emitPack(m: ModuleBuilder): void {
   m.func('pack', [T.i32, T.i32, T.i32, T.i32, T.i32, T.i32], [], [T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32], body);
 }
 
-/** The GEMM module: every tile of `GEMM_TILES` and `pack`; `fma` uses relaxed_madd. */
+// addBias(c, bias, M, N): c[i, j] += bias[j] for a row-major [M, N] at c (after a product
+// that ran without its bias: XNNPACK's would be added before the sum).
+function emitAddBias(m: ModuleBuilder): void {
+  const [c, bias, M, N] = [0, 1, 2, 3];
+  const [i, p, q, n] = [4, 5, 6, 7];
+  const { get, set } = I;
+  const k = I.i32;
+  const body = cat(
+    get(c), set(p), get(M), set(i),
+    I.repeat(i, cat(
+      get(bias), set(q),
+      get(N), k(2), I.i32ShrU(), set(n),
+      I.repeat(n, cat(get(p), get(p), I.v128Load(), get(q), I.v128Load(), I.f32x4Add(), I.v128Store(), I.bump(p, k(16)), I.bump(q, k(16)))),
+      get(N), k(3), I.i32And(), set(n),
+      I.repeat(n, cat(get(p), get(p), I.f32Load(), get(q), I.f32Load(), I.f32Add(), I.f32Store(), I.bump(p, k(4)), I.bump(q, k(4)))),
+    )),
+  );
+  m.func('addBias', [T.i32, T.i32, T.i32, T.i32], [], [T.i32, T.i32, T.i32, T.i32], body);
+}
+
+/** The GEMM module: every tile of `GEMM_TILES`, `pack` and `addBias`; `fma` uses relaxed_madd. */
 export function gemmModule(fma: boolean, tiles: readonly GemmTile[] = GEMM_TILES): Uint8Array<ArrayBuffer> {
   const m = new ModuleBuilder().importMemory();
   for (const tile of tiles) emitGemm(m, tile, fma);
   emitPack(m);
+  emitAddBias(m);
   return m.bytes();
 }
 
@@ -198,8 +219,9 @@ export function relaxedSimdAvailable(): boolean {
 
 type GemmFn = (a: number, lda: number, b: number, ldb: number, panelStride: number, edgeB: number, bias: number, edgeBias: number, c: number, ldc: number, M: number, N: number, K: number) => void;
 export interface GemmKernels {
-  readonly [name: string]: GemmFn | ((src: number, sk: number, sn: number, K: number, N: number, dst: number) => void);
+  readonly [name: string]: GemmFn | ((...args: number[]) => void);
   pack(src: number, sk: number, sn: number, K: number, N: number, dst: number): void;
+  addBias(c: number, bias: number, M: number, N: number): void;
 }
 
 /**

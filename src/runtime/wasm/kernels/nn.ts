@@ -9,7 +9,7 @@ import { applyFusedActivationOnHeap } from './fusedActivation.js';
 import { im2colOnHeap, im2colScratchBytes } from './im2colKernel.js';
 import { maxPoolGradOnHeap, maxPoolGradScratchBytes, maxPoolGradSupports } from './maxPoolGradKernel.js';
 import { avgPoolOnHeap, avgPoolScratchBytes, maxPoolOnHeap, maxPoolScratchBytes, poolSupports } from './poolKernel.js';
-import { registerView, releaseView, xnnMatmul } from './linalg.js';
+import { registerView, releaseView, xnnMatmul } from './xnnMatmul.js';
 import { reusedScratch } from './reusedScratch.js';
 import { transposeOnHeap } from './simdTranspose.js';
 
