@@ -242,6 +242,16 @@ describeWebGpu('webgpu softmax', () => {
       const [gl, rl] = await onBoth(x, (t) => t.logSoftmax(axis));
       expectNear(gl, rl, tol(n), `logSoftmax [${shape}] axis ${axis}`);
     }
+    // Far from 0: (x − max) − log Σ keeps the small outputs accurate where x − (max + log Σ) would round at the ulp of 1e5 (0.008).
+    for (const offset of [1e5, -3e5]) {
+      const x = input([4, 37], 31, 'float32', offset - 3, offset + 3);
+      const [gl, rl] = await onBoth(x, (t) => t.logSoftmax(-1));
+      expectNear(gl, rl, tol(37), `logSoftmax of values near ${offset}`);
+      const [gs, rs] = await onBoth(x, (t) => t.softmax(-1));
+      expectNear(gs, rs, tol(37), `softmax of values near ${offset}`);
+      const [ge, re] = await onBoth(x, (t) => t.logSumExp(-1));
+      expectNear(ge, re, tol(37), `logSumExp of values near ${offset}`);
+    }
   });
 
   it('NaN in a row makes the row NaN; −inf elements give 0 (softmax) and −inf (logSoftmax); empty tensors', async () => {

@@ -1,7 +1,8 @@
 /**
  * softmax and logSoftmax along any axis on the webgpu backend, one row (the elements
  * base + j·inner, j < n) at a time, in three steps as the reference: the row's max m
- * (NaN propagates), s = Σ exp(x − m), then exp(x − m)·(1/s) or x − (m + log s).
+ * (NaN propagates), s = Σ exp(x − m), then exp(x − m)·(1/s) or (x − m) − log s (in this
+ * order: x − m is exact near the max, where m + log s would round at x's magnitude).
  * - rows longer than 32: a workgroup per row, the max and the sum folded as trees in
  *   workgroup memory;
  * - short rows: an invocation per row, folding sequentially (neighbouring invocations
@@ -36,8 +37,8 @@ fn mx(a: f32, b: f32) -> f32 {
 /** WGSL writing the row's outputs from its max `m` and exp-sum `s`, elements j = j0, j0+step, …. */
 function writeRow(log: boolean, j0: string, step: string): string {
   return log
-    ? `  let lse = m + log(s);
-  for (var j = ${j0}; j < p.n; j += ${step}) { let at = base + j * p.inner; Y[at] = X[at] - lse; }`
+    ? `  let ls = log(s);
+  for (var j = ${j0}; j < p.n; j += ${step}) { let at = base + j * p.inner; Y[at] = (X[at] - m) - ls; }`
     : `  let inv = 1.0 / s;
   for (var j = ${j0}; j < p.n; j += ${step}) { let at = base + j * p.inner; Y[at] = exp(X[at] - m) * inv; }`;
 }
