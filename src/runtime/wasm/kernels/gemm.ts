@@ -15,15 +15,15 @@ import { transposeOnHeap } from './simdTranspose.js';
 // packed into scratch. A linear weight W [N, K] is always packed (its columns are B's rows).
 // Packed and unpacked runs are the same kernel on the same values: the same bits.
 //
-// Kernel choice, measured (bench `kernels`, AMD EPYC Zen 5, Node 20, 1 thread; GFLOP/s,
-// XNNPACK `_FusedMatMul` with its packing cached vs the generated kernel on packed B):
-// 1×784·784×512 16.7 vs 20.4, 1×128·128×512 30 vs 30, 128×784·784×512 39 vs 53,
-// 16×128·128×512 38 vs 53, 512×64·64×512 38 vs 53, 32×1600·1600×10 24 vs 31, 512³ 37 vs
-// 52 (register-only f32x4 multiply-add peak 49). So it runs every float32 product the
-// wasm linear and matmul kernels see. Tiles: 2×16 (12 v128 registers live); 4×8 when
+// Kernel choice, measured (AMD EPYC Zen 5, Node 20, 1 thread, best of 25 interleaved
+// rounds; GFLOP/s of XNNPACK `_FusedMatMul` with its packing cached vs the generated kernel
+// on packed B): 1×784·784×512 24 vs 28, 8×512·512×512 35 vs 52, 16×128·128×512 37 vs 53,
+// 32×64·64×512 35 vs 51, 32×1600·1600×10 23 vs 32, 128×784·784×512 34 vs 48, 512×64·64×512
+// 37 vs 50, 512³ 32 vs 46 (register-only f32x4 multiply-add peak ≈ 50–54). So it runs every
+// float32 product the wasm linear and matmul kernels see on 1 thread (threads: below). Tiles: 2×16 (12 v128 registers live); 4×8 when
 // N < 16 (2×16 would leave its 16-column groups unused: 31 vs 27 at N = 10); M = 1 runs
 // 2×16's one-row tile. 4×16, 6×8, 3×16 and 2×24 spill registers in V8 (≈25 GFLOP/s);
-// 1×32 was slower than 1×16 for M = 1. Rows go in blocks of ROW_BLOCK so that a block of A
+// 1×32 was slower than 1×16 for M = 1. Rows go in blocks (`rowBlock`) so that a block of A
 // stays in L2 while B's panels stream past it.
 
 const TILE_WIDE: GemmTile = { mr: 2, np: 2 };
@@ -72,7 +72,11 @@ function sweep(backend: WasmBackend): void {
 // kernel would pack) goes to `_FusedMatMul`, which packs B once under a tensor id of its
 // own: a view over B (kn) or over a kept Wᵀ (nk), re-registered (dropping XNNPACK's
 // packing) when B's version changes. The bias is added after the sum (addBias), as the
-// generated kernel does. Threshold (XNN_MIN_FLOPS, rows ≥ XNN_MIN_ROWS): see the bench.
+// generated kernel does. Measured in one 2-thread process (best of 25 interleaved rounds,
+// GFLOP/s, XNNPACK on 2 threads vs the generated kernel on 1): 8×512·512×512 67 vs 51,
+// 512×64·64×512 68 vs 50, 128×784·784×512 53 vs 50, 512³ 55 vs 52; but 1×784·784×512 5 vs
+// 31, 32×64·64×512 4.6 vs 49, 32×1600·1600×10 2.3 vs 31, 16×128·128×512 64 vs 52 at 2 MFLOP
+// (the pool's hand-off costs tens of µs). Hence ≥ XNN_MIN_ROWS rows and ≥ XNN_MIN_FLOPS.
 
 const XNN_MIN_ROWS = 8;
 const XNN_MIN_FLOPS = 1 << 22;
