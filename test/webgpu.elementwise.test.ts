@@ -18,7 +18,8 @@ import { beforeAll, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import { applyOp } from '../src/eager/dispatch.js';
 import type { Attrs, DType, TypedArray } from '../src/ir/index.js';
-import { describeWebGpu, expectUlps, onGpu, onReference } from './support/webgpu.js';
+import { describeWebGpu, expectUlps, gpuBackend, onGpu, onReference } from './support/webgpu.js';
+import type { GpuStorage } from '../src/runtime/webgpu/index.js';
 import { rng } from './support/kernelChecks.js';
 
 beforeAll(async () => {
@@ -182,6 +183,31 @@ describeWebGpu('webgpu elementwise kernels', () => {
     await agree('exp', [{ data: new Float32Array(0), shape: [2, 0], dtype: 'float32' }], {}, 0);
     await agree('mul', [{ data: floats(1, 41), shape: [1, 1, 1], dtype: 'float32' }, { data: floats(1, 42), shape: [1], dtype: 'float32' }], {}, 0);
     await agree('sub', [{ data: floats(2 * 3 * 5, 43), shape: [2, 1, 3, 1, 5, 1], dtype: 'float32' }, { data: floats(2 * 3 * 2, 44), shape: [2, 1, 3, 1, 2], dtype: 'float32' }], {}, 0);
+  });
+
+  it('honours caller-given outputs, in place too (the output is an input\'s own buffer)', async () => {
+    const b = gpuBackend();
+    const io = (t: kiln.Tensor) => ({ storage: t.storage as GpuStorage, shape: t.shape, dtype: t.dtype });
+    const type = [{ shape: [5], dtype: 'float32' as const }];
+    const x = onGpu([1, 2, 3, NaN, -0], [5]), w = onGpu([10], []);
+    const given = b.alloc('float32', 5);
+    const [y] = b.kernels.get('add')!([io(x), io(w)], {}, type, [given]);
+    expect(y).toBe(given);
+    expectUlps(await b.readAsync(given), new Float32Array([11, 12, 13, NaN, 10]), 0, 'add into a given output', { signedZero: true });
+    // In place as the second operand, the first read as a scalar: x := 10 − x.
+    const [z] = b.kernels.get('sub')!([io(w), io(x)], {}, type, [x.storage as GpuStorage]);
+    expect(z).toBe(x.storage);
+    expectUlps(await x.data(), new Float32Array([9, 8, 7, NaN, 10]), 0, 'sub in place', { signedZero: true });
+    // Both operands the output's buffer: x := x · x.
+    b.kernels.get('mul')!([io(x), io(x)], {}, type, [x.storage as GpuStorage]);
+    expectUlps(await x.data(), new Float32Array([81, 64, 49, NaN, 100]), 0, 'mul in place');
+    // An output aliasing a broadcast operand cannot be written in place: a fresh one is returned.
+    const row = onGpu([1, 2], [1, 2]), col = onGpu([10, 20], [2, 1]);
+    const [fresh] = b.kernels.get('add')!([io(row), io(col)], {}, [{ shape: [2, 2], dtype: 'float32' }], [row.storage as GpuStorage]);
+    expect(fresh).not.toBe(row.storage);
+    expect(Array.from(await b.readAsync(fresh!))).toEqual([11, 12, 21, 22]);
+    b.free(fresh!);
+    b.free(given);
   });
 
   it('gradients flow on webgpu: d/dx sum(x · sigmoid(x)) matches the reference', async () => {

@@ -294,8 +294,13 @@ export function computeType(spec: ElementwiseSpec, ins: readonly DType[], out: D
   }
 }
 
-/** The WGSL of one op for these input dtypes and read modes. */
-export function elementwiseShader(spec: ElementwiseSpec, ins: readonly DType[], modes: readonly ReadMode[], out: DType): string {
+/**
+ * The WGSL of one op for these input dtypes and read modes. Inputs marked `inPlace` (read
+ * 'same', of the output's WGSL type) are the output buffer itself: read from `out` and
+ * not bound (WebGPU refuses one buffer bound read-only and writable in one dispatch);
+ * the others take bindings 0, 1, … in order, then the output and the uniforms.
+ */
+export function elementwiseShader(spec: ElementwiseSpec, ins: readonly DType[], modes: readonly ReadMode[], out: DType, inPlace: readonly boolean[] = []): string {
   const strided = modes.includes('strided');
   const lines: string[] = [WGSL_HELPERS];
   lines.push('struct Params { n: u32, rank: u32, inf_bits: u32, nan_bits: u32, f: vec4f,');
@@ -304,9 +309,12 @@ export function elementwiseShader(spec: ElementwiseSpec, ins: readonly DType[], 
     for (let k = 0; k < ins.length; k++) lines.push(`  s${k}: array<vec4u, ${MAX_RANK / 4}>,`);
   }
   lines.push('}');
-  ins.forEach((dt, k) => lines.push(`@group(0) @binding(${k}) var<storage, read> in${k}: array<${wgslType(dt)}>;`));
-  lines.push(`@group(0) @binding(${ins.length}) var<storage, read_write> out: array<${wgslType(out)}>;`);
-  lines.push(`@group(0) @binding(${ins.length + 1}) var<uniform> p: Params;`);
+  let binding = 0;
+  ins.forEach((dt, k) => {
+    if (!inPlace[k]) lines.push(`@group(0) @binding(${binding++}) var<storage, read> in${k}: array<${wgslType(dt)}>;`);
+  });
+  lines.push(`@group(0) @binding(${binding}) var<storage, read_write> out: array<${wgslType(out)}>;`);
+  lines.push(`@group(0) @binding(${binding + 1}) var<uniform> p: Params;`);
   lines.push(`@compute @workgroup_size(${WORKGROUP})`);
   lines.push('fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {');
   lines.push(`  let i = gid.x + gid.y * nw.x * ${WORKGROUP}u;`);
@@ -325,7 +333,7 @@ export function elementwiseShader(spec: ElementwiseSpec, ins: readonly DType[], 
   const raw = ins.map((_, k) => `r${k}`);
   ins.forEach((_, k) => {
     const at = modes[k] === 'same' ? 'i' : modes[k] === 'scalar' ? '0u' : `j${k}`;
-    lines.push(`  let ${raw[k]} = in${k}[${at}];`);
+    lines.push(`  let ${raw[k]} = ${inPlace[k] ? 'out' : `in${k}`}[${at}];`);
   });
   const args = ins.map((dt, k) => (t ? convertValue(raw[k]!, wgslType(dt), t) : raw[k]!));
   args.forEach((a, k) => lines.push(`  let ${NAMES[k]} = ${a};`));
@@ -338,14 +346,20 @@ export function elementwiseShader(spec: ElementwiseSpec, ins: readonly DType[], 
 
 /** The kernel of one elementwise op on `backend`. */
 export function elementwiseKernel(name: string, spec: ElementwiseSpec): WebGpuKernelFactory {
-  return (backend: WebGpuBackend): Kernel<GpuStorage> => (inputs, attrs, outTypes) => {
+  return (backend: WebGpuBackend): Kernel<GpuStorage> => (inputs, attrs, outTypes, outs) => {
     const outType = outTypes[0]!;
     let n = 1;
     for (const d of outType.shape) n *= d;
-    const y = backend.alloc(outType.dtype, n);
-    if (n === 0) return [y];
     const modes = inputs.map((x) => readMode(x, n));
     const ins = inputs.map((x) => x.dtype);
+    // A caller-given output (an execution plan's buffer) is honoured, also when it is an
+    // input's own buffer (in place: element i only reads element i of that input).
+    const given = outs?.[0];
+    const inPlace = inputs.map((x, k) => given !== undefined && x.storage.buffer === given.buffer);
+    const canUse = given !== undefined && inputs.every((x, k) => !inPlace[k] || ((modes[k] === 'same' || n === 1) && wgslType(x.dtype) === wgslType(outType.dtype)));
+    const y = canUse ? given : backend.alloc(outType.dtype, n);
+    if (!canUse) inPlace.fill(false);
+    if (n === 0) return [y];
     const strided = modes.includes('strided');
     const rank = outType.shape.length;
     if (strided && rank > MAX_RANK) throw new KilnError(`broadcasting over more than ${MAX_RANK} dimensions is not supported on webgpu`, { op: name });
@@ -363,11 +377,11 @@ export function elementwiseKernel(name: string, spec: ElementwiseSpec): WebGpuKe
         if (modes[k] === 'strided') words.set(broadcastStrides(x.shape, outType.shape), 8 + MAX_RANK * (1 + k));
       });
     }
-    const key = `ew.${name}.${ins.join(',')}>${outType.dtype}.${modes.join(',')}`;
+    const key = `ew.${name}.${ins.join(',')}>${outType.dtype}.${modes.map((m, k) => (inPlace[k] ? 'out' : m)).join(',')}`;
     backend.dispatch({
       key,
-      code: elementwiseShader(spec, ins, modes, outType.dtype),
-      buffers: [...inputs.map((x) => x.storage.buffer), y.buffer],
+      code: elementwiseShader(spec, ins, modes, outType.dtype, inPlace),
+      buffers: [...inputs.filter((_, k) => !inPlace[k]).map((x) => x.storage.buffer), y.buffer],
       uniforms: words,
       workgroups: backend.grid(n, WORKGROUP),
     });
@@ -481,10 +495,12 @@ registerElementwise(ELEMENTWISE_SPECS);
 function bufferCopy(fallback?: WebGpuKernelFactory): WebGpuKernelFactory {
   return (backend) => {
     const shader = fallback?.(backend);
-    return (inputs, attrs, outTypes) => {
+    return (inputs, attrs, outTypes, outs) => {
       const x = inputs[0]!;
-      if (shader && x.dtype !== outTypes[0]!.dtype) return shader(inputs, attrs, outTypes);
-      const y = backend.alloc(outTypes[0]!.dtype, x.storage.size);
+      if (shader && x.dtype !== outTypes[0]!.dtype) return shader(inputs, attrs, outTypes, outs);
+      const given = outs?.[0];
+      if (given && given.buffer === x.storage.buffer) return [given]; // in place: nothing to copy
+      const y = given ?? backend.alloc(outTypes[0]!.dtype, x.storage.size);
       backend.copy(x.storage, y);
       return [y];
     };
