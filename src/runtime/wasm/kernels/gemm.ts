@@ -20,9 +20,9 @@ import { transposeOnHeap } from './simdTranspose.js';
 // on packed B): 1×784·784×512 24 vs 28, 8×512·512×512 35 vs 52, 16×128·128×512 37 vs 53,
 // 32×64·64×512 35 vs 51, 32×1600·1600×10 23 vs 32, 128×784·784×512 34 vs 48, 512×64·64×512
 // 37 vs 50, 512³ 32 vs 46 (register-only f32x4 multiply-add peak ≈ 50–54). So it runs every
-// float32 product the wasm linear and matmul kernels see on 1 thread (threads: below). Tiles: 2×16 (12 v128 registers live); 4×8 when
-// N < 16 (2×16 would leave its 16-column groups unused: 31 vs 27 at N = 10); M = 1 runs
-// 2×16's one-row tile. 4×16, 6×8, 3×16 and 2×24 spill registers in V8 (≈25 GFLOP/s);
+// float32 product the wasm linear and matmul kernels see on 1 thread (threads: below).
+// Tiles: 2×16 (12 v128 registers live); 4×8 when N < 16 (2×16 would leave its 16-column
+// groups unused: 31 vs 27 at N = 10); M = 1 runs 2×16's one-row tile. 4×16, 6×8, 3×16 and 2×24 spill registers in V8 (≈25 GFLOP/s);
 // 1×32 was slower than 1×16 for M = 1. Rows go in blocks (`rowBlock`) so that a block of A
 // stays in L2 while B's panels stream past it.
 
