@@ -3,7 +3,7 @@
  * chains fuse into one generated WGSL shader that computes what the ops compute
  * dispatched one by one, a run is one queue submit, and a warm plan creates no pipelines.
  */
-import { beforeAll, expect, it } from 'vitest';
+import { beforeAll, expect, it, vi } from 'vitest';
 import * as kiln from '../src/index.js';
 import { describeWebGpu, expectUlps, gpuBackend } from './support/webgpu.js';
 
@@ -79,6 +79,22 @@ describeWebGpu('compiled on webgpu', () => {
     expect(stats.pipelines).toBe(pipelines);
     expectUlps(await y2.data() as Float32Array, await chain(x2).data() as Float32Array, 2, 'batch 9');
     y.dispose();
+  });
+
+  it('intermediates live in the plan\'s arena buffers: a warm run allocates only its output, and in-place reuse is off', async () => {
+    // Two matmuls and elementwise ops between them at O3: values that cannot fuse.
+    const w = gpu(kiln.randn([96, 96], { seed: 6, backend: 'wasm' }).dataSync() as Float32Array, [96, 96]);
+    const f = (x: kiln.Tensor): kiln.Tensor => x.matmul(w).relu().matmul(w).tanh().sum(1);
+    const fast = kiln.compile(f, { inputs: [kiln.spec([8, 96])], target: 'webgpu' });
+    const x = gpu(edgy(8 * 96, 16), [8, 96]);
+    fast.run(x);
+    (fast.run(x) as kiln.Tensor).dispose();
+    const alloc = vi.spyOn(gpuBackend(), 'alloc');
+    const y = fast.run(x) as kiln.Tensor;
+    expect(alloc).toHaveBeenCalledTimes(1); // the graph output
+    alloc.mockRestore();
+    expect(fast.explain()).toMatch(/arena [1-9][\d,]* bytes/);
+    expectUlps(await y.data() as Float32Array, await f(x).data() as Float32Array, 4, 'arena run');
   });
 
   it('constants fold on the CPU (webgpu values cannot be read synchronously) and run on the GPU', async () => {

@@ -148,7 +148,9 @@ export function optimizeGraph(graph: Graph, target: CompileTarget, live: Readonl
 export function lowerGraph(graph: Graph, target: CompileTarget, live: ReadonlyMap<string, Tensor> = new Map(), options: LowerOptions = {}): Lowered {
   const { graph: g, report } = optimizeGraph(graph, target, live, options);
   // Every level plans the arena (per binding, see ExecutionPlan.memoryPlans); O3 adds in-place reuse.
-  const plan = new ExecutionPlan(g, getBackend(target), live, { inPlace: levelIncludes(options.optimize ?? DEFAULT_OPT_LEVEL, 'O3') });
+  // Not on webgpu: a dispatch may not bind one buffer as both input and output.
+  const inPlace = levelIncludes(options.optimize ?? DEFAULT_OPT_LEVEL, 'O3') && target !== 'webgpu';
+  const plan = new ExecutionPlan(g, getBackend(target), live, { inPlace });
   return { graph: g, report, plan };
 }
 

@@ -1,5 +1,5 @@
 import { KilnError, type DType, type TypedArray } from '../../ir/index.js';
-import { KernelAllocations, outOfMemory, type Backend, type Kernel } from '../backend.js';
+import { KernelAllocations, outOfMemory, type Arena, type Backend, type Kernel } from '../backend.js';
 import { BufferUsage, gpuBufferBytes, MapMode, type GpuStorage } from './gpuStorage.js';
 import { webGpuKernelFactories } from './kernelRegistry.js';
 import './kernels/index.js';
@@ -38,6 +38,26 @@ class WebGpuStorage implements GpuStorage {
   host: TypedArray | null = null;
   hostVersion = -1;
   constructor(readonly dtype: DType, readonly size: number, readonly buffer: GPUBuffer) {}
+}
+
+/**
+ * An execution plan's arena on the GPU: one buffer per block offset of the memory plan,
+ * sized for the largest value placed there (values at one offset never live at once, so
+ * they share it). Separate buffers rather than offsets into one: no binding-offset
+ * alignment, and a dispatch never binds one buffer twice.
+ */
+interface WebGpuArena extends Arena {
+  readonly blocks: Map<number, { buffer: GPUBuffer }>;
+}
+
+/** A storage viewing one block of a `WebGpuArena` (its buffer may grow while the plan is prepared). */
+class ArenaViewStorage implements GpuStorage {
+  refs = 1;
+  version = 0;
+  constructor(readonly dtype: DType, readonly size: number, private readonly block: { buffer: GPUBuffer }) {}
+  get buffer(): GPUBuffer {
+    return this.block.buffer;
+  }
 }
 
 /** Storages of at most this many elements keep a host copy of what was written (see `WebGpuStorage.host`). */
@@ -120,6 +140,7 @@ export class WebGpuBackend implements Backend<GpuStorage> {
 
   free(storage: GpuStorage): void {
     storage.refs = 0;
+    if (storage instanceof ArenaViewStorage) return; // the arena's
     const s = storage as WebGpuStorage;
     if (s.freed) return;
     s.freed = true;
@@ -142,6 +163,38 @@ export class WebGpuBackend implements Backend<GpuStorage> {
 
   liveBytes(): number {
     return this.live;
+  }
+
+  allocArena(bytes: number): WebGpuArena {
+    this.checkAlive('compiled run');
+    return { bytes, blocks: new Map() };
+  }
+
+  arenaView(arena: WebGpuArena, byteOffset: number, dtype: DType, size: number): GpuStorage {
+    const need = gpuBufferBytes(size);
+    let block = arena.blocks.get(byteOffset);
+    if (!block || block.buffer.size < need) {
+      if (block) this.retire(block.buffer);
+      const buffer = this.device.createBuffer({ size: need, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST });
+      if (block) block.buffer = buffer;
+      else arena.blocks.set(byteOffset, (block = { buffer }));
+    }
+    return new ArenaViewStorage(dtype, size, block);
+  }
+
+  freeArenaView(view: GpuStorage): void {
+    view.refs = 0;
+  }
+
+  freeArena(arena: WebGpuArena): void {
+    for (const block of arena.blocks.values()) this.retire(block.buffer);
+    arena.blocks.clear();
+  }
+
+  /** Destroys `buffer` once the work recorded so far (which may use it) is submitted. */
+  private retire(buffer: GPUBuffer): void {
+    if (this.encoder) this.destroyAfterSubmit.push(buffer);
+    else buffer.destroy();
   }
 
   // ---- transfers ---------------------------------------------------------------------

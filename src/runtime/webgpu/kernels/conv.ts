@@ -16,7 +16,7 @@ import type { WebGpuBackend } from '../webgpuBackend.js';
 import { runGemm, withOutput, type GemmSpec } from './gemm.js';
 import { applyFusedActivation } from './matmul.js';
 
-type Conv = (backend: WebGpuBackend) => (inputs: readonly KernelInput<GpuStorage>[], attrs: Attrs, outTypes: readonly TensorType[]) => GpuStorage[];
+type Conv = (backend: WebGpuBackend) => (inputs: readonly KernelInput<GpuStorage>[], attrs: Attrs, outTypes: readonly TensorType[], outs?: readonly (GpuStorage | undefined)[]) => GpuStorage[];
 
 const GEOMETRY = ['kh', 'kw', 'sh', 'sw', 'pt', 'pl', 'dh', 'dw'] as const;
 
@@ -34,15 +34,27 @@ fn tap(plane: i32, i: i32, j: i32, r: i32, c: i32) -> T {
   return X[(plane * p.H + ih) * p.W + iw];
 }`;
 
-const CONV_PARAMS = ['G', 'C', 'H', 'W', 'O', 'OH', 'OW', 'Cg', 'Og', ...GEOMETRY];
+const CONV_PARAMS = ['G', 'C', 'H', 'W', 'O', 'OH', 'OW', 'Cg', 'Og', ...GEOMETRY, 'hasBias'];
 
-function conv2dSpec(bias: boolean): GemmSpec {
-  return {
-    key: `conv2d${bias ? '.bias' : ''}`,
+/**
+ * WGSL: `v` plus the bias of channel `o` when there is one. One pipeline serves both
+ * cases (lavapipe takes seconds to compile a tiled pipeline): without a bias, `Bias` is
+ * bound to the weight buffer and never added (v itself, so a -0 stays -0).
+ */
+const WITH_BIAS = `
+fn withBias(v: T, o: i32) -> T { return select(v, v + Bias[o], p.hasBias != 0); }`;
+
+/** The bias buffer to bind (the weight's as a stand-in without a bias) and the `hasBias` uniform. */
+function biasBinding(w: KernelInput<GpuStorage>, b: KernelInput<GpuStorage> | undefined): { bias: GpuStorage; hasBias: number } {
+  return { bias: (b ?? w).storage, hasBias: b ? 1 : 0 };
+}
+
+const CONV2D_SPEC: GemmSpec = {
+    key: 'conv2d',
     scalar: 'f32',
-    inputs: bias ? ['X', 'Wt', 'Bias'] : ['X', 'Wt'],
+    inputs: ['X', 'Wt', 'Bias'],
     params: CONV_PARAMS,
-    functions: `${TAP}
+    functions: `${TAP}${WITH_BIAS}
 // z = n·G + g: image n, group g.
 fn batchBase(z: i32) -> vec4<i32> { return vec4<i32>(z / p.G, z % p.G, 0, 0); }
 fn loadA(bz: vec4<i32>, row: i32, k: i32) -> T { return Wt[(bz.y * p.Og + row) * p.K + k]; }
@@ -53,33 +65,31 @@ fn loadB(bz: vec4<i32>, k: i32, col: i32) -> T {
 }
 fn storeC(bz: vec4<i32>, row: i32, col: i32, v: T) {
   let o = bz.y * p.Og + row;
-  C[(bz.x * p.O + o) * p.N + col] = v${bias ? ' + Bias[o]' : ''};
+  C[(bz.x * p.O + o) * p.N + col] = withBias(v, o);
 }
 `,
-  };
-}
+};
 
-const conv2dKernel: Conv = (backend) => ([x, w, b], attrs, [outType]) => {
+const conv2dKernel: Conv = (backend) => ([x, w, b], attrs, [outType], outs) => {
   const [N, C, H, W] = x!.shape as [number, number, number, number];
   const [O, Cg, kh, kw] = w!.shape as [number, number, number, number];
   const [, , OH, OW] = outType!.shape as [number, number, number, number];
   const G = attrs['group'] as number, Og = O / G;
-  const inputs = b ? [x!.storage, w!.storage, b.storage] : [x!.storage, w!.storage];
-  const { out, buffers } = withOutput(backend, inputs, outType!.dtype, sizeOf(outType!.shape));
-  runGemm(backend, conv2dSpec(b !== undefined), {
+  const { bias, hasBias } = biasBinding(w!, b);
+  const { out, buffers } = withOutput(backend, [x!.storage, w!.storage, bias], outType!.dtype, sizeOf(outType!.shape), outs?.[0]);
+  runGemm(backend, CONV2D_SPEC, {
     m: Og, n: OH * OW, k: Cg * kh * kw, batch: N * G, buffers,
-    params: { G, C, H, W, O, OH, OW, Cg, Og, ...geometry(attrs, kh, kw) },
+    params: { G, C, H, W, O, OH, OW, Cg, Og, ...geometry(attrs, kh, kw), hasBias },
   }, 'tiled');
   return [applyFusedActivation(backend, out, outType!, attrs)];
 };
 
-function convTranspose2dSpec(bias: boolean): GemmSpec {
-  return {
-    key: `convTranspose2d${bias ? '.bias' : ''}`,
+const CONV_TRANSPOSE2D_SPEC: GemmSpec = {
+    key: 'convTranspose2d',
     scalar: 'f32',
-    inputs: bias ? ['X', 'Wt', 'Bias'] : ['X', 'Wt'],
+    inputs: ['X', 'Wt', 'Bias'],
     params: CONV_PARAMS,
-    functions: `
+    functions: `${WITH_BIAS}
 fn batchBase(z: i32) -> vec4<i32> { return vec4<i32>(z / p.G, z % p.G, 0, 0); }
 // Weight [C, Og, kh, kw]: row o, patch index k = (c, i, j).
 fn loadA(bz: vec4<i32>, row: i32, k: i32) -> T {
@@ -100,22 +110,21 @@ fn loadB(bz: vec4<i32>, k: i32, col: i32) -> T {
 }
 fn storeC(bz: vec4<i32>, row: i32, col: i32, v: T) {
   let o = bz.y * p.Og + row;
-  C[(bz.x * p.O + o) * p.N + col] = v${bias ? ' + Bias[o]' : ''};
+  C[(bz.x * p.O + o) * p.N + col] = withBias(v, o);
 }
 `,
-  };
-}
+};
 
-const convTranspose2dKernel: Conv = (backend) => ([x, w, b], attrs, [outType]) => {
+const convTranspose2dKernel: Conv = (backend) => ([x, w, b], attrs, [outType], outs) => {
   const [N, C, H, W] = x!.shape as [number, number, number, number];
   const [, Og, kh, kw] = w!.shape as [number, number, number, number];
   const [, O, OH, OW] = outType!.shape as [number, number, number, number];
   const G = attrs['group'] as number, Cg = C / G;
-  const inputs = b ? [x!.storage, w!.storage, b.storage] : [x!.storage, w!.storage];
-  const { out, buffers } = withOutput(backend, inputs, outType!.dtype, sizeOf(outType!.shape));
-  runGemm(backend, convTranspose2dSpec(b !== undefined), {
+  const { bias, hasBias } = biasBinding(w!, b);
+  const { out, buffers } = withOutput(backend, [x!.storage, w!.storage, bias], outType!.dtype, sizeOf(outType!.shape), outs?.[0]);
+  runGemm(backend, CONV_TRANSPOSE2D_SPEC, {
     m: Og, n: OH * OW, k: Cg * kh * kw, batch: N * G, buffers,
-    params: { G, C, H, W, O, OH, OW, Cg, Og, ...geometry(attrs, kh, kw) },
+    params: { G, C, H, W, O, OH, OW, Cg, Og, ...geometry(attrs, kh, kw), hasBias },
   }, 'tiled');
   return [applyFusedActivation(backend, out, outType!, attrs)];
 };
@@ -146,15 +155,15 @@ fn storeC(bz: vec4<i32>, row: i32, col: i32, v: T) { C[(bz.x * p.Og + row) * p.N
 `,
 };
 
-const conv2dFilterGradKernel: Conv = (backend) => ([a, b], attrs, [outType]) => {
+const conv2dFilterGradKernel: Conv = (backend) => ([a, b], attrs, [outType], outs) => {
   const [N, A, H, W] = a!.shape as [number, number, number, number];
   const [, B, OH, OW] = b!.shape as [number, number, number, number];
   const [, Ag, kh, kw] = outType!.shape as [number, number, number, number];
   const G = attrs['group'] as number, Bg = B / G;
-  const { out, buffers } = withOutput(backend, [a!.storage, b!.storage], outType!.dtype, sizeOf(outType!.shape));
+  const { out, buffers } = withOutput(backend, [a!.storage, b!.storage], outType!.dtype, sizeOf(outType!.shape), outs?.[0]);
   runGemm(backend, FILTER_GRAD_SPEC, {
     m: Bg, n: Ag * kh * kw, k: N * OH * OW, batch: G, buffers,
-    params: { G, C: A, H, W, O: B, OH, OW, Cg: Ag, Og: Bg, ...geometry(attrs, kh, kw) },
+    params: { G, C: A, H, W, O: B, OH, OW, Cg: Ag, Og: Bg, ...geometry(attrs, kh, kw), hasBias: 0 },
   }, 'tiled');
   return [out];
 };

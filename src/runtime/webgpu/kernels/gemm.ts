@@ -185,8 +185,11 @@ export function runGemm(backend: WebGpuBackend, spec: GemmSpec, call: GemmCall, 
   }
 }
 
-/** Allocates C (`size` elements of `dtype`) and returns it with the buffers to bind: `inputs`' then C's. */
-export function withOutput(backend: WebGpuBackend, inputs: readonly GpuStorage[], dtype: GpuStorage['dtype'], size: number): { out: GpuStorage; buffers: GPUBuffer[] } {
-  const out = backend.alloc(dtype, size);
+/**
+ * C (`size` elements of `dtype`): the caller-given output `given` (an execution plan's
+ * arena view) or a fresh one, with the buffers to bind: `inputs`' then C's.
+ */
+export function withOutput(backend: WebGpuBackend, inputs: readonly GpuStorage[], dtype: GpuStorage['dtype'], size: number, given?: GpuStorage): { out: GpuStorage; buffers: GPUBuffer[] } {
+  const out = given ?? backend.alloc(dtype, size);
   return { out, buffers: [...inputs.map((s) => s.buffer), out.buffer] };
 }

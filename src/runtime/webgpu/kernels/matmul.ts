@@ -89,7 +89,7 @@ fn storeC(bz: vec4<i32>, row: i32, col: i32, v: T) { C[bz.z + row * p.N + col] =
   };
 }
 
-const matmulKernel = (backend: WebGpuBackend) => ([a, b]: readonly KernelInput<GpuStorage>[], _attrs: Attrs, [outType]: readonly TensorType[]): GpuStorage[] => {
+const matmulKernel = (backend: WebGpuBackend) => ([a, b]: readonly KernelInput<GpuStorage>[], _attrs: Attrs, [outType]: readonly TensorType[], outs?: readonly (GpuStorage | undefined)[]): GpuStorage[] => {
   // float32 or int32 (bool is refused by the op, float64 by the backend).
   const scalar = a!.dtype === 'int32' ? 'i32' : 'f32';
   const ra = a!.shape.length, rb = b!.shape.length;
@@ -98,53 +98,54 @@ const matmulKernel = (backend: WebGpuBackend) => ([a, b]: readonly KernelInput<G
   const n = rb === 1 ? 1 : b!.shape[rb - 1]!;
   const layout = matmulBatchLayout(a!.shape, b!.shape);
   const { names, values } = batchParams(layout);
-  const { out, buffers } = withOutput(backend, [a!.storage, b!.storage], outType!.dtype, sizeOf(outType!.shape));
+  const { out, buffers } = withOutput(backend, [a!.storage, b!.storage], outType!.dtype, sizeOf(outType!.shape), outs?.[0]);
   runGemm(backend, matmulSpec(scalar, layout.dims.length, names), { m, n, k, batch: layout.count, params: values, buffers });
   return [out];
 };
 
-/** linear: C[r, o] = Σₖ X[r, k]·W[o, k] (+ bias[o]), W read transposed in place. */
-function linearSpec(bias: boolean): GemmSpec {
-  return {
-    key: `linear.f32${bias ? '.bias' : ''}`,
-    scalar: 'f32',
-    inputs: bias ? ['X', 'W', 'Bias'] : ['X', 'W'],
-    params: [],
-    bKFastest: true,
-    functions: `
+/**
+ * linear: C[r, o] = Σₖ X[r, k]·W[o, k] (+ bias[o]), W read transposed in place. One
+ * pipeline with and without a bias (lavapipe takes seconds to compile a tiled pipeline):
+ * without one, `Bias` is bound to W and never added.
+ */
+const LINEAR_SPEC: GemmSpec = {
+  key: 'linear.f32',
+  scalar: 'f32',
+  inputs: ['X', 'W', 'Bias'],
+  params: ['hasBias'],
+  bKFastest: true,
+  functions: `
 fn batchBase(z: i32) -> vec4<i32> { return vec4<i32>(0); }
 fn loadA(bz: vec4<i32>, row: i32, k: i32) -> T { return X[row * p.K + k]; }
 fn loadB(bz: vec4<i32>, k: i32, col: i32) -> T { return W[col * p.K + k]; }
-fn storeC(bz: vec4<i32>, row: i32, col: i32, v: T) { C[row * p.N + col] = v${bias ? ' + Bias[col]' : ''}; }
+fn storeC(bz: vec4<i32>, row: i32, col: i32, v: T) { C[row * p.N + col] = select(v, v + Bias[col], p.hasBias != 0); }
 `,
-  };
-}
+};
 
-const linearKernel = (backend: WebGpuBackend) => ([x, w, b]: readonly KernelInput<GpuStorage>[], attrs: Attrs, [outType]: readonly TensorType[]): GpuStorage[] => {
+const linearKernel = (backend: WebGpuBackend) => ([x, w, b]: readonly KernelInput<GpuStorage>[], attrs: Attrs, [outType]: readonly TensorType[], outs?: readonly (GpuStorage | undefined)[]): GpuStorage[] => {
   const [outF, inF] = w!.shape as [number, number];
   const size = sizeOf(outType!.shape);
   const rows = outF === 0 ? 0 : size / outF;
-  const inputs = b ? [x!.storage, w!.storage, b.storage] : [x!.storage, w!.storage];
-  const { out, buffers } = withOutput(backend, inputs, outType!.dtype, size);
-  runGemm(backend, linearSpec(b !== undefined), { m: rows, n: outF, k: inF, batch: 1, params: {}, buffers });
+  const { out, buffers } = withOutput(backend, [x!.storage, w!.storage, (b ?? w)!.storage], outType!.dtype, size, outs?.[0]);
+  runGemm(backend, LINEAR_SPEC, { m: rows, n: outF, k: inF, batch: 1, params: { hasBias: b ? 1 : 0 }, buffers });
   return [applyFusedActivation(backend, out, outType!, attrs)];
 };
 
 /**
  * The activation fused into a conv2d / convTranspose2d / linear (attr `activation`),
- * applied to the finished output `y` by the activation op's own webgpu kernel, so the
- * result is what the separate op gives, NaN included. Frees `y` when it is replaced.
+ * applied to the finished output `y` in place by the activation op's own webgpu kernel
+ * (given `y` as its output: elementwise kernels bind an aliased input once), so the
+ * result is what the separate op gives, NaN included, in `y` itself (which may be a
+ * caller-given output).
  */
 export function applyFusedActivation(backend: WebGpuBackend, y: GpuStorage, type: TensorType, attrs: Attrs): GpuStorage {
   const act = fusedActivationOf(attrs);
   if (!act) return y;
   const kernel = backend.kernels.get(act.op);
   if (!kernel) throw new KilnError(`no webgpu kernel for the fused activation ${act.op}`);
-  try {
-    return kernel([{ storage: y, shape: type.shape, dtype: type.dtype }], act.attrs, [type])[0]!;
-  } finally {
-    backend.free(y);
-  }
+  const [out] = kernel([{ storage: y, shape: type.shape, dtype: type.dtype }], act.attrs, [type], [y]);
+  if (out !== y) throw new Error(`the webgpu ${act.op} kernel did not run in place`);
+  return y;
 }
 
 registerWebGpuKernels({ matmul: matmulKernel, linear: linearKernel });

@@ -17,7 +17,7 @@ import { registerWebGpuKernels } from '../kernelRegistry.js';
 import type { WebGpuBackend } from '../webgpuBackend.js';
 import { packParams, paramStruct } from './params.js';
 
-type Pool = (backend: WebGpuBackend) => (inputs: readonly KernelInput<GpuStorage>[], attrs: Attrs, outTypes: readonly TensorType[]) => GpuStorage[];
+type Pool = (backend: WebGpuBackend) => (inputs: readonly KernelInput<GpuStorage>[], attrs: Attrs, outTypes: readonly TensorType[], outs?: readonly (GpuStorage | undefined)[]) => GpuStorage[];
 
 const WG = 64;
 const PARAMS = ['total', 'H', 'W', 'OH', 'OW', 'kh', 'kw', 'sh', 'sw', 'pt', 'pl', 'pb', 'pr', 'countIncludePad'] as const;
@@ -141,8 +141,8 @@ function poolParams(attrs: Attrs, total: number, H: number, W: number, OH: numbe
   });
 }
 
-function run(backend: WebGpuBackend, key: string, code: string, inputs: readonly GpuStorage[], outType: TensorType, uniforms: Int32Array, total: number): GpuStorage {
-  const out = backend.alloc(outType.dtype, sizeOf(outType.shape));
+function run(backend: WebGpuBackend, key: string, code: string, inputs: readonly GpuStorage[], outType: TensorType, uniforms: Int32Array, total: number, given?: GpuStorage): GpuStorage {
+  const out = given ?? backend.alloc(outType.dtype, sizeOf(outType.shape));
   if (total > 0) {
     backend.dispatch({ key, code, buffers: [...inputs.map((s) => s.buffer), out.buffer], uniforms, workgroups: backend.grid(total, WG) });
   }
@@ -151,22 +151,22 @@ function run(backend: WebGpuBackend, key: string, code: string, inputs: readonly
 
 /** Forward pools: one invocation per output element. */
 function forwardPool(op: string, code: string): Pool {
-  return (backend) => ([x], attrs, [outType]) => {
+  return (backend) => ([x], attrs, [outType], outs) => {
     const [, , H, W] = x!.shape as [number, number, number, number];
     const [, , OH, OW] = outType!.shape as [number, number, number, number];
     const total = sizeOf(outType!.shape);
-    return [run(backend, op, code, [x!.storage], outType!, poolParams(attrs, total, H, W, OH, OW), total)];
+    return [run(backend, op, code, [x!.storage], outType!, poolParams(attrs, total, H, W, OH, OW), total, outs?.[0])];
   };
 }
 
 /** Pool gradients: one invocation per input element; `dy` is the last input. */
 function gradientPool(op: string, code: string): Pool {
-  return (backend) => (inputs, attrs, [outType]) => {
+  return (backend) => (inputs, attrs, [outType], outs) => {
     const dy = inputs[inputs.length - 1]!;
     const [, , H, W] = outType!.shape as [number, number, number, number];
     const [, , OH, OW] = dy.shape as [number, number, number, number];
     const total = sizeOf(outType!.shape);
-    return [run(backend, op, code, inputs.map((i) => i.storage), outType!, poolParams(attrs, total, H, W, OH, OW), total)];
+    return [run(backend, op, code, inputs.map((i) => i.storage), outType!, poolParams(attrs, total, H, W, OH, OW), total, outs?.[0])];
   };
 }
 
