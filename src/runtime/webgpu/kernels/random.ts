@@ -27,7 +27,8 @@ import type { GpuStorage } from '../gpuStorage.js';
 import { registerWebGpuKernels } from '../kernelRegistry.js';
 import type { WebGpuBackend } from '../webgpuBackend.js';
 import { paramStruct } from './params.js';
-import { cachedCode, dispatchElements, elementMain, outputOf, wgslType, type Outs } from './shape.js';
+import { cachedCode, dispatchElements, elementMain, outputOf, type Outs } from './shape.js';
+import { wgslType } from './elementwise.js';
 
 type Inputs = readonly KernelInput<GpuStorage>[];
 
@@ -131,7 +132,7 @@ const f32Bits = (v: number): number => new Int32Array(Float32Array.of(v).buffer)
 function sample(backend: WebGpuBackend, op: string, t: TensorType, outs: Outs, inputs: readonly GpuStorage[], names: readonly string[], values: Record<string, number>, body: (ty: 'f32' | 'i32' | 'u32') => string, count = sizeOf(t.shape), extra = ''): GpuStorage {
   const size = sizeOf(t.shape);
   const out = outputOf(backend, t, outs);
-  const ty = wgslType(t.dtype, op);
+  const ty = wgslType(t.dtype);
   const key = `${op}.${ty}`;
   const all = ['n', ...names];
   const code = cachedCode(key, () => {

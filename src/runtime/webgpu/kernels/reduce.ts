@@ -30,7 +30,8 @@ import type { GpuStorage } from '../gpuStorage.js';
 import { registerWebGpuKernels } from '../kernelRegistry.js';
 import type { WebGpuBackend } from '../webgpuBackend.js';
 import { packParams, paramStruct } from './params.js';
-import { cachedCode, outputOf, wgslType, type Outs } from './shape.js';
+import { cachedCode, outputOf, type Outs } from './shape.js';
+import { wgslType } from './elementwise.js';
 
 type Inputs = readonly KernelInput<GpuStorage>[];
 type Scalar = 'f32' | 'i32' | 'u32';
@@ -363,14 +364,14 @@ function valueReduction(combine: 'sum' | 'prod' | 'max' | 'min') {
   return (backend: WebGpuBackend) => ([x]: Inputs, attrs: Attrs, [t]: readonly TensorType[], outs?: Outs): GpuStorage[] => {
     const view = reduceView(x!.shape, attrs['axes'] as number[]);
     // Accumulates in the output's type (bool sums and products count in int32).
-    const outType = wgslType(t!.dtype, combine);
+    const outType = wgslType(t!.dtype);
     const acc = outType;
     if (sizeOf(x!.shape) === 0) {
       // An empty reduction (max/min refuse one at inference) is the identity; an empty output has nothing to write.
       return [filled(backend, t!, outs, combine === 'prod' ? 1 : 0)];
     }
     const out = outputOf(backend, t!, outs);
-    runReduction(backend, { combine, input: x!.storage, src: wgslType(x!.dtype, combine), acc, view, out, outType });
+    runReduction(backend, { combine, input: x!.storage, src: wgslType(x!.dtype), acc, view, out, outType });
     return [out];
   };
 }
@@ -379,7 +380,7 @@ function argReduction(combine: 'argmax' | 'argmin') {
   return (backend: WebGpuBackend) => ([x]: Inputs, attrs: Attrs, [t]: readonly TensorType[], outs?: Outs): GpuStorage[] => {
     const out = outputOf(backend, t!, outs);
     if (sizeOf(t!.shape) === 0) return [out];
-    const src = wgslType(x!.dtype, combine);
+    const src = wgslType(x!.dtype);
     runReduction(backend, { combine, input: x!.storage, src, acc: src, view: argView(x!.shape, attrs['axis'] as number | null), out, outType: 'i32' });
     return [out];
   };
@@ -390,7 +391,7 @@ const logSumExp = (backend: WebGpuBackend) => ([x]: Inputs, attrs: Attrs, [t]: r
   // Nothing to reduce: log(0) = −∞ per output.
   if (sizeOf(x!.shape) === 0) return [filled(backend, t!, outs, -Infinity)];
   const view = reduceView(x!.shape, attrs['axes'] as number[]);
-  const src = wgslType(x!.dtype, 'logSumExp');
+  const src = wgslType(x!.dtype);
   const shift = backend.alloc('float32', o);
   runReduction(backend, { combine: 'max', input: x!.storage, src, acc: 'f32', view, out: shift, outType: 'f32' });
   const out = outputOf(backend, t!, outs);

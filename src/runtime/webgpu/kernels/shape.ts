@@ -14,13 +14,14 @@
  *
  * `reshape` is an alias op: it has no kernel.
  */
-import { KilnError, sizeOf, stridesOf, type Attrs, type DType, type TensorType } from '../../../ir/index.js';
+import { sizeOf, stridesOf, type Attrs, type DType, type TensorType } from '../../../ir/index.js';
 import type { KernelInput } from '../../backend.js';
 import { simplifyPermutation } from '../../reference/kernels/linalg.js';
 import { coalesceBox, sliceGeometry } from '../../reference/kernels/shape.js';
 import type { GpuStorage } from '../gpuStorage.js';
 import { registerWebGpuKernels } from '../kernelRegistry.js';
 import type { WebGpuBackend } from '../webgpuBackend.js';
+import { wgslType } from './elementwise.js';
 import { packParams, paramStruct } from './params.js';
 
 type Inputs = readonly KernelInput<GpuStorage>[];
@@ -32,21 +33,13 @@ export function outputOf(backend: WebGpuBackend, t: TensorType, outs: Outs, k = 
   return outs?.[k] ?? backend.alloc(t.dtype, sizeOf(t.shape));
 }
 
-/** The WGSL element type of a dtype on the GPU (every dtype is 4 bytes; bool is u32 0/1). */
-export function wgslType(dtype: DType, op: string): 'f32' | 'i32' | 'u32' {
-  if (dtype === 'float32') return 'f32';
-  if (dtype === 'int32') return 'i32';
-  if (dtype === 'bool') return 'u32';
-  throw new KilnError(`${dtype} is not supported on the webgpu backend (float32, int32 and bool are)`, { op });
-}
-
 /**
  * The WGSL type a kernel that only moves elements reads and writes them as: their bits as
  * u32, so one pipeline serves float32, int32 and bool (0 is all-zero bits in each). Throws
  * for dtypes the backend lacks.
  */
-export function bitsType(dtype: DType, op: string): 'u32' {
-  wgslType(dtype, op);
+export function bitsType(dtype: DType): 'u32' {
+  wgslType(dtype);
   return 'u32';
 }
 
@@ -122,7 +115,7 @@ function copyBox(backend: WebGpuBackend, dtype: DType, op: string, src: GPUBuffe
   // coalesceBox lists dims innermost first; the shader wants them outermost first.
   const n = box.n.slice().reverse(), ss = box.ss.slice().reverse(), ds = box.ds.slice().reverse();
   const r = n.length;
-  const t = bitsType(dtype, op);
+  const t = bitsType(dtype);
   const names = ['n', 'sOff', 'dOff', ...indexed('d', r), ...indexed('ss', r), ...indexed('ds', r)];
   const key = `copyBox.${r}`;
   const code = cachedCode(key, () => {
@@ -222,7 +215,7 @@ const transpose = (backend: WebGpuBackend) => ([x]: Inputs, attrs: Attrs, [t]: r
 
 /** [B, M, N] → [B, N, M] through TILE×TILE tiles of workgroup memory (one extra column against bank conflicts). */
 function tiledTranspose(backend: WebGpuBackend, dtype: DType, src: GPUBuffer, dst: GPUBuffer, b: number, m: number, n: number): void {
-  const t = bitsType(dtype, 'transpose');
+  const t = bitsType(dtype);
   const names = ['B', 'M', 'N', 'tilesN', 'tiles'];
   const key = 'transpose.tiled';
   const code = cachedCode(key, () => `${paramStruct(names, 2)}
@@ -261,7 +254,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 const sliceGrad = (backend: WebGpuBackend) => ([dy]: Inputs, attrs: Attrs, [t]: readonly TensorType[], outs?: Outs): GpuStorage[] => {
   const size = sizeOf(t!.shape);
   const out = outputOf(backend, t!, outs);
-  const ty = bitsType(t!.dtype, 'sliceGrad');
+  const ty = bitsType(t!.dtype);
   const r = t!.shape.length;
   const names = ['n', ...indexed('d', r), ...indexed('start', r), ...indexed('step', r), ...indexed('len', r), ...indexed('gs', r)];
   const key = `sliceGrad.${r}`;
@@ -296,7 +289,7 @@ ${elementMain(body)}`;
 const pad = (backend: WebGpuBackend) => ([x]: Inputs, attrs: Attrs, [t]: readonly TensorType[], outs?: Outs): GpuStorage[] => {
   const size = sizeOf(t!.shape);
   const out = outputOf(backend, t!, outs);
-  const ty = bitsType(t!.dtype, 'pad');
+  const ty = bitsType(t!.dtype);
   const reflect = attrs['mode'] === 'reflect';
   const r = t!.shape.length;
   const pads = attrs['pads'] as number[];
@@ -336,7 +329,7 @@ ${elementMain(body)}`;
 const padReflectGrad = (backend: WebGpuBackend) => ([dy]: Inputs, attrs: Attrs, [t]: readonly TensorType[], outs?: Outs): GpuStorage[] => {
   const size = sizeOf(t!.shape);
   const out = outputOf(backend, t!, outs);
-  const ty = wgslType(t!.dtype, 'padReflectGrad');
+  const ty = wgslType(t!.dtype);
   const r = t!.shape.length;
   const pads = attrs['pads'] as number[];
   const names = ['n', ...indexed('d', r), ...indexed('b', r), ...indexed('pe', r), ...indexed('gs', r)];
@@ -378,7 +371,7 @@ ${elementMain(body)}`;
 const gather = (backend: WebGpuBackend) => ([x, index]: Inputs, attrs: Attrs, [t]: readonly TensorType[], outs?: Outs): GpuStorage[] => {
   const size = sizeOf(t!.shape);
   const out = outputOf(backend, t!, outs);
-  const ty = bitsType(t!.dtype, 'gather');
+  const ty = bitsType(t!.dtype);
   const axis = attrs['axis'] as number;
   const r = index!.shape.length;
   const names = ['n', 'axis', 'axisSize', ...indexed('d', r), ...indexed('xs', r)];
@@ -410,7 +403,7 @@ ${elementMain(body)}`;
 const scatterAdd = (backend: WebGpuBackend) => ([x, index, src]: Inputs, attrs: Attrs, [t]: readonly TensorType[], outs?: Outs): GpuStorage[] => {
   const size = sizeOf(t!.shape);
   const out = outputOf(backend, t!, outs);
-  const ty = wgslType(t!.dtype, 'scatterAdd');
+  const ty = wgslType(t!.dtype);
   const axis = attrs['axis'] as number;
   const r = t!.shape.length;
   const names = ['n', 'axis', 'm', 'ia', 'sa', ...indexed('d', r), ...indexed('id', r), ...indexed('is', r), ...indexed('ss', r)];
@@ -462,7 +455,7 @@ function aroundAxis(shape: readonly number[], axis: number): [number, number] {
 const indexSelect = (backend: WebGpuBackend) => ([x, index]: Inputs, attrs: Attrs, [t]: readonly TensorType[], outs?: Outs): GpuStorage[] => {
   const size = sizeOf(t!.shape);
   const out = outputOf(backend, t!, outs);
-  const ty = bitsType(t!.dtype, 'indexSelect');
+  const ty = bitsType(t!.dtype);
   const axis = attrs['axis'] as number;
   const [, inner] = aroundAxis(x!.shape, axis);
   const names = ['n', 'd', 'm', 'inner'];
@@ -485,7 +478,7 @@ ${elementMain(`  let k = e % p.inner;
 const indexSelectGrad = (backend: WebGpuBackend) => ([dy, index]: Inputs, attrs: Attrs, [t]: readonly TensorType[], outs?: Outs): GpuStorage[] => {
   const size = sizeOf(t!.shape);
   const out = outputOf(backend, t!, outs);
-  const ty = wgslType(t!.dtype, 'indexSelectGrad');
+  const ty = wgslType(t!.dtype);
   const axis = attrs['axis'] as number;
   const [, inner] = aroundAxis(t!.shape, axis);
   const names = ['n', 'd', 'm', 'inner'];
@@ -526,7 +519,7 @@ function triangle(lower: boolean) {
   return (backend: WebGpuBackend) => ([x]: Inputs, attrs: Attrs, [t]: readonly TensorType[], outs?: Outs): GpuStorage[] => {
     const size = sizeOf(t!.shape);
     const out = outputOf(backend, t!, outs);
-    const ty = bitsType(t!.dtype, lower ? 'tril' : 'triu');
+    const ty = bitsType(t!.dtype);
     const r = t!.shape.length;
     const names = ['n', 'rows', 'cols', 'diagonal'];
     const key = lower ? 'tril' : 'triu';

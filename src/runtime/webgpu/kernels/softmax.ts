@@ -17,7 +17,8 @@ import type { GpuStorage } from '../gpuStorage.js';
 import { registerWebGpuKernels } from '../kernelRegistry.js';
 import type { WebGpuBackend } from '../webgpuBackend.js';
 import { packParams, paramStruct } from './params.js';
-import { cachedCode, outputOf, wgslType, type Outs } from './shape.js';
+import { cachedCode, outputOf, type Outs } from './shape.js';
+import { wgslType } from './elementwise.js';
 
 type Inputs = readonly KernelInput<GpuStorage>[];
 
@@ -103,7 +104,7 @@ ${writeRow(log, 't', String(wg))}
 function softmaxKernel(log: boolean) {
   const op = log ? 'logSoftmax' : 'softmax';
   return (backend: WebGpuBackend) => ([x]: Inputs, attrs: Attrs, [t]: readonly TensorType[], outs?: Outs): GpuStorage[] => {
-    wgslType(t!.dtype, op); // float64 is refused here
+    wgslType(t!.dtype); // float64 is refused here
     const out = outputOf(backend, t!, outs);
     const [outer, n, inner] = axisSplit(x!.shape, attrs['axis'] as number);
     const rows = outer * inner;
