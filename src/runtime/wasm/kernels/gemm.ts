@@ -1,6 +1,6 @@
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
 import { wasmThreads } from '../wasmModule.js';
-import { gemmFn, gemmKernels, packedGemmBytes, type GemmTile } from './gemmKernel.js';
+import { gemmFn, gemmKernels, packedGemmBytes, type GemmKernels, type GemmTile } from './gemmKernel.js';
 import { registerView, releaseView, xnnMatmul } from './xnnMatmul.js';
 import { transposeOnHeap } from './simdTranspose.js';
 
@@ -30,6 +30,24 @@ const TILE_WIDE: GemmTile = { mr: 2, np: 2 };
 const TILE_NARROW: GemmTile = { mr: 4, np: 1 };
 /** Rows of A per call: 64 rows of K ≤ 1024 floats is ≤ 256 KiB. */
 const rowBlock = (k: number): number => Math.max(4, Math.min(256, Math.floor(65536 / Math.max(k, 1)) & ~3));
+
+/** The GEMM module on a backend's heap, with its two tiles looked up once. */
+interface Kernels {
+  readonly memory: WebAssembly.Memory;
+  readonly kernels: GemmKernels;
+  readonly wide: ReturnType<typeof gemmFn>;
+  readonly narrow: ReturnType<typeof gemmFn>;
+}
+let current: Kernels | null = null;
+
+function kernelsOf(backend: WasmBackend): Kernels {
+  const memory = backend.memory;
+  if (current?.memory !== memory) {
+    const kernels = gemmKernels(memory);
+    current = { memory, kernels, wide: gemmFn(kernels, TILE_WIDE), narrow: gemmFn(kernels, TILE_NARROW) };
+  }
+  return current;
+}
 
 /** How B is laid out on the heap: row-major [K, N] (matmul) or a linear weight [N, K] (B = Wᵀ). */
 export type BLayout = 'kn' | 'nk';
@@ -123,7 +141,7 @@ function xnnProduct(backend: WasmBackend, a: number, m: number, k: number, b: Wa
   xnnMatmul(backend, aId, m, k, bId, n, oId);
   releaseView(module, aId);
   releaseView(module, oId);
-  if (bias) gemmKernels(backend.memory).addBias(out, bias, m, n);
+  if (bias) kernelsOf(backend).kernels.addBias(out, bias, m, n);
 }
 
 /** B packed at its current version (packed again when it changed). */
@@ -145,8 +163,8 @@ function packed(backend: WasmBackend, b: WasmStorage, layout: BLayout, k: number
 
 /** Packs columns [0, n) of B (whose rows have `ldN` columns) into panels at `dst`. */
 function packB(backend: WasmBackend, src: number, layout: BLayout, k: number, n: number, ldN: number, dst: number): void {
-  if (layout === 'kn') gemmKernels(backend.memory).pack(src, ldN * 4, 4, k, n, dst);
-  else gemmKernels(backend.memory).pack(src, 4, k * 4, k, n, dst);
+  if (layout === 'kn') kernelsOf(backend).kernels.pack(src, ldN * 4, 4, k, n, dst);
+  else kernelsOf(backend).kernels.pack(src, 4, k * 4, k, n, dst);
 }
 
 /** Scratch per backend: the unpacked B's edge panel and the bias's last columns, reused across calls. */
@@ -184,7 +202,7 @@ function heapF32(backend: WasmBackend): Float32Array {
  */
 export function gemmOnHeap(backend: WasmBackend, a: number, m: number, k: number, b: WasmStorage, layout: BLayout, n: number, bias: number, out: number, sliceOffset = -1): void {
   if (m === 0 || n === 0) return;
-  const kernels = gemmKernels(backend.memory);
+  const kernels = kernelsOf(backend);
   const full = n >>> 3, rem = n & 7;
   const key = shapeKey(layout, k, n);
   const cacheable = sliceOffset < 0;
@@ -234,7 +252,7 @@ export function gemmOnHeap(backend: WasmBackend, a: number, m: number, k: number
     const src = (bias >>> 2) + full * 8, dst = edgeBias >>> 2;
     for (let j = 0; j < 8; j++) h[dst + j] = j < rem ? h[src + j]! : 0;
   }
-  const fn = gemmFn(kernels, n < 16 ? TILE_NARROW : TILE_WIDE);
+  const fn = n < 16 ? kernels.narrow : kernels.wide;
   const block = rowBlock(k);
   for (let i0 = 0; i0 < m; i0 += block) {
     const rows = Math.min(block, m - i0);

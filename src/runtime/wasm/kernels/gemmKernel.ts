@@ -229,9 +229,14 @@ export interface GemmKernels {
  * is false), else SIMD128 multiply then add.
  */
 export function gemmKernels(memory: WebAssembly.Memory, fma = relaxedSimdAvailable()): GemmKernels {
-  const useFma = fma && relaxedSimdAvailable();
-  return kernelsOn<GemmKernels>(memory, useFma ? 'gemm-fma' : 'gemm', () => gemmModule(useFma));
+  return fma && relaxedSimdAvailable()
+    ? kernelsOn<GemmKernels>(memory, 'gemm-fma', generateFma)
+    : kernelsOn<GemmKernels>(memory, 'gemm', generatePlain);
 }
+
+// Named generators: a call allocates no closure (the kernels run on every product).
+const generatePlain = (): Uint8Array<ArrayBuffer> => gemmModule(false);
+const generateFma = (): Uint8Array<ArrayBuffer> => gemmModule(true);
 
 /** One tile's function. */
 export function gemmFn(kernels: GemmKernels, tile: GemmTile): GemmFn {
