@@ -122,10 +122,13 @@ describeWebGpu('webgpu reductions', () => {
       expectExact(g, r, 'int32 reduction');
     }
     const xb = input([9, 130], 6, 'bool');
-    for (const op of [(t: kiln.Tensor) => t.sum(1), (t: kiln.Tensor) => t.sum(0), (t: kiln.Tensor) => t.max(1), (t: kiln.Tensor) => t.min(0), (t: kiln.Tensor) => t.argmax(1)]) {
+    for (const op of [(t: kiln.Tensor) => t.sum(1), (t: kiln.Tensor) => t.sum(0), (t: kiln.Tensor) => t.max(1), (t: kiln.Tensor) => t.min(0), (t: kiln.Tensor) => t.argmax(1), (t: kiln.Tensor) => t.prod(0)]) {
       const [g, r] = await onBoth(xb, op);
       expectExact(g, r, 'bool reduction');
     }
+    // int32 logSumExp gives float32.
+    const [gl, rl] = await onBoth(input([5, 21], 7, 'int32', -20, 20), (t) => t.logSumExp(1));
+    expectNear(gl, rl, tol(21), 'int32 logSumExp');
   });
 
   it('NaN propagates through max/min/sum/logSumExp; +0/−0 as Math.max/min; infinities', async () => {
