@@ -1,6 +1,6 @@
 import { fusedActivationOf, type Attrs, type TensorType } from '../../../ir/index.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
-import { simdKernels } from './simdElementwise.js';
+import { simdKernels, type SimdKernel } from './simdElementwise.js';
 
 /**
  * The generated kernels' f32 params of the activations run in place (the same mapping
@@ -23,12 +23,10 @@ const IN_PLACE: Readonly<Record<string, (a: Attrs) => number[]>> = {
  * calling kernel: then the executor copies the result into it).
  */
 export function applyFusedActivationOnHeap(backend: WasmBackend, out: WasmStorage, attrs: Attrs, type: TensorType, given = false): WasmStorage {
-  const act = fusedActivationOf(attrs);
+  const act = parsedActivation(attrs);
   if (!act || out.size === 0) return out;
-  const params = IN_PLACE[act.op];
-  if (params) {
-    const p = params(act.attrs);
-    simdKernels(backend.memory, act.op)[act.op]!(out.ptr, out.ptr, 1, out.size, 0, p[0] ?? 0, p[1] ?? 0);
+  if (act.params) {
+    inPlaceKernel(backend, act)(out.ptr, out.ptr, 1, out.size, 0, act.params[0] ?? 0, act.params[1] ?? 0);
     return out;
   }
   const kernel = backend.kernels.get(act.op);
@@ -38,4 +36,37 @@ export function applyFusedActivationOnHeap(backend: WasmBackend, out: WasmStorag
   const [y] = kernel([{ storage: out, shape: type.shape, dtype: type.dtype }], act.attrs, [type], [out]);
   if (y !== out && !given) backend.free(out);
   return y!;
+}
+
+/** An activation as parsed from a node's attrs, with what running it in place needs. */
+interface ParsedActivation {
+  readonly op: string;
+  readonly attrs: Attrs;
+  /** The generated kernel's f32 params when it runs in place, else null. */
+  readonly params: readonly number[] | null;
+  memory: WebAssembly.Memory | null;
+  kernel: SimdKernel | null;
+}
+
+/** Parsed once per attrs object (a plan's node keeps its attrs): a kernel call allocates nothing. */
+const parsed = new WeakMap<Attrs, ParsedActivation | null>();
+
+function parsedActivation(attrs: Attrs): ParsedActivation | null {
+  let p = parsed.get(attrs);
+  if (p === undefined) {
+    const act = fusedActivationOf(attrs);
+    const params = act ? IN_PLACE[act.op] : undefined;
+    p = act ? { op: act.op, attrs: act.attrs, params: params ? params(act.attrs) : null, memory: null, kernel: null } : null;
+    parsed.set(attrs, p);
+  }
+  return p;
+}
+
+function inPlaceKernel(backend: WasmBackend, act: ParsedActivation): SimdKernel {
+  const memory = backend.memory;
+  if (act.memory !== memory || !act.kernel) {
+    act.kernel = simdKernels(memory, act.op)[act.op]!;
+    act.memory = memory;
+  }
+  return act.kernel;
 }

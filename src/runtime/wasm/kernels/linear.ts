@@ -20,7 +20,7 @@ const linearKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> =
   return (inputs, attrs, outTypes, outs) => {
     const x = inputs[0]!, w = inputs[1]!, b = inputs[2] ?? null;
     if (x.dtype !== 'float32') return fallback(inputs, attrs, outTypes, outs);
-    const [n, inF] = w.shape as [number, number];
+    const n = w.shape[0]!, inF = w.shape[1]!;
     let rows = 1;
     for (let i = 0; i < x.shape.length - 1; i++) rows *= x.shape[i]!;
     const out = outs?.[0] ?? backend.alloc('float32', rows * n);
