@@ -151,6 +151,11 @@ describeWebGpu('webgpu shape ops', () => {
       dyShape[a] = 7;
       await expectSame([input(dyShape, 35), index], (dy, i) => dy.applyOp('indexSelectGrad', [i!], { axis: a, size: x.shape[a]! })[0]!, `indexSelectGrad axis ${axis}`);
     }
+    // The gradient's two formulations: linked lists (index shorter than the output: an
+    // embedding, many repeats) and a scan of the index per output element (index longer).
+    await expectSame([input([300, 8], 48), indices([300], 40, 49)], (dy, i) => dy.applyOp('indexSelectGrad', [i!], { axis: 0, size: 40 })[0]!, 'indexSelectGrad, embedding-like (linked)');
+    await expectSame([input([50, 3], 50, 'int32'), indices([50], 2, 51)], (dy, i) => dy.applyOp('indexSelectGrad', [i!], { axis: 0, size: 2 })[0]!, 'indexSelectGrad, long index (scan)');
+    await expectSame([input([2, 0, 3], 52), indices([0], 4, 53)], (dy, i) => dy.applyOp('indexSelectGrad', [i!], { axis: 1, size: 4 })[0]!, 'indexSelectGrad of an empty index');
     await expectSame([input([5, 2], 36, 'int32'), indices([0], 5, 37)], (t, i) => t.indexSelect(0, i!), 'indexSelect of nothing');
     await expectSame([indices([3, 5], 7, 38)], (t) => t.oneHot(7), 'oneHot');
     await expectSame([indices([4], 1, 39)], (t) => t.oneHot(1), 'oneHot of one class');

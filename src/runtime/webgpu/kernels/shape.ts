@@ -474,29 +474,74 @@ ${elementMain(`  let k = e % p.inner;
   return [out];
 };
 
-/** indexSelectGrad: each output row t sums the dy rows j with index[j] = t, j ascending (the reference's order). */
+/**
+ * indexSelectGrad: each output row t sums the dy rows j with index[j] = t, j ascending (the
+ * reference's order, so the sums are bit-exact). Two formulations, the cheaper one chosen:
+ * - direct: every output element scans the whole index (cost size·m);
+ * - linked: one pass over the index links each j to the next j' with the same value and
+ *   marks the first per value (cost ≤ m², usually far less), then every output element
+ *   walks its own list (cost size + outer·m·inner). An embedding's gradient (vocabulary
+ *   rows, a few hundred tokens) is the case it exists for.
+ */
 const indexSelectGrad = (backend: WebGpuBackend) => ([dy, index]: Inputs, attrs: Attrs, [t]: readonly TensorType[], outs?: Outs): GpuStorage[] => {
   const size = sizeOf(t!.shape);
   const out = outputOf(backend, t!, outs);
   const ty = wgslType(t!.dtype);
   const axis = attrs['axis'] as number;
   const [, inner] = aroundAxis(t!.shape, axis);
+  const d = t!.shape[axis]!;
+  const m = sizeOf(index!.shape);
   const names = ['n', 'd', 'm', 'inner'];
-  const key = `indexSelectGrad.${ty}`;
+  const values = { n: size, d, m, inner };
+  const body = (next: string) => `  let k = e % p.inner;
+  let row = (e / p.inner) % p.d;
+  let i = e / (p.inner * p.d);
+  var acc = ${ty}(0);
+${next}
+  Y[e] = acc;`;
+  if (m < size) {
+    // The lists: NEXT[j] = the next j' with index[j'] = index[j] (−1: none), HEAD[v] = the first j with index[j] = v.
+    const head = backend.alloc('int32', d);
+    backend.fill(head, -1);
+    const next = backend.alloc('int32', m);
+    const linkKey = 'indexSelectGrad.links';
+    const linkCode = cachedCode(linkKey, () => `${paramStruct(names, 3)}
+@group(0) @binding(0) var<storage, read> I: array<i32>;
+@group(0) @binding(1) var<storage, read_write> NEXT: array<i32>;
+@group(0) @binding(2) var<storage, read_write> HEAD: array<i32>;
+${elementMain(`  let v = I[e];
+  var nx = -1;
+  for (var q = e + 1; q < p.m; q++) { if (I[q] == v) { nx = q; break; } }
+  NEXT[e] = nx;
+  var first = v >= 0 && v < p.d;
+  for (var q = 0; q < e && first; q++) { if (I[q] == v) { first = false; } }
+  if (first) { HEAD[v] = e; }`)}`);
+    dispatchElements(backend, linkKey, linkCode, [index!.storage.buffer, next.buffer, head.buffer], names, { ...values, n: m }, m);
+    const key = `indexSelectGrad.linked.${ty}`;
+    const code = cachedCode(key, () => `${paramStruct(names, 4)}
+@group(0) @binding(0) var<storage, read> G: array<${ty}>;
+@group(0) @binding(1) var<storage, read> NEXT: array<i32>;
+@group(0) @binding(2) var<storage, read> HEAD: array<i32>;
+@group(0) @binding(3) var<storage, read_write> Y: array<${ty}>;
+${elementMain(body(`  var j = HEAD[row];
+  while (j >= 0) {
+    acc += G[(i * p.m + j) * p.inner + k];
+    j = NEXT[j];
+  }`))}`);
+    dispatchElements(backend, key, code, [dy!.storage.buffer, next.buffer, head.buffer, out.buffer], names, values, size);
+    backend.free(head);
+    backend.free(next);
+    return [out];
+  }
+  const key = `indexSelectGrad.direct.${ty}`;
   const code = cachedCode(key, () => `${paramStruct(names, 3)}
 @group(0) @binding(0) var<storage, read> G: array<${ty}>;
 @group(0) @binding(1) var<storage, read> I: array<i32>;
 @group(0) @binding(2) var<storage, read_write> Y: array<${ty}>;
-${elementMain(`  let k = e % p.inner;
-  let row = (e / p.inner) % p.d;
-  let i = e / (p.inner * p.d);
-  var acc = ${ty}(0);
-  for (var j = 0; j < p.m; j++) {
+${elementMain(body(`  for (var j = 0; j < p.m; j++) {
     if (I[j] == row) { acc += G[(i * p.m + j) * p.inner + k]; }
-  }
-  Y[e] = acc;`)}`);
-  const m = sizeOf(index!.shape);
-  dispatchElements(backend, key, code, [dy!.storage.buffer, index!.storage.buffer, out.buffer], names, { n: size, d: t!.shape[axis]!, m, inner }, size);
+  }`))}`);
+  dispatchElements(backend, key, code, [dy!.storage.buffer, index!.storage.buffer, out.buffer], names, values, size);
   return [out];
 };
 
