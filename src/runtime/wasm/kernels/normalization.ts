@@ -1,6 +1,7 @@
 import type { Attrs } from '../../../ir/index.js';
 import { oneOutput, type Kernel, type KernelInput } from '../../backend.js';
 import { registerNativeKernels } from '../nativeKernels.js';
+import { reusedScratch } from './reusedScratch.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
 import { layerNormGradName, layerNormName, normalizationKernels, type NormalizationKernels } from './simdNormalization.js';
 
@@ -23,17 +24,14 @@ function channelGeometry(x: KernelInput<WasmStorage>): { outer: number; c: numbe
 
 /**
  * Runs `body` with `count` float64 scratch vectors of `c` elements on the heap (byte
- * addresses), freed afterwards; `views` reads or writes them (take it after allocations).
+ * addresses) from `scratch` (the kernel's block, kept across calls); `views` reads or
+ * writes them (take it after allocations).
  */
-function withVectors<T>(backend: WasmBackend, count: number, c: number, body: (ptrs: number[], views: () => Float64Array[]) => T): T {
-  const base = backend.malloc('float64', Math.max(count * c, 1));
-  try {
-    const ptrs = Array.from({ length: count }, (_x, i) => base + i * c * 8);
-    const views = () => ptrs.map((p) => new Float64Array(backend.memory.buffer, p, c));
-    return body(ptrs, views);
-  } finally {
-    backend.module._free(base);
-  }
+function withVectors<T>(backend: WasmBackend, scratch: (bytes: number) => number, count: number, c: number, body: (ptrs: number[], views: () => Float64Array[]) => T): T {
+  const base = scratch(Math.max(count * c, 1) * 8);
+  const ptrs = Array.from({ length: count }, (_x, i) => base + i * c * 8);
+  const views = () => ptrs.map((p) => new Float64Array(backend.memory.buffer, p, c));
+  return body(ptrs, views);
 }
 
 function f32At(backend: WasmBackend, s: WasmStorage): Float32Array {
@@ -55,10 +53,11 @@ function lazyKernels(backend: WasmBackend): () => NormalizationKernels {
 
 const batchNormKernel: Factory = (backend) => {
   const kernels = lazyKernels(backend);
+  const scratch = reusedScratch(backend);
   return ([x, mean, variance, w, b], attrs: Attrs, _types, outs) => {
     const { outer, c, inner } = channelGeometry(x!);
     const y = outs?.[0] ?? backend.alloc('float32', x!.storage.size);
-    withVectors(backend, 3, c, ([m, sc, sh], views) => {
+    withVectors(backend, scratch, 3, c, ([m, sc, sh], views) => {
       const [mv, scv, shv] = views();
       mv!.set(f32At(backend, mean!.storage));
       channelScale(scv!, f32At(backend, variance!.storage), attrs['eps'] as number, w ? f32At(backend, w.storage) : null);
@@ -72,11 +71,12 @@ const batchNormKernel: Factory = (backend) => {
 
 const batchNormTrainingKernel: Factory = (backend) => {
   const kernels = lazyKernels(backend);
+  const scratch = reusedScratch(backend);
   return ([x, w, b], attrs: Attrs, _types, outs) => {
     const { outer, c, inner } = channelGeometry(x!);
     const y = outs?.[0] ?? backend.alloc('float32', x!.storage.size);
     const meanOut = outs?.[1] ?? backend.alloc('float32', c), varOut = outs?.[2] ?? backend.alloc('float32', c);
-    withVectors(backend, 5, c, ([k, s1, s2, sc, sh], views) => {
+    withVectors(backend, scratch, 5, c, ([k, s1, s2, sc, sh], views) => {
       let [kv, s1v, s2v] = views();
       const xs = f32At(backend, x!.storage);
       // Shift: each channel's first element (the portable kernel's K).
@@ -108,11 +108,12 @@ const batchNormTrainingKernel: Factory = (backend) => {
 
 const batchNormTrainingGradKernel: Factory = (backend) => {
   const kernels = lazyKernels(backend);
+  const scratch = reusedScratch(backend);
   return ([x, dy, mean, variance, dMean, dVar, w], attrs: Attrs, _types, outs) => {
     const { outer, c, inner } = channelGeometry(x!);
     const dx = outs?.[0] ?? backend.alloc('float32', x!.storage.size);
     const dw = outs?.[1] ?? backend.alloc('float32', c), db = outs?.[2] ?? backend.alloc('float32', c);
-    withVectors(backend, 6, c, ([m, s1, s2, a, k1, k0], views) => {
+    withVectors(backend, scratch, 6, c, ([m, s1, s2, a, k1, k0], views) => {
       let [mv, s1v, s2v] = views();
       mv!.set(f32At(backend, mean!.storage));
       s1v!.fill(0);
@@ -160,11 +161,12 @@ function rowsOf(shape: readonly number[], axis: number): { rows: number; len: nu
 
 const layerNormGradKernel: Factory = (backend) => {
   const kernels = lazyKernels(backend);
+  const scratch = reusedScratch(backend);
   return ([x, dy, w], attrs: Attrs, _types, outs) => {
     const { rows, len } = rowsOf(x!.shape, attrs['axis'] as number);
     const dx = outs?.[0] ?? backend.alloc('float32', x!.storage.size);
     const dw = outs?.[1] ?? backend.alloc('float32', len), db = outs?.[2] ?? backend.alloc('float32', len);
-    withVectors(backend, 2, len, ([sw, sb], views) => {
+    withVectors(backend, scratch, 2, len, ([sw, sb], views) => {
       for (const v of views()) v.fill(0);
       kernels()[layerNormGradName(Boolean(w))]!(x!.storage.ptr, dy!.storage.ptr, dx.ptr, w ? w.storage.ptr : 0, sw!, sb!, rows, len, attrs['eps'] as number);
       const [swv, sbv] = views();
