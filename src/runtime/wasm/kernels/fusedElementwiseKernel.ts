@@ -124,6 +124,7 @@ function sizeOf(shape: readonly number[]): number {
 
 /** What a call needs beyond pointers, kept per attrs object (a plan passes the same one every run). */
 interface Prepared {
+  readonly program: string;
   readonly shapes: (readonly number[])[];
   readonly dtypes: DType[];
   readonly plan: BroadcastPlan;
@@ -154,7 +155,7 @@ const fusedElementwise: NativeKernelFactory = (backend) => {
     }
     const key = `fusedElementwise ${plan.modes.join('')} ${dtypes.map(kindOf).join(',')} ${p.text}`;
     const k = kernelsOn<Readonly<Record<string, FusedKernel>>>(backend.memory, key, () => fusedElementwiseModule(p, dtypes, plan.modes))['k']!;
-    return { shapes: inputs.map((x) => x.shape.slice()), dtypes, plan, k };
+    return { program: attrs['program'] as string, shapes: inputs.map((x) => x.shape.slice()), dtypes, plan, k };
   };
   return (inputs, attrs, outTypes, outs) => {
     const ot = outTypes[0]!;
@@ -162,7 +163,7 @@ const fusedElementwise: NativeKernelFactory = (backend) => {
     const out = outs?.[0] ?? backend.alloc(ot.dtype, n);
     if (n === 0) return oneOutput(out, outs);
     let pr = prepared.get(attrs);
-    if (!pr || !sameShapes(inputs, pr)) {
+    if (!pr || pr.program !== attrs['program'] || !sameShapes(inputs, pr)) {
       pr = prepare(inputs, attrs, ot, n);
       prepared.set(attrs, pr);
     }
