@@ -8,12 +8,20 @@ import type { BrowserContext } from 'playwright-core';
 export const CHROMIUM = process.env['KILN_CHROMIUM'] ?? '/usr/bin/chromium';
 /** Headless, and nothing that reaches outside the machine (its network is closed). */
 export const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'];
+/**
+ * For WebGPU pages (issue #12's flags): no `--disable-gpu`, and `--enable-unsafe-webgpu`,
+ * without which Chromium offers no adapter on a machine without a GPU ("No available
+ * adapters."); with it, headless Chromium gets SwiftShader's fallback adapter (Vulkan on
+ * the CPU, shipped inside Chromium: vendor 'google', architecture 'swiftshader').
+ */
+export const CHROMIUM_WEBGPU_FLAGS = ['--headless', '--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'];
 export const chromiumPresent = existsSync(CHROMIUM);
 /** Under CI=true a missing Chromium fails the browser tests instead of skipping them. */
 export const chromiumRequired = process.env['CI'] === 'true';
 
-/** A fresh headless Chromium whose profile lives in `dir/profile`. */
-export async function launchChromium(dir: string, options: { viewport?: { width: number; height: number } } = {}): Promise<BrowserContext> {
+/** A fresh headless Chromium whose profile lives in `dir/profile` (`webgpu`: with CHROMIUM_WEBGPU_FLAGS). */
+export async function launchChromium(dir: string, options: { viewport?: { width: number; height: number }; webgpu?: boolean } = {}): Promise<BrowserContext> {
   const { chromium } = await import('playwright-core');
-  return chromium.launchPersistentContext(path.join(dir, 'profile'), { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, ...options });
+  const { webgpu, ...rest } = options;
+  return chromium.launchPersistentContext(path.join(dir, 'profile'), { executablePath: CHROMIUM, headless: true, args: webgpu ? CHROMIUM_WEBGPU_FLAGS : CHROMIUM_FLAGS, ...rest });
 }
