@@ -1,5 +1,5 @@
-// WebGPU matmul, linear, convolutions and pools (src/runtime/webgpu/kernels/{gemm,matmul,
-// conv,pool}.ts) against the reference backend on the same seeded inputs.
+// WebGPU matmul, linear, convolutions, pools and solvers (src/runtime/webgpu/kernels/{gemm,
+// matmul,conv,pool,linalgSolve}.ts) against the reference backend on the same seeded inputs.
 //
 // Tolerance: a sum of K products is accumulated in float32 on the GPU and in float64 by
 // the reference (whose result is then rounded to float32), so each element must be within
@@ -7,6 +7,7 @@
 // (matmul/linear: the inner dimension; conv2d/convTranspose2d: C/group·kH·kW;
 // conv2dFilterGrad: N·OH·OW; avgPool2d(+Grad): kH·kW). NaN must be where the reference has
 // NaN and infinities must be the same. Int32 matmul and maxPool2d(+Grad) are exact (bits).
+// The solvers' tolerance is stated with their tests.
 import { expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
 import { gemmPath } from '../src/runtime/webgpu/kernels/gemm.js';
@@ -36,8 +37,8 @@ function input(shape: Shape, seed: number, opts: { specials?: number; ties?: boo
   return kiln.tensor(data, { shape: [...shape], backend: 'reference' });
 }
 
-/** Runs `op` on the reference tensors `xs` and on webgpu copies; compares (see the file comment). */
-async function expectAgrees(op: string, xs: readonly kiln.Tensor[], attrs: Record<string, unknown>, k: number | 'exact', what: string): Promise<void> {
+/** Runs `op` on the reference tensors `xs` and on webgpu copies; compares (see the file comment; `k` is the reduction length, or an explicit relative tolerance). */
+async function expectAgrees(op: string, xs: readonly kiln.Tensor[], attrs: Record<string, unknown>, k: number | 'exact' | { rel: number }, what: string): Promise<void> {
   const a = attrs as Parameters<kiln.Tensor['applyOp']>[2];
   const want = xs[0]!.applyOp(op, xs.slice(1), a)[0]!;
   const gpu = xs.map((x) => x.to('webgpu'));
@@ -46,7 +47,7 @@ async function expectAgrees(op: string, xs: readonly kiln.Tensor[], attrs: Recor
   expect(got.dtype, what).toBe(want.dtype);
   const g = await got.data(), w = want.dataSync();
   expect(g.length, what).toBe(w.length);
-  const tol = k === 'exact' ? 0 : 1e-5 * Math.sqrt(Math.max(k, 1));
+  const tol = k === 'exact' ? 0 : typeof k === 'object' ? k.rel : 1e-5 * Math.sqrt(Math.max(k, 1));
   const show = (v: number): string => (Object.is(v, -0) ? '-0' : String(v));
   for (let i = 0; i < w.length; i++) {
     const gi = g[i]!, wi = w[i]!;
@@ -68,6 +69,13 @@ const conv = (strides: number[], pads: number[], dilations: number[], group: num
 /** Output extent of a convolution or pool along one axis (floor mode). */
 const outSize = (n: number, k: number, s: number, d: number, p0: number, p1: number): number => Math.floor((n + p0 + p1 - d * (k - 1) - 1) / s) + 1;
 
+/**
+ * lavapipe compiles a tiled GEMM pipeline (the convolutions' especially) in 2–30 s on
+ * this 2-core machine under load, and a test compiles several: allow minutes. Later runs
+ * hit Mesa's shader cache (seconds).
+ */
+const COMPILE_TIMEOUT = 300_000;
+
 describeWebGpu('webgpu matmul, linear, convolutions and pools', () => {
   it('matmul 2-D: tiled and small paths, odd sizes, size-1 dims, K = 0, empty outputs', async () => {
     // Both shaders are exercised: tiled needs M, N ≥ 16.
@@ -80,14 +88,14 @@ describeWebGpu('webgpu matmul, linear, convolutions and pools', () => {
       [[16, 16], [16, 16]], [[64, 64], [64, 64]], [[65, 130], [130, 97]], [[129, 17], [17, 130]], [[70, 3], [3, 200]],
       [[3, 0], [0, 4]], [[0, 5], [5, 3]], [[20, 7], [7, 0]],
     ] as const) await matmulCase(a, b, seed += 2);
-  });
+  }, COMPILE_TIMEOUT);
 
   it('matmul with 1-D operands (dot, vector·matrix, matrix·vector, batched)', async () => {
     let seed = 100;
     for (const [a, b] of [[[100], [100]], [[1], [1]], [[300], [300, 5]], [[7, 300], [300]], [[40], [3, 40, 20]], [[2, 3, 40, 20], [20]]] as const) {
       await matmulCase(a, b, seed += 2);
     }
-  });
+  }, COMPILE_TIMEOUT);
 
   it('matmul batch dims broadcast, merged into as few strided dims as possible', async () => {
     // [2,1,3] against [4,1]: dims 2 and 4 cannot merge (A repeats along one, B along the other).
@@ -101,14 +109,14 @@ describeWebGpu('webgpu matmul, linear, convolutions and pools', () => {
     ] as const) await matmulCase(a, b, seed += 2);
     // More batch elements than one dispatch's z can hold (65535): split into several dispatches.
     await matmulCase([70000, 1, 2], [2, 3], seed += 2);
-  });
+  }, COMPILE_TIMEOUT);
 
   it('matmul propagates NaN and ±inf as the reference does, in both shaders', async () => {
     let seed = 300;
     for (const [a, b] of [[[9, 37], [37, 5]], [[70, 37], [37, 66]], [[2, 20, 37], [37, 30]]] as const) {
       await matmulCase(a, b, seed += 2, { specials: 40 });
     }
-  });
+  }, COMPILE_TIMEOUT);
 
   it('int32 matmul is exact, wrapping like the reference int32 store', async () => {
     for (const [[a, b], seed] of [[[[5, 20], [20, 3]], 1], [[[33, 20], [20, 40]], 2], [[[3, 17, 20], [20, 18]], 3]] as const) {
@@ -120,7 +128,7 @@ describeWebGpu('webgpu matmul, linear, convolutions and pools', () => {
       };
       await expectAgrees('matmul', [ints(a), ints(b)], {}, 'exact', `int32 [${a.join(', ')}] @ [${b.join(', ')}]`);
     }
-  });
+  }, COMPILE_TIMEOUT);
 
   it('new sizes of one structure reuse its pipelines (sizes are uniforms)', async () => {
     const backend = gpuBackend();
@@ -135,7 +143,7 @@ describeWebGpu('webgpu matmul, linear, convolutions and pools', () => {
     await run([7, 130, 9], [9, 300], 4);
     await run([30, 11], [11, 2], 5);
     expect(backend.stats.pipelines).toBe(before);
-  });
+  }, COMPILE_TIMEOUT);
 
   it('linear: rows from leading dims, with and without bias, fused activations keeping NaN', async () => {
     let seed = 500;
@@ -148,7 +156,7 @@ describeWebGpu('webgpu matmul, linear, convolutions and pools', () => {
       const xs = [input([33, 40], seed++, { specials: 30 }), input([20, 40], seed++), input([20], seed++)];
       await expectAgrees('linear', xs, act, 40, `linear with fused ${act.activation}`);
     }
-  });
+  }, COMPILE_TIMEOUT);
 
   it('conv2d: padding, strides, dilations, groups (depthwise too), 1×1, bias, fused relu, NaN/inf', async () => {
     const cases: [Shape, Shape, ReturnType<typeof conv>, boolean][] = [
@@ -169,7 +177,7 @@ describeWebGpu('webgpu matmul, linear, convolutions and pools', () => {
     }
     const xs = [input([2, 3, 9, 11], seed++, { specials: 40 }), input([4, 3, 3, 3], seed++), input([4], seed++)];
     await expectAgrees('conv2d', xs, conv([1, 1], [1, 1, 1, 1], [1, 1], 1, { activation: 'relu' }), 27, 'conv2d + bias + fused relu on NaN/inf inputs');
-  });
+  }, COMPILE_TIMEOUT);
 
   it('convTranspose2d: strides, output padding, dilations, groups, bias, fused leakyRelu', async () => {
     const cases: [Shape, Shape, ReturnType<typeof conv>, boolean][] = [
@@ -185,7 +193,7 @@ describeWebGpu('webgpu matmul, linear, convolutions and pools', () => {
       if (bias) xs.push(input([w[1]! * attrs.group], seed++));
       await expectAgrees('convTranspose2d', xs, attrs, (x[1]! / attrs.group) * w[2]! * w[3]!, `convTranspose2d x [${x.join(', ')}] w [${w.join(', ')}] ${JSON.stringify(attrs)}`);
     }
-  });
+  }, COMPILE_TIMEOUT);
 
   it('conv2dFilterGrad: padding, strides, dilations, groups', async () => {
     const cases: [Shape, number, [number, number], ReturnType<typeof conv>][] = [
@@ -202,7 +210,7 @@ describeWebGpu('webgpu matmul, linear, convolutions and pools', () => {
       const xs = [input(a, seed++), input([a[0]!, outC, oh, ow], seed++)];
       await expectAgrees('conv2dFilterGrad', xs, { ...attrs, kernelShape: [kh, kw] }, a[0]! * oh * ow, `conv2dFilterGrad a [${a.join(', ')}] → ${outC}×[${kh}, ${kw}] ${JSON.stringify(attrs)}`);
     }
-  });
+  }, COMPILE_TIMEOUT);
 
   const poolCases: (readonly [Shape, PoolAttrs])[] = [
     ...POOL_2X2_SHAPES.map((s): readonly [Shape, PoolAttrs] => [s, { kernelShape: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0] }]),
@@ -218,7 +226,7 @@ describeWebGpu('webgpu matmul, linear, convolutions and pools', () => {
       const ow = outSize(x[3]!, attrs.kernelShape[1]!, attrs.strides[1]!, 1, attrs.pads[1]!, attrs.pads[3]!);
       await expectAgrees('maxPool2dGrad', [xs, input([x[0]!, x[1]!, oh, ow], seed++)], attrs, 'exact', `maxPool2dGrad [${x.join(', ')}] ${JSON.stringify(attrs)}`);
     }
-  });
+  }, COMPILE_TIMEOUT);
 
   it('avgPool2d and avgPool2dGrad, with and without countIncludePad', async () => {
     let seed = 1000;
@@ -232,5 +240,76 @@ describeWebGpu('webgpu matmul, linear, convolutions and pools', () => {
         await expectAgrees('avgPool2dGrad', [input([x[0]!, x[1]!, oh, ow], seed++)], { ...attrs, inputShape: [x[2]!, x[3]!] }, k, `avgPool2dGrad [${x.join(', ')}] ${JSON.stringify(attrs)}`);
       }
     }
-  });
+  }, COMPILE_TIMEOUT);
+});
+
+/** A reference tensor from explicit values. */
+const tensorOf = (data: Float32Array, shape: Shape): kiln.Tensor => kiln.tensor(data, { shape: [...shape], backend: 'reference' });
+
+/** Batches of n×n matrices `rand(-1, 1) + diag·I`: diagonally dominant for diag ≥ n, so well conditioned. */
+function dominant(shape: Shape, seed: number, diag: number): kiln.Tensor {
+  const n = shape[shape.length - 1]!;
+  const data = input(shape, seed).dataSync().slice() as Float32Array;
+  for (let i = 0; i < data.length; i++) if (Math.floor(i / n) % n === i % n) data[i] = data[i]! + diag;
+  return tensorOf(data, shape);
+}
+
+/** `op` on webgpu gives NaN for every element (the reference throws a KilnError instead: a kernel cannot stop the caller). */
+async function expectAllNaN(op: string, xs: readonly kiln.Tensor[], attrs: Record<string, unknown>, what: string): Promise<void> {
+  const a = attrs as Parameters<kiln.Tensor['applyOp']>[2];
+  expect(() => xs[0]!.applyOp(op, xs.slice(1), a), `${what}: the reference throws`).toThrow(kiln.KilnError);
+  const gpu = xs.map((x) => x.to('webgpu'));
+  const got = await gpu[0]!.applyOp(op, gpu.slice(1), a)[0]!.data();
+  expect(Array.from(got).every((v) => Number.isNaN(v)), `${what}: all NaN, got ${Array.from(got).slice(0, 8).join(', ')}…`).toBe(true);
+}
+
+const SOLVE_TOL = { rel: 1e-4 };
+
+/** Like `dominant`, but the large entries on the anti-diagonal: partial pivoting must swap rows. */
+function antiDominant(shape: Shape, seed: number): kiln.Tensor {
+  const n = shape[shape.length - 1]!;
+  const data = input(shape, seed).dataSync().slice() as Float32Array;
+  for (let i = 0; i < data.length; i++) if (Math.floor(i / n) % n === n - 1 - (i % n)) data[i] = data[i]! + n;
+  return tensorOf(data, shape);
+}
+
+// The solvers factor in float32 on the GPU and in float64 in the reference: errors grow
+// like n·2⁻²³·cond(A). These matrices are diagonally dominant (cond < 10, n ≤ 40), so 1e-4
+// relative to max(1, |reference|) holds with a wide margin.
+describeWebGpu('webgpu cholesky, solveTriangular, solve', () => {
+  it('cholesky of SPD matrices (batched, symmetric part of a non-symmetric input); not positive-definite gives NaN', async () => {
+    let seed = 1100;
+    for (const shape of [[1, 1], [3, 3], [17, 17], [40, 40], [2, 3, 9, 9]] as const) {
+      const n = shape[shape.length - 1]!;
+      // M·Mᵀ + n·I plus an antisymmetric part the kernel must ignore.
+      const m = input(shape, seed++);
+      const spd = m.matmul(m.transpose(-2, -1)).add(kiln.eye(n, n, { backend: 'reference' }).mul(n));
+      const skew = input(shape, seed++).mul(0.1);
+      const a = spd.add(skew.sub(skew.transpose(-2, -1)));
+      await expectAgrees('cholesky', [a], {}, SOLVE_TOL, `cholesky [${shape.join(', ')}]`);
+    }
+    await expectAllNaN('cholesky', [tensorOf(Float32Array.of(1, 2, 2, 1), [2, 2])], {}, 'cholesky of an indefinite matrix');
+  }, COMPILE_TIMEOUT);
+
+  it('solveTriangular: upper and lower, several columns, broadcast batch dims; a zero diagonal gives NaN', async () => {
+    let seed = 1200;
+    for (const [a, b] of [[[1, 1], [1, 1]], [[5, 5], [5, 3]], [[33, 33], [33, 7]], [[2, 1, 9, 9], [3, 9, 4]]] as const) {
+      for (const upper of [false, true]) {
+        await expectAgrees('solveTriangular', [dominant(a, seed++, 2), input(b, seed++)], { upper }, SOLVE_TOL, `solveTriangular upper=${upper} [${a.join(', ')}] \\ [${b.join(', ')}]`);
+      }
+    }
+    await expectAllNaN('solveTriangular', [tensorOf(Float32Array.of(1, 0, 5, 0), [2, 2]), tensorOf(Float32Array.of(1, 2), [2, 1])], { upper: false }, 'a zero diagonal element');
+  }, COMPILE_TIMEOUT);
+
+  it('solve: LU with pivoting, broadcast batch dims, non-finite A gives NaN like the reference; singular A gives NaN', async () => {
+    let seed = 1300;
+    for (const [a, b] of [[[1, 1], [1, 1]], [[6, 6], [6, 2]], [[40, 40], [40, 5]], [[3, 1, 7, 7], [2, 7, 3]]] as const) {
+      const n = a[a.length - 1]!;
+      // Dominant after a row permutation too: pivoting is exercised by scaling rows down.
+      await expectAgrees('solve', [dominant(a, seed++, n), input(b, seed++)], {}, SOLVE_TOL, `solve [${a.join(', ')}] \\ [${b.join(', ')}]`);
+      await expectAgrees('solve', [antiDominant(a, seed++), input(b, seed++)], {}, SOLVE_TOL, `solve (anti-diagonal dominant: every column pivots) [${a.join(', ')}]`);
+    }
+    await expectAgrees('solve', [tensorOf(Float32Array.of(1, NaN, 2, 3), [2, 2]), tensorOf(Float32Array.of(1, 2), [2, 1])], {}, SOLVE_TOL, 'solve with a NaN in A');
+    await expectAllNaN('solve', [tensorOf(Float32Array.of(1, 2, 2, 4), [2, 2]), tensorOf(Float32Array.of(1, 2), [2, 1])], {}, 'solve with a singular A');
+  }, COMPILE_TIMEOUT);
 });

@@ -8,3 +8,4 @@ import './matmul.js';
 import './conv.js';
 import './pool.js';
 import './fusedElementwise.js';
+import './linalgSolve.js';

@@ -55,7 +55,8 @@ export function matmulBatchLayout(a: readonly number[], b: readonly number[]): B
   return { dims, strideA, strideB, count };
 }
 
-function batchParams(layout: BatchLayout): { names: string[]; values: Record<string, number> } {
+/** The uniforms of a batch layout: `bd{i}` (size), `sa{i}`, `sb{i}` (strides in matrices) per merged dim. */
+export function batchParams(layout: BatchLayout): { names: string[]; values: Record<string, number> } {
   const names: string[] = [];
   const values: Record<string, number> = {};
   layout.dims.forEach((d, i) => {
@@ -67,20 +68,31 @@ function batchParams(layout: BatchLayout): { names: string[]; values: Record<str
   return { names, values };
 }
 
-function matmulSpec(scalar: 'f32' | 'i32', rank: number, names: readonly string[]): GemmSpec {
-  // Innermost batch dim first: z is the row-major index over the output's batch dims.
+/**
+ * WGSL `fn batchMatrices(z: i32) -> vec2<i32>`: which matrix of A and of B output batch
+ * element z reads (row-major over the output's batch dims), from `batchParams`' uniforms.
+ */
+export function batchMatricesWgsl(rank: number): string {
   const steps: string[] = [];
   for (let i = rank - 1; i >= 0; i--) steps.push(`{ let i = t % p.bd${i}; t = t / p.bd${i}; oa += i * p.sa${i}; ob += i * p.sb${i}; }`);
+  return `
+fn batchMatrices(z: i32) -> vec2<i32> {
+  var t = z; var oa = 0; var ob = 0;
+  ${steps.join('\n  ')}
+  return vec2<i32>(oa, ob);
+}`;
+}
+
+function matmulSpec(scalar: 'f32' | 'i32', rank: number, names: readonly string[]): GemmSpec {
   return {
     key: `matmul.${scalar}.r${rank}`,
     scalar,
     inputs: ['A', 'B'],
     params: names,
-    functions: `
+    functions: `${batchMatricesWgsl(rank)}
 fn batchBase(z: i32) -> vec4<i32> {
-  var t = z; var oa = 0; var ob = 0;
-  ${steps.join('\n  ')}
-  return vec4<i32>(oa * p.M * p.K, ob * p.K * p.N, z * p.M * p.N, 0);
+  let o = batchMatrices(z);
+  return vec4<i32>(o.x * p.M * p.K, o.y * p.K * p.N, z * p.M * p.N, 0);
 }
 fn loadA(bz: vec4<i32>, row: i32, k: i32) -> T { return A[bz.x + row * p.K + k]; }
 fn loadB(bz: vec4<i32>, k: i32, col: i32) -> T { return B[bz.y + k * p.N + col]; }
