@@ -87,8 +87,8 @@ export function gemmRows(wasm: WasmBackend): Row[] {
     const packed = wasm.malloc('float32', packedGemmBytes(K, N) / 4);
     plain['pack']!(b.ptr, N * 4, 4, K, N, packed);
     const full = N >> 3, edge = packed + full * K * 32;
-    // The tile gemm.ts picks (2×16; 4×8 when N < 16).
-    const tile: GemmTile = N < 16 ? { mr: 4, np: 1 } : { mr: 2, np: 2 };
+    // The tile gemm.ts picks (1×24 for M = 1; 4×8 when N < 16; else 2×16).
+    const tile: GemmTile = M === 1 ? { mr: 1, np: 3 } : N < 16 ? { mr: 4, np: 1 } : { mr: 2, np: 2 };
     const fn = `gemm_${tile.mr}x${tile.np * 8}`;
     const ap = wasm.shapePtr([1, M, K], 0), bp = wasm.shapePtr([1, K, N], 1);
     const xnn = 'XNNPACK _FusedMatMul (B cached)';

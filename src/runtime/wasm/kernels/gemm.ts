@@ -22,12 +22,16 @@ import { transposeOnHeap } from './simdTranspose.js';
 // 37 vs 50, 512³ 32 vs 46 (register-only f32x4 multiply-add peak ≈ 50–54). So it runs every
 // float32 product the wasm linear and matmul kernels see on 1 thread (threads: below).
 // Tiles: 2×16 (12 v128 registers live); 4×8 when N < 16 (2×16 would leave its 16-column
-// groups unused: 31 vs 27 at N = 10); M = 1 runs 2×16's one-row tile. 4×16, 6×8, 3×16 and 2×24 spill registers in V8 (≈25 GFLOP/s);
-// 1×32 was slower than 1×16 for M = 1. Rows go in blocks (`rowBlock`) so that a block of A
+// groups unused: 31 vs 27 at N = 10); 1×24 for M = 1: a GEMV is bound by the latency of
+// its accumulator chains (relaxed FMA, 4 cycles, is ≈20% slower there than multiply then
+// add, 3), so more chains win: 1×784·784×512 in 26.5 µs vs 29.2 (1×16) and 35 (XNNPACK);
+// 1×32 and 1×48 take twice as long (4–6 panel streams). 4×16, 6×8, 3×16 and 2×24 spill
+// registers in V8 (≈25 GFLOP/s). Rows go in blocks (`rowBlock`) so that a block of A
 // stays in L2 while B's panels stream past it.
 
 const TILE_WIDE: GemmTile = { mr: 2, np: 2 };
 const TILE_NARROW: GemmTile = { mr: 4, np: 1 };
+const TILE_GEMV: GemmTile = { mr: 1, np: 3 };
 /** Rows of A per call: 64 rows of K ≤ 1024 floats is ≤ 256 KiB. */
 const rowBlock = (k: number): number => Math.max(4, Math.min(256, Math.floor(65536 / Math.max(k, 1)) & ~3));
 
@@ -37,6 +41,7 @@ interface Kernels {
   readonly kernels: GemmKernels;
   readonly wide: ReturnType<typeof gemmFn>;
   readonly narrow: ReturnType<typeof gemmFn>;
+  readonly gemv: ReturnType<typeof gemmFn>;
 }
 let current: Kernels | null = null;
 
@@ -44,7 +49,7 @@ function kernelsOf(backend: WasmBackend): Kernels {
   const memory = backend.memory;
   if (current?.memory !== memory) {
     const kernels = gemmKernels(memory);
-    current = { memory, kernels, wide: gemmFn(kernels, TILE_WIDE), narrow: gemmFn(kernels, TILE_NARROW) };
+    current = { memory, kernels, wide: gemmFn(kernels, TILE_WIDE), narrow: gemmFn(kernels, TILE_NARROW), gemv: gemmFn(kernels, TILE_GEMV) };
   }
   return current;
 }
@@ -252,7 +257,7 @@ export function gemmOnHeap(backend: WasmBackend, a: number, m: number, k: number
     const src = (bias >>> 2) + full * 8, dst = edgeBias >>> 2;
     for (let j = 0; j < 8; j++) h[dst + j] = j < rem ? h[src + j]! : 0;
   }
-  const fn = n < 16 ? kernels.narrow : kernels.wide;
+  const fn = m === 1 ? kernels.gemv : n < 16 ? kernels.narrow : kernels.wide;
   const block = rowBlock(k);
   for (let i0 = 0; i0 < m; i0 += block) {
     const rows = Math.min(block, m - i0);
