@@ -2,7 +2,8 @@
  * GEMM rows of the `kernels` suite: XNNPACK `_FusedMatMul` as Kiln called it before (B's
  * packing cached by tensor id) vs Kiln's generated GEMM (src/runtime/wasm/kernels/
  * gemmKernel.ts) on packed B (a constant), unpacked row-major B (a B seen for the first
- * time) and, where the engine has relaxed SIMD, with `f32x4.relaxed_madd`, on the shapes
+ * time) and, where the engine has relaxed SIMD, with `f32x4.relaxed_madd` (multi-row tiles
+ * only: the M = 1 tile multiplies then adds in both modules), on the shapes
  * of the models bench; plus the register-only f32x4 multiply-add peak the GFLOP/s are
  * measured against. All raw calls on preallocated heap buffers, 1 thread.
  *

@@ -5,8 +5,9 @@
  * module is compiled (NODE_OPTIONS refuses the flag). Kiln detects it (never requires it):
  *  - `relaxedSimdAvailable()` is true, and `gemmKernels` picks the FMA module by default;
  *  - a product whose rounding tells the two apart: (−1)·1 + (1+2⁻¹²)² is 2⁻¹¹ + 2⁻²⁴ fused
- *    (one rounding, exact here) and 2⁻¹¹ with the product rounded first; relaxed_madd may
- *    be either (the engine picks), the plain module must give 2⁻¹¹;
+ *    (one rounding, exact here) and 2⁻¹¹ with the product rounded first; relaxed_madd (the
+ *    multi-row tiles) may be either (the engine picks), the one-row GEMV tile and the plain
+ *    module must give 2⁻¹¹;
  *  - linear and matmul through Kiln on the FMA kernels vs the float64 reference backend,
  *    NaN and ±Inf where the reference has them; tolerance 1e-5·√K of the largest magnitude
  *    (as test/gemmKernel.test.ts states it).
@@ -36,26 +37,34 @@ describe('relaxed SIMD GEMM', () => {
     expect(gemmKernels(wasm.memory)).toBe(gemmKernels(wasm.memory, true));
   });
 
-  it('multiply-adds with relaxed_madd (fused or not, as the engine picks); the plain module rounds the product first', () => {
+  it('multi-row tiles multiply-add with relaxed_madd (fused or not, as the engine picks); the GEMV tile and the plain module round the product first', () => {
     const e = 2 ** -12;
-    const a = wasm.alloc('float32', 2), b = wasm.alloc('float32', 2 * 9), c = wasm.alloc('float32', 9);
-    (wasm.view(a) as Float32Array).set([-1, 1 + e]);
-    const bv = wasm.view(b) as Float32Array; // B [2, 9]: every column (1, 1 + 2⁻¹²)
-    bv.fill(1, 0, 9);
-    bv.fill(1 + e, 9, 18);
     const fused = 2 ** -11 + 2 ** -24, rounded = 2 ** -11;
-    gemmOnHeap(wasm, a.ptr, 1, 2, b, 'kn', 9, 0, c.ptr);
-    const got = Array.from(wasm.view(c) as Float32Array);
-    expect([fused, rounded]).toContain(got[0]);
-    expect(new Set(got).size, 'one value in every column').toBe(1);
-    // The plain SIMD128 module on the same operands: the product rounded first.
-    const edge = wasm.alloc('float32', 2 * 8);
-    const plain = gemmKernels(wasm.memory, false);
-    plain.pack(b.ptr + 8 * 4, 9 * 4, 4, 2, 1, edge.ptr);
-    (plain['gemm_4x8'] as (...args: number[]) => void)(a.ptr, 8, b.ptr, 36, 32, edge.ptr, 0, 0, c.ptr, 36, 1, 9, 2);
-    expect(Array.from(wasm.view(c) as Float32Array)).toEqual(new Array(9).fill(rounded));
-    console.log(`relaxed_madd here: ${got[0] === fused ? 'fused (one rounding)' : 'unfused'}`);
-    for (const s of [a, b, c, edge]) wasm.free(s);
+    // A [3, 2]: every row (−1, 1 + 2⁻¹²); B [2, N]: every column (1, 1 + 2⁻¹²).
+    const a = wasm.alloc('float32', 6);
+    (wasm.view(a) as Float32Array).set([-1, 1 + e, -1, 1 + e, -1, 1 + e]);
+    for (const N of [9, 20]) { // the 4×8 and the 2×16 tile
+      const b = wasm.alloc('float32', 2 * N), c = wasm.alloc('float32', 3 * N);
+      const bv = wasm.view(b) as Float32Array;
+      bv.fill(1, 0, N);
+      bv.fill(1 + e, N, 2 * N);
+      gemmOnHeap(wasm, a.ptr, 3, 2, b, 'kn', N, 0, c.ptr);
+      const got = Array.from(wasm.view(c) as Float32Array);
+      expect([fused, rounded]).toContain(got[0]);
+      expect(new Set(got).size, `N = ${N}: one value everywhere`).toBe(1);
+      if (N === 9) console.log(`relaxed_madd here: ${got[0] === fused ? 'fused (one rounding)' : 'unfused'}`);
+      // One row: the GEMV tile (multiply, then add).
+      gemmOnHeap(wasm, a.ptr, 1, 2, b, 'kn', N, 0, c.ptr);
+      expect(Array.from((wasm.view(c) as Float32Array).subarray(0, N)), `N = ${N}, M = 1`).toEqual(new Array(N).fill(rounded));
+      // The plain SIMD128 module, 3 rows.
+      const edge = wasm.alloc('float32', 2 * 8);
+      const plain = gemmKernels(wasm.memory, false);
+      plain.pack(b.ptr + (N & ~7) * 4, N * 4, 4, 2, N & 7, edge.ptr);
+      (plain['gemm_4x8'] as (...args: number[]) => void)(a.ptr, 8, b.ptr, N * 4, 32, edge.ptr, 0, 0, c.ptr, N * 4, 3, N, 2);
+      expect(Array.from(wasm.view(c) as Float32Array), `N = ${N}, plain`).toEqual(new Array(3 * N).fill(rounded));
+      for (const s of [b, c, edge]) wasm.free(s);
+    }
+    wasm.free(a);
   });
 
   function pair(shape: number[], seed: number, special: [number, number][] = []): [kiln.Tensor, kiln.Tensor] {

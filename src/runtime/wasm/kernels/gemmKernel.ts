@@ -14,8 +14,10 @@ import { cat, I, kernelsOn, ModuleBuilder, T, type Code, type ValType } from '..
 // accumulated the same way whatever the tile: acc = 0, then acc + a[i,k]·b[k,j] for
 // k = 0, 1, … in order, then + bias[j]. So the choice of tile (by shape) never changes a
 // bit, and matmul then add gives the same bits as the fused linear. With relaxed SIMD the
-// multiply-add is `f32x4.relaxed_madd` (one rounding on x64 with FMA), in its own module,
-// compiled only where the engine validates it (`relaxedSimdAvailable`).
+// multi-row tiles' multiply-add is `f32x4.relaxed_madd` (one rounding on x64 with FMA), in
+// its own module, compiled only where the engine validates it (`relaxedSimdAvailable`);
+// there a row computed alone (the multiply-then-add GEMV tile) may differ from the same
+// row in a batch in the last bits.
 //
 // Signature (i32; addresses and strides in bytes): gemm_<MR>x<NP·8>(a, lda, b, ldb,
 // panelStride, edgeB, bias, edgeBias, c, ldc, M, N, K); bias = 0 for none. K = 0 leaves
@@ -193,10 +195,14 @@ function emitAddBias(m: ModuleBuilder): void {
   m.func('addBias', [T.i32, T.i32, T.i32, T.i32], [], [T.i32, T.i32, T.i32, T.i32], body);
 }
 
-/** The GEMM module: every tile of `GEMM_TILES`, `pack` and `addBias`; `fma` uses relaxed_madd. */
+/** The GEMM module: every tile of `GEMM_TILES`, `pack` and `addBias`; `fma`: the multi-row tiles use relaxed_madd. */
 export function gemmModule(fma: boolean, tiles: readonly GemmTile[] = GEMM_TILES): Uint8Array<ArrayBuffer> {
   const m = new ModuleBuilder().importMemory();
-  for (const tile of tiles) emitGemm(m, tile, fma);
+  // The one-row tile multiplies then adds even here: a GEMV is bound by its accumulator
+  // chains' latency, which relaxed_madd lengthens (4 cycles vs the add's 3 on x64: ≈20%
+  // slower measured); the multi-row tiles are throughput-bound (equal here, ahead where
+  // multiply and add share the FMA ports).
+  for (const tile of tiles) emitGemm(m, tile, fma && tile.mr > 1);
   emitPack(m);
   emitAddBias(m);
   return m.bytes();
