@@ -45,7 +45,8 @@ const CASES: readonly Case[] = [
   { key: 'resblock', title: 'ResNet basic block with BN, 8×64×32×32', input: [8, 64, 32, 32], iters: { gpu: 20, software: 1 }, unit: 'ms' },
 ];
 
-const SYSTEMS = { compiled: 'Kiln compiled (webgpu)', eager: 'Kiln eager (webgpu)', tfjs: 'tfjs-backend-webgpu eager' } as const;
+/** Row names (every row runs on webgpu; tfjs-backend-webgpu runs eagerly). */
+const SYSTEMS = { compiled: 'Kiln compiled', eager: 'Kiln eager', tfjs: 'tfjs-backend-webgpu' } as const;
 type System = keyof typeof SYSTEMS;
 
 // ---- the GPU ------------------------------------------------------------------------------
@@ -79,7 +80,7 @@ async function setUpGpu(): Promise<Adapter> {
   const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
   const fallback = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? false;
   const describe = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s).join(' ') || 'unnamed adapter';
-  const cpu = /llvmpipe|lavapipe|swiftshader|softpipe|software|warp/i.exec(describe);
+  const cpu = /llvmpipe|lavapipe|swiftshader|softpipe|warp/i.exec(describe) ?? /software/i.exec(describe);
   const software = cpu ? `'${cpu[0]}' is a CPU implementation of Vulkan/WebGPU` : fallback ? `the adapter is a fallback (CPU) adapter` : null;
   return { describe, software };
 }
@@ -375,7 +376,7 @@ export async function webgpuSuite(): Promise<Row[]> {
       const extra = { system: s, adapter: adapter.describe, correctnessOnly: software, crossCheck: cc ?? null, tolerance: TOLERANCE, ...(failed.has(s) ? { skipped: failed.get(s) } : {}) };
       if (at >= 0) {
         const row = measured[at]!;
-        rows.push({ ...row, name: `${row.name}, Δ rel ${cc!.rel === 0 ? '0' : cc!.rel.toExponential(1)}`, extra });
+        rows.push({ ...row, name: `${row.name}, Δ ${cc!.rel === 0 ? '0' : cc!.rel.toExponential(1)}`, extra });
       } else {
         rows.push({ title, name: `${SYSTEMS[s]}: not timed (${failed.get(s)})`, median: NaN, rounds: [], ratio: NaN, unit: c.unit, extra });
       }
