@@ -276,7 +276,7 @@ function antiDominant(shape: Shape, seed: number): kiln.Tensor {
 // The solvers factor in float32 on the GPU and in float64 in the reference: errors grow
 // like n·2⁻²³·cond(A). These matrices are diagonally dominant (cond < 10, n ≤ 40), so 1e-4
 // relative to max(1, |reference|) holds with a wide margin.
-describeWebGpu('webgpu cholesky, solveTriangular, solve', () => {
+describeWebGpu('webgpu cholesky, solveTriangular, solve, lstsq', () => {
   it('cholesky of SPD matrices (batched, symmetric part of a non-symmetric input); not positive-definite gives NaN', async () => {
     let seed = 1100;
     for (const shape of [[1, 1], [3, 3], [17, 17], [40, 40], [2, 3, 9, 9]] as const) {
@@ -311,5 +311,19 @@ describeWebGpu('webgpu cholesky, solveTriangular, solve', () => {
     }
     await expectAgrees('solve', [tensorOf(Float32Array.of(1, NaN, 2, 3), [2, 2]), tensorOf(Float32Array.of(1, 2), [2, 1])], {}, SOLVE_TOL, 'solve with a NaN in A');
     await expectAllNaN('solve', [tensorOf(Float32Array.of(1, 2, 2, 4), [2, 2]), tensorOf(Float32Array.of(1, 2), [2, 1])], {}, 'solve with a singular A');
+  }, COMPILE_TIMEOUT);
+
+  it('lstsq: tall (least squares) and wide (minimum norm), broadcast batch dims, m = 0; non-finite A gives NaN like the reference; rank-deficient A gives NaN', async () => {
+    let seed = 1400;
+    // Tall and wide A with orthogonal-ish columns/rows (a dominant block), so cond(A) is small.
+    for (const [a, b] of [[[1, 1], [1, 1]], [[9, 4], [9, 3]], [[40, 17], [40, 2]], [[4, 9], [4, 3]], [[2, 1, 12, 5], [3, 12, 2]], [[3, 7], [3, 1]]] as const) {
+      const m = a[a.length - 2]!, n = a[a.length - 1]!;
+      const data = input(a, seed++).dataSync().slice() as Float32Array;
+      for (let i = 0; i < data.length; i++) if (Math.floor(i / n) % m === i % n) data[i] = data[i]! + Math.max(m, n);
+      await expectAgrees('lstsq', [tensorOf(data, a), input(b, seed++)], {}, SOLVE_TOL, `lstsq [${a.join(', ')}] \\ [${b.join(', ')}]`);
+    }
+    await expectAgrees('lstsq', [input([0, 3], seed++), input([0, 2], seed++)], {}, 'exact', 'lstsq with no equations (m = 0): zeros');
+    await expectAgrees('lstsq', [tensorOf(Float32Array.of(1, 2, Infinity, 4, 5, 6), [3, 2]), input([3, 1], seed++)], {}, SOLVE_TOL, 'lstsq with an inf in A');
+    await expectAllNaN('lstsq', [tensorOf(Float32Array.of(1, 2, 2, 4, 3, 6), [3, 2]), input([3, 1], seed++)], {}, 'lstsq with rank-deficient A');
   }, COMPILE_TIMEOUT);
 });

@@ -1,15 +1,18 @@
 /**
- * cholesky, solveTriangular and solve on the webgpu backend: the reference kernels'
- * algorithms (src/runtime/reference/kernels/linalgSolve.ts) in WGSL, one invocation per
- * matrix (per matrix column for solveTriangular), batch dims broadcast as in matmul.
+ * cholesky, solveTriangular, solve and lstsq on the webgpu backend: the reference
+ * kernels' algorithms (src/runtime/reference/kernels/linalgSolve.ts) in WGSL, one
+ * invocation per matrix (per matrix column for solveTriangular), batch dims broadcast as
+ * in matmul. Fine for the small systems these ops meet in models; a large one runs on a
+ * single GPU thread.
  *
  * Two differences, both because a GPU kernel cannot stop the caller (that needs a read
  * back, which a kernel never waits for):
- * - where the reference throws (A not positive-definite, a zero diagonal, A singular to
- *   working precision), the matrix's result is all NaN instead, as JAX does;
- * - the work is float32, so "singular to working precision" means a pivot at most
- *   n·2⁻²³·max|A| (the reference: float64, n·2⁻⁵²·max|A|).
- * lstsq has no webgpu kernel yet.
+ * - where the reference throws (A not positive-definite, a zero diagonal, A singular or
+ *   rank-deficient to working precision), the matrix's result is all NaN instead, as
+ *   JAX does;
+ * - the work is float32, so "to working precision" means a pivot (an R diagonal) at most
+ *   n·2⁻²³·max|A| (rows·2⁻²³·max column norm for lstsq); the reference works in float64
+ *   with 2⁻⁵².
  */
 import { sizeOf, type Attrs, type TensorType } from '../../../ir/index.js';
 import type { KernelInput } from '../../backend.js';
@@ -158,6 +161,124 @@ function solveShader(rank: number, names: readonly string[]): string {
   }`);
 }
 
+/** WGSL: applies H_j = I − β·v·vᵀ (reflector j of Q, at q in scratch, columns of `rows`) to the k work columns at y. */
+const APPLY_REFLECTOR = `
+fn applyReflector(q: i32, rows: i32, j: i32, beta: f32, y: i32, k: i32) {
+  if (beta == 0.0) { return; }
+  let cj = q + j * rows;
+  for (var c = 0; c < k; c++) {
+    let yc = y + c * rows;
+    var s = 0.0;
+    for (var i = j; i < rows; i++) { s += S[cj + i] * S[yc + i]; }
+    s *= beta;
+    for (var i = j; i < rows; i++) { S[yc + i] -= s * S[cj + i]; }
+  }
+}`;
+
+/**
+ * Least squares by Householder QR of A (m ≥ n) or of Aᵀ (m < n), `rows × cols` with
+ * rows ≥ cols, in scratch (per output matrix: Q column-major, R, the β's, work columns Y).
+ */
+function lstsqShader(rank: number, names: readonly string[]): string {
+  return solverShader(['A', 'B'], ['S'], ['m', 'S', ...names], batchMatricesWgsl(rank) + APPLY_REFLECTOR, `
+  let m = p.m;
+  let o = batchMatrices(e);
+  let aBase = o.x * m * n;
+  let bBase = o.y * m * k;
+  let oBase = e * n * k;
+  let tall = m >= n;
+  let rows = select(n, m, tall);
+  let cols = select(m, n, tall);
+  let q = e * p.S;
+  let r = q + rows * cols;
+  let betas = r + cols * cols;
+  let y = betas + cols;
+  var finite = true;
+  for (var i = 0; i < m * n; i++) { finite = finite && isFinite(A[aBase + i]); }
+  if (!finite) {
+    for (var i = 0; i < n * k; i++) { Out[oBase + i] = fromBits(0x7fc00000u); }
+    return;
+  }
+  if (m == 0) {
+    // No equations: the minimum-norm solution is 0.
+    for (var i = 0; i < n * k; i++) { Out[oBase + i] = 0.0; }
+    return;
+  }
+  // Q's column c: column c of A (tall) or row c of A (wide); scale: the largest column norm.
+  var scale = 0.0;
+  for (var c = 0; c < cols; c++) {
+    var s2 = 0.0;
+    for (var i = 0; i < rows; i++) {
+      let v = select(A[aBase + c * n + i], A[aBase + i * n + c], tall);
+      S[q + c * rows + i] = v;
+      s2 += v * v;
+    }
+    scale = max(scale, sqrt(s2));
+  }
+  for (var j = 0; j < cols; j++) {
+    let cj = q + j * rows;
+    var norm2 = 0.0;
+    for (var i = j; i < rows; i++) { norm2 += S[cj + i] * S[cj + i]; }
+    let norm = sqrt(norm2);
+    let x0 = S[cj + j];
+    let alpha = select(norm, -norm, x0 >= 0.0);
+    var beta = 0.0;
+    if (norm != 0.0) {
+      S[cj + j] = x0 - alpha;
+      // vᵀv = 2·norm·(norm + |x0|)
+      beta = 1.0 / (norm * (norm + abs(x0)));
+    }
+    S[betas + j] = beta;
+    S[r + j * cols + j] = alpha;
+    for (var c = j + 1; c < cols; c++) {
+      let cc = q + c * rows;
+      var s = 0.0;
+      for (var i = j; i < rows; i++) { s += S[cj + i] * S[cc + i]; }
+      s *= beta;
+      for (var i = j; i < rows; i++) { S[cc + i] -= s * S[cj + i]; }
+      S[r + j * cols + c] = S[cc + j];
+    }
+  }
+  let tol = f32(rows) * 1.1920929e-7 * scale;
+  for (var j = 0; j < cols; j++) {
+    if (!(abs(S[r + j * cols + j]) > tol)) {
+      for (var i = 0; i < n * k; i++) { Out[oBase + i] = fromBits(0x7fc00000u); }
+      return;
+    }
+  }
+  if (tall) {
+    // Qᵀ·B (the reflectors in order), then R·X = (Qᵀ·B)[0:n] by back substitution.
+    for (var c = 0; c < k; c++) {
+      for (var i = 0; i < m; i++) { S[y + c * m + i] = B[bBase + i * k + c]; }
+    }
+    for (var j = 0; j < n; j++) { applyReflector(q, rows, j, S[betas + j], y, k); }
+    for (var c = 0; c < k; c++) {
+      let yc = y + c * m;
+      for (var i = n - 1; i >= 0; i--) {
+        var s = S[yc + i];
+        for (var j = i + 1; j < n; j++) { s -= S[r + i * n + j] * S[yc + j]; }
+        S[yc + i] = s / S[r + i * n + i];
+        Out[oBase + i * k + c] = S[yc + i];
+      }
+    }
+  } else {
+    // Aᵀ = Q·R, so A = Rᵀ·Qᵀ: solve Rᵀ·z = B (forward), then X = Q·[z; 0].
+    for (var i = 0; i < n * k; i++) { S[y + i] = 0.0; }
+    for (var c = 0; c < k; c++) {
+      let yc = y + c * n;
+      for (var i = 0; i < m; i++) {
+        var s = B[bBase + i * k + c];
+        for (var j = 0; j < i; j++) { s -= S[r + j * m + i] * S[yc + j]; }
+        S[yc + i] = s / S[r + i * m + i];
+      }
+    }
+    for (var j = m - 1; j >= 0; j--) { applyReflector(q, rows, j, S[betas + j], y, k); }
+    for (var c = 0; c < k; c++) {
+      for (var i = 0; i < n; i++) { Out[oBase + i * k + c] = S[y + c * n + i]; }
+    }
+  }`);
+}
+
 const choleskyKernel: Solver = (backend) => ([a], _attrs, [outType], outs) => {
   const n = a!.shape[a!.shape.length - 1]!;
   const size = sizeOf(outType!.shape);
@@ -213,4 +334,25 @@ const solveKernel: Solver = (backend) => ([a, b], _attrs, [outType], outs) => {
   return [out];
 };
 
-registerWebGpuKernels({ cholesky: choleskyKernel, solveTriangular: solveTriangularKernel, solve: solveKernel });
+const lstsqKernel: Solver = (backend) => ([a, b], _attrs, [outType], outs) => {
+  const plan = solvePlan(a!, b!, false);
+  const m = a!.shape[a!.shape.length - 2]!;
+  const out = outs?.[0] ?? backend.alloc(outType!.dtype, sizeOf(outType!.shape));
+  const count = plan.n === 0 || plan.k === 0 ? 0 : plan.layout.count;
+  if (count > 0) {
+    const rank = plan.layout.dims.length;
+    const rows = Math.max(m, plan.n), cols = Math.min(m, plan.n);
+    const perMatrix = rows * cols + cols * cols + cols + rows * plan.k;
+    const scratch = backend.alloc('float32', count * perMatrix);
+    const { names, values } = batchParams(plan.layout);
+    backend.dispatch({
+      key: `lstsq.r${rank}`, code: lstsqShader(rank, names), buffers: [a!.storage.buffer, b!.storage.buffer, scratch.buffer, out.buffer],
+      uniforms: packParams(['count', 'n', 'k', 'upper', 'm', 'S', ...names], { count, n: plan.n, k: plan.k, upper: 0, m, S: perMatrix, ...values }),
+      workgroups: backend.grid(count, WG),
+    });
+    backend.free(scratch);
+  }
+  return [out];
+};
+
+registerWebGpuKernels({ cholesky: choleskyKernel, solveTriangular: solveTriangularKernel, solve: solveKernel, lstsq: lstsqKernel });
