@@ -133,10 +133,11 @@ describe.runIf(hasAdapter)('Kiln on WebGPU in Chromium', () => {
     await site?.close();
   });
 
-  it('the page gets SwiftShader\'s fallback adapter from navigator.gpu, and Kiln uses it', () => {
-    expect(probe!.adapter).toMatchObject({ vendor: 'google', architecture: 'swiftshader', isFallbackAdapter: true });
+  it('the page gets an adapter from navigator.gpu (without a GPU: SwiftShader\'s fallback), and Kiln runs on it', () => {
+    const { vendor, architecture, isFallbackAdapter } = probe!.adapter!;
+    if (isFallbackAdapter) expect({ vendor, architecture }).toEqual({ vendor: 'google', architecture: 'swiftshader' });
     expect(page.error).toBeUndefined();
-    expect(page.adapter?.kiln).toMatch(/swiftshader/);
+    expect(page.adapter!.kiln).toContain(`${vendor} ${architecture}`.trim());
   });
 
   it('eager MLP, CNN, LSTM, residual block and NaN/±Inf/±0 elementwise give Node\'s numbers', () => {
