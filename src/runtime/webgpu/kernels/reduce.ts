@@ -5,19 +5,22 @@
  * A reduction is a view of the input as (output o, reduced position k) → element offset:
  * the kept and the reduced dims, merged where they stay contiguous (reducePlan, as the
  * reference backend walks them). It runs in passes; each pass reduces chunks of k for
- * every o into partials, and the next pass reduces the partials, until one chunk is left:
+ * every o into partials, and the next pass reduces the partials, until one chunk is left
+ * (one pass for K below 16384 rows or 256 columns, so the pipelines a model uses do not
+ * change with its batch size in that range):
  * - workgroup pass: a workgroup per (o, chunk); each invocation folds a strided run of
- *   the chunk, then the workgroup folds the invocations' values as a tree in workgroup
- *   memory (partials laid out [O, C]);
- * - thread pass: an invocation per (o, chunk), folding ≤ 64 consecutive k (short
- *   reductions, and column reductions where neighbouring invocations read neighbouring
- *   elements; partials laid out [C, O]).
+ *   ≤ 64 elements of the chunk, then the workgroup folds the invocations' values as a
+ *   tree in workgroup memory (partials laid out [O, C]);
+ * - thread pass: an invocation per (o, chunk) of ≤ 256 consecutive k (short reductions,
+ *   and column reductions where neighbouring invocations read neighbouring elements;
+ *   partials laid out [C, O]).
  *
- * Accuracy: WGSL has no float64, so float sums and products accumulate in float32 as a
- * tree (at most 16 sequential adds per invocation, then log₂ of the workgroup; passes
- * nest), where the reference accumulates in float64: results agree within
- * 1e-5·√K·max(1, |reference|) for K reduced elements (the tests' tolerance). int32 sums
- * and products wrap like int32 arithmetic, as the reference's int32 store does: exact.
+ * Accuracy: WGSL has no float64, so float sums accumulate in float32 in levels: an
+ * invocation adds runs of 16 elements, then the runs' sums (≤ 16 + 16 sequential adds),
+ * the workgroup merges invocations as a tree, passes nest; the reference accumulates in
+ * float64. Results agree within 1e-5·√K·max(1, |reference|) for K reduced elements (the
+ * tests' tolerance; float products too). int32 sums and products wrap like int32
+ * arithmetic, as the reference's int32 store does: exact.
  * max/min propagate NaN (tested by bits: lavapipe folds `x != x` to false), and of +0 and
  * −0 max gives +0 and min −0, as Math.max/min; argmax/argmin take the first extreme, NaN
  * counting as the extreme. logSumExp is max, then the exp-sum shifted by the max (an
@@ -89,9 +92,9 @@ function choosePass(o: number, k: number, view: ReduceView): PassShape {
   if (k <= 16) return { mode: 'th', wg: 64, chunk: Math.max(k, 1) };
   const last = view.kept[view.kept.length - 1];
   // Column reductions (the innermost dim kept): an invocation per output keeps reads coalesced.
-  if (last !== undefined && last.stride === 1 && o >= 64) return { mode: 'th', wg: 64, chunk: 64 };
+  if (last !== undefined && last.stride === 1 && o >= 64) return { mode: 'th', wg: 64, chunk: 256 };
   const wg = k >= 4096 ? 256 : 64;
-  return { mode: 'wg', wg, chunk: wg * 16 };
+  return { mode: 'wg', wg, chunk: wg * 64 };
 }
 
 /** The generated code of one pass: everything that changes the WGSL text is here (and in the key). */
@@ -205,12 +208,20 @@ function passCode(s: PassSpec): string {
   const shift = s.expShift || s.logShift ? '  let sh = shiftOf(o);\n' : '';
   const value = s.expShift ? `exp(${load} - sh)` : load;
   // Fold element k (at `off`) into the invocation's accumulator.
+  // float sums in two levels: runs of 16 added in order, the runs' sums added into
+  // `total`, so an invocation's ≤ 256 elements see at most 16 + 16 sequential adds.
+  const twoLevel = s.combine === 'sum' && s.acc === 'f32';
   const fold = arg
     ? `    let v = ${value};
     let ix = ${s.first ? 'u32(k)' : 'XI[off]'};
     if (takeB(acc, ai, v, ix)) { acc = v; ai = ix; }`
-    : `    acc = comb(acc, ${value});`;
-  const init = `  var acc = ${identity(s.combine, s.acc)};\n${arg ? '  var ai = 0xffffffffu;\n' : ''}`;
+    : twoLevel
+      ? `    acc = acc + ${value};
+    run++;
+    if (run == 16) { total = total + acc; acc = 0.0; run = 0; }`
+      : `    acc = comb(acc, ${value});`;
+  const init = `  var acc = ${identity(s.combine, s.acc)};\n${arg ? '  var ai = 0xffffffffu;\n' : ''}${twoLevel ? '  var run = 0;\n  var total = 0.0;\n' : ''}`;
+  const unwind = twoLevel ? '  acc = total + acc;\n' : '';
   const store = (at: string) => {
     if (!s.final) return `PV[${at}] = acc;${arg ? ` PI[${at}] = ai;` : ''}`;
     if (arg) return `Y[o] = i32(ai);`;
@@ -242,7 +253,7 @@ ${loop}  for (var k = k0; k < k1; k++) {
     let off = base + redOff(k);
 ${fold}
   }
-  ${store('u')}
+${unwind}  ${store('u')}
 }
 `;
   }
@@ -262,7 +273,7 @@ ${loop}  for (var k = k0 + i32(lidx); k < k1; k += ${wg}) {
     let off = base + redOff(k);
 ${fold}
   }
-  sv[lidx] = acc;
+${unwind}  sv[lidx] = acc;
   ${arg ? 'si[lidx] = ai;' : ''}
   workgroupBarrier();
   for (var s = ${wg / 2}u; s > 0u; s >>= 1u) {
