@@ -1,4 +1,4 @@
-import type { Kernel } from '../../backend.js';
+import { oneOutput, type Kernel } from '../../backend.js';
 import { planMatmul, simplifyPermutation } from '../../reference/kernels/linalg.js';
 import { registerNativeKernels } from '../nativeKernels.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
@@ -29,21 +29,21 @@ const matmulKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> =
       const k = b.shape[0]!, n = b.shape[1]!, rows = sizeOfRows(a.shape);
       const out = outs?.[0] ?? backend.alloc('float32', rows * n);
       gemmOnHeap(backend, a.storage.ptr, rows, k, b.storage, 'kn', n, 0, out.ptr);
-      return [out];
+      return oneOutput(out, outs);
     }
     const plan = planMatmul(a.shape, b.shape);
     const { m, k, n } = plan;
     const size = plan.batch * m * n;
     const out = outs?.[0] ?? backend.alloc('float32', size);
-    if (size === 0) return [out];
+    if (size === 0) return oneOutput(out, outs);
     if (plan.batchB === 1) {
       gemmOnHeap(backend, a.storage.ptr, plan.batchA * m, k, b.storage, 'kn', n, 0, out.ptr);
-      return [out];
+      return oneOutput(out, outs);
     }
     for (let t = 0; t < plan.batch; t++) {
       gemmOnHeap(backend, a.storage.ptr + plan.aOff[t]! * m * k * 4, m, k, b.storage, 'kn', n, 0, out.ptr + t * m * n * 4, plan.bOff[t]! * k * n);
     }
-    return [out];
+    return oneOutput(out, outs);
   };
 };
 
@@ -76,16 +76,16 @@ const transposeKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage
     // Scratch slots hold 16 int32s; float64 never lives on this backend.
     if (s.shape.length > 16 || x.dtype === 'float64') return fallback(inputs, attrs, outTypes, outs);
     const out = outs?.[0] ?? backend.alloc(x.dtype, x.storage.size);
-    if (x.storage.size === 0) return [out];
+    if (x.storage.size === 0) return oneOutput(out, outs);
     let identity = true;
     for (let i = 0; i < s.perm.length; i++) if (s.perm[i] !== i) { identity = false; break; }
     if (identity) {
       backend.copy(x.storage, out);
-      return [out];
+      return oneOutput(out, outs);
     }
-    if ((x.dtype === 'float32' || x.dtype === 'int32') && transposeOnHeap(backend.memory, x.storage.ptr, s.shape, s.perm, out.ptr)) return [out];
+    if ((x.dtype === 'float32' || x.dtype === 'int32') && transposeOnHeap(backend.memory, x.storage.ptr, s.shape, s.perm, out.ptr)) return oneOutput(out, outs);
     fn(x.storage.id, backend.shapePtr(s.shape, 0), s.shape.length, CPP_DTYPE[x.dtype], out.id, backend.shapePtr(s.perm, 1), s.perm.length);
-    return [out];
+    return oneOutput(out, outs);
   };
 };
 

@@ -1,4 +1,4 @@
-import type { Kernel } from '../../backend.js';
+import { oneOutput, type Kernel } from '../../backend.js';
 import { registerNativeKernels } from '../nativeKernels.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
 import { fallbackOf } from './elementwise.js';
@@ -24,9 +24,9 @@ const linearKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> =
     let rows = 1;
     for (let i = 0; i < x.shape.length - 1; i++) rows *= x.shape[i]!;
     const out = outs?.[0] ?? backend.alloc('float32', rows * n);
-    if (rows * n === 0) return [out];
+    if (rows * n === 0) return oneOutput(out, outs);
     gemmOnHeap(backend, x.storage.ptr, rows, inF, w.storage, 'nk', n, b ? b.storage.ptr : 0, out.ptr);
-    return [applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!, out === outs?.[0])];
+    return oneOutput(applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!, out === outs?.[0]), outs);
   };
 };
 

@@ -1,5 +1,5 @@
 import { sizeOf } from '../../../ir/index.js';
-import type { Kernel } from '../../backend.js';
+import { oneOutput, type Kernel } from '../../backend.js';
 import { poolGeom } from '../../reference/kernels/nn.js';
 import { registerNativeKernels } from '../nativeKernels.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
@@ -46,7 +46,7 @@ const conv2dNhwcKernel = (backend: WasmBackend, name: string): Kernel<WasmStorag
     const out = outs?.[0] ?? backend.alloc('float32', sizeOf(outTypes[0]!.shape));
     const fn = depthwise ? m._FusedDepthwiseConv2D! : m._FusedConv2D!;
     fn(x.storage.id, N, H, W, w.storage.id, kh, kw, b ? b.storage.id : 0, pt, pr, pb, pl, 0, dh, dw, sh, sw, C, O, 0, 0, 0, out.id);
-    return [applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!, out === outs?.[0])];
+    return oneOutput(applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!, out === outs?.[0]), outs);
   };
 };
 
@@ -66,7 +66,7 @@ const poolNhwcKernel = (kind: 'max' | 'avg') => (backend: WasmBackend, name: str
     } finally {
       backend.module._free(scratch);
     }
-    return [out];
+    return oneOutput(out, outs);
   };
 };
 

@@ -166,7 +166,7 @@ const conv2dKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> =
         }
       },
     }, out);
-    return [applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!, out === outs?.[0])];
+    return oneOutput(applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!, out === outs?.[0]), outs);
   };
 };
 
@@ -215,7 +215,7 @@ const convTranspose2dKernel = (backend: WasmBackend, name: string): Kernel<WasmS
           }
         },
       }, out);
-      return [applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!, out === outs?.[0])];
+      return oneOutput(applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!, out === outs?.[0]), outs);
     }
     // The conv this is the input gradient of maps [Og, OH, OW] to [H, W].
     const geom = convGeom(attrs, Og, OH, OW, H, W, kh, kw);
@@ -256,7 +256,7 @@ const convTranspose2dKernel = (backend: WasmBackend, name: string): Kernel<WasmS
         }
       }
     }
-    return [applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!, out === outs?.[0])];
+    return oneOutput(applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!, out === outs?.[0]), outs);
   };
 };
 
@@ -336,7 +336,7 @@ const conv2dFilterGradKernel = (backend: WasmBackend, name: string): Kernel<Wasm
     backend.free(bt);
     backend.free(res);
     if (acc) f32(backend).set(acc, out.ptr >>> 2);
-    return [out];
+    return oneOutput(out, outs);
   };
 };
 
