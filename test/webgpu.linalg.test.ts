@@ -10,6 +10,7 @@
 // The solvers' tolerance is stated with their tests.
 import { expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
+import { filterGradChunks } from '../src/runtime/webgpu/kernels/conv.js';
 import { gemmPath } from '../src/runtime/webgpu/kernels/gemm.js';
 import { matmulBatchLayout } from '../src/runtime/webgpu/kernels/matmul.js';
 import { rng } from './support/kernelChecks.js';
@@ -202,7 +203,13 @@ describeWebGpu('webgpu matmul, linear, convolutions and pools', () => {
       [[3, 70, 4, 4], 65, [1, 1], conv([1, 1], [0, 0, 0, 0], [1, 1], 1)],
       [[1, 1, 1, 1], 1, [1, 1], conv([1, 1], [0, 0, 0, 0], [1, 1], 1)],
       [[2, 6, 7, 7], 6, [3, 3], conv([1, 1], [1, 1, 1, 1], [1, 1], 6)],
+      // K = N·OH·OW large against a small output: split into chunks summed in a second pass.
+      [[8, 4, 32, 32], 6, [3, 3], conv([1, 1], [1, 1, 1, 1], [1, 1], 1)],
+      [[10, 4, 23, 25], 6, [3, 2], conv([1, 2], [1, 0, 1, 0], [1, 1], 2)],
     ];
+    expect(filterGradChunks(6, 36, 8 * 32 * 32, 1)).toBe(8);
+    expect(filterGradChunks(3, 12, 10 * 23 * 12, 2)).toBe(2); // the grouped case below
+    expect(filterGradChunks(6, 4, 2 * 9 * 8, 1)).toBe(1);
     let seed = 800;
     for (const [a, outC, [kh, kw], attrs] of cases) {
       const oh = outSize(a[2]!, kh, attrs.strides[0]!, attrs.dilations[0]!, attrs.pads[0]!, attrs.pads[2]!);

@@ -15,6 +15,7 @@ import { registerWebGpuKernels } from '../kernelRegistry.js';
 import type { WebGpuBackend } from '../webgpuBackend.js';
 import { runGemm, withOutput, type GemmSpec } from './gemm.js';
 import { applyFusedActivation } from './matmul.js';
+import { packParams, paramStruct } from './params.js';
 
 type Conv = (backend: WebGpuBackend) => (inputs: readonly KernelInput<GpuStorage>[], attrs: Attrs, outTypes: readonly TensorType[], outs?: readonly (GpuStorage | undefined)[]) => GpuStorage[];
 
@@ -129,43 +130,90 @@ const convTranspose2dKernel: Conv = (backend) => ([x, w, b], attrs, [outType], o
   return [applyFusedActivation(backend, out, outType!, attrs)];
 };
 
-/** Filter gradient: A = the conv's output gradient (Dy), B = the conv's input patches (X), per group. */
+/**
+ * Filter gradient: A = the conv's output gradient (Dy), B = the conv's input patches (X),
+ * per group, K = N·OH·OW. C is tiny next to K (channels × kernel taps against every
+ * output pixel of the batch), so K is split into S chunks run as extra batch elements
+ * (z = chunk·G + group, uniform `Kc` the chunk length): partial sums land in a [S, O, C/g·kh·kw]
+ * buffer that a second pass adds up in chunk order. S = 1 writes the output directly;
+ * one pipeline either way.
+ */
 const FILTER_GRAD_SPEC: GemmSpec = {
   key: 'conv2dFilterGrad',
   scalar: 'f32',
   inputs: ['X', 'Dy'],
-  params: CONV_PARAMS,
+  params: [...CONV_PARAMS, 'Ktot'],
   bKFastest: true,
   functions: `${TAP}
-fn batchBase(z: i32) -> vec4<i32> { return vec4<i32>(z, 0, 0, 0); }
-// k = (n, oh, ow) over the whole batch; O is Dy's channel count, Og per group.
-fn loadA(bz: vec4<i32>, row: i32, k: i32) -> T {
+fn batchBase(z: i32) -> vec4<i32> { return vec4<i32>(z % p.G, (z / p.G) * p.K, z, 0); }
+// k = (n, oh, ow) over the whole batch, offset by the chunk's start; O is Dy's channel count, Og per group.
+fn loadA(bz: vec4<i32>, row: i32, kc: i32) -> T {
+  let k = kc + bz.y;
+  if (k >= p.Ktot) { return T(0); }
   let l = p.OH * p.OW;
   let n = k / l;
   return Dy[(n * p.O + bz.x * p.Og + row) * l + k % l];
 }
-fn loadB(bz: vec4<i32>, k: i32, col: i32) -> T {
+fn loadB(bz: vec4<i32>, kc: i32, col: i32) -> T {
+  let k = kc + bz.y;
+  if (k >= p.Ktot) { return T(0); }
   let l = p.OH * p.OW;
   let n = k / l; let q = k % l;
   let kk = p.kh * p.kw;
   let c = col / kk; let r = col % kk;
   return tap(n * p.C + bz.x * p.Cg + c, r / p.kw, r % p.kw, q / p.OW, q % p.OW);
 }
-fn storeC(bz: vec4<i32>, row: i32, col: i32, v: T) { C[(bz.x * p.Og + row) * p.N + col] = v; }
+fn storeC(bz: vec4<i32>, row: i32, col: i32, v: T) { C[(bz.z * p.Og + row) * p.N + col] = v; }
 `,
 };
+
+/** Adds the S partial results of a split-K filter gradient, chunk 0 first. */
+const SUM_CHUNKS = `
+@group(0) @binding(0) var<storage, read> P: array<f32>;
+@group(0) @binding(1) var<storage, read_write> Out: array<f32>;
+${paramStruct(['total', 'S'], 2)}
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
+  let e = i32(wid.y * nwg.x + wid.x) * 64 + i32(lidx);
+  if (e >= p.total) { return; }
+  var acc = P[e];
+  for (var s = 1; s < p.S; s++) { acc += P[s * p.total + e]; }
+  Out[e] = acc;
+}`;
+
+/** Workgroups below which a filter gradient's K is split (a GPU has tens of compute units, each wanting several). */
+const SPLIT_K_TARGET = 128;
+/** The shortest K chunk worth a workgroup of its own. */
+const SPLIT_K_MIN = 1024;
+
+/** How many chunks to split a filter gradient's K into (1: none). */
+export function filterGradChunks(m: number, n: number, k: number, groups: number): number {
+  const workgroups = Math.ceil(m / 64) * Math.ceil(n / 64) * groups;
+  return Math.max(1, Math.min(Math.ceil(SPLIT_K_TARGET / workgroups), Math.floor(k / SPLIT_K_MIN)));
+}
 
 const conv2dFilterGradKernel: Conv = (backend) => ([a, b], attrs, [outType], outs) => {
   const [N, A, H, W] = a!.shape as [number, number, number, number];
   const [, B, OH, OW] = b!.shape as [number, number, number, number];
   const [, Ag, kh, kw] = outType!.shape as [number, number, number, number];
   const G = attrs['group'] as number, Bg = B / G;
-  const { out, buffers } = withOutput(backend, [a!.storage, b!.storage], outType!.dtype, sizeOf(outType!.shape), outs?.[0]);
+  const m = Bg, n = Ag * kh * kw, k = N * OH * OW;
+  const total = sizeOf(outType!.shape);
+  const chunks = filterGradChunks(m, n, k, G);
+  // Chunks of a multiple of the K slice; recounted, since rounding up may need fewer.
+  const kc = chunks === 1 ? k : Math.ceil(k / chunks / 8) * 8;
+  const s = chunks === 1 ? 1 : Math.ceil(k / kc);
+  const { out, buffers } = withOutput(backend, [a!.storage, b!.storage], outType!.dtype, s === 1 ? total : s * total, s === 1 ? outs?.[0] : undefined);
   runGemm(backend, FILTER_GRAD_SPEC, {
-    m: Bg, n: Ag * kh * kw, k: N * OH * OW, batch: G, buffers,
-    params: { G, C: A, H, W, O: B, OH, OW, Cg: Ag, Og: Bg, ...geometry(attrs, kh, kw), hasBias: 0 },
+    m, n, k: kc, batch: s * G, buffers,
+    params: { G, C: A, H, W, O: B, OH, OW, Cg: Ag, Og: Bg, ...geometry(attrs, kh, kw), hasBias: 0, Ktot: k },
   }, 'tiled');
-  return [out];
+  if (s === 1) return [out];
+  const y = outs?.[0] ?? backend.alloc(outType!.dtype, total);
+  backend.dispatch({ key: 'conv2dFilterGrad.sumChunks', code: SUM_CHUNKS, buffers: [out.buffer, y.buffer], uniforms: packParams(['total', 'S'], { total, S: s }), workgroups: backend.grid(total, 64) });
+  // Safe before the dispatches run: a reuse of the buffer is recorded after them.
+  backend.free(out);
+  return [y];
 };
 
 registerWebGpuKernels({ conv2d: conv2dKernel, convTranspose2d: convTranspose2dKernel, conv2dFilterGrad: conv2dFilterGradKernel });
