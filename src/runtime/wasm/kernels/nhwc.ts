@@ -7,6 +7,7 @@ import { fallbackOf } from './elementwise.js';
 import { applyFusedActivationOnHeap } from './fusedActivation.js';
 import { poolSupports } from './poolKernel.js';
 import { poolNhwcOnHeap, poolNhwcScratchBytes } from './poolNhwcKernel.js';
+import { reusedScratch } from './reusedScratch.js';
 
 /*
  * Channels-last kernels (ops/layout.ts), for graphs the O3 layout pass kept in NHWC.
@@ -52,6 +53,7 @@ const conv2dNhwcKernel = (backend: WasmBackend, name: string): Kernel<WasmStorag
 
 const poolNhwcKernel = (kind: 'max' | 'avg') => (backend: WasmBackend, name: string): Kernel<WasmStorage> => {
   const fallback = fallbackOf(backend, name);
+  const scratch = reusedScratch(backend);
   return (inputs, attrs, outTypes, outs) => {
     const x = inputs[0]!;
     if (x.dtype !== 'float32' || empty(inputs, outTypes[0]!.shape)) return fallback(inputs, attrs, outTypes, outs);
@@ -60,12 +62,7 @@ const poolNhwcKernel = (kind: 'max' | 'avg') => (backend: WasmBackend, name: str
     const geom = poolGeom(attrs, H, W, OH, OW);
     if (!poolSupports(geom)) return fallback(inputs, attrs, outTypes, outs);
     const out = outs?.[0] ?? backend.alloc('float32', N * OH * OW * C);
-    const scratch = backend.malloc('float64', poolNhwcScratchBytes(geom, C, kind) / 8);
-    try {
-      poolNhwcOnHeap(backend.memory, kind, x.storage.ptr, out.ptr, N, C, geom, Boolean(attrs['countIncludePad']), scratch);
-    } finally {
-      backend.module._free(scratch);
-    }
+    poolNhwcOnHeap(backend.memory, kind, x.storage.ptr, out.ptr, N, C, geom, Boolean(attrs['countIncludePad']), scratch(poolNhwcScratchBytes(geom, C, kind)));
     return oneOutput(out, outs);
   };
 };
