@@ -202,7 +202,7 @@ describeWebGpu('webgpu reductions', () => {
   });
 });
 
-describeWebGpu('webgpu reductions: split grids and caller-given outputs', () => {
+describeWebGpu('webgpu reductions: split grids, pipelines across sizes, caller-given outputs', () => {
   it('grids split over x and y (limit lowered to 3 workgroups per dimension, so small shapes split with overhang)', async () => {
     // The real limit (65535) splits the same way: test/webgpu.shape.test.ts dispatches past it.
     await withGridLimit(3, async () => {
@@ -219,6 +219,22 @@ describeWebGpu('webgpu reductions: split grids and caller-given outputs', () => 
         expectNear(g, r, tol(shape[axis]), `logSoftmax [${shape}] on a split grid`);
       }
     });
+  });
+
+  it('column sums (bias gradients), row sums and softmax keep their pipelines across batch sizes 5 to 256', async () => {
+    const backend = gpuBackend();
+    const step = async (b: number) => {
+      for (const features of [10, 100]) {
+        const x = input([b, features], b).to('webgpu');
+        await x.sum(0).data();
+        await x.sum(1).data();
+        await x.softmax(-1).data();
+      }
+    };
+    await step(5);
+    const warm = backend.stats.pipelines;
+    for (const b of [16, 17, 64, 255, 256]) await step(b);
+    expect(backend.stats.pipelines).toBe(warm);
   });
 
   it('writes into caller-given outputs (execution plan buffers) and returns them', async () => {

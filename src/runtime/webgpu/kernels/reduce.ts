@@ -88,11 +88,12 @@ interface PassShape {
   readonly chunk: number;
 }
 
-function choosePass(o: number, k: number, view: ReduceView): PassShape {
+function choosePass(k: number, view: ReduceView): PassShape {
   if (k <= 16) return { mode: 'th', wg: 64, chunk: Math.max(k, 1) };
   const last = view.kept[view.kept.length - 1];
-  // Column reductions (the innermost dim kept): an invocation per output keeps reads coalesced.
-  if (last !== undefined && last.stride === 1 && o >= 64) return { mode: 'th', wg: 64, chunk: 256 };
+  // Column reductions (the innermost dim kept, e.g. a bias gradient): an invocation per
+  // output keeps reads coalesced, whatever the number of outputs.
+  if (last !== undefined && last.stride === 1) return { mode: 'th', wg: 64, chunk: 256 };
   const wg = k >= 4096 ? 256 : 64;
   return { mode: 'wg', wg, chunk: wg * 64 };
 }
@@ -321,7 +322,7 @@ function runReduction(backend: WebGpuBackend, job: ReduceJob): void {
   const scratch: GpuStorage[] = [];
   for (;;) {
     const o = count(view.kept), k = count(view.red);
-    const shape = choosePass(o, k, view);
+    const shape = choosePass(k, view);
     const c = Math.ceil(k / shape.chunk);
     const final = c === 1;
     const spec: PassSpec = {
