@@ -1,6 +1,7 @@
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
 import { wasmThreads } from '../wasmModule.js';
 import { gemmFn, gemmKernels, packedGemmBytes, type GemmKernels, type GemmTile } from './gemmKernel.js';
+import { reusedScratch } from './reusedScratch.js';
 import { registerView, releaseView, xnnMatmul } from './xnnMatmul.js';
 import { transposeOnHeap } from './simdTranspose.js';
 
@@ -172,18 +173,13 @@ function packB(backend: WasmBackend, src: number, layout: BLayout, k: number, n:
   else kernelsOf(backend).kernels.pack(src, 4, k * 4, k, n, dst);
 }
 
-/** Scratch per backend: the unpacked B's edge panel and the bias's last columns, reused across calls. */
-const scratchOf = new WeakMap<WasmBackend, { ptr: number; bytes: number }>();
+/** Scratch per backend (the unpacked B's edge panel, the bias's last columns), reused across calls. */
+const scratchOf = new WeakMap<WasmBackend, (bytes: number) => number>();
 
 function scratch(backend: WasmBackend, bytes: number): number {
   let s = scratchOf.get(backend);
-  if (!s || s.bytes < bytes) {
-    if (s) backend.module._free(s.ptr);
-    const size = Math.max(bytes, 2 * (s?.bytes ?? 0), 4096);
-    s = { ptr: backend.malloc('float32', size / 4), bytes: size };
-    scratchOf.set(backend, s);
-  }
-  return s.ptr;
+  if (!s) scratchOf.set(backend, (s = reusedScratch(backend)));
+  return s(bytes);
 }
 
 let heapView: Float32Array | null = null;
