@@ -2,13 +2,14 @@
  * Shape ops on the webgpu backend: expand, slice(+Grad), concat, split, pad (constant and
  * reflect), padReflectGrad, gather, scatterAdd, indexSelect(+Grad), oneHot, transpose
  * (16×16 tiles through workgroup memory for the batched 2-D case), tril and triu. Every
- * kernel is one invocation per output element that computes where its value comes from,
- * so outputs are written in full (no fill first, no atomics) and results are bit for bit
- * the reference backend's: the accumulating ones (padReflectGrad, scatterAdd,
- * indexSelectGrad) add their sources in the reference's order, in the element type.
+ * kernel is one invocation per output element that computes where its value comes from
+ * (indexSelectGrad may first link its index, see there), so outputs are written in full
+ * (no fill first, no atomics) and results are bit for bit the reference backend's: the
+ * accumulating ones (padReflectGrad, scatterAdd, indexSelectGrad) add their sources in
+ * the reference's order, in the element type.
  *
- * Shapes reach the shaders as uniforms (params.ts), so a pipeline is keyed by rank and
- * dtype only. Indices out of range are not checked here (that needs a read back, which a
+ * Shapes reach the shaders as uniforms (params.ts), so a pipeline is keyed by rank (and
+ * dtype where values are added; moves copy bits as u32). Indices out of range are not checked here (that needs a read back, which a
  * kernel never waits for): gather/indexSelect read 0 for them, oneHot writes a zero row,
  * scatterAdd and indexSelectGrad skip them. The reference and wasm backends raise.
  *
