@@ -309,8 +309,8 @@ interface ReduceJob {
 
 /**
  * Records the passes of one reduction (K ≥ 1, O ≥ 1) into `job.out`. Partials are
- * scratch storages freed once their passes are recorded (the backend keeps a freed
- * buffer alive until the work recorded on it is submitted).
+ * scratch storages freed once their passes are recorded (safe: the backend hands a freed
+ * buffer only to work recorded after the passes that read it).
  */
 function runReduction(backend: WebGpuBackend, job: ReduceJob): void {
   const arg = isArg(job.combine);
