@@ -20,6 +20,7 @@
 import type { GpuStorage } from '../gpuStorage.js';
 import type { WebGpuBackend } from '../webgpuBackend.js';
 import { packParams, paramStruct } from './params.js';
+import { cachedCode } from './shape.js';
 
 /** A product C[z] = A[z]·B[z] (M×K · K×N per batch element z) and how its operands are read. */
 export interface GemmSpec {
@@ -161,9 +162,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 `;
 }
 
-/** Generated WGSL by pipeline key (building the string is the cost of every call otherwise). */
-const codeByKey = new Map<string, string>();
-
 /**
  * Records the dispatches of one GEMM: workgroups over the flattened tile (or element)
  * grid, split over x/y past the per-dimension limit (`backend.grid`), and batches over z
@@ -173,8 +171,7 @@ export function runGemm(backend: WebGpuBackend, spec: GemmSpec, call: GemmCall, 
   const { m, n, k, batch } = call;
   if (m === 0 || n === 0 || batch === 0) return;
   const key = `gemm.${path}.${spec.key}`;
-  let code = codeByKey.get(key);
-  if (code === undefined) codeByKey.set(key, (code = path === 'tiled' ? tiledGemmShader(spec) : smallGemmShader(spec)));
+  const code = cachedCode(key, () => (path === 'tiled' ? tiledGemmShader(spec) : smallGemmShader(spec)));
   const tilesN = path === 'tiled' ? Math.ceil(n / TILE) : n;
   const tiles = path === 'tiled' ? Math.ceil(m / TILE) * tilesN : m * n;
   const [gx, gy] = backend.grid(tiles, path === 'tiled' ? 1 : SMALL_WG);

@@ -21,6 +21,7 @@ import { registerWebGpuKernels } from '../kernelRegistry.js';
 import type { WebGpuBackend } from '../webgpuBackend.js';
 import { batchMatricesWgsl, batchParams, matmulBatchLayout } from './matmul.js';
 import { packParams, paramStruct } from './params.js';
+import { cachedCode } from './shape.js';
 
 type Solver = (backend: WebGpuBackend) => (inputs: readonly KernelInput<GpuStorage>[], attrs: Attrs, outTypes: readonly TensorType[], outs?: readonly (GpuStorage | undefined)[]) => GpuStorage[];
 
@@ -310,7 +311,7 @@ const solveTriangularKernel: Solver = (backend) => ([a, b], attrs, [outType], ou
   if (count > 0) {
     const rank = plan.layout.dims.length;
     backend.dispatch({
-      key: `solveTriangular.r${rank}`, code: solveTriangularShader(rank, plan.names), buffers: [a!.storage.buffer, b!.storage.buffer, out.buffer],
+      key: `solveTriangular.r${rank}`, code: cachedCode(`solveTriangular.r${rank}`, () => solveTriangularShader(rank, plan.names)), buffers: [a!.storage.buffer, b!.storage.buffer, out.buffer],
       uniforms: plan.uniforms(count), workgroups: backend.grid(count, WG),
     });
   }
@@ -325,7 +326,7 @@ const solveKernel: Solver = (backend) => ([a, b], _attrs, [outType], outs) => {
     const rank = plan.layout.dims.length;
     const scratch = backend.alloc('float32', count * plan.n * plan.n);
     backend.dispatch({
-      key: `solve.r${rank}`, code: solveShader(rank, plan.names), buffers: [a!.storage.buffer, b!.storage.buffer, scratch.buffer, out.buffer],
+      key: `solve.r${rank}`, code: cachedCode(`solve.r${rank}`, () => solveShader(rank, plan.names)), buffers: [a!.storage.buffer, b!.storage.buffer, scratch.buffer, out.buffer],
       uniforms: plan.uniforms(count), workgroups: backend.grid(count, WG),
     });
     // Safe before the dispatch runs: a reuse of the buffer is recorded after it.
@@ -346,7 +347,7 @@ const lstsqKernel: Solver = (backend) => ([a, b], _attrs, [outType], outs) => {
     const scratch = backend.alloc('float32', count * perMatrix);
     const { names, values } = batchParams(plan.layout);
     backend.dispatch({
-      key: `lstsq.r${rank}`, code: lstsqShader(rank, names), buffers: [a!.storage.buffer, b!.storage.buffer, scratch.buffer, out.buffer],
+      key: `lstsq.r${rank}`, code: cachedCode(`lstsq.r${rank}`, () => lstsqShader(rank, names)), buffers: [a!.storage.buffer, b!.storage.buffer, scratch.buffer, out.buffer],
       uniforms: packParams(['count', 'n', 'k', 'upper', 'm', 'S', ...names], { count, n: plan.n, k: plan.k, upper: 0, m, S: perMatrix, ...values }),
       workgroups: backend.grid(count, WG),
     });
