@@ -33,10 +33,10 @@ import { transposeOnHeap } from './simdTranspose.js';
 const TILE_WIDE: GemmTile = { mr: 2, np: 2 };
 const TILE_NARROW: GemmTile = { mr: 4, np: 1 };
 const TILE_GEMV: GemmTile = { mr: 1, np: 3 };
-/** Rows of A per call: 64 rows of K ≤ 1024 floats is ≤ 256 KiB. */
+/** Rows of A per kernel call: a block of ≤ 64 Ki floats (256 KiB), 4 to 256 rows. */
 const rowBlock = (k: number): number => Math.max(4, Math.min(256, Math.floor(65536 / Math.max(k, 1)) & ~3));
 
-/** The GEMM module on a backend's heap, with its two tiles looked up once. */
+/** The GEMM module on a backend's heap, with the tiles used looked up once. */
 interface Kernels {
   readonly memory: WebAssembly.Memory;
   readonly kernels: GemmKernels;
