@@ -27,7 +27,7 @@ import type { GpuStorage } from '../gpuStorage.js';
 import { registerWebGpuKernels } from '../kernelRegistry.js';
 import type { WebGpuBackend } from '../webgpuBackend.js';
 import { paramStruct } from './params.js';
-import { cachedCode, dispatchElements, elementMain, outputOf, type Outs } from './shape.js';
+import { cachedCode, dispatchElements, elementBits, elementMain, outputOf, type Outs } from './shape.js';
 import { wgslType } from './elementwise.js';
 
 type Inputs = readonly KernelInput<GpuStorage>[];
@@ -126,11 +126,8 @@ function storeOf(type: 'f32' | 'i32' | 'u32', v: string, from: 'f32' | 'i32'): s
   return type === from ? v : `${type}(${v})`;
 }
 
-const f32Bits = (v: number): number => new Int32Array(Float32Array.of(v).buffer)[0]!;
-
 /** Records one sampler: `main` computes element `e` of the output `Y` from the key `KEY` (and `P`, bernoulli's probabilities). */
 function sample(backend: WebGpuBackend, op: string, t: TensorType, outs: Outs, inputs: readonly GpuStorage[], names: readonly string[], values: Record<string, number>, body: (ty: 'f32' | 'i32' | 'u32') => string, count = sizeOf(t.shape), extra = ''): GpuStorage {
-  const size = sizeOf(t.shape);
   const out = outputOf(backend, t, outs);
   const ty = wgslType(t.dtype);
   const key = `${op}.${ty}`;
@@ -151,14 +148,14 @@ ${elementMain(body(ty))}`;
 
 const randomUniform = (backend: WebGpuBackend) => ([key]: Inputs, attrs: Attrs, [t]: readonly TensorType[], outs?: Outs): GpuStorage[] => {
   const low = attrs['low'] as number, range = (attrs['high'] as number) - low;
-  return [sample(backend, 'randomUniform', t!, outs, [key!.storage], ['low', 'range'], { low: f32Bits(low), range: f32Bits(range) }, (ty) => `  let v = bitcast<f32>(p.low) + bitcast<f32>(p.range) * uniformOf(word(u32(e)));
+  return [sample(backend, 'randomUniform', t!, outs, [key!.storage], ['low', 'range'], { low: elementBits(low, 'float32'), range: elementBits(range, 'float32') }, (ty) => `  let v = bitcast<f32>(p.low) + bitcast<f32>(p.range) * uniformOf(word(u32(e)));
   Y[e] = ${storeOf(ty, 'v', 'f32')};`)];
 };
 
 /** Box–Muller: invocation e makes pair e (elements 2e: r·cos θ, 2e+1: r·sin θ) from words 2e, 2e+1. */
 const randomNormal = (backend: WebGpuBackend) => ([key]: Inputs, attrs: Attrs, [t]: readonly TensorType[], outs?: Outs): GpuStorage[] => {
   const size = sizeOf(t!.shape);
-  const values = { size, mean: f32Bits(attrs['mean'] as number), sd: f32Bits(attrs['std'] as number) };
+  const values = { size, mean: elementBits(attrs['mean'] as number, 'float32'), sd: elementBits(attrs['std'] as number, 'float32') };
   return [sample(backend, 'randomNormal', t!, outs, [key!.storage], ['size', 'mean', 'sd'], values, (ty) => `  let i = u32(e) * 2u;
   let u1 = 1.0 - uniformOf(word(i));
   let r = sqrt(-2.0 * lnUnit(u1));

@@ -10,7 +10,7 @@
  * float32 throughout (the reference computes in float64 and rounds): within
  * 1e-5·√n·max(1, |reference|) for rows of n elements.
  */
-import { sizeOf, type Attrs, type TensorType } from '../../../ir/index.js';
+import type { Attrs, TensorType } from '../../../ir/index.js';
 import type { KernelInput } from '../../backend.js';
 import { axisSplit } from '../../reference/kernels/reduce.js';
 import type { GpuStorage } from '../gpuStorage.js';
