@@ -88,6 +88,7 @@ describe('plan runs allocate nothing that outlives them', () => {
       console.log(`${what}: heapUsed after gc ${m.heap.join(' → ')} bytes; ~${m.allocatedPerRun.toFixed(0)} bytes allocated per run (collected)`);
     }
     expect(plan.arenaBytes).toBeGreaterThan(0);
+    expect(Object.fromEntries(plan.outsIgnored)).toEqual({}); // no output copied over: every kernel wrote into its view
     console.log(`arena ${plan.arenaBytes} bytes; kernels that ignored their caller-given outputs: ${JSON.stringify(Object.fromEntries(plan.outsIgnored))}`);
     plan.dispose();
     fast.dispose();
