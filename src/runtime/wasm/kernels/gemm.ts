@@ -127,9 +127,11 @@ function xnnB(backend: WasmBackend, b: WasmStorage, layout: BLayout, k: number, 
     xnnCache.set(b, x);
   } else {
     // New values or shape under the same id: drop what XNNPACK packed from the old ones.
-    if (layout === 'nk' && x.key !== key) {
+    if (x.key !== key) {
+      // Another shape or layout: a Wᵀ of the new size, or none (kn views B itself).
       if (x.ptr) module._free(x.ptr);
-      x.ptr = backend.malloc('float32', k * n);
+      x.ptr = 0;
+      if (layout === 'nk') x.ptr = backend.malloc('float32', k * n);
     }
     module._dispose_data(x.id);
     module._register_tensor(x.id, k * n, x.ptr || b.ptr);
