@@ -219,6 +219,30 @@ describeWebGpu('webgpu matmul, linear, convolutions and pools', () => {
     }
   }, COMPILE_TIMEOUT);
 
+  it('gradients through conv2d, maxPool2d, convTranspose2d, avgPool2d and linear (the ops their gradient rules build) agree', async () => {
+    // Strided, grouped, padded convolutions: the input gradients are convTranspose2d with
+    // output padding and conv2d with adjusted end padding; filter gradients conv2dFilterGrad.
+    const f = (x: kiln.Tensor, w: kiln.Tensor, b: kiln.Tensor, wt: kiln.Tensor, wl: kiln.Tensor, bl: kiln.Tensor): kiln.Tensor => {
+      let y = kiln.conv2d(x, w, b, { stride: 2, padding: 1, groups: 2 }).relu(); // [2, 6, 6, 5]
+      y = kiln.maxPool2d(y, 3, { stride: 2, padding: 1 }); // [2, 6, 3, 3]
+      y = kiln.convTranspose2d(y, wt, null, { stride: 2, padding: 1, outputPadding: 1 }); // [2, 3, 6, 6]
+      y = kiln.avgPool2d(y, 2, { countIncludePad: false }); // [2, 3, 3, 3]
+      return kiln.linear(y.reshape([2, 27]), wl, bl).square().sum();
+    };
+    const args = [input([2, 4, 11, 9], 1500), input([6, 2, 3, 3], 1501), input([6], 1502), input([6, 3, 3, 3], 1503), input([5, 27], 1504), input([5], 1505)];
+    const want = kiln.grad(f)(...(args as [kiln.Tensor, kiln.Tensor, kiln.Tensor, kiln.Tensor, kiln.Tensor, kiln.Tensor]));
+    const got = kiln.grad(f)(...(args.map((a) => a.to('webgpu')) as [kiln.Tensor, kiln.Tensor, kiln.Tensor, kiln.Tensor, kiln.Tensor, kiln.Tensor]));
+    const names = ['x', 'w', 'b', 'wt', 'wl', 'bl'];
+    for (let i = 0; i < want.length; i++) {
+      expect(got[i]!.shape, names[i]).toEqual(want[i]!.shape);
+      const g = await got[i]!.data(), w = want[i]!.dataSync();
+      // Sums of sums in float32 against float64: 1e-4 relative to max(1, |reference|).
+      for (let j = 0; j < w.length; j++) {
+        if (!(Math.abs(g[j]! - w[j]!) <= 1e-4 * Math.max(1, Math.abs(w[j]!)))) expect.fail(`d/d${names[i]} element ${j}: ${g[j]} vs ${w[j]}`);
+      }
+    }
+  }, COMPILE_TIMEOUT);
+
   const poolCases: (readonly [Shape, PoolAttrs])[] = [
     ...POOL_2X2_SHAPES.map((s): readonly [Shape, PoolAttrs] => [s, { kernelShape: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0] }]),
     ...POOL_GENERAL_CASES,
