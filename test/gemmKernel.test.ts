@@ -99,6 +99,17 @@ describe('gemmOnHeap vs a float64 product', () => {
     }
   }
 
+  it('one storage as B in both layouts and two shapes, in turn: each use packs what it needs', () => {
+    const M = 3, K = 6, N = 10; // B [6, 10] (kn) or W [10, 6] (nk); reshaped: [12, 5] / [5, 12]
+    const a = filled(M * 12, 8), b = filled(K * N, 9), out = wasm.alloc('float32', M * 12);
+    const uses: [BLayout, number, number][] = [['kn', K, N], ['kn', K, N], ['nk', K, N], ['kn', 12, 5], ['nk', 12, 5], ['kn', K, N], ['nk', K, N]];
+    for (const [layout, k, n] of uses) {
+      gemmOnHeap(wasm, a.ptr, M, k, b, layout, n, 0, out.ptr);
+      checkProduct(f32(out).subarray(0, M * n), f32(a).subarray(0, M * k), f32(b), layout, null, M, k, n, `${layout} ${k}×${n}`);
+    }
+    for (const s of [a, b, out]) wasm.free(s);
+  });
+
   it('every exported tile gives the same bits on packed B (odd M, N, K)', () => {
     const M = 13, K = 19, N = 37;
     const a = filled(M * K, 1), b = filled(K * N, 2), bias = filled(N, 3);
