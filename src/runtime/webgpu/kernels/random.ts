@@ -5,7 +5,8 @@
  * (offset + i) % 4 of the block at counter ⌊(offset + i)/4⌋, with 64-bit offset arithmetic
  * and the 32×32→64-bit products of the rounds built from 16-bit halves (WGSL has no
  * 64-bit integers). The key is read on the GPU, so a compiled graph's key input needs no
- * read back.
+ * read back. uniform, randint and bernoulli run an invocation per block (its 4 words);
+ * normal an invocation per Box–Muller pair (whose words may straddle two blocks).
  *
  * What matches the reference (float64 math, rounded once) and what is within float32:
  * - the words: bit for bit; bernoulli (u < p with u = (w >>> 8)·2⁻²⁴, exact in f32): exact;
@@ -62,6 +63,16 @@ fn word(i: u32) -> u32 {
   let hi = bitcast<u32>(KEY[3]) + select(0u, 1u, lo < offLo);
   let b = philox(vec4<u32>((lo >> 2u) | (hi << 30u), hi >> 2u, 0u, 0u), vec2<u32>(bitcast<u32>(KEY[0]), bitcast<u32>(KEY[1])));
   return b[lo & 3u];
+}
+// Block t of the op's stream: counter ⌊offset/4⌋ + t (64-bit), i.e. stream positions
+// 4·(⌊offset/4⌋ + t) + lane, which are elements 4t + lane − offset % 4.
+fn block(t: u32) -> vec4<u32> {
+  let offLo = bitcast<u32>(KEY[2]);
+  let offHi = bitcast<u32>(KEY[3]);
+  let c0 = (offLo >> 2u) | (offHi << 30u);
+  let lo = c0 + t;
+  let hi = (offHi >> 2u) + select(0u, 1u, lo < c0);
+  return philox(vec4<u32>(lo, hi, 0u, 0u), vec2<u32>(bitcast<u32>(KEY[0]), bitcast<u32>(KEY[1])));
 }
 // The uniform in [0, 1) of a word: its top 24 bits (exact in f32).
 fn uniformOf(w: u32) -> f32 { return f32(w >> 8u) * (1.0 / 16777216.0); }
@@ -126,7 +137,7 @@ function storeOf(type: 'f32' | 'i32' | 'u32', v: string, from: 'f32' | 'i32'): s
   return type === from ? v : `${type}(${v})`;
 }
 
-/** Records one sampler: `main` computes element `e` of the output `Y` from the key `KEY` (and `P`, bernoulli's probabilities). */
+/** Records one sampler: `count` invocations `e` write the output `Y` from the key `KEY` (and `P`, bernoulli's probabilities). */
 function sample(backend: WebGpuBackend, op: string, t: TensorType, outs: Outs, inputs: readonly GpuStorage[], names: readonly string[], values: Record<string, number>, body: (ty: 'f32' | 'i32' | 'u32') => string, count = sizeOf(t.shape), extra = ''): GpuStorage {
   const out = outputOf(backend, t, outs);
   const ty = wgslType(t.dtype);
@@ -146,10 +157,31 @@ ${elementMain(body(ty))}`;
   return out;
 }
 
+/**
+ * A sampler body run once per Philox block (4 words: a quarter of the rounds of one
+ * block per element): `store` writes element `i` from word `w`. Dispatch `blockCount`.
+ */
+function perBlock(store: string): string {
+  return `  let words = block(u32(e));
+  let first = e * 4 - i32(bitcast<u32>(KEY[2]) & 3u);
+  for (var lane = 0; lane < 4; lane++) {
+    let i = first + lane;
+    if (i >= 0 && i < p.size) {
+      let w = words[lane];
+${store}
+    }
+  }`;
+}
+
+/** Blocks covering `size` elements from any offset (the offset is on the GPU: one spare block for its misalignment). */
+const blockCount = (size: number): number => (size === 0 ? 0 : Math.ceil(size / 4) + 1);
+
 const randomUniform = (backend: WebGpuBackend) => ([key]: Inputs, attrs: Attrs, [t]: readonly TensorType[], outs?: Outs): GpuStorage[] => {
   const low = attrs['low'] as number, range = (attrs['high'] as number) - low;
-  return [sample(backend, 'randomUniform', t!, outs, [key!.storage], ['low', 'range'], { low: elementBits(low, 'float32'), range: elementBits(range, 'float32') }, (ty) => `  let v = bitcast<f32>(p.low) + bitcast<f32>(p.range) * uniformOf(word(u32(e)));
-  Y[e] = ${storeOf(ty, 'v', 'f32')};`)];
+  const size = sizeOf(t!.shape);
+  const values = { size, low: elementBits(low, 'float32'), range: elementBits(range, 'float32') };
+  return [sample(backend, 'randomUniform', t!, outs, [key!.storage], ['size', 'low', 'range'], values, (ty) => perBlock(`      let v = bitcast<f32>(p.low) + bitcast<f32>(p.range) * uniformOf(w);
+      Y[i] = ${storeOf(ty, 'v', 'f32')};`), blockCount(size))];
 };
 
 /** Box–Muller: invocation e makes pair e (elements 2e: r·cos θ, 2e+1: r·sin θ) from words 2e, 2e+1. */
@@ -173,12 +205,14 @@ const randomNormal = (backend: WebGpuBackend) => ([key]: Inputs, attrs: Attrs, [
 const randomInt = (backend: WebGpuBackend) => ([key]: Inputs, attrs: Attrs, [t]: readonly TensorType[], outs?: Outs): GpuStorage[] => {
   const low = attrs['low'] as number, range = (attrs['high'] as number) - low;
   // range is below 2³² (int32 bounds); low + ⌊…⌋ wraps like the reference's Int32Array store.
-  return [sample(backend, 'randomInt', t!, outs, [key!.storage], ['low', 'range'], { low: low | 0, range: range | 0 }, (ty) => `  let v = p.low + bitcast<i32>(scaledWord(word(u32(e)), bitcast<u32>(p.range)));
-  Y[e] = ${storeOf(ty, 'v', 'i32')};`, undefined, INT_WGSL)];
+  const size = sizeOf(t!.shape);
+  return [sample(backend, 'randomInt', t!, outs, [key!.storage], ['size', 'low', 'range'], { size, low: low | 0, range: range | 0 }, (ty) => perBlock(`      let v = p.low + bitcast<i32>(scaledWord(w, bitcast<u32>(p.range)));
+      Y[i] = ${storeOf(ty, 'v', 'i32')};`), blockCount(size), INT_WGSL)];
 };
 
-const bernoulli = (backend: WebGpuBackend) => ([probs, key]: Inputs, _attrs: Attrs, [t]: readonly TensorType[], outs?: Outs): GpuStorage[] => [
-  sample(backend, 'bernoulli', t!, outs, [key!.storage, probs!.storage], [], {}, (ty) => `  Y[e] = select(${ty}(0), ${ty}(1), uniformOf(word(u32(e))) < P[e]);`),
-];
+const bernoulli = (backend: WebGpuBackend) => ([probs, key]: Inputs, _attrs: Attrs, [t]: readonly TensorType[], outs?: Outs): GpuStorage[] => {
+  const size = sizeOf(t!.shape);
+  return [sample(backend, 'bernoulli', t!, outs, [key!.storage, probs!.storage], ['size'], { size }, (ty) => perBlock(`      Y[i] = select(${ty}(0), ${ty}(1), uniformOf(w) < P[i]);`), blockCount(size))];
+};
 
 registerWebGpuKernels({ randomUniform, randomNormal, randomInt, bernoulli });
