@@ -78,11 +78,13 @@ const outSize = (n: number, k: number, s: number, d: number, p0: number, p1: num
 const COMPILE_TIMEOUT = 300_000;
 
 describeWebGpu('webgpu matmul, linear, convolutions and pools', () => {
-  it('matmul 2-D: tiled and small paths, odd sizes, size-1 dims, K = 0, empty outputs', async () => {
-    // Both shaders are exercised: tiled needs M, N ≥ 16.
-    expect(gemmPath(65, 97)).toBe('tiled');
-    expect(gemmPath(1, 257)).toBe('small');
-    expect(gemmPath(257, 3)).toBe('small');
+  it('matmul 2-D: tiled, dot and small shaders, odd sizes, size-1 dims, K = 0, empty outputs', async () => {
+    // Every shader is exercised: tiled needs M, N ≥ 16; dot a long K read contiguously from both operands.
+    expect(gemmPath(65, 97, 130, false)).toBe('tiled');
+    expect(gemmPath(1, 257, 300, false)).toBe('small');
+    expect(gemmPath(257, 1, 300, false)).toBe('dot');
+    expect(gemmPath(15, 40, 17, false)).toBe('small');
+    expect(gemmPath(3, 20, 100, true)).toBe('dot'); // linear, 3 rows
     let seed = 1;
     for (const [a, b] of [
       [[1, 1], [1, 1]], [[3, 5], [5, 7]], [[1, 300], [300, 257]], [[257, 300], [300, 1]], [[15, 40], [40, 17]],
@@ -112,19 +114,19 @@ describeWebGpu('webgpu matmul, linear, convolutions and pools', () => {
     await matmulCase([70000, 1, 2], [2, 3], seed += 2);
   }, COMPILE_TIMEOUT);
 
-  it('matmul propagates NaN and ±inf as the reference does, in both shaders', async () => {
+  it('matmul propagates NaN and ±inf as the reference does, in every shader', async () => {
     let seed = 300;
-    for (const [a, b] of [[[9, 37], [37, 5]], [[70, 37], [37, 66]], [[2, 20, 37], [37, 30]]] as const) {
+    for (const [a, b] of [[[9, 37], [37, 5]], [[70, 37], [37, 66]], [[2, 20, 37], [37, 30]], [[3, 70], [70, 1]]] as const) {
       await matmulCase(a, b, seed += 2, { specials: 40 });
     }
   }, COMPILE_TIMEOUT);
 
   it('int32 matmul is exact, wrapping like the reference int32 store', async () => {
-    for (const [[a, b], seed] of [[[[5, 20], [20, 3]], 1], [[[33, 20], [20, 40]], 2], [[[3, 17, 20], [20, 18]], 3]] as const) {
+    for (const [[a, b], seed] of [[[[5, 20], [20, 3]], 1], [[[33, 20], [20, 40]], 2], [[[3, 17, 20], [20, 18]], 3], [[[4, 100], [100, 1]], 4]] as const) {
       const next = rng(400 + seed);
       const ints = (s: Shape): kiln.Tensor => {
         const n = s.reduce((x, y) => x * y, 1);
-        // Products up to 3.6e9 overflow int32, and sums of 20 are exact in float64.
+        // Products up to 3.6e9 overflow int32, and sums of 100 are exact in float64.
         return kiln.tensor(Array.from({ length: n }, () => Math.floor(next() * 120001) - 60000), { shape: [...s], dtype: 'int32', backend: 'reference' });
       };
       await expectAgrees('matmul', [ints(a), ints(b)], {}, 'exact', `int32 [${a.join(', ')}] @ [${b.join(', ')}]`);
@@ -148,7 +150,7 @@ describeWebGpu('webgpu matmul, linear, convolutions and pools', () => {
 
   it('linear: rows from leading dims, with and without bias, fused activations keeping NaN', async () => {
     let seed = 500;
-    for (const [x, w, bias] of [[[5, 37], [29, 37], true], [[2, 3, 70], [65, 70], true], [[70, 8], [20, 8], false], [[4, 0], [6, 0], true], [[1, 1], [1, 1], false]] as const) {
+    for (const [x, w, bias] of [[[5, 37], [29, 37], true], [[2, 3, 70], [65, 70], true], [[3, 100], [20, 100], false], [[70, 8], [20, 8], false], [[4, 0], [6, 0], true], [[1, 1], [1, 1], false]] as const) {
       const xs = [input(x, seed++, { specials: 30 }), input(w, seed++)];
       if (bias) xs.push(input([w[0]], seed++));
       await expectAgrees('linear', xs, {}, x[x.length - 1]!, `linear x [${x.join(', ')}] w [${w.join(', ')}]${bias ? ' + b' : ''}`);

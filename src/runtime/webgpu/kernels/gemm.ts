@@ -12,8 +12,12 @@
  *   Measured on lavapipe (2 loaded cores): this shape compiles in 1–5 s and runs 512³ at
  *   ≈1.5 GFLOP/s; 16×16 invocations with 4×4 each took 10–20 s to compile and ran ≈5×
  *   slower (lavapipe runs a workgroup on one CPU thread, looping over its invocations);
- * - small: one invocation per element of C, reading A and B directly (GEMV, tiny M or N,
- *   where a 64×64 tile would be mostly idle).
+ * - dot: one workgroup of 64 per element of C, splitting K and adding up in workgroup
+ *   memory, when M or N is small and both operands are contiguous along K (linear's x
+ *   and W; matmul by a vector), so each invocation's reads are coalesced;
+ * - small: one invocation per element of C, reading A and B directly (tiny M or N
+ *   otherwise, where a 64×64 tile would be mostly idle; consecutive invocations read
+ *   consecutive columns of B).
  * Accumulation is in the element type (f32, or i32 wrapping like the reference's int32
  * store); the reference backend accumulates in float64, hence the tests' 1e-5·√K.
  */
@@ -54,7 +58,7 @@ export interface GemmCall {
   readonly buffers: readonly GPUBuffer[];
 }
 
-export type GemmPath = 'tiled' | 'small';
+export type GemmPath = 'tiled' | 'dot' | 'small';
 
 /** C tile side, K slice, invocations per side (8×8 = 64), outputs per invocation per side (8×8). */
 const TILE = 64;
@@ -63,13 +67,16 @@ const SIDE = 8;
 const PER = TILE / SIDE;
 const THREADS = SIDE * SIDE;
 const SMALL_WG = 64;
+const DOT_WG = 64;
 
 /**
- * Which shader a product of these sizes runs: the small one when a 64×64 tile would be
- * mostly idle (M or N below 16).
+ * Which shader a product of these sizes runs: tiled when M and N are both 16 or more;
+ * else dot when K is long (64 or more) and B is contiguous along K (`bKContiguous`: B
+ * stored transposed, or N = 1), else small.
  */
-export function gemmPath(m: number, n: number): GemmPath {
-  return m < 16 || n < 16 ? 'small' : 'tiled';
+export function gemmPath(m: number, n: number, k: number, bKContiguous: boolean): GemmPath {
+  if (m >= 16 && n >= 16) return 'tiled';
+  return k >= 64 && (bKContiguous || n === 1) ? 'dot' : 'small';
 }
 
 const COMMON_PARAMS = ['M', 'N', 'K', 'zBase', 'tilesN', 'tiles'] as const;
@@ -162,19 +169,45 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 `;
 }
 
+/** The dot shader: a workgroup per element of C, K split over its invocations and summed in a tree. */
+export function dotGemmShader(spec: GemmSpec): string {
+  return `${header(spec)}
+var<workgroup> part: array<T, ${DOT_WG}>;
+
+@compute @workgroup_size(${DOT_WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
+  let e = i32(wid.y * nwg.x + wid.x);
+  if (e >= p.tiles) { return; }
+  let z = i32(wid.z) + p.zBase;
+  let bz = batchBase(z);
+  let row = e / p.N;
+  let col = e % p.N;
+  var acc = T(0);
+  for (var k = i32(lidx); k < p.K; k += ${DOT_WG}) { acc += loadA(bz, row, k) * loadB(bz, k, col); }
+  part[lidx] = acc;
+  workgroupBarrier();
+  for (var s = ${DOT_WG / 2}u; s > 0u; s = s >> 1u) {
+    if (lidx < s) { part[lidx] += part[lidx + s]; }
+    workgroupBarrier();
+  }
+  if (lidx == 0u) { storeC(bz, row, col, part[0]); }
+}
+`;
+}
+
 /**
  * Records the dispatches of one GEMM: workgroups over the flattened tile (or element)
  * grid, split over x/y past the per-dimension limit (`backend.grid`), and batches over z
  * in chunks of at most that limit (each chunk its own dispatch, `zBase` in its uniforms).
  */
-export function runGemm(backend: WebGpuBackend, spec: GemmSpec, call: GemmCall, path: GemmPath = gemmPath(call.m, call.n)): void {
+export function runGemm(backend: WebGpuBackend, spec: GemmSpec, call: GemmCall, path: GemmPath = gemmPath(call.m, call.n, call.k, spec.bKFastest === true)): void {
   const { m, n, k, batch } = call;
   if (m === 0 || n === 0 || batch === 0) return;
   const key = `gemm.${path}.${spec.key}`;
-  const code = cachedCode(key, () => (path === 'tiled' ? tiledGemmShader(spec) : smallGemmShader(spec)));
+  const code = cachedCode(key, () => (path === 'tiled' ? tiledGemmShader(spec) : path === 'dot' ? dotGemmShader(spec) : smallGemmShader(spec)));
   const tilesN = path === 'tiled' ? Math.ceil(n / TILE) : n;
   const tiles = path === 'tiled' ? Math.ceil(m / TILE) * tilesN : m * n;
-  const [gx, gy] = backend.grid(tiles, path === 'tiled' ? 1 : SMALL_WG);
+  const [gx, gy] = backend.grid(tiles, path === 'small' ? SMALL_WG : 1);
   const maxZ = backend.limits.maxComputeWorkgroupsPerDimension;
   for (let zBase = 0; zBase < batch; zBase += maxZ) {
     const uniforms = packParams([...COMMON_PARAMS, ...spec.params], { M: m, N: n, K: k, zBase, tilesN, tiles, ...call.params });
