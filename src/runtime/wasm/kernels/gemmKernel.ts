@@ -3,7 +3,7 @@ import { cat, I, kernelsOn, ModuleBuilder, T, type Code, type ValType } from '..
 // ---- generated WebAssembly GEMM: C = A·B (+ bias) on register-blocked SIMD tiles ----------
 //
 // B is read in panels of 8 columns (two v128s per k): panel p's row k at
-// b + p·panelStride + k·ldb. A packed B (`packGemmB`: panelStride = K·32, ldb = 32) walks
+// b + p·panelStride + k·ldb. A packed B (export `pack`: panelStride = K·32, ldb = 32) walks
 // each panel contiguously; a row-major B [K, N] is its own panels (panelStride = 32,
 // ldb = N·4) and needs no packing, except its last N mod 8 columns (reading them whole
 // would run past the row): those come from a packed, zero-padded `edgeB` (rows 32 bytes
@@ -232,8 +232,8 @@ export interface GemmKernels {
 }
 
 /**
- * The GEMM kernels on `memory`: relaxed-SIMD FMA where the engine has it (unless `fma`
- * is false), else SIMD128 multiply then add.
+ * The GEMM kernels on `memory`: with relaxed-SIMD FMA in the multi-row tiles where the
+ * engine has it (unless `fma` is false), else SIMD128 multiply then add.
  */
 export function gemmKernels(memory: WebAssembly.Memory, fma = relaxedSimdAvailable()): GemmKernels {
   return fma && relaxedSimdAvailable()
