@@ -139,13 +139,17 @@ interface GateKernels {
 function gateKernel(which: keyof GateKernels): NativeKernelFactory {
   return (backend, name): Kernel<WasmStorage> => {
     const other = fallbackOf(backend, name);
+    let k: GateKernels | null = null;
     return (inputs, attrs, outTypes, given) => {
-      const [xp, hp, s] = inputs as [typeof inputs[0], typeof inputs[0], typeof inputs[0]];
+      const xp = inputs[0]!, hp = inputs[1]!, s = inputs[2]!;
       if (xp.dtype !== 'float32' || hp.dtype !== 'float32' || s.dtype !== 'float32') return other(inputs, attrs, outTypes, given);
-      const [rows, hidden] = s.shape as [number, number];
-      const outs = outTypes.map((_t, k) => given?.[k] ?? backend.alloc('float32', rows * hidden));
+      const rows = s.shape[0]!, hidden = s.shape[1]!;
+      // Every output caller-given (a plan's hot path): no array per call.
+      const outs = given && given.length === outTypes.length && given[0] && (outTypes.length < 2 || given[1])
+        ? (given as WasmStorage[])
+        : outTypes.map((_t, j) => given?.[j] ?? backend.alloc('float32', rows * hidden));
       if (rows * hidden > 0) {
-        const k = kernelsOn<GateKernels>(backend.memory, 'recurrentGates', recurrentGatesModule);
+        k ??= kernelsOn<GateKernels>(backend.memory, 'recurrentGates', recurrentGatesModule);
         if (which === 'lstm') k.lstm(xp.storage.ptr, hp.storage.ptr, s.storage.ptr, outs[0]!.ptr, outs[1]!.ptr, rows, hidden);
         else k.gru(xp.storage.ptr, hp.storage.ptr, s.storage.ptr, outs[0]!.ptr, rows, hidden);
       }

@@ -1,4 +1,4 @@
-import { bytesPerElement, stridesOf, type DType } from '../../../ir/index.js';
+import { bytesPerElement, stridesOf, type DType, type TensorType } from '../../../ir/index.js';
 import { oneOutput, type KernelInput } from '../../backend.js';
 import { checkClasses, checkIndices, coalesceBox, sliceGeometry } from '../../reference/kernels/shape.js';
 import { registerNativeKernels, type NativeKernelFactory } from '../nativeKernels.js';
@@ -130,26 +130,40 @@ function sizeOfShape(shape: readonly number[]): number {
 }
 
 /** A kernel on heap addresses; float64 never reaches the wasm backend. */
-function heapKernel(body: (cp: HeapCopier, backend: WasmBackend, inputs: readonly KernelInput<WasmStorage>[], attrs: Record<string, unknown>, outs: WasmStorage[], outShapes: readonly (readonly number[])[]) => void): NativeKernelFactory {
+function heapKernel(body: (cp: HeapCopier, backend: WasmBackend, inputs: readonly KernelInput<WasmStorage>[], attrs: Record<string, unknown>, outs: WasmStorage[], outTypes: readonly TensorType[]) => void): NativeKernelFactory {
   return (backend) => {
     const cp = heapCopier(backend);
     return (inputs, attrs, outTypes, given) => {
-      const outs = given && given.length === outTypes.length && given.every((g) => g !== undefined)
+      const outs = allGiven(given, outTypes.length)
         ? (given as WasmStorage[]) // every output caller-given: no array per call
         : outTypes.map((t, k) => given?.[k] ?? backend.alloc(t.dtype, sizeOfShape(t.shape)));
-      body(cp, backend, inputs, attrs, outs, outTypes.map((t) => t.shape));
+      body(cp, backend, inputs, attrs, outs, outTypes);
       return outs;
     };
   };
 }
 
+/** Whether `given` holds a caller-given storage for each of `count` outputs. */
+function allGiven(given: readonly (WasmStorage | undefined)[] | undefined, count: number): boolean {
+  if (!given || given.length !== count) return false;
+  for (let k = 0; k < count; k++) if (given[k] === undefined) return false;
+  return true;
+}
+
 const esz = (dtype: DType): number => bytesPerElement(dtype);
 
-function aroundAxis(shape: readonly number[], axis: number): [number, number] {
-  let outer = 1, inner = 1;
+/** Elements before `axis` (the product of the dims). */
+function outerOf(shape: readonly number[], axis: number): number {
+  let outer = 1;
   for (let i = 0; i < axis; i++) outer *= shape[i]!;
+  return outer;
+}
+
+/** Elements after `axis`. */
+function innerOf(shape: readonly number[], axis: number): number {
+  let inner = 1;
   for (let i = axis + 1; i < shape.length; i++) inner *= shape[i]!;
-  return [outer, inner];
+  return inner;
 }
 
 /** Index values as a heap view, for validation before any output is allocated. */
@@ -216,41 +230,46 @@ const CASTS: Partial<Record<`${DType}>${DType}`, keyof HeapCopier>> = {
 const SET_IS_FASTER = new Set<string>(['int32>float32', 'bool>float32', 'bool>int32']);
 
 const kernels: Record<string, NativeKernelFactory> = {
-  slice: heapKernel((cp, _b, [x], attrs, [out], [outShape]) => {
-    const e = esz(x!.dtype);
-    const { off, str } = sliceGeometry(x!.shape, attrs['starts'] as number[], attrs['steps'] as number[]);
-    copyBoxOnHeap(cp, e, x!.storage.ptr + off * e, str, out!.ptr, stridesOf(outShape!), outShape!);
+  slice: heapKernel((cp, _b, inputs, attrs, outs, types) => {
+    const x = inputs[0]!, out = outs[0]!, outShape = types[0]!.shape;
+    const e = esz(x.dtype);
+    const { off, str } = sliceGeometry(x.shape, attrs['starts'] as number[], attrs['steps'] as number[]);
+    copyBoxOnHeap(cp, e, x.storage.ptr + off * e, str, out.ptr, stridesOf(outShape), outShape);
   }),
-  sliceGrad: heapKernel((cp, _b, [dy], attrs, [out], [outShape]) => {
-    const e = esz(dy!.dtype);
-    cp.zero(out!.ptr, out!.size * e);
-    const { off, str } = sliceGeometry(outShape!, attrs['starts'] as number[], attrs['steps'] as number[]);
-    copyBoxOnHeap(cp, e, dy!.storage.ptr, stridesOf(dy!.shape), out!.ptr + off * e, str, dy!.shape);
+  sliceGrad: heapKernel((cp, _b, inputs, attrs, outs, types) => {
+    const dy = inputs[0]!, out = outs[0]!, outShape = types[0]!.shape;
+    const e = esz(dy.dtype);
+    cp.zero(out.ptr, out.size * e);
+    const { off, str } = sliceGeometry(outShape, attrs['starts'] as number[], attrs['steps'] as number[]);
+    copyBoxOnHeap(cp, e, dy.storage.ptr, stridesOf(dy.shape), out.ptr + off * e, str, dy.shape);
   }),
   // concat/split: each input is `outer` rows of one contiguous run: one copyRows call each.
-  concat: heapKernel((cp, _b, inputs, attrs, [out], [outShape]) => {
+  concat: heapKernel((cp, _b, inputs, attrs, outs, types) => {
     const axis = attrs['axis'] as number;
-    const e = esz(out!.dtype);
-    const [outer, inner] = aroundAxis(outShape!, axis);
-    const rowOut = outShape![axis]! * inner * e;
+    const out = outs[0]!, outShape = types[0]!.shape;
+    const e = esz(out.dtype);
+    const outer = outerOf(outShape, axis), inner = innerOf(outShape, axis);
+    const rowOut = outShape[axis]! * inner * e;
     let col = 0;
-    for (const x of inputs) {
+    for (let i = 0; i < inputs.length; i++) {
+      const x = inputs[i]!;
       const run = x.shape[axis]! * inner * e;
-      if (run > 0) cp.copyRows(out!.ptr + col, x.storage.ptr, outer, run, rowOut, run);
+      if (run > 0) cp.copyRows(out.ptr + col, x.storage.ptr, outer, run, rowOut, run);
       col += run;
     }
   }),
-  split: heapKernel((cp, _b, [x], attrs, outs, outShapes) => {
+  split: heapKernel((cp, _b, inputs, attrs, outs, types) => {
     const axis = attrs['axis'] as number;
-    const e = esz(x!.dtype);
-    const [outer, inner] = aroundAxis(x!.shape, axis);
-    const rowIn = x!.shape[axis]! * inner * e;
+    const x = inputs[0]!;
+    const e = esz(x.dtype);
+    const outer = outerOf(x.shape, axis), inner = innerOf(x.shape, axis);
+    const rowIn = x.shape[axis]! * inner * e;
     let col = 0;
-    outs.forEach((out, i) => {
-      const run = outShapes[i]![axis]! * inner * e;
-      if (run > 0) cp.copyRows(out.ptr, x!.storage.ptr + col, outer, run, run, rowIn);
+    for (let i = 0; i < outs.length; i++) {
+      const run = types[i]!.shape[axis]! * inner * e;
+      if (run > 0) cp.copyRows(outs[i]!.ptr, x.storage.ptr + col, outer, run, run, rowIn);
       col += run;
-    });
+    }
   }),
   expand: (backend, name) => {
     const fallback = fallbackOf(backend, name);
@@ -279,7 +298,7 @@ const kernels: Record<string, NativeKernelFactory> = {
   indexSelect: validated(checkAxisIndex((inputs, axis) => inputs[0]!.shape[axis]!), heapKernel((cp, _b, [x, index], attrs, [out]) => {
     const axis = attrs['axis'] as number;
     const e = esz(x!.dtype);
-    const [outer, inner] = aroundAxis(x!.shape, axis);
+    const outer = outerOf(x!.shape, axis), inner = innerOf(x!.shape, axis);
     const d = x!.shape[axis]!, m = index!.storage.size, row = inner * e;
     if (row === 0 || m === 0) return;
     for (let o = 0; o < outer; o++) cp.selectRows(out!.ptr + o * m * row, x!.storage.ptr + o * d * row, index!.storage.ptr, m, row);
@@ -294,7 +313,7 @@ const kernels: Record<string, NativeKernelFactory> = {
       const shape = outTypes[0]!.shape;
       const out = outs?.[0] ?? backend.alloc('float32', sizeOfShape(shape));
       cp.zero(out.ptr, out.size * 4);
-      const [outer, inner] = aroundAxis(shape, axis);
+      const outer = outerOf(shape, axis), inner = innerOf(shape, axis);
       const d = shape[axis]!, m = index!.storage.size;
       if (inner > 0 && m > 0) {
         for (let o = 0; o < outer; o++) cp.addRows32(out.ptr + o * d * inner * 4, dy!.storage.ptr + o * m * inner * 4, index!.storage.ptr, m, inner);
