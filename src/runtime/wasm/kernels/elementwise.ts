@@ -2,7 +2,7 @@ import type { DType } from '../../../ir/index.js';
 import { oneOutput, type Kernel } from '../../backend.js';
 import { registerNativeKernels, type NativeKernelFactory } from '../nativeKernels.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
-import { binaryName, simdKernels, whereName, type Mode, type SimdKernels } from './simdElementwise.js';
+import { binaryName, simdKernels, whereName, type Mode, type SimdKernel, type SimdKernels } from './simdElementwise.js';
 
 /** tfjs-backend-wasm's CppDType enum. */
 export const CPP_DTYPE: Record<DType, number> = { float32: 0, int32: 1, bool: 2, float64: -1 };
@@ -138,6 +138,44 @@ export function forEachOuter(plan: BroadcastPlan, ptrs: number[], out: number, c
 }
 
 /**
+ * What a broadcasting kernel worked out for its last call, kept while the attrs object,
+ * the input shapes and the output shape repeat: a plan calls each step's kernel with the
+ * same ones every run, so its broadcast is laid out once, not per call.
+ */
+class LastBroadcast<T> {
+  private attrs: object | null = null;
+  private shapes: (readonly number[])[] = [];
+  private out: readonly number[] = [];
+  value: T | null = null;
+
+  hit(attrs: object, inputs: readonly { readonly shape: readonly number[] }[], out: readonly number[]): boolean {
+    if (attrs !== this.attrs || inputs.length !== this.shapes.length || !sameDims(out, this.out)) return false;
+    for (let i = 0; i < inputs.length; i++) if (!sameDims(inputs[i]!.shape, this.shapes[i]!)) return false;
+    return true;
+  }
+
+  set(attrs: object, inputs: readonly { readonly shape: readonly number[] }[], out: readonly number[], value: T | null): T | null {
+    this.attrs = attrs;
+    this.shapes = inputs.map((x) => x.shape.slice());
+    this.out = out.slice();
+    this.value = value;
+    return value;
+  }
+}
+
+function sameDims(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A broadcast laid out, with the generated kernel for its modes. */
+interface Laid {
+  readonly plan: BroadcastPlan;
+  readonly fn: SimdKernel;
+}
+
+/**
  * Binary op on the generated kernels for inputs of dtype `dtype` (float32; bool for the
  * logical ops), same size as the output or broadcast as whole blocks; other dtypes and
  * scattered broadcasts go to `next` (the tfjs kernel, else the portable one).
@@ -147,6 +185,9 @@ function simdBinary(op: string, next?: NativeKernelFactory, dtype: DType = 'floa
   return (backend, name) => {
     const other = next ? next(backend, name) : fallbackOf(backend, name);
     let k: SimdKernels | null = null;
+    /** The flat kernels by mode: vv, vs, sv, ss. */
+    let flat: SimdKernel[] | null = null;
+    const last = new LastBroadcast<Laid>();
     return (inputs, attrs, outTypes, outs) => {
       const a = inputs[0]!, b = inputs[1]!;
       if (a.dtype !== dtype || b.dtype !== dtype) return other(inputs, attrs, outTypes, outs);
@@ -156,16 +197,23 @@ function simdBinary(op: string, next?: NativeKernelFactory, dtype: DType = 'floa
       k ??= simdKernels(backend.memory, op);
       // Same size or a scalar operand: one flat call.
       if ((na === n || na === 1) && (nb === n || nb === 1)) {
+        flat ??= [binaryName(op, 'v', 'v'), binaryName(op, 'v', 's'), binaryName(op, 's', 'v'), binaryName(op, 's', 's')].map((f) => k![f]!);
         const out = outs?.[0] ?? backend.alloc(ot.dtype, n);
-        if (n > 0) k[binaryName(op, na === n ? 'v' : 's', nb === n ? 'v' : 's')]!(a.storage.ptr, b.storage.ptr, out.ptr, 1, n, 0, 0);
+        if (n > 0) flat[(na === n ? 0 : 2) + (nb === n ? 0 : 1)]!(a.storage.ptr, b.storage.ptr, out.ptr, 1, n, 0, 0);
         return oneOutput(out, outs);
       }
-      const plan = planBroadcast([a.shape, b.shape], ot.shape, bytes, ob);
-      if (!plan) return other(inputs, attrs, outTypes, outs);
+      let laid = last.value;
+      if (!last.hit(attrs, inputs, ot.shape)) {
+        const plan = planBroadcast([a.shape, b.shape], ot.shape, bytes, ob);
+        laid = last.set(attrs, inputs, ot.shape, plan && { plan, fn: k[binaryName(op, plan.modes[0]!, plan.modes[1]!)]! });
+      }
+      if (!laid) return other(inputs, attrs, outTypes, outs);
       const out = outs?.[0] ?? backend.alloc(ot.dtype, n);
-      const fn = k[binaryName(op, plan.modes[0]!, plan.modes[1]!)]!;
-      const { rows, cols, steps: [sa, sb] } = plan;
-      forEachOuter(plan, [a.storage.ptr, b.storage.ptr], out.ptr, (p, o) => fn(p[0]!, p[1]!, o, rows, cols, sa!, sb!));
+      const { plan, fn } = laid;
+      const { rows, cols, steps } = plan;
+      const sa = steps[0]!, sb = steps[1]!;
+      if (plan.outer.length === 0) fn(a.storage.ptr, b.storage.ptr, out.ptr, rows, cols, sa, sb);
+      else forEachOuter(plan, [a.storage.ptr, b.storage.ptr], out.ptr, (p, o) => fn(p[0]!, p[1]!, o, rows, cols, sa, sb));
       return oneOutput(out, outs);
     };
   };
@@ -177,6 +225,9 @@ const BYTES_WHERE = [1, 4, 4];
 const simdWhere: NativeKernelFactory = (backend, name) => {
   const other = fallbackOf(backend, name);
   let k: SimdKernels | null = null;
+  /** The flat kernels by mode, index 4c + 2x + y with 0 for 'v' and 1 for 's'. */
+  let flat: SimdKernel[] | null = null;
+  const last = new LastBroadcast<Laid>();
   return (inputs, attrs, outTypes, outs) => {
     const c = inputs[0]!, x = inputs[1]!, y = inputs[2]!;
     if (x.dtype !== y.dtype || x.dtype === 'bool' || c.dtype !== 'bool') return other(inputs, attrs, outTypes, outs);
@@ -184,17 +235,24 @@ const simdWhere: NativeKernelFactory = (backend, name) => {
     const n = sizeOf(ot.shape), nc = c.storage.size, nx = x.storage.size, ny = y.storage.size;
     k ??= simdKernels(backend.memory, 'where');
     if ((nc === n || nc === 1) && (nx === n || nx === 1) && (ny === n || ny === 1)) {
+      const modes: Mode[] = ['v', 's'];
+      flat ??= Array.from({ length: 8 }, (_v, i) => k![whereName(modes[(i >> 2) & 1]!, modes[(i >> 1) & 1]!, modes[i & 1]!)]!);
       const out = outs?.[0] ?? backend.alloc(ot.dtype, n);
-      const m = (s: number): Mode => (s === n ? 'v' : 's');
-      if (n > 0) k[whereName(m(nc), m(nx), m(ny))]!(c.storage.ptr, x.storage.ptr, y.storage.ptr, out.ptr, 1, n, 0, 0, 0);
+      if (n > 0) flat[(nc === n ? 0 : 4) + (nx === n ? 0 : 2) + (ny === n ? 0 : 1)]!(c.storage.ptr, x.storage.ptr, y.storage.ptr, out.ptr, 1, n, 0, 0, 0);
       return oneOutput(out, outs);
     }
-    const plan = planBroadcast([c.shape, x.shape, y.shape], ot.shape, BYTES_WHERE, 4);
-    if (!plan) return other(inputs, attrs, outTypes, outs);
+    let laid = last.value;
+    if (!last.hit(attrs, inputs, ot.shape)) {
+      const plan = planBroadcast([c.shape, x.shape, y.shape], ot.shape, BYTES_WHERE, 4);
+      laid = last.set(attrs, inputs, ot.shape, plan && { plan, fn: k[whereName(plan.modes[0]!, plan.modes[1]!, plan.modes[2]!)]! });
+    }
+    if (!laid) return other(inputs, attrs, outTypes, outs);
     const out = outs?.[0] ?? backend.alloc(ot.dtype, n);
-    const fn = k[whereName(plan.modes[0]!, plan.modes[1]!, plan.modes[2]!)]!;
-    const { rows, cols, steps: [sc, sx, sy] } = plan;
-    forEachOuter(plan, [c.storage.ptr, x.storage.ptr, y.storage.ptr], out.ptr, (p, o) => fn(p[0]!, p[1]!, p[2]!, o, rows, cols, sc!, sx!, sy!));
+    const { plan, fn } = laid;
+    const { rows, cols, steps } = plan;
+    const sc = steps[0]!, sx = steps[1]!, sy = steps[2]!;
+    if (plan.outer.length === 0) fn(c.storage.ptr, x.storage.ptr, y.storage.ptr, out.ptr, rows, cols, sc, sx, sy);
+    else forEachOuter(plan, [c.storage.ptr, x.storage.ptr, y.storage.ptr], out.ptr, (p, o) => fn(p[0]!, p[1]!, p[2]!, o, rows, cols, sc, sx, sy));
     return oneOutput(out, outs);
   };
 };
