@@ -3,7 +3,8 @@
  * outputs (`outs`) of the wasm product, convolution and pool kernels:
  *  - `gemmOnHeap` against a float64 product over odd M, K, N (M = 1, K = 0 and 1, N not a
  *    multiple of 8, N < 16 and ≥ 16: both tiles), both B layouts, with and without bias,
- *    B unpacked (first use), packed (seen again) and as a batch slice; every exported tile;
+ *    B unpacked or packed for the call (first use, by rows), packed once (seen again) and
+ *    as a batch slice; every exported tile;
  *    a B flush with the end of memory (an over-read would trap);
  *  - the same bits whatever the tile, the packing or the batch (one accumulation order);
  *  - through Kiln, matmul and linear on wasm vs the float64 reference backend, NaN and ±Inf
@@ -65,7 +66,7 @@ function checkProduct(got: Float32Array, a: Float32Array, b: Float32Array, layou
   }
 }
 
-const SIZES_M = [1, 2, 3, 5, 9];
+const SIZES_M = [1, 2, 3, 5, 9, 17]; // 17 ≥ PACK_MIN_ROWS: a first-use B packed for the call
 const SIZES_K = [0, 1, 3, 17, 64];
 const SIZES_N = [1, 3, 8, 10, 16, 17, 33];
 

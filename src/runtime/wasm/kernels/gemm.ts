@@ -12,8 +12,9 @@ import { transposeOnHeap } from './simdTranspose.js';
 // checked against its version and shape on every call (an optimizer step or an in-place
 // write bumps the version; an arena view's version is bumped by its plan before every
 // write, so views are never taken for constants). A matmul B seen for the first time
-// runs unpacked: a row-major [K, N] is already panels, only its last N mod 8 columns are
-// packed into scratch. A linear weight W [N, K] is always packed (its columns are B's rows).
+// runs unpacked when A has few rows (a row-major [K, N] is already panels; only its last
+// N mod 8 columns are packed into scratch), else is packed into scratch for the call. A
+// linear weight W [N, K] is always packed (its columns are B's rows).
 // Packed and unpacked runs are the same kernel on the same values: the same bits.
 //
 // Kernel choice, measured (AMD EPYC Zen 5, Node 20, 1 thread, best of 25 interleaved
@@ -33,6 +34,13 @@ import { transposeOnHeap } from './simdTranspose.js';
 const TILE_WIDE: GemmTile = { mr: 2, np: 2 };
 const TILE_NARROW: GemmTile = { mr: 4, np: 1 };
 const TILE_GEMV: GemmTile = { mr: 1, np: 3 };
+/**
+ * Rows of A from which a row-major B not cached is packed for the call: packing costs
+ * ≈0.2 ns per element of B, and the packed kernel is faster than reading B in place
+ * (rows N·4 bytes apart) by then: 784×512 B, 16 rows 332 vs 350 µs, 32 rows 603 vs 759,
+ * 128 rows 2150 vs 2880; 1 row 16 vs 26 µs unpacked, but packing alone takes 77.
+ */
+const PACK_MIN_ROWS = 16;
 /** Rows of A per kernel call: a block of ≤ 64 Ki floats (256 KiB), 4 to 256 rows. */
 const rowBlock = (k: number): number => Math.max(4, Math.min(256, Math.floor(65536 / Math.max(k, 1)) & ~3));
 
@@ -216,36 +224,38 @@ export function gemmOnHeap(backend: WasmBackend, a: number, m: number, k: number
     xnnProduct(backend, a, m, k, b, layout, n, bias, out, key);
     return;
   }
-  // Scratch, one block per call (taking it again could move it): B's panels when B is
-  // packed for this call only, or an unpacked B's edge panel; then 8 floats of bias.
-  const front = packedHere ? 0 : layout === 'nk' ? packedGemmBytes(k, n) : rem ? k * 32 : 0;
+  if (!packedHere && cacheable && layout === 'kn') {
+    // Updated in place: a plan's view is "seen once" at every run, allocating nothing.
+    if (seen) {
+      seen.version = b.version;
+      seen.key = key;
+    } else seenOnce.set(b, { version: b.version, key });
+  }
+  // B not cached: packed for this call into scratch (a W always; a row-major B from
+  // PACK_MIN_ROWS rows of A, where the packed kernel's speed repays the packing), else
+  // read in place with its last N mod 8 columns packed.
+  const packNow = !packedHere && (layout === 'nk' || m >= PACK_MIN_ROWS);
+  // Scratch, one block per call (taking it again could move it): B's panels or the edge
+  // panel, then 8 floats of bias.
+  const front = packedHere ? 0 : packNow ? packedGemmBytes(k, n) : rem ? k * 32 : 0;
   const tail = bias && rem ? 32 : 0;
   const work = front + tail > 0 ? scratch(backend, front + tail) : 0;
   let panels: number, ldb: number, panelStride: number, edge: number;
-  if (packedHere) {
-    panels = packed(backend, b, layout, k, n, key);
+  if (packedHere || packNow) {
+    if (packedHere) panels = packed(backend, b, layout, k, n, key);
+    else {
+      packB(backend, bPtr, layout, k, n, n, work);
+      panels = work;
+    }
     ldb = 32;
     panelStride = k * 32;
     edge = panels + full * k * 32;
-  } else if (layout === 'kn') {
-    if (cacheable) {
-      // Updated in place: a plan's view is "seen once" at every run, allocating nothing.
-      if (seen) {
-        seen.version = b.version;
-        seen.key = key;
-      } else seenOnce.set(b, { version: b.version, key });
-    }
+  } else {
     panels = bPtr;
     ldb = n * 4;
     panelStride = 32;
     edge = work;
     if (rem) packB(backend, bPtr + full * 32, 'kn', k, rem, n, edge);
-  } else {
-    packB(backend, bPtr, 'nk', k, n, n, work);
-    panels = work;
-    ldb = 32;
-    panelStride = k * 32;
-    edge = panels + full * k * 32;
   }
   let edgeBias = 0;
   if (tail) {

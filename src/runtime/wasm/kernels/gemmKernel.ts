@@ -140,31 +140,41 @@ function emitGemm(m: ModuleBuilder, tile: GemmTile, fma: boolean): void {
 const ifElseF32 = (then: Code, otherwise: Code): Code => [0x04, T.f32, then, 0x05, otherwise, 0x0b];
 
 // pack(src, sk, sn, K, N, dst): panels of 8 columns of B (B[k, n] at src + k·sk + n·sn,
-// bytes), dst[p][k][j] = B[k, 8p + j], 0 past column N. Raw bits move (NaN kept).
+// bytes), dst[p][k][j] = B[k, 8p + j], 0 past column N. Raw bits move (NaN kept). A full
+// panel of a row-major B (sn = 4) moves as two v128s per row; the rest float by float.
 function emitPack(m: ModuleBuilder): void {
   const [src, sk, sn, K, N, dst] = [0, 1, 2, 3, 4, 5];
-  const [p, kk, j, col, rowp, q, panels] = [6, 7, 8, 9, 10, 11, 12];
+  const [p, kk, j, col, rowp, q, panels, vec] = [6, 7, 8, 9, 10, 11, 12, 13];
   const { get, set } = I;
   const k = I.i32;
+  const scalarRow = I.block(I.loop(cat(
+    get(j), k(8), I.i32GeU(), I.brIf(1),
+    get(p), k(8), I.i32Mul(), get(j), I.i32Add(), set(col),
+    get(q),
+    get(col), get(N), I.i32LtU(),
+    ifElseF32(cat(get(rowp), get(col), get(sn), I.i32Mul(), I.i32Add(), I.f32Load()), I.f32(0)),
+    I.f32Store(),
+    I.bump(q, k(4)), I.bump(j, k(1)),
+    I.br(0),
+  )));
+  const vectorRow = cat(
+    get(q), get(rowp), get(p), k(32), I.i32Mul(), I.i32Add(), set(col), get(col), I.v128Load(), I.v128Store(),
+    get(q), get(col), I.v128Load(16), I.v128Store(16),
+    I.bump(q, k(32)),
+  );
   const body = cat(
     get(N), k(7), I.i32Add(), k(3), I.i32ShrU(), set(panels),
     get(dst), set(q), k(0), set(p),
     I.block(I.loop(cat(
       get(p), get(panels), I.i32GeU(), I.brIf(1),
+      // A full panel of contiguous columns: (p + 1)·8 ≤ N and sn = 4.
+      get(N), get(p), k(1), I.i32Add(), k(8), I.i32Mul(), I.i32LtU(), I.i32Eqz(),
+      get(sn), k(4), I.i32Eq(), I.i32And(), set(vec),
       get(src), set(rowp), k(0), set(kk),
       I.block(I.loop(cat(
         get(kk), get(K), I.i32GeU(), I.brIf(1),
         k(0), set(j),
-        I.block(I.loop(cat(
-          get(j), k(8), I.i32GeU(), I.brIf(1),
-          get(p), k(8), I.i32Mul(), get(j), I.i32Add(), set(col),
-          get(q),
-          get(col), get(N), I.i32LtU(),
-          ifElseF32(cat(get(rowp), get(col), get(sn), I.i32Mul(), I.i32Add(), I.f32Load()), I.f32(0)),
-          I.f32Store(),
-          I.bump(q, k(4)), I.bump(j, k(1)),
-          I.br(0),
-        ))),
+        get(vec), I.ifElse(vectorRow, scalarRow),
         I.bump(rowp, sk), I.bump(kk, k(1)),
         I.br(0),
       ))),
@@ -172,7 +182,7 @@ function emitPack(m: ModuleBuilder): void {
       I.br(0),
     ))),
   );
-  m.func('pack', [T.i32, T.i32, T.i32, T.i32, T.i32, T.i32], [], [T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32], body);
+  m.func('pack', [T.i32, T.i32, T.i32, T.i32, T.i32, T.i32], [], [T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32], body);
 }
 
 // addBias(c, bias, M, N): c[i, j] += bias[j] for a row-major [M, N] at c (after a product
