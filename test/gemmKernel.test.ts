@@ -111,6 +111,21 @@ describe('gemmOnHeap vs a float64 product', () => {
     for (const s of [a, b, out]) wasm.free(s);
   });
 
+  it('packT (a W [N, K]) writes the bits pack writes, NaN payloads included', () => {
+    const kernels = gemmKernels(wasm.memory);
+    for (const [K, N] of [[1, 1], [3, 8], [4, 8], [7, 17], [16, 24], [33, 13]] as const) {
+      const w = filled(N * K, K * 100 + N), bytes = packedGemmBytes(K, N);
+      new Uint32Array(wasm.memory.buffer, w.ptr, N * K)[N * K - 1] = 0x7fc01234; // a NaN with a payload
+      const viaPack = wasm.alloc('float32', bytes / 4), viaPackT = wasm.alloc('float32', bytes / 4);
+      f32(viaPackT).fill(NaN);
+      kernels.pack(w.ptr, 4, K * 4, K, N, viaPack.ptr);
+      kernels.packT(w.ptr, K, N, viaPackT.ptr);
+      expect(Array.from(new Uint32Array(wasm.memory.buffer, viaPackT.ptr, bytes / 4)), `${N}×${K}`)
+        .toEqual(Array.from(new Uint32Array(wasm.memory.buffer, viaPack.ptr, bytes / 4)));
+      for (const s of [w, viaPack, viaPackT]) wasm.free(s);
+    }
+  });
+
   it('every exported tile gives the same bits on packed B (odd M, N, K)', () => {
     const M = 13, K = 19, N = 37;
     const a = filled(M * K, 1), b = filled(K * N, 2), bias = filled(N, 3);

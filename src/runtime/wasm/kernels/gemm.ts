@@ -180,7 +180,7 @@ function packed(backend: WasmBackend, b: WasmStorage, layout: BLayout, k: number
 /** Packs columns [0, n) of B (whose rows have `ldN` columns) into panels at `dst`. */
 function packB(backend: WasmBackend, src: number, layout: BLayout, k: number, n: number, ldN: number, dst: number): void {
   if (layout === 'kn') kernelsOf(backend).kernels.pack(src, ldN * 4, 4, k, n, dst);
-  else kernelsOf(backend).kernels.pack(src, 4, k * 4, k, n, dst);
+  else kernelsOf(backend).kernels.packT(src, k, n, dst);
 }
 
 /** Scratch per backend (the unpacked B's edge panel, the bias's last columns), reused across calls. */

@@ -185,6 +185,78 @@ function emitPack(m: ModuleBuilder): void {
   m.func('pack', [T.i32, T.i32, T.i32, T.i32, T.i32, T.i32], [], [T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32], body);
 }
 
+// packT(src, K, N, dst): the panels of B = Wᵀ for a row-major W [N, K] at src, as `pack`
+// writes them (pack(src, 4, K·4, K, N, dst)), faster: a full panel (8 rows of W) moves 4
+// columns of W at a time, eight v128 loads transposed by shuffles into four panel rows;
+// the last K mod 4 columns and a partial last panel go float by float.
+function emitPackT(m: ModuleBuilder): void {
+  const [src, K, N, dst] = [0, 1, 2, 3];
+  let next = 4;
+  const local = (): number => next++;
+  const [p, panels, q, rs, kk, j, col, rowp] = Array.from({ length: 8 }, local);
+  const r = Array.from({ length: 8 }, local);
+  const nI32 = next - 4;
+  const v = Array.from({ length: 8 }, local), t = Array.from({ length: 4 }, local);
+  const { get, set } = I;
+  const k = I.i32;
+  /** The 4×4 transpose of v[o..o+3] stored at q + row·32 + off. */
+  const transpose4 = (o: number, off: number): Code => cat(
+    get(v[o]!), get(v[o + 1]!), I.i32x4Shuffle(0, 4, 1, 5), set(t[0]!),
+    get(v[o + 2]!), get(v[o + 3]!), I.i32x4Shuffle(0, 4, 1, 5), set(t[1]!),
+    get(v[o]!), get(v[o + 1]!), I.i32x4Shuffle(2, 6, 3, 7), set(t[2]!),
+    get(v[o + 2]!), get(v[o + 3]!), I.i32x4Shuffle(2, 6, 3, 7), set(t[3]!),
+    get(q), get(t[0]!), get(t[1]!), I.i32x4Shuffle(0, 1, 4, 5), I.v128Store(off),
+    get(q), get(t[0]!), get(t[1]!), I.i32x4Shuffle(2, 3, 6, 7), I.v128Store(32 + off),
+    get(q), get(t[2]!), get(t[3]!), I.i32x4Shuffle(0, 1, 4, 5), I.v128Store(64 + off),
+    get(q), get(t[2]!), get(t[3]!), I.i32x4Shuffle(2, 3, 6, 7), I.v128Store(96 + off),
+  );
+  const fullPanel = cat(
+    get(src), get(p), k(8), I.i32Mul(), get(rs), I.i32Mul(), I.i32Add(), set(r[0]!),
+    r.slice(1).map((x, i) => cat(get(r[i]!), get(rs), I.i32Add(), set(x))),
+    get(K), k(2), I.i32ShrU(), set(kk),
+    I.repeat(kk, cat(
+      r.map((x, i) => cat(get(x), I.v128Load(), set(v[i]!))),
+      transpose4(0, 0), transpose4(4, 16),
+      r.map((x) => I.bump(x, k(16))),
+      I.bump(q, k(128)),
+    )),
+    get(K), k(3), I.i32And(), set(kk),
+    I.repeat(kk, cat(
+      r.map((x, i) => cat(get(q), get(x), I.f32Load(), I.f32Store(4 * i), I.bump(x, k(4)))),
+      I.bump(q, k(32)),
+    )),
+  );
+  const partialPanel = cat(
+    get(src), set(rowp), get(K), set(kk),
+    I.repeat(kk, cat(
+      k(0), set(j),
+      I.block(I.loop(cat(
+        get(j), k(8), I.i32GeU(), I.brIf(1),
+        get(p), k(8), I.i32Mul(), get(j), I.i32Add(), set(col),
+        get(q),
+        get(col), get(N), I.i32LtU(),
+        ifElseF32(cat(get(rowp), get(col), get(rs), I.i32Mul(), I.i32Add(), I.f32Load()), I.f32(0)),
+        I.f32Store(),
+        I.bump(q, k(4)), I.bump(j, k(1)),
+        I.br(0),
+      ))),
+      I.bump(rowp, k(4)),
+    )),
+  );
+  const body = cat(
+    get(N), k(7), I.i32Add(), k(3), I.i32ShrU(), set(panels),
+    get(K), k(4), I.i32Mul(), set(rs),
+    get(dst), set(q), k(0), set(p),
+    I.block(I.loop(cat(
+      get(p), get(panels), I.i32GeU(), I.brIf(1),
+      get(N), get(p), k(1), I.i32Add(), k(8), I.i32Mul(), I.i32LtU(), I.ifElse(partialPanel, fullPanel),
+      I.bump(p, k(1)),
+      I.br(0),
+    ))),
+  );
+  m.func('packT', [T.i32, T.i32, T.i32, T.i32], [], [...new Array<ValType>(nI32).fill(T.i32), ...new Array<ValType>(12).fill(T.v128)], body);
+}
+
 // addBias(c, bias, M, N): c[i, j] += bias[j] for a row-major [M, N] at c (after a product
 // that ran without its bias: XNNPACK's would be added before the sum).
 function emitAddBias(m: ModuleBuilder): void {
@@ -205,7 +277,7 @@ function emitAddBias(m: ModuleBuilder): void {
   m.func('addBias', [T.i32, T.i32, T.i32, T.i32], [], [T.i32, T.i32, T.i32, T.i32], body);
 }
 
-/** The GEMM module: every tile of `GEMM_TILES`, `pack` and `addBias`; `fma`: the multi-row tiles use relaxed_madd. */
+/** The GEMM module: every tile of `GEMM_TILES`, `pack`, `packT` and `addBias`; `fma`: the multi-row tiles use relaxed_madd. */
 export function gemmModule(fma: boolean, tiles: readonly GemmTile[] = GEMM_TILES): Uint8Array<ArrayBuffer> {
   const m = new ModuleBuilder().importMemory();
   // The one-row tile multiplies then adds even here: a GEMV is bound by its accumulator
@@ -214,6 +286,7 @@ export function gemmModule(fma: boolean, tiles: readonly GemmTile[] = GEMM_TILES
   // multiply and add share the FMA ports).
   for (const tile of tiles) emitGemm(m, tile, fma && tile.mr > 1);
   emitPack(m);
+  emitPackT(m);
   emitAddBias(m);
   return m.bytes();
 }
@@ -238,6 +311,7 @@ type GemmFn = (a: number, lda: number, b: number, ldb: number, panelStride: numb
 export interface GemmKernels {
   readonly [name: string]: GemmFn | ((...args: number[]) => void);
   pack(src: number, sk: number, sn: number, K: number, N: number, dst: number): void;
+  packT(src: number, K: number, N: number, dst: number): void;
   addBias(c: number, bias: number, M: number, N: number): void;
 }
 
