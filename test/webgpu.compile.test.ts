@@ -5,6 +5,8 @@
  */
 import { beforeAll, expect, it, vi } from 'vitest';
 import * as kiln from '../src/index.js';
+import type { KernelInput } from '../src/runtime/backend.js';
+import type { GpuStorage } from '../src/runtime/webgpu/gpuStorage.js';
 import { describeWebGpu, expectUlps, gpuBackend } from './support/webgpu.js';
 
 beforeAll(async () => {
@@ -95,6 +97,21 @@ describeWebGpu('compiled on webgpu', () => {
     alloc.mockRestore();
     expect(fast.explain()).toMatch(/arena [1-9][\d,]* bytes/);
     expectUlps(await y.data() as Float32Array, await f(x).data() as Float32Array, 4, 'arena run');
+  });
+
+  it('a linear / conv2d carrying an activation runs as one dispatch (the activation is the GEMM\'s store epilogue)', async () => {
+    const b = gpuBackend();
+    const x = gpu(edgy(4 * 96, 17), [4, 96]);
+    const w = gpu(kiln.randn([5, 96], { seed: 7, backend: 'wasm' }).dataSync() as Float32Array, [5, 96]);
+    const dispatch = vi.spyOn(b, 'dispatch');
+    const [y] = b.kernels.get('linear')!([x, w] as unknown as KernelInput<GpuStorage>[], { activation: 'leakyRelu', activationAlpha: 0.25 }, [{ shape: [4, 5], dtype: 'float32' }]);
+    expect(dispatch).toHaveBeenCalledTimes(1);
+    dispatch.mockRestore();
+    const got = await b.readAsync(y!);
+    const want = await x.matmul(w.transpose(0, 1)).leakyRelu(0.25).data();
+    // Another summation order than matmul's (K = 96): 1e-5·√K of the largest magnitude.
+    const scale = Math.max(...Array.from(want as Float32Array, (v) => (Number.isFinite(v) ? Math.abs(v) : 0)));
+    expectUlps(got as Float32Array, want as Float32Array, 4, 'linear + leakyRelu epilogue', { abs: 1e-5 * Math.sqrt(96) * scale });
   });
 
   it('constants fold on the CPU (webgpu values cannot be read synchronously) and run on the GPU', async () => {

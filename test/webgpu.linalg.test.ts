@@ -155,7 +155,7 @@ describeWebGpu('webgpu matmul, linear, convolutions and pools', () => {
       if (bias) xs.push(input([w[0]], seed++));
       await expectAgrees('linear', xs, {}, x[x.length - 1]!, `linear x [${x.join(', ')}] w [${w.join(', ')}]${bias ? ' + b' : ''}`);
     }
-    for (const act of [{ activation: 'relu' }, { activation: 'leakyRelu', activationAlpha: 0.1 }, { activation: 'clip', activationMin: -0.5, activationMax: 0.5 }, { activation: 'sigmoid' }]) {
+    for (const act of [{ activation: 'relu' }, { activation: 'leakyRelu', activationAlpha: 0.1 }, { activation: 'clip', activationMin: -0.5, activationMax: 0.5 }, { activation: 'sigmoid' }, { activation: 'tanh' }, { activation: 'elu', activationAlpha: 1.5 }, { activation: 'clip', activationMin: null, activationMax: 0.5 }]) {
       const xs = [input([33, 40], seed++, { specials: 30 }), input([20, 40], seed++), input([20], seed++)];
       await expectAgrees('linear', xs, act, 40, `linear with fused ${act.activation}`);
     }

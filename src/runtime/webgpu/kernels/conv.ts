@@ -14,7 +14,7 @@ import type { GpuStorage } from '../gpuStorage.js';
 import { registerWebGpuKernels } from '../kernelRegistry.js';
 import type { WebGpuBackend } from '../webgpuBackend.js';
 import { runGemm, withOutput, type GemmSpec } from './gemm.js';
-import { applyFusedActivation } from './matmul.js';
+import { EPILOGUE_PARAMS, EPILOGUE_WGSL, epilogueParams } from './activationEpilogue.js';
 import { packParams, paramStruct } from './params.js';
 
 type Conv = (backend: WebGpuBackend) => (inputs: readonly KernelInput<GpuStorage>[], attrs: Attrs, outTypes: readonly TensorType[], outs?: readonly (GpuStorage | undefined)[]) => GpuStorage[];
@@ -35,15 +35,16 @@ fn tap(plane: i32, i: i32, j: i32, r: i32, c: i32) -> T {
   return X[(plane * p.H + ih) * p.W + iw];
 }`;
 
-const CONV_PARAMS = ['G', 'C', 'H', 'W', 'O', 'OH', 'OW', 'Cg', 'Og', ...GEOMETRY, 'hasBias'];
+const CONV_PARAMS = ['G', 'C', 'H', 'W', 'O', 'OH', 'OW', 'Cg', 'Og', ...GEOMETRY, 'hasBias', ...EPILOGUE_PARAMS];
 
 /**
- * WGSL: `v` plus the bias of channel `o` when there is one. One pipeline serves both
+ * WGSL: `v` plus the bias of channel `o` when there is one, then the node's activation
+ * (activationEpilogue.ts). One pipeline serves both
  * cases (lavapipe takes seconds to compile a tiled pipeline): without a bias, `Bias` is
  * bound to the weight buffer and never added (v itself, so a -0 stays -0).
  */
-const WITH_BIAS = `
-fn withBias(v: T, o: i32) -> T { return select(v, v + Bias[o], p.hasBias != 0); }`;
+const WITH_BIAS = `${EPILOGUE_WGSL}
+fn withBias(v: T, o: i32) -> T { return epilogue(select(v, v + Bias[o], p.hasBias != 0)); }`;
 
 /** The bias buffer to bind (the weight's as a stand-in without a bias) and the `hasBias` uniform. */
 function biasBinding(w: KernelInput<GpuStorage>, b: KernelInput<GpuStorage> | undefined): { bias: GpuStorage; hasBias: number } {
@@ -80,9 +81,9 @@ const conv2dKernel: Conv = (backend) => ([x, w, b], attrs, [outType], outs) => {
   const { out, buffers } = withOutput(backend, [x!.storage, w!.storage, bias], outType!.dtype, sizeOf(outType!.shape), outs?.[0]);
   runGemm(backend, CONV2D_SPEC, {
     m: Og, n: OH * OW, k: Cg * kh * kw, batch: N * G, buffers,
-    params: { G, C, H, W, O, OH, OW, Cg, Og, ...geometry(attrs, kh, kw), hasBias },
+    params: { G, C, H, W, O, OH, OW, Cg, Og, ...geometry(attrs, kh, kw), hasBias, ...epilogueParams(attrs) },
   }, 'tiled');
-  return [applyFusedActivation(backend, out, outType!, attrs)];
+  return [out];
 };
 
 const CONV_TRANSPOSE2D_SPEC: GemmSpec = {
@@ -125,9 +126,9 @@ const convTranspose2dKernel: Conv = (backend) => ([x, w, b], attrs, [outType], o
   const { out, buffers } = withOutput(backend, [x!.storage, w!.storage, bias], outType!.dtype, sizeOf(outType!.shape), outs?.[0]);
   runGemm(backend, CONV_TRANSPOSE2D_SPEC, {
     m: Og, n: OH * OW, k: Cg * kh * kw, batch: N * G, buffers,
-    params: { G, C, H, W, O, OH, OW, Cg, Og, ...geometry(attrs, kh, kw), hasBias },
+    params: { G, C, H, W, O, OH, OW, Cg, Og, ...geometry(attrs, kh, kw), hasBias, ...epilogueParams(attrs) },
   }, 'tiled');
-  return [applyFusedActivation(backend, out, outType!, attrs)];
+  return [out];
 };
 
 /**
@@ -206,7 +207,7 @@ const conv2dFilterGradKernel: Conv = (backend) => ([a, b], attrs, [outType], out
   const { out, buffers } = withOutput(backend, [a!.storage, b!.storage], outType!.dtype, s === 1 ? total : s * total, s === 1 ? outs?.[0] : undefined);
   runGemm(backend, FILTER_GRAD_SPEC, {
     m, n, k: kc, batch: s * G, buffers,
-    params: { G, C: A, H, W, O: B, OH, OW, Cg: Ag, Og: Bg, ...geometry(attrs, kh, kw), hasBias: 0, Ktot: k },
+    params: { G, C: A, H, W, O: B, OH, OW, Cg: Ag, Og: Bg, ...geometry(attrs, kh, kw), hasBias: 0, ...epilogueParams({}), Ktot: k },
   }, 'tiled');
   if (s === 1) return [out];
   const y = outs?.[0] ?? backend.alloc(outType!.dtype, total);

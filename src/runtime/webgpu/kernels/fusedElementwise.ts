@@ -23,11 +23,11 @@ import {
 export const WEBGPU_FUSED_ELEMENTWISE_OPS: readonly string[] = Object.keys(PROGRAM_OPS).filter((op) => Object.hasOwn(ELEMENTWISE_SPECS, op));
 
 /**
- * Step `k` of a program as a WGSL function of its raw operands (`r0`, `r1`, `r2`) and its
+ * Step `k` of a program (or any named op application: `step<k>`) as a WGSL function of its raw operands (`r0`, `r1`, `r2`) and its
  * params `p`, which shadows the shader's uniforms inside it: the op's expression reads
  * `p.f` (its float attributes) and `p.inf_bits`/`p.nan_bits` as in its own kernel.
  */
-function stepFunction(k: number, s: ProgramStep, ins: readonly DType[], out: DType): string {
+export function stepFunction(k: number | string, s: ProgramStep, ins: readonly DType[], out: DType): string {
   const spec = ELEMENTWISE_SPECS[s.op];
   if (!spec) throw new KilnError(`no WGSL code for '${s.op}' in a fused elementwise program`, { op: 'fusedElementwise' });
   const t = computeType(spec, ins, out);
@@ -40,12 +40,15 @@ function stepFunction(k: number, s: ProgramStep, ins: readonly DType[], out: DTy
   return lines.join('\n');
 }
 
+/** The params struct every step function takes (see `stepFunction`). */
+export const STEP_PARAMS = 'struct StepParams { f: vec4f, inf_bits: u32, nan_bits: u32 }';
+
 /** The WGSL of program `p` over inputs of dtypes `ins` read in `modes`. */
 export function fusedElementwiseShader(p: ElementwiseProgram, ins: readonly DType[], modes: readonly ReadMode[]): string {
   const dtypes = [...ins, ...programDtypes(p, ins)];
   const out = dtypes[dtypes.length - 1]!;
   const strided = modes.includes('strided');
-  const lines: string[] = [WGSL_HELPERS, 'struct StepParams { f: vec4f, inf_bits: u32, nan_bits: u32 }'];
+  const lines: string[] = [WGSL_HELPERS, STEP_PARAMS];
   p.steps.forEach((s, k) => lines.push(stepFunction(k, s, s.args.map((a) => dtypes[a]!), dtypes[ins.length + k]!)));
   // Each step's float attributes in `sp` (uniforms, not literals: WGSL rejects a constant
   // NaN or infinity, and values need no pipeline of their own).

@@ -5,11 +5,12 @@
  * GEMV-like ones. Batch broadcasting is uniforms (sizes and matrix strides, 0 along a
  * broadcast dim), so one pipeline per batch rank serves every shape.
  */
-import { fusedActivationOf, KilnError, sizeOf, type Attrs, type TensorType } from '../../../ir/index.js';
+import { sizeOf, type Attrs, type TensorType } from '../../../ir/index.js';
 import type { KernelInput } from '../../backend.js';
 import type { GpuStorage } from '../gpuStorage.js';
 import { registerWebGpuKernels } from '../kernelRegistry.js';
 import type { WebGpuBackend } from '../webgpuBackend.js';
+import { EPILOGUE_PARAMS, EPILOGUE_WGSL, epilogueParams } from './activationEpilogue.js';
 import { runGemm, withOutput, type GemmSpec } from './gemm.js';
 
 /** Broadcast batch dims of a matmul, merged where both operands stay contiguous: sizes and strides in matrices. */
@@ -124,13 +125,13 @@ const LINEAR_SPEC: GemmSpec = {
   key: 'linear.f32',
   scalar: 'f32',
   inputs: ['X', 'W', 'Bias'],
-  params: ['hasBias'],
+  params: ['hasBias', ...EPILOGUE_PARAMS],
   bKFastest: true,
-  functions: `
+  functions: `${EPILOGUE_WGSL}
 fn batchBase(z: i32) -> vec4<i32> { return vec4<i32>(0); }
 fn loadA(bz: vec4<i32>, row: i32, k: i32) -> T { return X[row * p.K + k]; }
 fn loadB(bz: vec4<i32>, k: i32, col: i32) -> T { return W[col * p.K + k]; }
-fn storeC(bz: vec4<i32>, row: i32, col: i32, v: T) { C[row * p.N + col] = select(v, v + Bias[col], p.hasBias != 0); }
+fn storeC(bz: vec4<i32>, row: i32, col: i32, v: T) { C[row * p.N + col] = epilogue(select(v, v + Bias[col], p.hasBias != 0)); }
 `,
 };
 
@@ -139,25 +140,8 @@ const linearKernel = (backend: WebGpuBackend) => ([x, w, b]: readonly KernelInpu
   const size = sizeOf(outType!.shape);
   const rows = outF === 0 ? 0 : size / outF;
   const { out, buffers } = withOutput(backend, [x!.storage, w!.storage, (b ?? w)!.storage], outType!.dtype, size, outs?.[0]);
-  runGemm(backend, LINEAR_SPEC, { m: rows, n: outF, k: inF, batch: 1, params: { hasBias: b ? 1 : 0 }, buffers });
-  return [applyFusedActivation(backend, out, outType!, attrs)];
+  runGemm(backend, LINEAR_SPEC, { m: rows, n: outF, k: inF, batch: 1, params: { hasBias: b ? 1 : 0, ...epilogueParams(attrs) }, buffers });
+  return [out];
 };
-
-/**
- * The activation fused into a conv2d / convTranspose2d / linear (attr `activation`),
- * applied to the finished output `y` in place by the activation op's own webgpu kernel
- * (given `y` as its output: elementwise kernels bind an aliased input once), so the
- * result is what the separate op gives, NaN included, in `y` itself (which may be a
- * caller-given output).
- */
-export function applyFusedActivation(backend: WebGpuBackend, y: GpuStorage, type: TensorType, attrs: Attrs): GpuStorage {
-  const act = fusedActivationOf(attrs);
-  if (!act) return y;
-  const kernel = backend.kernels.get(act.op);
-  if (!kernel) throw new KilnError(`no webgpu kernel for the fused activation ${act.op}`);
-  const [out] = kernel([{ storage: y, shape: type.shape, dtype: type.dtype }], act.attrs, [type], [y]);
-  if (out !== y) throw new Error(`the webgpu ${act.op} kernel did not run in place`);
-  return y;
-}
 
 registerWebGpuKernels({ matmul: matmulKernel, linear: linearKernel });

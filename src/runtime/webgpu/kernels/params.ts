@@ -3,9 +3,12 @@
  * pipeline is keyed by structure only and serves every size (symbolic batch dims).
  */
 
-/** WGSL for the uniform struct `Params` with i32 fields `names`, bound as `p` at `binding` of group 0. */
+/** Fields the elementwise helpers (`WGSL_HELPERS`) read as u32 bit patterns; their values fit an i32 too. */
+const U32_FIELDS = new Set(['inf_bits', 'nan_bits']);
+
+/** WGSL for the uniform struct `Params` with i32 fields `names` (`inf_bits`/`nan_bits`: u32), bound as `p` at `binding` of group 0. */
 export function paramStruct(names: readonly string[], binding: number): string {
-  const fields = names.map((n) => `  ${n}: i32,`).join('\n');
+  const fields = names.map((n) => `  ${n}: ${U32_FIELDS.has(n) ? 'u32' : 'i32'},`).join('\n');
   return `struct Params {\n${fields}\n}\n@group(0) @binding(${binding}) var<uniform> p: Params;`;
 }
 
