@@ -316,10 +316,21 @@ export interface GemmKernels {
 }
 
 /**
- * The GEMM kernels on `memory`: with relaxed-SIMD FMA in the multi-row tiles where the
- * engine has it (unless `fma` is false), else SIMD128 multiply then add.
+ * Whether GEMMs use relaxed-SIMD FMA by default: only where the engine has it AND it was
+ * asked for with `KILN_RELAXED_SIMD=1` (Node). Fused multiply-add rounds once, so its
+ * results differ in the last bits from the plain kernels', and browsers (which all have
+ * relaxed SIMD) would then compute other numbers than Node; it measured no faster here.
  */
-export function gemmKernels(memory: WebAssembly.Memory, fma = relaxedSimdAvailable()): GemmKernels {
+export function relaxedSimdByDefault(): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return env?.['KILN_RELAXED_SIMD'] === '1' && relaxedSimdAvailable();
+}
+
+/**
+ * The GEMM kernels on `memory`: with relaxed-SIMD FMA in the multi-row tiles when `fma`
+ * (default `relaxedSimdByDefault()`) and the engine has it, else SIMD128 multiply then add.
+ */
+export function gemmKernels(memory: WebAssembly.Memory, fma = relaxedSimdByDefault()): GemmKernels {
   return fma && relaxedSimdAvailable()
     ? kernelsOn<GemmKernels>(memory, 'gemm-fma', generateFma)
     : kernelsOn<GemmKernels>(memory, 'gemm', generatePlain);
