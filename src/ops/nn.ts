@@ -44,6 +44,9 @@ export function convTransposeOutSize(size: number, k: number, stride: number, di
  * affine; else a NotAffineError naming `op` and the `axis` (⌊(h − 1)/2⌋ + 1 at stride 2).
  */
 export function convOutDim(op: string, axis: string, size: Dim, k: Dim, stride: number, dilation: number, padBegin: number, padEnd: number): Dim {
+  // Static sizes: plain arithmetic, as the concrete rule does (a malformed attribute gives
+  // NaN there, which the verifier reports as such, naming the attributes).
+  if (typeof size === 'number' && typeof k === 'number') return Math.floor((size + padBegin + padEnd - dilation * (k - 1) - 1) / stride) + 1;
   // size + padBegin + padEnd − dilation·(k − 1) − 1: the span the window's start can take.
   const span = dimSub(dimAdd(size, padBegin + padEnd - 1), dimMul(dimSub(k, 1), dilation));
   try {
