@@ -35,7 +35,9 @@ const TOLERANCE = 1e-4;
 /** Targets (compiled ÷ peer speed): issue #10, with ../shared/ISSUE_NOTES.md's CNN figure. */
 const ORT_WEB_TARGET = 1.2;
 /** Idle time after each round of a 2-thread contender, so its pool's spin-wait is not charged to the next row. */
-const SETTLE_MS = 20;
+const SETTLE_MS = 200;
+/** Pause after a case's 2-thread rows before the next case's 1-thread rows (see the phases below). */
+const POOL_QUIET_MS = 500;
 /** Each worker step's warm-up (a fresh isolate: JIT, wasm tier-up, heap growth). */
 const WORKER_WARMUP_MS = 300;
 
@@ -494,10 +496,20 @@ export async function modelsSuite(): Promise<Row[]> {
     const compiledRuns = Number.isFinite(checks.get('compiled1')!.rel);
     if (!checks.get('compiled1')!.ok) console.log(`  ✗ ${c.title}: kiln compiled differs from eager (rel ${checks.get('compiled1')!.rel.toExponential(1)})${compiledRuns ? '; ratios are against it anyway' : ''}`);
     const timed = (Object.keys(contenders) as System[]).filter((s) => s === 'eager' || checks.get(s)!.ok || (s === 'compiled1' && compiledRuns));
-    const measured = await compareAsync({
-      title: c.title, baseline: compiledRuns ? SYSTEMS.compiled1 : SYSTEMS.eager, unit: c.unit, iters: c.iters,
-      contenders: timed.map((s) => contenders[s]!),
-    });
+    // 1-thread systems first, interleaved with each other; then the 2-thread ones with each
+    // other. A thread pool keeps spinning for a while after its work (onnxruntime-web's
+    // especially): rows timed in its wake lose a core, so no 1-thread row follows a
+    // 2-thread one without a pause.
+    const twoThreads = new Set<System>(['compiled2', 'ortWeb2']);
+    const groups = [timed.filter((s) => !twoThreads.has(s)), timed.filter((s) => twoThreads.has(s))].filter((g) => g.length);
+    const measuredBy = new Map<System, Row>();
+    for (const group of groups) {
+      const baseline = group.includes('compiled1') ? (compiledRuns ? SYSTEMS.compiled1 : SYSTEMS.eager) : SYSTEMS[group[0]!];
+      const rowsOf = await compareAsync({ title: c.title, baseline, unit: c.unit, iters: c.iters, contenders: group.map((s) => contenders[s]!) });
+      group.forEach((s, i) => measuredBy.set(s, rowsOf[i]!));
+      if (group.some((s) => twoThreads.has(s))) await new Promise((resolve) => setTimeout(resolve, POOL_QUIET_MS));
+    }
+    const measured = timed.map((s) => measuredBy.get(s)!);
     const time = new Map<System, number>(timed.map((s, i) => [s, measured[i]!.median]));
     const caseRows: Row[] = [];
     measured.forEach((row, i) => {
