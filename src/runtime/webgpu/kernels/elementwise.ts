@@ -294,6 +294,33 @@ export function computeType(spec: ElementwiseSpec, ins: readonly DType[], out: D
   }
 }
 
+/** `Params` fields the strided reads need (output shape, each input's strides), none without one. */
+export function broadcastFields(modes: readonly ReadMode[]): string[] {
+  if (!modes.includes('strided')) return [];
+  return [`  shape: array<vec4u, ${MAX_RANK / 4}>,`, ...modes.map((_, k) => `  s${k}: array<vec4u, ${MAX_RANK / 4}>,`)];
+}
+
+/** WGSL statements giving `j<k>`, input k's index for output element `i`, for each strided input. */
+export function broadcastIndices(modes: readonly ReadMode[]): string[] {
+  if (!modes.includes('strided')) return [];
+  const strided = modes.flatMap((m, k) => (m === 'strided' ? [k] : []));
+  return [
+    ...strided.map((k) => `  var j${k} = 0u;`),
+    '  var rem = i;',
+    '  for (var d = i32(p.rank) - 1; d >= 0; d--) {',
+    '    let size = p.shape[d / 4][d % 4];',
+    '    let coord = rem % size;',
+    '    rem = rem / size;',
+    ...strided.map((k) => `    j${k} += coord * p.s${k}[d / 4][d % 4];`),
+    '  }',
+  ];
+}
+
+/** Where input k is read for output element `i`: `i`, `0u` (one element) or `j<k>` (see `broadcastIndices`). */
+export function readIndex(modes: readonly ReadMode[], k: number): string {
+  return modes[k] === 'same' ? 'i' : modes[k] === 'scalar' ? '0u' : `j${k}`;
+}
+
 /**
  * The WGSL of one op for these input dtypes and read modes. Inputs marked `inPlace` (read
  * 'same', of the output's WGSL type) are the output buffer itself: read from `out` and
@@ -301,14 +328,9 @@ export function computeType(spec: ElementwiseSpec, ins: readonly DType[], out: D
  * the others take bindings 0, 1, … in order, then the output and the uniforms.
  */
 export function elementwiseShader(spec: ElementwiseSpec, ins: readonly DType[], modes: readonly ReadMode[], out: DType, inPlace: readonly boolean[] = []): string {
-  const strided = modes.includes('strided');
   const lines: string[] = [WGSL_HELPERS];
   lines.push('struct Params { n: u32, rank: u32, inf_bits: u32, nan_bits: u32, f: vec4f,');
-  if (strided) {
-    lines.push(`  shape: array<vec4u, ${MAX_RANK / 4}>,`);
-    for (let k = 0; k < ins.length; k++) lines.push(`  s${k}: array<vec4u, ${MAX_RANK / 4}>,`);
-  }
-  lines.push('}');
+  lines.push(...broadcastFields(modes), '}');
   let binding = 0;
   ins.forEach((dt, k) => {
     if (!inPlace[k]) lines.push(`@group(0) @binding(${binding++}) var<storage, read> in${k}: array<${wgslType(dt)}>;`);
@@ -319,20 +341,11 @@ export function elementwiseShader(spec: ElementwiseSpec, ins: readonly DType[], 
   lines.push('fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {');
   lines.push(`  let i = gid.x + gid.y * nw.x * ${WORKGROUP}u;`);
   lines.push('  if (i >= p.n) { return; }');
-  if (strided) {
-    ins.forEach((_, k) => modes[k] === 'strided' && lines.push(`  var j${k} = 0u;`));
-    lines.push('  var rem = i;');
-    lines.push('  for (var d = i32(p.rank) - 1; d >= 0; d--) {');
-    lines.push('    let size = p.shape[d / 4][d % 4];');
-    lines.push('    let coord = rem % size;');
-    lines.push('    rem = rem / size;');
-    ins.forEach((_, k) => modes[k] === 'strided' && lines.push(`    j${k} += coord * p.s${k}[d / 4][d % 4];`));
-    lines.push('  }');
-  }
+  lines.push(...broadcastIndices(modes));
   const t = computeType(spec, ins, out);
   const raw = ins.map((_, k) => `r${k}`);
   ins.forEach((_, k) => {
-    const at = modes[k] === 'same' ? 'i' : modes[k] === 'scalar' ? '0u' : `j${k}`;
+    const at = readIndex(modes, k);
     lines.push(`  let ${raw[k]} = ${inPlace[k] ? 'out' : `in${k}`}[${at}];`);
   });
   const args = ins.map((dt, k) => (t ? convertValue(raw[k]!, wgslType(dt), t) : raw[k]!));

@@ -13,7 +13,7 @@ import type { GpuStorage } from '../gpuStorage.js';
 import { registerWebGpuKernels } from '../kernelRegistry.js';
 import type { WebGpuBackend } from '../webgpuBackend.js';
 import {
-  broadcastStrides, computeType, convertValue, ELEMENTWISE_SPECS, MAX_RANK, readMode, WGSL_HELPERS, wgslType, WORKGROUP, type ReadMode,
+  broadcastFields, broadcastIndices, broadcastStrides, computeType, convertValue, ELEMENTWISE_SPECS, MAX_RANK, readIndex, readMode, WGSL_HELPERS, wgslType, WORKGROUP, type ReadMode,
 } from './elementwise.js';
 
 /**
@@ -47,17 +47,12 @@ export const STEP_PARAMS = 'struct StepParams { f: vec4f, inf_bits: u32, nan_bit
 export function fusedElementwiseShader(p: ElementwiseProgram, ins: readonly DType[], modes: readonly ReadMode[]): string {
   const dtypes = [...ins, ...programDtypes(p, ins)];
   const out = dtypes[dtypes.length - 1]!;
-  const strided = modes.includes('strided');
   const lines: string[] = [WGSL_HELPERS, STEP_PARAMS];
   p.steps.forEach((s, k) => lines.push(stepFunction(k, s, s.args.map((a) => dtypes[a]!), dtypes[ins.length + k]!)));
   // Each step's float attributes in `sp` (uniforms, not literals: WGSL rejects a constant
   // NaN or infinity, and values need no pipeline of their own).
   lines.push(`struct Params { n: u32, rank: u32, inf_bits: u32, nan_bits: u32, sp: array<vec4f, ${p.steps.length}>,`);
-  if (strided) {
-    lines.push(`  shape: array<vec4u, ${MAX_RANK / 4}>,`);
-    for (let k = 0; k < ins.length; k++) lines.push(`  s${k}: array<vec4u, ${MAX_RANK / 4}>,`);
-  }
-  lines.push('}');
+  lines.push(...broadcastFields(modes), '}');
   ins.forEach((d, k) => lines.push(`@group(0) @binding(${k}) var<storage, read> in${k}: array<${wgslType(d)}>;`));
   lines.push(`@group(0) @binding(${ins.length}) var<storage, read_write> out: array<${wgslType(out)}>;`);
   lines.push(`@group(0) @binding(${ins.length + 1}) var<uniform> p: Params;`);
@@ -65,17 +60,8 @@ export function fusedElementwiseShader(p: ElementwiseProgram, ins: readonly DTyp
   lines.push('fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {');
   lines.push(`  let i = gid.x + gid.y * nw.x * ${WORKGROUP}u;`);
   lines.push('  if (i >= p.n) { return; }');
-  if (strided) {
-    ins.forEach((_, k) => modes[k] === 'strided' && lines.push(`  var j${k} = 0u;`));
-    lines.push('  var rem = i;');
-    lines.push('  for (var d = i32(p.rank) - 1; d >= 0; d--) {');
-    lines.push('    let size = p.shape[d / 4][d % 4];');
-    lines.push('    let coord = rem % size;');
-    lines.push('    rem = rem / size;');
-    ins.forEach((_, k) => modes[k] === 'strided' && lines.push(`    j${k} += coord * p.s${k}[d / 4][d % 4];`));
-    lines.push('  }');
-  }
-  ins.forEach((_, k) => lines.push(`  let v${k} = in${k}[${modes[k] === 'same' ? 'i' : modes[k] === 'scalar' ? '0u' : `j${k}`}];`));
+  lines.push(...broadcastIndices(modes));
+  ins.forEach((_, k) => lines.push(`  let v${k} = in${k}[${readIndex(modes, k)}];`));
   p.steps.forEach((s, k) => {
     lines.push(`  let v${ins.length + k} = step${k}(${s.args.map((a) => `v${a}`).join(', ')}, StepParams(p.sp[${k}], p.inf_bits, p.nan_bits));`);
   });
