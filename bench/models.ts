@@ -441,7 +441,11 @@ export async function modelsSuite(): Promise<Row[]> {
   const started = performance.now();
   const cases: BuiltCase[] = [];
   await kiln.init({ backend: 'wasm', threads: 1 });
-  for (const [i, c] of CASES.entries()) cases.push(await buildCase(c, 1000 * (i + 1)));
+  // KILN_BENCH_CASES=lstm-b1,lstm-b16 times only those cases (the seeds stay each case's own).
+  const only = process.env['KILN_BENCH_CASES']?.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknownCase = only?.find((k) => !CASES.some((c) => c.key === k));
+  if (unknownCase) throw new Error(`KILN_BENCH_CASES: unknown case '${unknownCase}'; cases: ${CASES.map((c) => c.key).join(', ')}`);
+  for (const [i, c] of CASES.entries()) if (!only || only.includes(c.key)) cases.push(await buildCase(c, 1000 * (i + 1)));
   const payload: Payload = cases.map(({ key, input, state, x, onnx }) => ({ key, input, state, x, onnx }));
 
   // Systems: in this thread (1 thread each) and two workers (2 threads each).
@@ -540,6 +544,7 @@ export async function modelsSuite(): Promise<Row[]> {
   await kiln2?.close();
   await ortWeb2?.close();
 
+  if (only) return rows;
   // ---- GEMM throughput vs the wasm-SIMD peak (1 thread) ----
   const peak = measurePeak();
   const gemm: [title: string, m: number, k: number, n: number, iters: number][] = [

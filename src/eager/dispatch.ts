@@ -35,10 +35,11 @@ export function execute(def: OpDef, inputs: readonly Tensor[], attrs: Attrs): Te
     for (const t of outTypes) {
       if (t.dtype === 'float64' && !backend.supportsFloat64) throw opError(def.name, `float64 is supported on the reference backend only, not '${backend.name}'`, inputs);
     }
-    // No kernel of its own, a gradient through its decomposition wanted, and no trace to
-    // record the op whole: its primitives go on the tape (the backward pass then need not
-    // run them again). Ops with a closed-form gradient keep it.
-    if (needsGrad && engine.gradEnabled && engine.tracer === null && def.grad === gradThroughDecomposition && isDecompositionKernel(kernel)) {
+    // No kernel of its own (or one the op prefers not to recompute: `tapeDecomposition`),
+    // a gradient through its decomposition wanted, and no trace to record the op whole:
+    // its primitives go on the tape (the backward pass then need not run them again).
+    // Ops with a closed-form gradient keep it.
+    if (needsGrad && engine.gradEnabled && engine.tracer === null && def.grad === gradThroughDecomposition && (def.tapeDecomposition === true || isDecompositionKernel(kernel))) {
       return runDecomposed(def, inputs, attrs, outTypes);
     }
     let storages;

@@ -57,6 +57,13 @@ export interface OpDef<T = unknown> {
    * alike), the interpreter through them, and passes may replace a node by it.
    */
   decompose?(inputs: readonly T[], attrs: Attrs): T[];
+  /**
+   * With `grad: gradThroughDecomposition`: when a gradient is needed, eager dispatch runs
+   * the decomposition on the tape even where the backend has a kernel for the op (the
+   * recurrent ops: the backward pass would otherwise run the whole sequence again).
+   * Without it, a kernel runs and the backward pass recomputes the primitives.
+   */
+  readonly tapeDecomposition?: boolean;
   /** Output 0 shares the storage of input 0 (reshape): no kernel runs. */
   readonly alias?: boolean;
   /** Helper ops that exist only for another op's gradient, e.g. conv2dBackpropFilter. */
@@ -80,8 +87,8 @@ export function arityMismatch(def: Pick<OpDef, 'arity'>, count: number): string 
 /**
  * The gradient rule of an op differentiated through its decomposition (no closed form
  * worth writing: the recurrent ops): `grad: gradThroughDecomposition`. Eager dispatch
- * recognises it: where such an op has no kernel it records the primitives on the tape
- * rather than run them again for the backward pass.
+ * recognises it: where such an op has no kernel (or sets `tapeDecomposition`) it records
+ * the primitives on the tape rather than run them again for the backward pass.
  */
 export function gradThroughDecomposition<T>(ctx: GradContext<T>): (T | null)[] {
   return ctx.throughDecomposition();

@@ -16,7 +16,8 @@
  * With lengths, sequence b updates its state only at steps t < lengths[b], its outputs
  * after are 0, and the reverse direction starts at its own last step.
  * Dropout between layers is not part of the op (a layer with dropout runs one op per layer).
- * The gradient goes through the decomposition (backpropagation through time). The gate
+ * The gradient goes through the decomposition (backpropagation through time); wasm runs
+ * the float32 lstm as one kernel (src/runtime/wasm/kernels/lstmSequence.ts). The gate
  * arithmetic of each lstm / gru step is one op (`lstmGates` / `gruGates`, recurrentCells.ts).
  */
 import { formatDim, gradThroughDecomposition, isFloat, KilnError, registerOp, symbolicInfer, type Attrs, type Dim, type IrAttrs, type ValueType } from '../ir/index.js';
@@ -211,8 +212,11 @@ function defineRecurrent(op: RecurrentOp, doc: string) {
     doc,
     ...symbolicInfer(recurrentInfer(op)),
     decompose: recurrentDecompose(op),
-    // Backpropagation through time: the unrolled steps differentiated.
+    // Backpropagation through time: the unrolled steps differentiated; taped in eager
+    // even where a backend runs the sequence as one kernel (wasm's lstm), so the
+    // backward pass does not run the sequence again.
     grad: gradThroughDecomposition,
+    tapeDecomposition: true,
   });
 }
 

@@ -44,6 +44,12 @@ export interface TargetCapabilities {
    * O3 layout pass keep conv regions channels-last (wasm: XNNPACK). Absent: NCHW.
    */
   readonly preferredLayout?: 'NCHW' | 'NHWC';
+  /**
+   * Whole-sequence recurrent ops (`lstm`) the target runs as one kernel over every step
+   * faster than their unrolled steps: RNN unrolling leaves them whole at inference (wasm:
+   * one call instead of two kernels per step, a split and a concat). Absent: none.
+   */
+  readonly sequenceKernels?: readonly string[];
 }
 
 /** A target with no fused kernels: fusion passes leave the graph alone. */

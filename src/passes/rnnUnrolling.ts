@@ -1,7 +1,9 @@
 // RNN unrolling (O2): a whole-sequence rnn / lstm / gru node over a static number of
 // steps becomes its steps, so the plan runs each as its own kernels: per layer and
 // direction one input-projection GEMM over all steps, then per step the recurrent GEMM
-// and one gate op (`lstmGates` / `gruGates`; the Elman RNN's add + tanh/relu).
+// and one gate op (`lstmGates` / `gruGates`; the Elman RNN's add + tanh/relu). Ops the
+// target runs as one sequence kernel (`TargetCapabilities.sequenceKernels`: lstm on
+// wasm) stay whole at inference.
 import { arrayFor, type Attrs, type Dim, type DType, type Graph, type IrAttrs, type Node, type Value } from '../ir/index.js';
 import { recurrentAttrs, recurrentLayout, type RecurrentAttrs, type RecurrentOp } from '../ops/recurrent.js';
 import { gruGates, lstmGates } from '../ops/recurrentCells.js';
@@ -137,6 +139,9 @@ export function unrollRecurrent(g: Graph, ctx: PassContext): boolean {
   for (const node of [...g.nodes]) {
     if (!RECURRENT_OPS.includes(node.op)) continue;
     const op = node.op as RecurrentOp;
+    // The target's one-kernel sequence beats its unrolled steps (training keeps the steps:
+    // their gradients are the gate ops' closed forms).
+    if (ctx.mode === 'inference' && ctx.target.sequenceKernels?.includes(op)) continue;
     const a = recurrentAttrs(op, node.attrs as Attrs);
     const steps = stepsOf(node, a);
     if (steps === null || steps < 1 || steps > MAX_UNROLLED_STEPS) continue;

@@ -135,6 +135,11 @@ interface GateKernels {
   gru(xp: number, hp: number, h: number, out: number, rows: number, hidden: number): void;
 }
 
+/** The gate kernels on `memory` (byte addresses, then counts; see the top of this file). */
+export function recurrentGatesOn(memory: WebAssembly.Memory): GateKernels {
+  return kernelsOn<GateKernels>(memory, 'recurrentGates', recurrentGatesModule);
+}
+
 /** A gate op on the generated kernel for float32; other dtypes run the portable kernel. */
 function gateKernel(which: keyof GateKernels): NativeKernelFactory {
   return (backend, name): Kernel<WasmStorage> => {
@@ -149,7 +154,7 @@ function gateKernel(which: keyof GateKernels): NativeKernelFactory {
         ? (given as WasmStorage[])
         : outTypes.map((_t, j) => given?.[j] ?? backend.alloc('float32', rows * hidden));
       if (rows * hidden > 0) {
-        k ??= kernelsOn<GateKernels>(backend.memory, 'recurrentGates', recurrentGatesModule);
+        k ??= recurrentGatesOn(backend.memory);
         if (which === 'lstm') k.lstm(xp.storage.ptr, hp.storage.ptr, s.storage.ptr, outs[0]!.ptr, outs[1]!.ptr, rows, hidden);
         else k.gru(xp.storage.ptr, hp.storage.ptr, s.storage.ptr, outs[0]!.ptr, rows, hidden);
       }

@@ -1,0 +1,138 @@
+// The whole-sequence `lstm` op (src/ops/recurrent.ts) on wasm, float32: one kernel call
+// for every layer, direction and step, instead of the decomposition's (or an unrolled
+// plan's) two kernels per step plus the split of the input projection and the concat of
+// the outputs. Per layer and direction:
+//   xp = x·W_ihᵀ + (b_ih + b_hh)          one GEMM over T·B rows (gemm.ts; W packed once)
+//   per step t: hp = h·W_hhᵀ               the GEMM again (W_hh packed once), h read in place
+//               h, c = lstmGates(xp_t, hp, c)   the gate kernel (recurrentGatesKernel.ts),
+//                                            h written straight into the output sequence
+// The same kernels on the same values in the same order as the decomposition, so the
+// results are its bits (and an unrolled plan's). With `lengths`, sequence b keeps its
+// state and outputs 0 from step lengths[b] on (the decomposition's `where`s, as copies).
+// (The op takes float32 or float64, and wasm has no float64 tensors.)
+import type { Kernel } from '../../backend.js';
+import { registerNativeKernels, type NativeKernelFactory } from '../nativeKernels.js';
+import type { WasmStorage } from '../wasmBackend.js';
+import { gemmOnHeap } from './gemm.js';
+import { gemmKernels } from './gemmKernel.js';
+import { recurrentGatesOn } from './recurrentGatesKernel.js';
+import { reusedScratch } from './reusedScratch.js';
+import { transposeOnHeap } from './simdTranspose.js';
+
+/** Bytes rounded up to 16 (every scratch piece v128-aligned). */
+const align = (bytes: number): number => (bytes + 15) & ~15;
+
+const lstmSequence: NativeKernelFactory = (backend): Kernel<WasmStorage> => {
+  const scratch = reusedScratch(backend);
+  let f32: Float32Array | null = null;
+  let i32: Int32Array | null = null;
+  /** Heap views, made again only when the heap grew (a GEMM's packing may grow it). */
+  const views = (): void => {
+    const buf = backend.memory.buffer;
+    if (f32?.buffer !== buf) {
+      f32 = new Float32Array(buf);
+      i32 = new Int32Array(buf);
+    }
+  };
+  /** `n` floats from byte `src` to byte `dst`. */
+  const copy = (dst: number, src: number, n: number): void => {
+    views();
+    f32!.copyWithin(dst >>> 2, src >>> 2, (src >>> 2) + n);
+  };
+  /** [a, b, c] → [b, a, c] of 4-byte elements (batch-first ↔ time-major). */
+  const swap01 = (src: number, a: number, b: number, c: number, dst: number): void => {
+    if (a === 1 || b === 1) copy(dst, src, a * b * c);
+    else transposeOnHeap(backend.memory, src, [a, b, c], [1, 0, 2], dst);
+  };
+
+  return (inputs, attrs, outTypes, given) => {
+    const x = inputs[0]!;
+    const H = attrs['hiddenSize'] as number, L = attrs['numLayers'] as number;
+    const D = attrs['bidirectional'] === true ? 2 : 1, batchFirst = attrs['batchFirst'] === true, hasBiases = attrs['hasBiases'] === true;
+    const perSlot = hasBiases ? 4 : 2, base = 3 + L * D * perSlot;
+    const lengths = inputs.length > base ? inputs[base]! : null;
+    const T = x.shape[batchFirst ? 1 : 0]!, B = x.shape[batchFirst ? 0 : 1]!;
+    const I = x.shape[2]!, G = 4 * H, DH = D * H;
+    // Every output caller-given (a plan's hot path): no array per call.
+    const outs = given && given.length === 3 && given[0] && given[1] && given[2]
+      ? (given as WasmStorage[])
+      : outTypes.map((t, j) => given?.[j] ?? backend.alloc('float32', t.shape.reduce((p, d) => p * d, 1)));
+    const y = outs[0]!, hN = outs[1]!, cN = outs[2]!;
+    if (T * B * H === 0) return outs;
+
+    // Scratch: the time-major input (batch-first), xp [T·B, G], hp [B, G], the bias sum,
+    // c [B, H]; with lengths h [B, H] and the step's c'; per layer output [T, B, D·H]
+    // (two, alternating, when there are more layers; none when it can be y); with two
+    // directions, one direction's h sequence [T, B, H].
+    const layerOutIsY = !batchFirst;
+    const seqBytes = align(4 * T * B * DH), stateBytes = align(4 * B * H);
+    const xTBytes = batchFirst ? align(4 * T * B * I) : 0, xpBytes = align(4 * T * B * G), hpBytes = align(4 * B * G), biasBytes = hasBiases ? align(4 * G) : 0;
+    const lengthBytes = lengths ? stateBytes : 0;
+    const bufABytes = L > 1 || !layerOutIsY ? seqBytes : 0, bufBBytes = L > 2 || (L > 1 && !layerOutIsY) ? seqBytes : 0;
+    const start = scratch(xTBytes + xpBytes + hpBytes + biasBytes + stateBytes + 2 * lengthBytes + bufABytes + bufBBytes + (D === 2 ? align(4 * T * B * H) : 0));
+    const xT = start, xp = xT + xTBytes, hp = xp + xpBytes, bias = hp + hpBytes, c = bias + biasBytes;
+    const hState = c + stateBytes, cNext = hState + lengthBytes, bufA = cNext + lengthBytes, bufB = bufA + bufABytes, hsDir = bufB + bufBBytes;
+    const gates = recurrentGatesOn(backend.memory);
+    const addBias = gemmKernels(backend.memory).addBias;
+    let input = x.storage.ptr, F = I;
+    if (batchFirst) {
+      swap01(input, B, T, I, xT);
+      input = xT;
+    }
+    for (let l = 0; l < L; l++) {
+      // This layer's time-major output: y itself when it is the last layer's and y is time-major.
+      const out = l === L - 1 && layerOutIsY ? y.ptr : l % 2 === 0 ? bufA : bufB;
+      for (let dir = 0; dir < D; dir++) {
+        const slot = l * D + dir, w = 3 + slot * perSlot;
+        const wIh = inputs[w]!.storage, wHh = inputs[w + 1]!.storage;
+        let biasPtr = 0;
+        if (hasBiases) {
+          // b_ih + b_hh: the decomposition's float32 add, as a SIMD kernel.
+          copy(bias, inputs[w + 2]!.storage.ptr, G);
+          addBias(bias, inputs[w + 3]!.storage.ptr, 1, G);
+          biasPtr = bias;
+        }
+        gemmOnHeap(backend, input, T * B, F, wIh, 'nk', G, biasPtr, xp);
+        // The direction's h sequence: the layer output itself with one direction.
+        const hs = D === 1 ? out : hsDir;
+        const stateAt = slot * B * H * 4;
+        copy(c, inputs[2]!.storage.ptr + stateAt, B * H);
+        let h = inputs[1]!.storage.ptr + stateAt;
+        if (lengths) {
+          copy(hState, h, B * H);
+          h = hState;
+        }
+        for (let k = 0; k < T; k++) {
+          const t = dir === 1 ? T - 1 - k : k;
+          const ht = hs + t * B * H * 4;
+          gemmOnHeap(backend, h, B, H, wHh, 'nk', G, 0, hp);
+          if (!lengths) {
+            // c is read before it is written, element by element: updated in place.
+            gates.lstm(xp + t * B * G * 4, hp, c, ht, c, B, H);
+            h = ht;
+            continue;
+          }
+          gates.lstm(xp + t * B * G * 4, hp, c, ht, cNext, B, H);
+          views();
+          const len = lengths.storage.ptr >>> 2;
+          for (let b = 0; b < B; b++) {
+            const row = b * H * 4;
+            if (t < i32![len + b]!) {
+              copy(hState + row, ht + row, H);
+              copy(c + row, cNext + row, H);
+            } else f32!.fill(0, (ht + row) >>> 2, ((ht + row) >>> 2) + H);
+          }
+        }
+        copy(hN.ptr + stateAt, h, B * H);
+        copy(cN.ptr + stateAt, c, B * H);
+        if (D === 2) for (let r = 0; r < T * B; r++) copy(out + (r * DH + dir * H) * 4, hsDir + r * H * 4, H);
+      }
+      input = out;
+      F = DH;
+    }
+    if (!layerOutIsY) swap01(input, T, B, DH, y.ptr);
+    return outs;
+  };
+};
+
+registerNativeKernels({ lstm: lstmSequence });
