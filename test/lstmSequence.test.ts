@@ -43,6 +43,10 @@ const CASES: Case[] = [
   { name: 'lengths with a zero length, both directions, batch-first', I: 3, H: 4, T: 5, B: 3, layers: 2, bidirectional: true, batchFirst: true, biases: true, lengths: [5, 0, 2] },
   { name: 'lengths, time-major, hidden 13', I: 5, H: 13, T: 7, B: 4, layers: 1, bidirectional: false, batchFirst: false, biases: true, lengths: [7, 3, 1, 6] },
   { name: 'one step, batch 1', I: 2, H: 3, T: 1, B: 1, layers: 1, bidirectional: true, batchFirst: false, biases: true },
+  { name: 'hidden 12, batch 5, both directions, NaN row', I: 5, H: 12, T: 5, B: 5, layers: 1, bidirectional: true, batchFirst: false, biases: true, nanRow: 7 },
+  { name: 'hidden 8, lengths, two layers', I: 3, H: 8, T: 6, B: 4, layers: 2, bidirectional: false, batchFirst: false, biases: true, lengths: [3, 0, 6, 1] },
+  { name: 'hidden 4, batch 3, batch-first, no biases', I: 2, H: 4, T: 4, B: 3, layers: 1, bidirectional: false, batchFirst: true, biases: false },
+  { name: 'hidden 128, batch 16', I: 64, H: 128, T: 8, B: 16, layers: 1, bidirectional: false, batchFirst: false, biases: true },
 ];
 
 /** The op's inputs for a case: x, h0, c0, weights per layer and direction, lengths?. */

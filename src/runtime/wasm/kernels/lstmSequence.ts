@@ -104,15 +104,15 @@ const lstmSequence: NativeKernelFactory = (backend): Kernel<WasmStorage> => {
         }
         for (let k = 0; k < T; k++) {
           const t = dir === 1 ? T - 1 - k : k;
-          const ht = hs + t * B * H * 4;
+          const ht = hs + t * B * H * 4, xpt = xp + t * B * G * 4;
+          // Without lengths c is updated in place (each element is read before it is written).
+          const cOut = lengths ? cNext : c;
           gemmOnHeap(backend, h, B, H, wHh, 'nk', G, 0, hp);
+          gates.lstm(xpt, hp, c, ht, cOut, B, H);
           if (!lengths) {
-            // c is read before it is written, element by element: updated in place.
-            gates.lstm(xp + t * B * G * 4, hp, c, ht, c, B, H);
             h = ht;
             continue;
           }
-          gates.lstm(xp + t * B * G * 4, hp, c, ht, cNext, B, H);
           views();
           const len = lengths.storage.ptr >>> 2;
           for (let b = 0; b < B; b++) {

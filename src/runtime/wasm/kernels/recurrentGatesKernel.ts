@@ -5,8 +5,9 @@
 //
 //   lstm(xp, hp, c, hOut, cOut, rows, H)   xp, hp [rows, 4H] (i, f, g, o), c [rows, H]
 //   gru(xp, hp, h, out, rows, H)           xp, hp [rows, 3H] (r, z, n), h [rows, H]
-// (byte addresses, then counts). Per row: four hidden units at a time, then one at a time
-// (the same vector code on a splat, lane 0 stored), so every element is computed alike.
+// (byte addresses, then counts). Per row: eight hidden units at a time (two cells side by
+// side, their code interleaved), then four, then one at a time (the same vector code on a
+// splat, lane 0 stored), so every element is computed alike.
 //
 // The arithmetic is the decomposition's, op for op in float32 (a = xp + hp;
 // c' = σ(f)·c + σ(i)·tanh(g); h' = σ(o)·tanh(c'); gru: n = tanh(xn + r·hn), h' = n + z·(h − n)),
@@ -33,7 +34,9 @@ interface Access {
   readonly bytes: number;
 }
 
-const VECTOR: Access = { load: (a) => cat(a, I.v128Load()), store: (a, v) => cat(a, v, I.v128Store()), bytes: 16 };
+/** Four units `offset` bytes on. */
+const vectorAt = (offset: number): Access => ({ load: (a) => cat(a, I.v128Load(offset)), store: (a, v) => cat(a, v, I.v128Store(offset)), bytes: 16 });
+const VECTOR = vectorAt(0);
 const SCALAR: Access = {
   load: (a) => cat(a, I.f32Load(), I.f32x4Splat()),
   store: (a, v) => cat(a, v, I.f32x4ExtractLane(0), I.f32Store()),
@@ -52,7 +55,11 @@ interface GateSpec {
   readonly streams: number;
   /** v128 locals the cell keeps its gates in. */
   readonly keep: number;
-  cell(acc: Access, gate: (projection: 0 | 1, k: number) => Code, stream: (s: number) => Code, v: (k: number) => number, tmp: number): Code;
+  /**
+   * The cell's code in phases (each a gate's σ/tanh, then the state update): cells run
+   * side by side interleave theirs phase by phase (see `emit`).
+   */
+  cell(acc: Access, gate: (projection: 0 | 1, k: number) => Code, stream: (s: number) => Code, v: (k: number) => number, tmp: number): Code[];
 }
 
 function emit(m: ModuleBuilder, s: GateSpec): void {
@@ -62,7 +69,8 @@ function emit(m: ModuleBuilder, s: GateSpec): void {
   const local = (t: ValType): number => H + 1 + types.push(t) - 1;
   const left = local(T.i32);
   const stride = [0, 1, 2, 3].map(() => local(T.i32)); // k·H·4 bytes, gates 0–3
-  const keep = Array.from({ length: s.keep }, () => local(T.v128));
+  // Two cells side by side (eight units): each keeps its own gates.
+  const keep = Array.from({ length: 2 * s.keep }, () => local(T.v128));
   const tmp = local(T.v128);
   for (let k = 1; k < Math.max(sigmoid.locals, tanh.locals); k++) local(T.v128);
   const proj = [XP, HP];
@@ -72,17 +80,27 @@ function emit(m: ModuleBuilder, s: GateSpec): void {
     ...[...proj, ...Array.from({ length: s.streams }, (_, j) => 2 + j)].map((p) => I.bump(p, I.i32(bytes))),
     I.get(left), I.i32(bytes / 4), I.i32Sub(), I.set(left),
   );
-  /** `while (left >= n) { cell; advance }`. */
-  const whileAtLeast = (n: number, acc: Access): Code => I.block(cat(
-    I.get(left), I.i32(n), I.i32LtU(), I.brIf(0),
-    I.loop(cat(s.cell(acc, gate, stream, (k) => keep[k]!, tmp), advance(acc.bytes), I.get(left), I.i32(n), I.i32GeU(), I.brIf(0))),
-  ));
+  /**
+   * `while (left >= n) { cells; advance }`, the cells of `accs` (side by side in memory)
+   * interleaved phase by phase: each σ/tanh is a long dependency chain, and two independent
+   * ones next to each other keep the CPU busy where one cell's code in a row would stall it
+   * (the results are the same: each lane computes the same operations).
+   */
+  const whileAtLeast = (n: number, accs: readonly Access[]): Code => {
+    const phases = accs.map((acc, j) => s.cell(acc, gate, stream, (k) => keep[j * s.keep + k]!, tmp));
+    const bytes = accs.reduce((sum, acc) => sum + acc.bytes, 0);
+    return I.block(cat(
+      I.get(left), I.i32(n), I.i32LtU(), I.brIf(0),
+      I.loop(cat(phases[0]!.map((_, i) => cat(...phases.map((p) => p[i]!))), advance(bytes), I.get(left), I.i32(n), I.i32GeU(), I.brIf(0))),
+    ));
+  };
   const body = cat(
     ...[1, 2, 3].map((k) => cat(I.get(H), I.i32(4 * k), I.i32Mul(), I.set(stride[k]!))),
     I.repeat(ROWS, cat(
       I.get(H), I.set(left),
-      whileAtLeast(4, VECTOR),
-      whileAtLeast(1, SCALAR),
+      whileAtLeast(8, [VECTOR, vectorAt(16)]),
+      whileAtLeast(4, [VECTOR]),
+      whileAtLeast(1, [SCALAR]),
       // The projections' rows hold `gates` blocks: skip the other gates' blocks.
       I.bump(XP, stride[s.gates - 1]!), I.bump(HP, stride[s.gates - 1]!),
     )),
@@ -96,30 +114,29 @@ const preact = (acc: Access, gate: (p: 0 | 1, k: number) => Code, k: number): Co
 // Streams: c, hOut, cOut. Kept: σ(i), σ(f), tanh(g), σ(o) → then c' in slot 1.
 const LSTM: GateSpec = {
   name: 'lstm', gates: 4, streams: 3, keep: 4,
-  cell: (acc, gate, stream, v, tmp) => cat(
-    sigmoid.vec(preact(acc, gate, 0), tmp, []), I.set(v(0)),
-    sigmoid.vec(preact(acc, gate, 1), tmp, []), I.set(v(1)),
-    tanh.vec(preact(acc, gate, 2), tmp, []), I.set(v(2)),
-    sigmoid.vec(preact(acc, gate, 3), tmp, []), I.set(v(3)),
+  cell: (acc, gate, stream, v, tmp) => [
+    cat(sigmoid.vec(preact(acc, gate, 0), tmp, []), I.set(v(0))),
+    cat(sigmoid.vec(preact(acc, gate, 1), tmp, []), I.set(v(1))),
+    cat(tanh.vec(preact(acc, gate, 2), tmp, []), I.set(v(2))),
+    cat(sigmoid.vec(preact(acc, gate, 3), tmp, []), I.set(v(3))),
     // c' = σ(f)·c + σ(i)·tanh(g)
-    I.get(v(1)), acc.load(stream(0)), I.f32x4Mul(), I.get(v(0)), I.get(v(2)), I.f32x4Mul(), I.f32x4Add(), I.set(v(1)),
-    acc.store(stream(2), I.get(v(1))),
+    cat(I.get(v(1)), acc.load(stream(0)), I.f32x4Mul(), I.get(v(0)), I.get(v(2)), I.f32x4Mul(), I.f32x4Add(), I.set(v(1)), acc.store(stream(2), I.get(v(1)))),
     // h' = σ(o)·tanh(c')
     acc.store(stream(1), cat(I.get(v(3)), tanh.vec(I.get(v(1)), tmp, []), I.f32x4Mul())),
-  ),
+  ],
 };
 
 // Streams: h, out. Kept: r, z, n.
 const GRU: GateSpec = {
   name: 'gru', gates: 3, streams: 2, keep: 3,
-  cell: (acc, gate, stream, v, tmp) => cat(
-    sigmoid.vec(preact(acc, gate, 0), tmp, []), I.set(v(0)),
-    sigmoid.vec(preact(acc, gate, 1), tmp, []), I.set(v(1)),
+  cell: (acc, gate, stream, v, tmp) => [
+    cat(sigmoid.vec(preact(acc, gate, 0), tmp, []), I.set(v(0))),
+    cat(sigmoid.vec(preact(acc, gate, 1), tmp, []), I.set(v(1))),
     // n = tanh(xn + r·hn)
-    tanh.vec(cat(acc.load(gate(0, 2)), I.get(v(0)), acc.load(gate(1, 2)), I.f32x4Mul(), I.f32x4Add()), tmp, []), I.set(v(2)),
+    cat(tanh.vec(cat(acc.load(gate(0, 2)), I.get(v(0)), acc.load(gate(1, 2)), I.f32x4Mul(), I.f32x4Add()), tmp, []), I.set(v(2))),
     // h' = n + z·(h − n)
     acc.store(stream(1), cat(I.get(v(2)), I.get(v(1)), acc.load(stream(0)), I.get(v(2)), I.f32x4Sub(), I.f32x4Mul(), I.f32x4Add())),
-  ),
+  ],
 };
 
 /** The module with both gate kernels (~1 KB, generated once per heap). */
