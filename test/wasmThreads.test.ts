@@ -12,6 +12,8 @@ import { engine } from '../src/eager/engine.js';
 import type { WasmBackend } from '../src/runtime/wasm/wasmBackend.js';
 import { compileForMemory, I, ModuleBuilder, T } from '../src/runtime/wasm/wasmAssembler.js';
 import { loadWasmModule } from '../src/runtime/wasm/wasmModule.js';
+import { KernelPool } from '../src/runtime/wasm/kernelPool.js';
+import { getOp } from '../src/ir/index.js';
 
 beforeAll(async () => {
   await kiln.init({ threads: 2 });
@@ -198,4 +200,62 @@ describe('the memory import of generated modules', () => {
     new Float32Array(shared.buffer)[1] = -3;
     expect(instantiate(compileForMemory(shared, 'test getter', getter), shared)(4)).toBe(-3);
   });
+});
+
+describe("Kiln's kernel threads (kernelPool.ts, rowSplit.ts): the lstm sequence kernel split by rows", () => {
+  /** The op's inputs: x [T, B, I], h0, c0 [L·D, B, H], weights per layer and direction. */
+  function lstmInputs(T: number, B: number, I: number, H: number, layers: number, directions: number, seed: number): kiln.Tensor[] {
+    let s = seed;
+    const r = (shape: number[]) => kiln.randn(shape, { seed: s++ }).mul(0.5);
+    const ws: kiln.Tensor[] = [];
+    for (let l = 0; l < layers; l++) for (let d = 0; d < directions; d++) ws.push(r([4 * H, l ? directions * H : I]), r([4 * H, H]), r([4 * H]), r([4 * H]));
+    return [r([T, B, I]), r([layers * directions, B, H]), r([layers * directions, B, H]), ...ws];
+  }
+  const bits = (t: kiln.Tensor): Uint32Array => new Uint32Array(Float32Array.from(t.dataSync()).buffer);
+  const lstmOf = (ins: kiln.Tensor[], attrs: Record<string, unknown>, lengths?: kiln.Tensor): kiln.Tensor[] =>
+    kiln.noGrad(() => ins[0]!.applyOp('lstm', [...ins.slice(1), ...(lengths ? [lengths] : [])], attrs as never));
+  const decomposed = (ins: kiln.Tensor[], attrs: Record<string, unknown>, lengths?: kiln.Tensor): kiln.Tensor[] =>
+    kiln.noGrad(() => getOp('lstm')!.decompose!([...ins, ...(lengths ? [lengths] : [])], attrs as never) as kiln.Tensor[]);
+  /** Jobs of the heap's kernel pool (made by the first split kernel). */
+  const splitPoolJobs = (): { helpers: number; here: number } => KernelPool.made(wasm().module)?.jobs ?? { helpers: 0, here: 0 };
+
+  it('the helper runs shares of the rows once started, with the decomposition\'s bits (odd shares, edge panels, lengths, layers, both directions)', async () => {
+    // Every product here is below the size that goes to XNNPACK's threads, so the
+    // decomposition runs the same generated tiles: bit-identical.
+    const cases: [string, number, number, number, number, number, number, number[] | null][] = [
+      // name, T, B, I, H, layers, directions, lengths
+      ['B 16, H 32', 5, 16, 6, 32, 1, 1, null],
+      ['B 9 (shares 6 + 3), H 12', 4, 9, 5, 12, 1, 1, null],
+      ['B 8, H 5 (edge panel)', 3, 8, 3, 5, 2, 2, null],
+      ['B 10, H 8, lengths', 6, 10, 4, 8, 1, 2, [6, 0, 3, 1, 6, 2, 5, 4, 6, 1]],
+    ];
+    // The helper starts asynchronously: its first jobs run here. Wait until it has run one.
+    const before = { ...splitPoolJobs() };
+    for (let tries = 0; tries < 100 && splitPoolJobs().helpers === before.helpers; tries++) {
+      kiln.scope(() => void lstmOf(lstmInputs(2, 8, 2, 4, 1, 1, 1), { hiddenSize: 4, numLayers: 1, bidirectional: false, batchFirst: false, hasBiases: true }));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(splitPoolJobs().helpers).toBeGreaterThan(before.helpers);
+    for (const [name, T, B, I, H, layers, directions, lengths] of cases) {
+      kiln.scope(() => {
+        const ins = lstmInputs(T, B, I, H, layers, directions, B * 7 + H);
+        const attrs = { hiddenSize: H, numLayers: layers, bidirectional: directions === 2, batchFirst: false, hasBiases: true };
+        const len = lengths ? kiln.tensor(lengths, { dtype: 'int32' }) : undefined;
+        const jobs = splitPoolJobs().helpers;
+        const got = lstmOf(ins, attrs, len), want = decomposed(ins, attrs, len);
+        expect(splitPoolJobs().helpers, `${name}: helper jobs`).toBeGreaterThan(jobs);
+        got.forEach((t, k) => expect(bits(t), `${name}: output ${k}`).toEqual(bits(want[k]!)));
+      });
+    }
+  });
+
+  it('the benchmark LSTM (batch 16, hidden 128, 32 steps) agrees with its decomposition within 1e-5 (whose input GEMM runs on XNNPACK here)', () => {
+    kiln.scope(() => {
+      const ins = lstmInputs(32, 16, 64, 128, 1, 1, 3);
+      const attrs = { hiddenSize: 128, numLayers: 1, bidirectional: false, batchFirst: false, hasBiases: true };
+      const got = lstmOf(ins, attrs), want = decomposed(ins, attrs);
+      got.forEach((t, k) => expectClose(t, want[k]!, 1e-5, `output ${k}`));
+    });
+  });
+
 });

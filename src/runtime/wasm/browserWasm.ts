@@ -85,6 +85,8 @@ export async function loadBrowserWasm(threads: number, output: NativeOutputHooks
   tm.PThread.unusedWorkers.length = 0;
   // This build imports its heap instead of exporting it; Kiln reads it as `asm.memory`.
   tm.asm = { ...tm.asm, memory: tm.wasmMemory };
+  // Kiln's kernel threads (kernelPool.ts): a worker from a blob, as the pthreads are.
+  tm.spawnWorker = (source) => new Worker(URL.createObjectURL(new Blob([source], { type: 'application/javascript' })));
   return tm;
 }
 

@@ -112,6 +112,13 @@ async function loadThreaded(threads: number, output: NativeOutputHooks, wasmDir:
   // This build imports its heap instead of exporting it; Kiln reads it as `asm.memory`.
   // Emscripten resolves exports through `asm` lazily, so the copy must keep them all.
   mod.asm = { ...mod.asm, memory: mod.wasmMemory };
+  // Kiln's kernel threads: plain scripts, without the process's execArgv (see PthreadWorker),
+  // unref'd like the pool's (they wait in Atomics.wait between jobs).
+  mod.spawnWorker = (source) => {
+    const w = new Worker(source, { eval: true, execArgv: [] });
+    w.unref();
+    return w;
+  };
   return mod;
 }
 

@@ -16,7 +16,19 @@ export interface WasmModule {
    * null. Set by `nativeOutput`; the backend checks and clears it around each kernel.
    */
   nativeFailure: string | null;
+  /**
+   * The threaded build's way to start a worker thread running `source` (a classic script:
+   * CommonJS in Node, a plain worker in browsers), for Kiln's own kernel threads
+   * (kernelPool.ts); absent in the single-threaded build.
+   */
+  spawnWorker?: (source: string) => KernelWorker;
   [name: `_${string}`]: (...args: number[]) => unknown;
+}
+
+/** The part of a worker thread (Node's or a browser's) Kiln's kernel pool uses. */
+export interface KernelWorker {
+  postMessage(message: unknown): void;
+  terminate(): unknown;
 }
 
 /**

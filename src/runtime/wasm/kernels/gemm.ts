@@ -1,6 +1,6 @@
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
 import { wasmThreads } from '../wasmModule.js';
-import { gemmFn, gemmKernels, packedGemmBytes, type GemmKernels, type GemmTile } from './gemmKernel.js';
+import { GEMM_TILES, gemmFn, gemmKernels, packedGemmBytes, type GemmKernels, type GemmTile } from './gemmKernel.js';
 import { reusedScratch } from './reusedScratch.js';
 import { registerView, releaseView, xnnMatmul } from './xnnMatmul.js';
 import { transposeOnHeap } from './simdTranspose.js';
@@ -31,9 +31,8 @@ import { transposeOnHeap } from './simdTranspose.js';
 // registers in V8 (≈25 GFLOP/s). Rows go in blocks (`rowBlock`) so that a block of A
 // stays in L2 while B's panels stream past it.
 
-const TILE_WIDE: GemmTile = { mr: 2, np: 2 };
-const TILE_NARROW: GemmTile = { mr: 4, np: 1 };
-const TILE_GEMV: GemmTile = { mr: 1, np: 3 };
+// GEMM_TILES' own objects (1×24, 2×16, 4×8), so a tile's index there names it.
+const [TILE_GEMV, TILE_WIDE, TILE_NARROW] = GEMM_TILES as [GemmTile, GemmTile, GemmTile];
 /**
  * Rows of A from which a row-major B not cached is packed for the call: packing costs
  * ≈0.2 ns per element of B, and the packed kernel is faster than reading B in place
@@ -42,7 +41,12 @@ const TILE_GEMV: GemmTile = { mr: 1, np: 3 };
  */
 const PACK_MIN_ROWS = 16;
 /** Rows of A per kernel call: a block of ≤ 64 Ki floats (256 KiB), 4 to 256 rows. */
-const rowBlock = (k: number): number => Math.max(4, Math.min(256, Math.floor(65536 / Math.max(k, 1)) & ~3));
+export const rowBlock = (k: number): number => Math.max(4, Math.min(256, Math.floor(65536 / Math.max(k, 1)) & ~3));
+
+/** The tile for M rows and N columns (see the top of this file: measured). */
+export function tileFor(m: number, n: number): GemmTile {
+  return m === 1 ? TILE_GEMV : n < 16 ? TILE_NARROW : TILE_WIDE;
+}
 
 /** The GEMM module on a backend's heap, with the tiles used looked up once. */
 interface Kernels {
@@ -160,6 +164,16 @@ function xnnProduct(backend: WasmBackend, a: number, m: number, k: number, b: Wa
   if (bias) kernelsOf(backend).kernels.addBias(out, bias, m, n);
 }
 
+/**
+ * The panels of a constant B packed at its current version (the cache `gemmOnHeap` keeps),
+ * for kernels that run the GEMM tiles themselves (over threads: lstmSequence.ts). A tile
+ * call on them: (a, lda, panels, 32, K·32, panels + ⌊N/8⌋·K·32, bias, edgeBias, c, ldc, M,
+ * N, K) with `tileFor(M, N)` and M ≤ `rowBlock(K)`.
+ */
+export function packedPanels(backend: WasmBackend, b: WasmStorage, layout: BLayout, k: number, n: number): number {
+  return packed(backend, b, layout, k, n, shapeKey(layout, k, n));
+}
+
 /** B packed at its current version (packed again when it changed). */
 function packed(backend: WasmBackend, b: WasmStorage, layout: BLayout, k: number, n: number, key: number): number {
   let p = packedCache.get(b);
@@ -265,7 +279,8 @@ export function gemmOnHeap(backend: WasmBackend, a: number, m: number, k: number
     const src = (bias >>> 2) + full * 8, dst = edgeBias >>> 2;
     for (let j = 0; j < 8; j++) h[dst + j] = j < rem ? h[src + j]! : 0;
   }
-  const fn = m === 1 ? kernels.gemv : n < 16 ? kernels.narrow : kernels.wide;
+  const tile = tileFor(m, n);
+  const fn = tile === TILE_GEMV ? kernels.gemv : tile === TILE_NARROW ? kernels.narrow : kernels.wide;
   const block = rowBlock(k);
   for (let i0 = 0; i0 < m; i0 += block) {
     const rows = Math.min(block, m - i0);

@@ -331,14 +331,20 @@ export function relaxedSimdByDefault(): boolean {
  * (default `relaxedSimdByDefault()`) and the engine has it, else SIMD128 multiply then add.
  */
 export function gemmKernels(memory: WebAssembly.Memory, fma = relaxedSimdByDefault()): GemmKernels {
-  return fma && relaxedSimdAvailable()
-    ? kernelsOn<GemmKernels>(memory, 'gemm-fma', generateFma)
-    : kernelsOn<GemmKernels>(memory, 'gemm', generatePlain);
+  const m = gemmModuleSpec(fma);
+  return kernelsOn<GemmKernels>(memory, m.key, m.generate);
+}
+
+/** The GEMM module `gemmKernels` instantiates: its cache key and generator (for other threads: kernelPool.ts). */
+export function gemmModuleSpec(fma = relaxedSimdByDefault()): { key: string; generate: () => Uint8Array<ArrayBuffer> } {
+  return fma && relaxedSimdAvailable() ? FMA_SPEC : PLAIN_SPEC;
 }
 
 // Named generators: a call allocates no closure (the kernels run on every product).
 const generatePlain = (): Uint8Array<ArrayBuffer> => gemmModule(false);
 const generateFma = (): Uint8Array<ArrayBuffer> => gemmModule(true);
+const PLAIN_SPEC = { key: 'gemm', generate: generatePlain };
+const FMA_SPEC = { key: 'gemm-fma', generate: generateFma };
 
 /** One tile's function. */
 export function gemmFn(kernels: GemmKernels, tile: GemmTile): GemmFn {

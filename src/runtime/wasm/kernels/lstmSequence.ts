@@ -9,14 +9,18 @@
 // The same kernels on the same values in the same order as the decomposition, so the
 // results are its bits (and an unrolled plan's). With `lengths`, sequence b keeps its
 // state and outputs 0 from step lengths[b] on (the decomposition's `where`s, as copies).
+// On the threaded build, with enough rows, the GEMMs and the gates split their rows over
+// Kiln's kernel threads (rowSplit.ts; the same bits per row; there the decomposition's
+// large products may run on XNNPACK's threads instead, in another summation order).
 // (The op takes float32 or float64, and wasm has no float64 tensors.)
 import type { Kernel } from '../../backend.js';
 import { registerNativeKernels, type NativeKernelFactory } from '../nativeKernels.js';
 import type { WasmStorage } from '../wasmBackend.js';
-import { gemmOnHeap } from './gemm.js';
+import { gemmOnHeap, packedPanels } from './gemm.js';
 import { gemmKernels } from './gemmKernel.js';
 import { recurrentGatesOn } from './recurrentGatesKernel.js';
 import { reusedScratch } from './reusedScratch.js';
+import { RowSplit } from './rowSplit.js';
 import { transposeOnHeap } from './simdTranspose.js';
 
 /** Bytes rounded up to 16 (every scratch piece v128-aligned). */
@@ -79,56 +83,70 @@ const lstmSequence: NativeKernelFactory = (backend): Kernel<WasmStorage> => {
       swap01(input, B, T, I, xT);
       input = xT;
     }
-    for (let l = 0; l < L; l++) {
-      // This layer's time-major output: y itself when it is the last layer's and y is time-major.
-      const out = l === L - 1 && layerOutIsY ? y.ptr : l % 2 === 0 ? bufA : bufB;
-      for (let dir = 0; dir < D; dir++) {
-        const slot = l * D + dir, w = 3 + slot * perSlot;
-        const wIh = inputs[w]!.storage, wHh = inputs[w + 1]!.storage;
-        let biasPtr = 0;
-        if (hasBiases) {
-          // b_ih + b_hh: the decomposition's float32 add, as a SIMD kernel.
-          copy(bias, inputs[w + 2]!.storage.ptr, G);
-          addBias(bias, inputs[w + 3]!.storage.ptr, 1, G);
-          biasPtr = bias;
-        }
-        gemmOnHeap(backend, input, T * B, F, wIh, 'nk', G, biasPtr, xp);
-        // The direction's h sequence: the layer output itself with one direction.
-        const hs = D === 1 ? out : hsDir;
-        const stateAt = slot * B * H * 4;
-        copy(c, inputs[2]!.storage.ptr + stateAt, B * H);
-        let h = inputs[1]!.storage.ptr + stateAt;
-        if (lengths) {
-          copy(hState, h, B * H);
-          h = hState;
-        }
-        for (let k = 0; k < T; k++) {
-          const t = dir === 1 ? T - 1 - k : k;
-          const ht = hs + t * B * H * 4, xpt = xp + t * B * G * 4;
-          // Without lengths c is updated in place (each element is read before it is written).
-          const cOut = lengths ? cNext : c;
-          gemmOnHeap(backend, h, B, H, wHh, 'nk', G, 0, hp);
-          gates.lstm(xpt, hp, c, ht, cOut, B, H);
-          if (!lengths) {
-            h = ht;
-            continue;
+    // Kiln's kernel threads take shares of the rows (threaded build, enough rows); their
+    // helpers spin until the `finally`.
+    const split = RowSplit.of(backend, B);
+    const stepSplit = split?.canStep(B, H) ? split : null;
+    split?.begin();
+    try {
+      for (let l = 0; l < L; l++) {
+        // This layer's time-major output: y itself when it is the last layer's and y is time-major.
+        const out = l === L - 1 && layerOutIsY ? y.ptr : l % 2 === 0 ? bufA : bufB;
+        for (let dir = 0; dir < D; dir++) {
+          const slot = l * D + dir, w = 3 + slot * perSlot;
+          const wIh = inputs[w]!.storage, wHh = inputs[w + 1]!.storage;
+          let biasPtr = 0;
+          if (hasBiases) {
+            // b_ih + b_hh: the decomposition's float32 add, as a SIMD kernel.
+            copy(bias, inputs[w + 2]!.storage.ptr, G);
+            addBias(bias, inputs[w + 3]!.storage.ptr, 1, G);
+            biasPtr = bias;
           }
-          views();
-          const len = lengths.storage.ptr >>> 2;
-          for (let b = 0; b < B; b++) {
-            const row = b * H * 4;
-            if (t < i32![len + b]!) {
-              copy(hState + row, ht + row, H);
-              copy(c + row, cNext + row, H);
-            } else f32!.fill(0, (ht + row) >>> 2, ((ht + row) >>> 2) + H);
+          if (split?.canGemm(T * B, F, G, biasPtr)) split.gemm(input, T * B, F, packedPanels(backend, wIh, 'nk', F, G), G, biasPtr, xp);
+          else gemmOnHeap(backend, input, T * B, F, wIh, 'nk', G, biasPtr, xp);
+          // The direction's h sequence: the layer output itself with one direction.
+          const hs = D === 1 ? out : hsDir;
+          const stateAt = slot * B * H * 4;
+          copy(c, inputs[2]!.storage.ptr + stateAt, B * H);
+          let h = inputs[1]!.storage.ptr + stateAt;
+          if (lengths) {
+            copy(hState, h, B * H);
+            h = hState;
           }
+          const panels = stepSplit ? packedPanels(backend, wHh, 'nk', H, G) : 0;
+          for (let k = 0; k < T; k++) {
+            const t = dir === 1 ? T - 1 - k : k;
+            const ht = hs + t * B * H * 4, xpt = xp + t * B * G * 4;
+            // Without lengths c is updated in place (each element is read before it is written).
+            const cOut = lengths ? cNext : c;
+            if (stepSplit) stepSplit.lstmStep(B, H, h, panels, xpt, hp, c, ht, cOut);
+            else {
+              gemmOnHeap(backend, h, B, H, wHh, 'nk', G, 0, hp);
+              gates.lstm(xpt, hp, c, ht, cOut, B, H);
+            }
+            if (!lengths) {
+              h = ht;
+              continue;
+            }
+            views();
+            const len = lengths.storage.ptr >>> 2;
+            for (let b = 0; b < B; b++) {
+              const row = b * H * 4;
+              if (t < i32![len + b]!) {
+                copy(hState + row, ht + row, H);
+                copy(c + row, cNext + row, H);
+              } else f32!.fill(0, (ht + row) >>> 2, ((ht + row) >>> 2) + H);
+            }
+          }
+          copy(hN.ptr + stateAt, h, B * H);
+          copy(cN.ptr + stateAt, c, B * H);
+          if (D === 2) for (let r = 0; r < T * B; r++) copy(out + (r * DH + dir * H) * 4, hsDir + r * H * 4, H);
         }
-        copy(hN.ptr + stateAt, h, B * H);
-        copy(cN.ptr + stateAt, c, B * H);
-        if (D === 2) for (let r = 0; r < T * B; r++) copy(out + (r * DH + dir * H) * 4, hsDir + r * H * 4, H);
+        input = out;
+        F = DH;
       }
-      input = out;
-      F = DH;
+    } finally {
+      split?.end();
     }
     if (!layerOutIsY) swap01(input, T, B, DH, y.ptr);
     return outs;
