@@ -1,7 +1,7 @@
 // What the browser example runs, and what the Chromium test compares with Node: eager
 // autograd (a second derivative too), a small classifier trained by `kiln.fit` with Adam,
-// `kiln.compile` with a symbolic batch, and a checkpoint saved to bytes and loaded into a
-// fresh model. Every number comes back in a plain object, so a page and Node can be
+// `kiln.compile` with a symbolic batch, a checkpoint saved to bytes and loaded into a
+// fresh model, and an LSTM. Every number comes back in a plain object, so a page and Node can be
 // compared exactly. `kiln` is passed in: the page hands in its bundle, Node the sources.
 
 /** Runs the scenario on the default backend; `log` receives progress lines. */
@@ -58,5 +58,14 @@ export async function runScenario(kiln, log = () => {}) {
   const metadata = await kiln.load(fresh, bytes);
   out.checkpoint = { bytes: Array.from(bytes), metadata, restored: Array.from(fresh.forward(probe).dataSync()) };
   log(`checkpoint: ${bytes.length} bytes, reloaded into a fresh model`);
+
+  // 5. An LSTM over 6 steps at batch 8: on 2 threads its rows are split over Kiln's kernel
+  // threads (a worker that starts in the background: the second call, after a pause, runs there).
+  const lstm = new nn.LSTM(5, 12).eval();
+  const seq = kiln.randn([6, 8, 5], { seed: 4 });
+  const first = Array.from(lstm.forward(seq)[0].dataSync());
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  out.lstm = { first, later: Array.from(lstm.forward(seq)[0].dataSync()) };
+  log('lstm: 6 steps at batch 8, twice');
   return out;
 }
