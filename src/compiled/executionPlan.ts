@@ -5,10 +5,11 @@
 // with, and the memory plan there (an arena offset per intermediate, ir/memoryPlan.ts).
 // Executors run it through the interpreter loop: kernelExecutor.ts (kernels on slots)
 // and eagerExecutor.ts (eager dispatch recording the autograd tape). Other backends
-// plug in here.
+// plug in here. `If` nodes (kiln.cond) are steps too: their branches' steps are resolved
+// with the rest (one step table over the whole schedule), and the loop runs the taken one.
 import {
-  concreteAttrs, concreteType, describeNode, formatBindings, formatShape, getOp, inferNode, isControlFlowOp, KilnError, planMemory, schedule, sizeOf, typesEqual,
-  type Attrs, type Bindings, type DType, type Graph, type MemoryPlan, type Node, type OpDef, type Schedule, type TensorType,
+  concreteAttrs, concreteType, describeNode, formatBindings, formatShape, getOp, IF_OP, inferNode, KilnError, nestedSteps, planMemory, schedule, sizeOf, typesEqual,
+  type Attrs, type Bindings, type DType, type Graph, type MemoryPlan, type Node, type OpDef, type Schedule, type ScheduleBlock, type ScheduleStep, type TensorType,
 } from '../ir/index.js';
 import { writesInPlace } from '../passes/opTraits.js';
 import type { Backend, Kernel, KernelInput, Storage } from '../runtime/backend.js';
@@ -24,7 +25,7 @@ export interface Slot extends KernelInput {
   readonly dtype: DType;
 }
 
-/** What the plan knows of one step of its schedule (by `ScheduleStep.index`). */
+/** What the plan knows of one op step of its schedule (by `ScheduleStep.index`; an `If` step has none). */
 export interface PlanStep {
   readonly def: OpDef;
   /** null: an alias op (reshape), whose output shares input 0's storage. */
@@ -115,6 +116,16 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
  * `runEager` runs the same nodes through eager dispatch, recording the autograd tape
  * (compiled training: backward stays eager; eagerExecutor.ts).
  *
+ * Control flow: an `If` node (what `kiln.cond` traces) runs in both: the interpreter
+ * loop reads its condition on the host (`Executor.readScalar`) and runs the taken
+ * branch's steps, which the plan resolved with the others (their kernels, and per binding
+ * their attributes and types, by `ScheduleStep.index`). Branch values get fresh storages
+ * (the arena holds the main graph's values), freed after their last use; the branch's
+ * results become the If's outputs. A value of the main graph a branch returns as such
+ * stays out of the arena too (it outlives its last use there). Backends that read only
+ * asynchronously (webgpu) cannot choose a branch during a run: a plan with an `If` is
+ * refused there, as is any `Loop` (the IR interpreter runs both).
+ *
  * Memory planning: each binding's `Resolved.memory` (see `memoryPlans()`) gives every
  * intermediate a byte offset in one arena, sized from liveness over the schedule. On a
  * backend with arenas (`Backend.allocArena`: wasm, reference), `run`/`runSlots` run into
@@ -137,8 +148,10 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
  */
 export class ExecutionPlan {
   readonly schedule: Schedule;
-  /** By `ScheduleStep.index`. */
-  readonly steps: readonly PlanStep[];
+  /** Every step of the schedule, `If` branches' included, in `ScheduleStep.index` order. */
+  readonly allSteps: readonly ScheduleStep[];
+  /** By `ScheduleStep.index` (undefined at an `If`: the interpreter loop runs it). */
+  readonly steps: readonly (PlanStep | undefined)[];
   readonly constants: readonly PlanConstant[] = [];
   /** The kernel executor's state: arena, step tables per binding, folded constants' values. */
   readonly runner: PlanRunner;
@@ -159,22 +172,31 @@ export class ExecutionPlan {
 
   constructor(readonly graph: Graph, readonly backend: Backend, live: ReadonlyMap<string, Tensor>, options: PlanOptions = {}) {
     this.inPlace = options.inPlace ?? false;
-    for (const node of graph.nodes) {
-      if (isControlFlowOp(node.op) || node.subgraphs.length) throw new KilnError(`compile: the execution plan cannot run control flow yet (${describeNode(node)}); the interpreter can`, { op: 'compile', callSite: node.source });
-    }
     const s = schedule(graph);
     this.schedule = s;
+    const all = nestedSteps(s.main);
+    this.allSteps = all;
+    for (const { node } of all) {
+      if (node.subgraphs.length && node.op !== IF_OP) throw new KilnError(`compile: the execution plan cannot run ${node.op} nodes yet (${describeNode(node)}); the IR interpreter can`, { op: 'compile', callSite: node.source });
+      if (node.op === IF_OP && backend.readsAsyncOnly) {
+        throw new KilnError(`compile: a plan on the '${backend.name}' backend cannot run ${describeNode(node)} (kiln.cond): choosing the branch reads the condition during the run, and ${backend.name} reads only asynchronously. Compile for 'wasm', or compute both values and select with kiln.where`, { op: 'compile', callSite: node.source });
+      }
+    }
     // Every input defined before its use (lower() verifies; a plan built directly may not be).
-    const defined = new Set<number>([...s.main.inputs, ...s.constants.keys()]);
-    for (const step of s.main.steps) {
-      step.inputs.forEach((slot, k) => {
-        if (!defined.has(slot)) throw new KilnError(`compile: ${describeNode(step.node)} uses %${step.node.inputs[k]!.name} before it is defined`, { op: 'compile', callSite: step.node.source });
-      });
-      for (const o of step.outputs) defined.add(o);
-    }
-    for (const slot of s.main.outputs) {
-      if (!defined.has(slot)) throw new KilnError(`compile: graph output %${s.values[slot]!.name} is not defined`, { op: 'compile' });
-    }
+    const checkDefined = (b: ScheduleBlock, defined: Set<number>): void => {
+      for (const slot of b.inputs) defined.add(slot);
+      for (const step of b.steps) {
+        step.inputs.forEach((slot, k) => {
+          if (!defined.has(slot)) throw new KilnError(`compile: ${describeNode(step.node)} uses %${step.node.inputs[k]!.name} before it is defined`, { op: 'compile', callSite: step.node.source });
+        });
+        for (const sub of step.blocks) checkDefined(sub, new Set(defined)); // a branch sees what is defined before its node
+        for (const o of step.outputs) defined.add(o);
+      }
+      for (const slot of b.outputs) {
+        if (!defined.has(slot)) throw new KilnError(`compile: ${b === s.main ? 'graph' : 'branch'} output %${s.values[slot]!.name} is not defined`, { op: 'compile' });
+      }
+    };
+    checkDefined(s.main, new Set<number>(s.constants.keys()));
     const constants: PlanConstant[] = [];
     const indexOf = new Map<string, number>();
     for (const [slot, c] of s.constants) {
@@ -206,9 +228,10 @@ export class ExecutionPlan {
       constants.push({ slot, name, type: { dtype: c.value.type.dtype, shape: shape as number[] }, tensor, owned, folded });
     }
     this.constants = constants;
-    const steps: PlanStep[] = [];
-    for (const step of s.main.steps) {
+    const steps: (PlanStep | undefined)[] = new Array<PlanStep | undefined>(s.stepCount).fill(undefined);
+    for (const step of all) {
       const node = step.node;
+      if (node.op === IF_OP) continue;
       const def = getOp(node.op);
       if (!def) throw new KilnError(`compile: unknown op '${node.op}' in ${describeNode(node)}`, { op: 'compile', callSite: node.source });
       // An op the backend has no kernel for runs its decomposition (see eager/decomposition.ts).
@@ -219,8 +242,13 @@ export class ExecutionPlan {
     this.steps = steps;
     this.runner = new PlanRunner(this);
     this.symbolic = graph.inputs.some((v) => v.type.shape.some((d) => typeof d !== 'number'))
-      || graph.nodes.some((n) => n.outputs.some((v) => v.type.shape.some((d) => typeof d !== 'number')));
-    this.proven = s.main.steps.map((st) => this.symbolic && steps[st.index]!.def.inferDims !== undefined && provenTypes(st.node));
+      || all.some((st) => st.node.outputs.some((v) => v.type.shape.some((d) => typeof d !== 'number')));
+    const proven = new Array<boolean>(s.stepCount).fill(false);
+    for (const st of all) {
+      const def = steps[st.index]?.def;
+      proven[st.index] = this.symbolic && def?.inferDims !== undefined && provenTypes(st.node);
+    }
+    this.proven = proven;
   }
 
   /** How many steps symbolic inference proves for every binding (each new binding infers only the others). */
@@ -251,13 +279,15 @@ export class ExecutionPlan {
     const attrs: Attrs[] = [];
     const types: TensorType[][] = [];
     try {
-      for (const st of this.schedule.main.steps) {
+      for (const st of this.allSteps) {
         const node = st.node;
         const a = concreteAttrs(node.attrs, bindings);
         const outs = node.outputs.map((v) => concreteType(v.type, bindings));
         let inferred: readonly TensorType[] = outs;
-        if (!this.proven[st.index] || outs.some((o) => o.shape.includes(0))) {
-          inferred = this.steps[st.index]!.def.infer(node.inputs.map((v) => concreteType(v.type, bindings)), a);
+        // An If's types are its branches' (whose steps are checked here too).
+        const def = this.steps[st.index]?.def;
+        if (def && (!this.proven[st.index] || outs.some((o) => o.shape.includes(0)))) {
+          inferred = def.infer(node.inputs.map((v) => concreteType(v.type, bindings)), a);
         }
         for (let k = 0; k < outs.length; k++) {
           const o = outs[k]!, f = inferred[k];

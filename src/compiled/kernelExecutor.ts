@@ -4,6 +4,9 @@
 // kernel gets views at its outputs' offsets as caller-given outputs, graph outputs are
 // fresh storages (they outlive the run). Everything a run needs is resolved once per
 // binding (`StepTable`), so a run after warm-up allocates nothing in JS but its results.
+// An `If` (kiln.cond) is run by the loop itself: it reads the condition (`readScalar`)
+// and runs the taken branch's steps from the same table; branch values are fresh
+// storages (not in the arena), freed after their last use like the others.
 import { describeNode, getOp, KilnError, runSchedule, type Attrs, type Bindings, type Executor, type ScheduleRunOptions, type ScheduleStep, type TensorType, type TypedArray } from '../ir/index.js';
 import type { Arena, Backend, Kernel, KernelInput, Storage } from '../runtime/backend.js';
 import { kernelOf } from '../eager/decomposition.js';
@@ -30,7 +33,7 @@ interface StepEntry {
   readonly given: readonly (Storage | undefined)[] | undefined;
 }
 
-/** Every step of one binding, with the arena views its memory plan lays out. */
+/** Every op step of one binding (by `ScheduleStep.index`, `If` branches' included), with the arena views its memory plan lays out. */
 interface StepTable {
   readonly steps: readonly (StepEntry | undefined)[];
   /** The views made for this table (let go of when it is dropped). */
@@ -112,9 +115,11 @@ export class PlanRunner {
         }
       }
     }
-    const steps: (StepEntry | undefined)[] = [];
-    for (const st of s.main.steps) {
-      const ps = this.plan.steps[st.index]!;
+    const steps = new Array<StepEntry | undefined>(s.stepCount).fill(undefined);
+    // Op steps of the whole schedule, `If` branches' included (the loop runs the If itself).
+    for (const st of this.plan.allSteps) {
+      const ps = this.plan.steps[st.index];
+      if (!ps) continue;
       const arenaOuts = st.outputs.map((slot) => arenaSlots[slot]);
       steps[st.index] = {
         op: st.node.op,
@@ -302,7 +307,7 @@ class KernelSteps implements Executor<Slot> {
     return sl;
   }
 
-  /** An op by name on this backend's kernels (the loop's reference path; plans hold no control flow). */
+  /** An op by name on this backend's kernels (the loop's reference path: only `Loop`s, which plans refuse, call it). */
   exec(op: string, inputs: readonly Slot[], attrs: Attrs): Slot[] {
     const def = getOp(op);
     const kernel = def && kernelOf(def, this.plan.backend);
@@ -317,6 +322,7 @@ class KernelSteps implements Executor<Slot> {
     return { storage, shape: type.shape, dtype: type.dtype };
   }
 
+  /** An `If`'s condition, read on the host (plans on backends that read only asynchronously hold no `If`). */
   readScalar(sl: Slot): number {
     return Number(this.plan.backend.read(sl.storage)[0]);
   }

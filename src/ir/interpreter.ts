@@ -59,8 +59,11 @@ export interface Executor<T extends InterpretedTensor> {
   release?(t: T): void;
   /**
    * `t` is returned once more than it was made: a graph input or constant returned
-   * (`produced` false), or a node's result returned twice. Lets a refcounting executor
-   * give each returned tensor its own reference; without it, `t` itself is returned.
+   * (`produced` false), or a node's result returned twice; or an `If` branch returns a
+   * value it did not make itself, or returns one twice (`produced` false: the If's
+   * output needs a reference of its own, the original is freed at its own last use).
+   * Lets a refcounting executor give each returned tensor its own reference; without
+   * it, `t` itself is returned.
    */
   share?(t: T, produced: boolean): T;
 }
@@ -214,11 +217,27 @@ class Run<T extends InterpretedTensor> {
     return this.ex.readScalar(t);
   }
 
+  /**
+   * Runs the taken branch. Its results become the If's outputs, which the run owns like
+   * any node's results (freed at their last use, see `Schedule.freeable`): a value the
+   * branch made is handed over (its slot there emptied, so an error frees it once); an
+   * enclosing graph's value, an input, a constant or a repeat is shared (`share(t,
+   * false)`: a reference of its own, since the original is freed at its own last use).
+   */
   private runIf(st: ScheduleStep): T[] {
     const node = st.node;
     const [thenB, elseB] = st.blocks;
     if (!thenB || !elseB || node.inputs.length !== 1) throw this.error(node, 'If needs one condition input and two subgraphs (run verifyGraph)');
-    return this.runBlock(this.scalar(node, node.inputs[0]!, 'the condition') !== 0 ? thenB : elseB);
+    const b = this.scalar(node, node.inputs[0]!, 'the condition') !== 0 ? thenB : elseB;
+    const outs = this.runBlock(b);
+    const s = this.s, ex = this.ex;
+    for (let k = 0; k < outs.length; k++) {
+      const out = st.outputs[k];
+      if (out === undefined || !s.freeable[out]) continue; // inside a Loop body: nothing is owned
+      if (b.moves[k]) this.slots[b.outputs[k]!] = undefined;
+      else if (ex.share) outs[k] = ex.share(outs[k]!, false);
+    }
+    return outs;
   }
 
   private runLoop(st: ScheduleStep): T[] {

@@ -12,7 +12,8 @@ import { bytesPerElement, sizeOf, type TensorType } from './dtype.js';
 import { KilnError } from './errors.js';
 import type { Node } from './graph.js';
 import { getOp } from './opRegistry.js';
-import type { Schedule, ScheduleBlock } from './schedule.js';
+import { IF_OP, LOOP_OP } from './controlFlow.js';
+import { nestedSteps, type Schedule, type ScheduleBlock, type ScheduleStep } from './schedule.js';
 
 /** One buffer of the arena and the values stored in it over its lifetime. */
 export interface MemoryBlock {
@@ -49,7 +50,10 @@ export interface MemoryPlan {
   readonly arenaBytes: number;
   /** The most bytes alive at one step: no arena for these lifetimes can be smaller. */
   readonly lowerBound: number;
-  /** By slot: byte offset in the arena, or -1 for a slot outside it (input, constant, output, subgraph value). */
+  /**
+   * By slot: byte offset in the arena, or -1 for a slot outside it (input, constant,
+   * output, subgraph value, control flow result, a value an `If` may return).
+   */
   readonly offsets: readonly number[];
   /** The arena's buffers. */
   readonly blocks: readonly MemoryBlock[];
@@ -95,7 +99,9 @@ function concreteOutputs(node: Node): TensorType[] {
  * them, the graph's own types, which must be concrete. Sizes are elements × dtype size,
  * rounded up to the alignment (16 bytes unless `options.alignment` says otherwise).
  * Steps inside subgraphs are not planned (their values stay outside the arena; a use
- * inside a subgraph counts at the step that owns it).
+ * inside a subgraph counts at the step that owns it). Control flow results are not
+ * planned either, nor any value of the main graph a branch may return as such (or as a
+ * reshape): the result outlives the value's own last use.
  *
  * @example
  * ```ts
@@ -137,8 +143,8 @@ export function planMemory(s: Schedule, stepTypes?: readonly (readonly TensorTyp
       const type = types[k];
       if (!type) throw new KilnError(`planMemory: no type for output ${k} of step ${st.index} (${st.node.op})`, { op: 'compile' });
       typeOf[slot] = type;
-      if (!s.freeable[slot]) {
-        groupOf[slot] = null; // control flow results: not planned
+      if (st.blocks.length || st.node.op === IF_OP || st.node.op === LOOP_OP) {
+        groupOf[slot] = null; // control flow results: not planned (they are the taken branch's values)
       } else if (alias) {
         // Shares input 0's storage: its buffer, or (graph input, constant) no buffer of the arena.
         const src = groupOf[st.inputs[0]!] ?? null;
@@ -157,6 +163,28 @@ export function planMemory(s: Schedule, stepTypes?: readonly (readonly TensorTyp
       if (outputs.has(slot)) g.arena = false; // returned to the caller: its own storage
     }
   }
+  // A value control flow may return as its result (an If branch returning an enclosing
+  // value, or a reshape of one) lives on in that result, past its own last use: its own
+  // storage, shared by reference count, instead of an arena block.
+  const producer = new Array<ScheduleStep | undefined>(s.slotCount);
+  for (const st of nestedSteps(s.main)) for (const slot of st.outputs) producer[slot] = st;
+  const escapes = (slot: number): void => {
+    const g = groupOf[slot];
+    if (g) {
+      g.arena = false;
+      return;
+    }
+    const p = producer[slot];
+    if (!p) return;
+    if (p.node.op === IF_OP || p.node.op === LOOP_OP) {
+      const k = p.outputs.indexOf(slot);
+      for (const b of p.blocks) for (const o of b.outputs) if (p.node.op === LOOP_OP || o === b.outputs[k]) escapes(o);
+      if (p.node.op === LOOP_OP) for (const i of p.inputs) escapes(i); // no iteration: the initial values
+    } else if (getOp(p.node.op)?.alias === true) {
+      escapes(p.inputs[0]!);
+    }
+  };
+  for (const st of steps) if (st.node.op === IF_OP || st.node.op === LOOP_OP) for (const slot of st.outputs) escapes(slot);
 
   const inPlace: InPlaceWrite[] = [];
   if (options.inPlace) {

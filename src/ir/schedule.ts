@@ -17,9 +17,11 @@ export interface ScheduleStep {
   readonly inputs: readonly number[];
   readonly outputs: readonly number[];
   /**
-   * Slots whose last use is this step, to free after it: values made by straight-line
-   * nodes of the same block that no graph output returns. (Values made inside
-   * subgraphs or by `If`/`Loop` may be handed through control flow: never listed.)
+   * Slots whose last use is this step, to free after it: values made by nodes of the
+   * same block that the block does not return, in the outermost graph and in `If`
+   * branches (an `If`'s outputs are its own: the interpreter moves or shares the taken
+   * branch's results into them, see `ScheduleBlock.moves`). Values of a `Loop` body,
+   * and a `Loop`'s results (they may be its initial values as is), are never listed.
    */
   readonly release: readonly number[];
   /** The schedules of an `If`'s branches or a `Loop`'s body. */
@@ -32,6 +34,12 @@ export interface ScheduleBlock {
   readonly inputs: readonly number[];
   readonly steps: readonly ScheduleStep[];
   readonly outputs: readonly number[];
+  /**
+   * By output: whether it is a value this block's own steps made (not one of an
+   * enclosing graph, an input or a constant) and returned once, so that an `If` running
+   * this branch hands that reference to its own output instead of sharing it.
+   */
+  readonly moves: readonly boolean[];
 }
 
 export interface Schedule {
@@ -43,7 +51,10 @@ export interface Schedule {
   readonly constants: ReadonlyMap<number, Constant>;
   /** Whether each slot is written by a node (owned by a run), as opposed to an input or a constant. */
   readonly produced: readonly boolean[];
-  /** Slots an executor that frees owns: those of straight-line nodes of the outermost graph. */
+  /**
+   * Slots an executor that frees owns: results of the nodes of the outermost graph and
+   * of `If` branches (not of `Loop`s or inside their bodies).
+   */
   readonly freeable: readonly boolean[];
   /** The value of each slot. */
   readonly values: readonly Value[];
@@ -83,14 +94,15 @@ export function schedule(graph: Graph): Schedule {
     return s;
   };
 
-  const block = (g: Graph, nested: boolean): ScheduleBlock => {
+  /** `owned`: the block's values are freed by its release lists (the main graph, `If` branches within them). */
+  const block = (g: Graph, owned: boolean): ScheduleBlock => {
     const inputs = g.inputs.map((v) => slotOf(v));
     for (const c of g.constants.values()) constants.set(slotOf(c.value), c);
     const steps: { node: Node; index: number; inputs: number[]; outputs: number[]; blocks: ScheduleBlock[] }[] = [];
     for (const node of g.nodes) {
       const index = stepCount++;
       const ins = node.inputs.map((v) => slotOf(v));
-      const blocks = node.subgraphs.map((sub) => block(sub, true));
+      const blocks = node.subgraphs.map((sub) => block(sub, owned && node.op === IF_OP));
       const outs = node.outputs.map((v) => slotOf(v, true));
       steps.push({ node, index, inputs: ins, outputs: outs, blocks });
     }
@@ -110,20 +122,45 @@ export function schedule(graph: Graph): Schedule {
       for (const sub of st.blocks) noteUses(sub, i);
     });
     const release: number[][] = steps.map(() => []);
-    if (!nested) {
+    const made = new Set<number>();
+    if (owned) {
       const kept = new Set(outputs);
       for (const st of steps) {
-        if (st.blocks.length || st.node.op === IF_OP || st.node.op === LOOP_OP) continue;
+        if (st.node.op === LOOP_OP || (st.blocks.length && st.node.op !== IF_OP)) continue;
         for (const s of st.outputs) {
           freeable[s] = true;
+          made.add(s);
           if (!kept.has(s)) release[lastUse.get(s)!]!.push(s);
         }
       }
     }
-    return { graph: g, inputs, steps: steps.map((st, i) => ({ ...st, release: release[i]! })), outputs };
+    const moves = outputs.map((s, k) => made.has(s) && outputs.indexOf(s) === k);
+    return { graph: g, inputs, steps: steps.map((st, i) => ({ ...st, release: release[i]! })), outputs, moves };
   };
 
-  const main = block(graph, false);
+  const main = block(graph, true);
   for (let i = 0; i < produced.length; i++) freeable[i] ??= false;
   return { main, slotCount: produced.length, stepCount, constants, produced, freeable, values, slots };
+}
+
+/**
+ * Every step of block `b` and of the blocks nested in it (`If` branches, `Loop` bodies),
+ * in `ScheduleStep.index` order: for per-step tables over a whole schedule.
+ *
+ * @example
+ * ```ts
+ * const s = schedule(graph);
+ * const ops = nestedSteps(s.main).map((st) => st.node.op); // ['If', 'relu', 'neg', 'add']
+ * ```
+ */
+export function nestedSteps(b: ScheduleBlock): ScheduleStep[] {
+  const out: ScheduleStep[] = [];
+  const walk = (blk: ScheduleBlock): void => {
+    for (const st of blk.steps) {
+      out.push(st);
+      for (const sub of st.blocks) walk(sub);
+    }
+  };
+  walk(b);
+  return out;
 }
