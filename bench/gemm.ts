@@ -102,7 +102,7 @@ export function gemmRows(wasm: WasmBackend): Row[] {
     const flops = 2 * M * K * N;
     const iters = Math.max(2, Math.min(2000, Math.round(2e8 / flops)));
     record(compare({ title: `GEMM ${what} ${M}×${K}·${K}×${N}`, baseline: xnn, unit: flops > 2e7 ? 'ms' : 'us', iters, contenders }), flops);
-    module._free(packed);
+    wasm.freeBlock(packed);
     wasm.free(a);
     wasm.free(b);
     wasm.free(c);

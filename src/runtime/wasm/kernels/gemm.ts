@@ -90,13 +90,13 @@ const seenOnce = new WeakMap<WasmStorage, { version: number; key: number }>();
 function sweep(backend: WasmBackend): void {
   for (const [s, p] of packedCache) {
     if (s.refs > 0) continue;
-    backend.module._free(p.ptr);
+    backend.freeBlock(p.ptr);
     packedCache.delete(s);
   }
   for (const [s, x] of xnnCache) {
     if (s.refs > 0) continue;
     releaseView(backend.module, x.id);
-    if (x.ptr) backend.module._free(x.ptr);
+    if (x.ptr) backend.freeBlock(x.ptr);
     xnnCache.delete(s);
   }
 }
@@ -141,7 +141,7 @@ function xnnB(backend: WasmBackend, b: WasmStorage, layout: BLayout, k: number, 
     // New values or shape under the same id: drop what XNNPACK packed from the old ones.
     if (x.key !== key) {
       // Another shape or layout: a Wᵀ of the new size, or none (kn views B itself).
-      if (x.ptr) module._free(x.ptr);
+      if (x.ptr) backend.freeBlock(x.ptr);
       x.ptr = 0;
       if (layout === 'nk') x.ptr = backend.malloc('float32', k * n);
     }
@@ -180,7 +180,7 @@ function packed(backend: WasmBackend, b: WasmStorage, layout: BLayout, k: number
   if (p && p.version === b.version && p.key === key) return p.ptr;
   const bytes = packedGemmBytes(k, n);
   if (!p || p.bytes < bytes) {
-    if (p) backend.module._free(p.ptr);
+    if (p) backend.freeBlock(p.ptr);
     else sweep(backend);
     p = { ptr: backend.malloc('float32', bytes / 4), bytes, version: -1, key: -1 };
     packedCache.set(b, p);

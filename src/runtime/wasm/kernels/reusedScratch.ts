@@ -17,7 +17,7 @@ export function reusedScratch(backend: WasmBackend): (bytes: number) => number {
     if (bytes <= 0) return 0;
     if (bytes > cap) {
       const next = backend.malloc('float32', Math.ceil(bytes / 4));
-      if (ptr) backend.module._free(ptr);
+      if (ptr) backend.freeBlock(ptr);
       ptr = next;
       cap = Math.ceil(bytes / 4) * 4;
     }
