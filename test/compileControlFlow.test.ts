@@ -9,7 +9,8 @@
  *    run (from the second call on) gives eager's bits (tolerance 0: the same kernels run;
  *    the passes do not rewrite inside branches, and the main graph's rewrites here keep
  *    the bits, as planArena.test.ts shows for these ops). Inputs hold NaN, ±Inf, ±0, odd
- *    widths and batch 1. Cases: a single output; a branch returning a main-graph value
+ *    widths and batch 1. Cases: a single output; main-graph values (an elementwise chain
+ *    the passes fuse, a repeated op) read only inside branches; a branch returning a main-graph value
  *    as is and a reshape of one, with values made after it (an arena would reuse its
  *    block: the memory plan keeps such values out of the arena); a branch returning an
  *    input (the caller's tensor survives disposing the result); several outputs with a
@@ -105,6 +106,16 @@ const CASES: Case[] = [
     inputs: () => [[data(4, 3, 20, 2)], [data(4, 3, 21, -5)], [data(1, 3, 22, -5)], [data(1, 3, 23, 3)]],
   },
   {
+    name: 'main-graph values used only inside branches (an elementwise chain, a repeat of a branch op)',
+    f: (x) => {
+      const h = x.mul(2).add(1).tanh(); // read only by the then-branch
+      const m = x.mul(2); // the same op again: read only by the else-branch
+      return kiln.cond(x.min().greaterEqual(-0.5), () => h.mul(x.mul(2)), () => m.sub(x.mul(2)).add(x.abs()));
+    },
+    specs: [spec([dim('batch'), 9])],
+    inputs: () => [[data(2, 9, 35, 2, true)], [data(2, 9, 36, -1, true)], [data(1, 9, 37, 3)], [data(1, 9, 38, -3)]],
+  },
+  {
     name: 'several outputs, a nested cond',
     f: (x) => {
       const [a, b] = kiln.cond(x.mean().greater(0),
@@ -145,7 +156,8 @@ describe('kiln.cond compiled on wasm agrees with eager for both outcomes, with o
   }
 
   it('a result that is the input itself: disposing it leaves the caller\'s tensor alive', () => {
-    const fast = compile(CASES[2]!.f, { inputs: CASES[2]!.specs, optimize: 'O3' });
+    const c = CASES.find((k) => k.name === 'a branch returning an input')!;
+    const fast = compile(c.f, { inputs: c.specs, optimize: 'O3' });
     const x = data(4, 3, 40, 2); // max > 1: the then-branch returns x
     fast.run(x);
     const y = fast.run(x) as kiln.Tensor;
@@ -156,7 +168,7 @@ describe('kiln.cond compiled on wasm agrees with eager for both outcomes, with o
   });
 
   it('a value a branch returns stays out of the arena; the If result too', () => {
-    const c = CASES[1]!;
+    const c = CASES.find((k) => k.name.startsWith('main-graph values returned'))!;
     const xs = c.inputs()[0]!;
     const traced = traceOptimized(c.f, { inputs: c.specs, optimize: 'O3' }, xs);
     const { plan } = lowerGraph(traced.graph, 'wasm', new Map(), { optimize: 'O3' });
@@ -194,7 +206,7 @@ describe('kiln.cond compiled on wasm agrees with eager for both outcomes, with o
 
 describe('memory', () => {
   it('no storage outlives a run: live bytes unchanged over runs alternating the branches', () => {
-    for (const c of [CASES[1]!, CASES[2]!, CASES[3]!]) {
+    for (const c of CASES) {
       const fast = compile(c.f, { inputs: c.specs, optimize: 'O3' });
       const sets = c.inputs();
       const runAll = () => { for (const xs of sets) for (const t of leaves(fast.run(...xs))) t.dispose(); };
