@@ -238,7 +238,7 @@ class Compiled<R> implements CompiledModel<R> {
   /**
    * One trace of `inputs`, made symbolic and optimized, without an execution plan and
    * without caching an entry: what `kiln.onnx.exportModel` writes (an ONNX file holds
-   * the graph, not a plan, and may hold control flow the plan cannot run yet).
+   * the graph, not a plan).
    * A graph break is a KilnError naming its line.
    */
   traceOptimized(inputs: readonly Tensor[], optimize: OptLevel = this.o.lowering.optimize ?? DEFAULT_OPT_LEVEL): TracedGraph {
