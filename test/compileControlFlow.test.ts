@@ -21,7 +21,8 @@
  *  - Compiled training (the plan run through eager dispatch) through a cond gives eager's
  *    gradients (tolerance 0).
  *  - Refusals: a backend that reads only asynchronously (webgpu) refuses a plan with an
- *    If, naming the node; a `Loop` (hand-built IR) is refused by name.
+ *    If, naming the node; a `Loop` (hand-built IR) is refused by name. The schedule of
+ *    an If: a branch's own result is handed over (`moves`), an input it returns shared.
  *  - Export: a `kiln.cond` model exported to ONNX is covered by onnx.export.test.ts.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -31,7 +32,7 @@ import { compile, dim, spec } from '../src/compiled/index.js';
 import { traceOptimized } from '../src/compiled/compile.js';
 import { lowerGraph } from '../src/compiled/lower.js';
 import { ExecutionPlan } from '../src/compiled/executionPlan.js';
-import { addLoop, Graph, IF_OP, type Value } from '../src/ir/index.js';
+import { addLoop, Graph, IF_OP, schedule, type Value } from '../src/ir/index.js';
 import type { OptLevel } from '../src/passes/index.js';
 import type { Backend } from '../src/runtime/backend.js';
 import { identical } from './support/identical.js';
@@ -276,6 +277,20 @@ describe('what plans refuse', () => {
     expect(x.disposed).toBe(false);
     const [z] = plan.run([kiln.tensor([1, -0.5, 2])], new Map());
     expect(z!.toArray()).toEqual([1, 0, 2]);
+  });
+
+  it('the schedule frees branch values in the branch and hands a branch\'s own result to the If', () => {
+    const s = schedule(ifGraph());
+    const ifStep = s.main.steps[2]!;
+    const [thenB, elseB] = ifStep.blocks;
+    expect(ifStep.node.op).toBe(IF_OP);
+    // then: relu(x) is made there and returned once (moved); else: returns the input x (shared).
+    expect(thenB!.moves).toEqual([true]);
+    expect(elseB!.moves).toEqual([false]);
+    expect(s.freeable[ifStep.outputs[0]!]).toBe(true);
+    expect(s.freeable[thenB!.outputs[0]!]).toBe(true);
+    // The If result is the graph's output (kept); sum is freed at greater, greater's result at the If.
+    expect(s.main.steps.map((st) => st.release.length)).toEqual([0, 1, 1]);
   });
 
   it('a Loop is refused by name', () => {
