@@ -176,9 +176,9 @@ class Imported implements ImportedModel {
     this.outputNames = (g.output ?? []).map((o) => o.name ?? '');
     if (this.outputNames.length === 0) throw new KilnError('the model has no outputs', { op: 'onnx.importModel' });
     const hasSymbols = types.some((t) => t.shape.some(isSym));
-    // Kiln's plans run no control flow: where an If could depend on a one-element int
-    // input (Silero's sample rate), the model is imported per value of those inputs, so
-    // the condition folds and only the taken branch is imported.
+    // Where an If could depend on a one-element int input (Silero's sample rate), the
+    // model is imported per value of those inputs, so the condition folds and only the
+    // taken branch is imported (no run-time If, which webgpu plans refuse).
     this.byValue = hasIf(g) ? types.map((t) => t.dtype !== 'float32' && t.dtype !== 'float64' && t.shape.every((d) => d === 1)) : types.map(() => false);
     if (this.byValue.some((b) => b)) {
       this.whyPerShape = `inputs ${this.inputNames.filter((_, i) => this.byValue[i]).join(', ')} may decide If conditions: imported per value`;

@@ -1,8 +1,9 @@
-// If and Loop. Kiln's execution plans run no control flow, so an `If` whose condition is
-// known at import (a shape test, an input specialized on its value) imports only the
-// taken branch, inline, and one whose condition is known only at run time computes both
-// branches and selects with `where` (so both must be valid at the given shapes). A `Loop`
-// with a trip count known at import is unrolled.
+// If and Loop. An `If` whose condition is known at import (a shape test, an input
+// specialized on its value) imports only the taken branch, inline, and one whose condition
+// is known only at run time computes both branches and selects with `where` (so both must
+// be valid at the given shapes): that runs on every target, webgpu included, whose plans
+// refuse an IR `If` (its condition would need a synchronous read); wasm and reference
+// plans could run the IR `If` instead. A `Loop` with a trip count known at import is unrolled.
 import { formatType, KilnError, typesEqual } from '../../ir/index.js';
 import type { OnnxValue, OpImporter } from '../importContext.js';
 import { castTo, reshape } from './support.js';
