@@ -28,7 +28,9 @@ export const MAX_POOL_CALLS = 8;
 const CALL = 1 + ARGS;
 /** flags: [state, ready, burst, calls, (fn, args…) × MAX_POOL_CALLS]. */
 const STATE = 0, READY = 1, BURST = 2, COUNT = 3, FIRST = 4;
-const IDLE = 0, POSTED = 1, DONE = 2, EXIT = 3;
+const IDLE = 0, POSTED = 1, DONE = 2, EXIT = 3, RUNNING = 4;
+/** Spins the calling thread waits for a helper to take its job before taking it back: ≈ 2–10 µs. */
+const CLAIM_SPINS = 4000;
 /** Spins (Atomics.load) a helper makes outside a burst before it sleeps: a few µs. */
 const IDLE_SPINS = 2000;
 /** A helper that has not finished in this long is taken for dead. */
@@ -59,6 +61,8 @@ const start = ({ memory, modules, flags }) => {
       s = Atomics.load(f, ${STATE});
     }
     if (s === ${EXIT}) return;
+    // Claim the job (the calling thread takes back one not claimed in time).
+    if (Atomics.compareExchange(f, ${STATE}, ${POSTED}, ${RUNNING}) !== ${POSTED}) continue;
     const n = f[${COUNT}];
     for (let c = 0, p = ${FIRST}; c < n; c++, p += ${CALL}) {
       fns[f[p]](f[p + 1], f[p + 2], f[p + 3], f[p + 4], f[p + 5], f[p + 6], f[p + 7], f[p + 8], f[p + 9], f[p + 10], f[p + 11], f[p + 12], f[p + 13]);
@@ -101,8 +105,11 @@ export class KernelPool {
   private readonly index = new Map<string, number>();
   /** Helpers whose calls ran here (not ready): finish() has nothing to wait for. */
   private readonly ranHere: boolean[];
-  /** Jobs the helpers ran, and jobs run here because their helper was not ready (diagnostics, tests). */
-  readonly jobs = { helpers: 0, here: 0 };
+  /**
+   * Jobs posted to the helpers, run here because their helper was not ready yet, and taken
+   * back because their helper did not claim them in time (diagnostics, tests).
+   */
+  readonly jobs = { helpers: 0, here: 0, takenBack: 0 };
 
   private constructor(module: WasmModule, readonly helpers: number, private readonly modules: readonly PoolModule[]) {
     const memory = module.asm.memory;
@@ -182,10 +189,7 @@ export class KernelPool {
   start(h: number): void {
     const f = this.flags[h]!;
     if (Atomics.load(f, READY) !== 1) {
-      for (let c = 0, p = FIRST; c < f[COUNT]!; c++, p += CALL) {
-        this.local[f[p]!]!(f[p + 1]!, f[p + 2]!, f[p + 3]!, f[p + 4]!, f[p + 5]!, f[p + 6]!, f[p + 7]!, f[p + 8]!, f[p + 9]!, f[p + 10]!, f[p + 11]!, f[p + 12]!, f[p + 13]!);
-      }
-      f[COUNT] = 0;
+      this.runHere(f);
       this.ranHere[h] = true;
       this.jobs.here++;
       return;
@@ -195,7 +199,11 @@ export class KernelPool {
     Atomics.notify(f, STATE);
   }
 
-  /** Waits until helper `h`'s job is done. */
+  /**
+   * Waits until helper `h`'s job is done. A job its helper has not claimed soon (a helper
+   * the OS has descheduled, or one still waking) is taken back and run here: a step then
+   * costs what it costs on one thread, not a time slice.
+   */
   finish(h: number): void {
     const f = this.flags[h]!;
     if (this.ranHere[h]) {
@@ -203,6 +211,15 @@ export class KernelPool {
       return;
     }
     let spins = 0, since = 0;
+    while (Atomics.load(f, STATE) === POSTED) {
+      if (++spins < CLAIM_SPINS) continue;
+      if (Atomics.compareExchange(f, STATE, POSTED, IDLE) === POSTED) {
+        this.runHere(f);
+        this.jobs.takenBack++;
+        return;
+      }
+    }
+    spins = 0;
     while (Atomics.load(f, STATE) !== DONE) {
       if (++spins === 1 << 16) {
         spins = 0;
@@ -212,6 +229,14 @@ export class KernelPool {
       }
     }
     f[STATE] = IDLE;
+    f[COUNT] = 0;
+  }
+
+  /** Runs a job's calls on this thread and clears it. */
+  private runHere(f: Int32Array): void {
+    for (let c = 0, p = FIRST; c < f[COUNT]!; c++, p += CALL) {
+      this.local[f[p]!]!(f[p + 1]!, f[p + 2]!, f[p + 3]!, f[p + 4]!, f[p + 5]!, f[p + 6]!, f[p + 7]!, f[p + 8]!, f[p + 9]!, f[p + 10]!, f[p + 11]!, f[p + 12]!, f[p + 13]!);
+    }
     f[COUNT] = 0;
   }
 
