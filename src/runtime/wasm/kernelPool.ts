@@ -14,10 +14,9 @@ import type { KernelWorker, WasmModule } from './wasmModule.js';
 // A job is a few calls (a function index and up to ARGS i32 arguments each) written into
 // the helper's SharedArrayBuffer. Between `begin` and `end` (a kernel's burst of jobs: the
 // steps of a recurrence come every few tens of µs) the helpers spin on their flags; outside
-// a burst they sleep in Atomics.wait after a short spin, so they never take a core from
-// anything else (a sleeping helper costs tens of µs to wake: measured, a helper that slept
-// between steps made the split step no faster; one spinning outside bursts halved XNNPACK's
-// threaded GEMM). The calling thread spins until its helpers are done (a browser's main
+// a burst they linger (spin) for LINGER_MS, then sleep in Atomics.wait, so they never hold
+// a core for long (measured: a helper that slept between steps made the split step no
+// faster; one spinning all the time halved XNNPACK's threaded GEMM). The calling thread spins until its helpers are done (a browser's main
 // thread may not block). A helper still starting (or one that could not start) has its
 // calls run by the calling thread: nothing waits on a worker's start-up.
 
@@ -31,8 +30,13 @@ const STATE = 0, READY = 1, BURST = 2, COUNT = 3, FIRST = 4;
 const IDLE = 0, POSTED = 1, DONE = 2, EXIT = 3, RUNNING = 4;
 /** Spins the calling thread waits for a helper to take its job before taking it back: ≈ 2–10 µs. */
 const CLAIM_SPINS = 4000;
-/** Spins (Atomics.load) a helper makes outside a burst before it sleeps: a few µs. */
-const IDLE_SPINS = 2000;
+/**
+ * How long a helper keeps spinning after a burst before it sleeps (ms): back-to-back
+ * kernel calls then find it awake. A sleeping helper, woken, may wait for the OS to move
+ * it off the busy calling thread's core (measured: milliseconds, every job meanwhile taken
+ * back), so waking it at every call would cost more than the split gains.
+ */
+const LINGER_MS = 0.5;
 /** A helper that has not finished in this long is taken for dead. */
 const STUCK_MS = 10_000;
 
@@ -54,10 +58,14 @@ const start = ({ memory, modules, flags }) => {
   const f = new Int32Array(flags);
   Atomics.store(f, ${READY}, 1);
   for (;;) {
-    let s = Atomics.load(f, ${STATE}), spins = 0;
+    let s = Atomics.load(f, ${STATE}), spins = 0, idleSince = 0;
     while (s !== ${POSTED} && s !== ${EXIT}) {
-      if (Atomics.load(f, ${BURST}) === 1) spins = 0;
-      else if (++spins > ${IDLE_SPINS}) { Atomics.wait(f, ${STATE}, s); spins = 0; }
+      if (Atomics.load(f, ${BURST}) === 1) idleSince = 0;
+      else if ((++spins & 255) === 0) {
+        const now = performance.now();
+        if (idleSince === 0) idleSince = now;
+        else if (now - idleSince > ${LINGER_MS}) { Atomics.wait(f, ${STATE}, s); idleSince = 0; }
+      }
       s = Atomics.load(f, ${STATE});
     }
     if (s === ${EXIT}) return;
@@ -163,9 +171,15 @@ export class KernelPool {
     return i;
   }
 
-  /** Helpers spin between jobs until `end` (call both around a kernel's jobs, `end` in a `finally`). */
+  /**
+   * Helpers spin between jobs until `end` (call both around a kernel's jobs, `end` in a
+   * `finally`); a sleeping helper is woken now, so it is up by the first job.
+   */
   begin(): void {
-    for (const f of this.flags) Atomics.store(f, BURST, 1);
+    for (const f of this.flags) {
+      Atomics.store(f, BURST, 1);
+      Atomics.notify(f, STATE);
+    }
   }
 
   /** Helpers sleep between jobs again. */
