@@ -98,6 +98,11 @@ export function compiledSource(c: unknown): { readonly specs: readonly InputSpec
   return { specs: c.specs, module: c.module, trace: (inputs, optimize) => c.traceOptimized(inputs, optimize) };
 }
 
+/** Whether entry `e` was traced in the module's mode now: its `training` flag, and for graph entries every submodule's (bn.eval() alone). */
+function sameMode(e: Entry, training: boolean | null, flags: readonly boolean[] | null): boolean {
+  return e.training === training && (e.kind !== 'graph' || !e.flags || sameFlags(e.flags, flags!));
+}
+
 class Compiled<R> implements CompiledModel<R> {
   private readonly entries: Entry[] = [];
   private readonly o: CompileSettings;
@@ -144,22 +149,32 @@ class Compiled<R> implements CompiledModel<R> {
   }
 
   run(...inputs: Tensor[]): R {
-    const { fn, module } = this.o;
+    const module = this.o.module;
     // Inside another trace (a compiled function called by a compiled function): let it see the ops.
-    if (engine.tracer !== null) return fn(...inputs) as R;
+    if (engine.tracer !== null) return this.o.fn(...inputs) as R;
     checkInputs(this.o.specs, inputs);
     const training = module ? module.training : null;
     const flags = module ? this.dropStale(module) : null;
-    // Graph entries also guard every submodule's training flag (bn.eval() alone).
-    const sameMode = (e: Entry) => e.training === training && (e.kind !== 'graph' || !e.flags || sameFlags(e.flags, flags!));
-    for (const e of this.entries) {
-      if (!sameMode(e)) continue;
+    // A loop over the entries, no closures: a call served by an entry allocates nothing here.
+    const entries = this.entries;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (!sameMode(e, training, flags)) continue;
       const bindings = matchGuard(e.guard, inputs);
       if (!bindings || (e.kind === 'graph' && !graphEntryServes(e, bindings))) continue;
       e.hits++;
       this.counts.hits++;
       return this.runEntry(e, inputs, bindings) as R;
     }
+    return this.runUnserved(inputs, training, flags);
+  }
+
+  /**
+   * A call no entry serves: traced into a new entry, or run eagerly once the cache is
+   * full. Its own method: the closures here would make every call allocate their context.
+   */
+  private runUnserved(inputs: Tensor[], training: boolean | null, flags: readonly boolean[] | null): R {
+    const { fn } = this.o;
     if (this.entries.length >= this.o.maxRecompiles) {
       if (!this.warned) {
         this.warned = true;
@@ -169,7 +184,7 @@ class Compiled<R> implements CompiledModel<R> {
       return this.withMode(() => freeingIntermediates(() => fn(...inputs))) as R;
     }
     // A symbolic entry that refused these sizes: trace again with every size pinned.
-    const pinAll = this.entries.some((e) => sameMode(e) && e.kind === 'graph' && matchGuard(e.guard, inputs) !== null);
+    const pinAll = this.entries.some((e) => sameMode(e, training, flags) && e.kind === 'graph' && matchGuard(e.guard, inputs) !== null);
     const { entry, result } = this.traceEntry(inputs, training, pinAll);
     this.entries.push(entry);
     return result as R;
@@ -179,11 +194,11 @@ class Compiled<R> implements CompiledModel<R> {
    * Drops the graph entries if the module no longer holds the submodules, parameters
    * and buffers they were traced with: their graphs read the old tensors. Segment
    * entries run the code itself, so they always see the current ones. Returns each
-   * submodule's `training` flag now.
+   * submodule's `training` flag now (`ModuleStructure.flags`: rewritten at the next check).
    */
-  private dropStale(module: Module): boolean[] {
-    const { flags, same } = this.structure.check(module);
-    if (same) return flags;
+  private dropStale(module: Module): readonly boolean[] {
+    const same = this.structure.check(module);
+    if (same) return this.structure.flags;
     for (let k = this.entries.length - 1; k >= 0; k--) {
       const e = this.entries[k]!;
       if (e.kind === 'graph') {
@@ -192,7 +207,7 @@ class Compiled<R> implements CompiledModel<R> {
       }
     }
     this.structure.forget();
-    return flags;
+    return this.structure.flags;
   }
 
   private withMode<T>(f: () => T): T {
@@ -269,6 +284,11 @@ class Compiled<R> implements CompiledModel<R> {
 
   private runEntry(e: Entry, inputs: readonly Tensor[], bindings: Bindings): unknown {
     if (e.kind === 'graph') return runTracedEntry(e.trace, e.plan, inputs, bindings, this.o.mode);
+    return this.runLazily(inputs);
+  }
+
+  /** A call with graph breaks: the code itself, its segments compiled (its own method: the closures' context is allocated only here). */
+  private runLazily(inputs: readonly Tensor[]): unknown {
     const lazy = new LazyTracer(this.segmentCache);
     return this.withMode(() => lazy.call(() => freeingIntermediates(() => this.o.fn(...inputs))));
   }

@@ -70,7 +70,13 @@ export function segmentCount(nodeCount: number, breaks: readonly GraphBreak[]): 
  */
 export function graphEntryServes(e: GraphEntry, bindings: ReadonlyMap<string, number>): boolean {
   if (!e.plan.isSymbolic) return true;
-  for (const [name, min] of e.minSize) if (bindings.get(name)! < min) return false;
+  const symbols = e.symbols;
+  for (let i = 0; i < symbols.length; i++) {
+    const min = e.minSize.get(symbols[i]!);
+    if (min !== undefined && bindings.get(symbols[i]!)! < min) return false;
+  }
+  // A binding resolved before holds (a refused one never is): the hot path makes no key.
+  if (e.plan.isResolved(bindings)) return true;
   const key = [...bindings].join(';');
   if (e.refused.has(key)) return false;
   if (e.plan.prepare(bindings) !== null) {

@@ -313,6 +313,11 @@ export class ExecutionPlan {
     return null;
   }
 
+  /** Whether the plan resolved `bindings` already (it holds there); the binding run last is found without making its key. */
+  isResolved(bindings: Bindings): boolean {
+    return this.lastResolved(bindings) !== null;
+  }
+
   /**
    * The resolution of `bindings` if it is the one last looked up (then remembered), without
    * making its key: the hot path of repeated runs at one size allocates nothing.
@@ -325,7 +330,12 @@ export class ExecutionPlan {
       for (let i = 0; same && i < last.names.length; i++) same = bindings.get(last.names[i]!) === last.values[i];
       if (same) return last.resolved;
     }
-    const r = this.resolutions.get(this.symbolic ? bindingKey(bindings) : '');
+    return this.lookUp(bindings);
+  }
+
+  /** `lastResolved`'s miss: finds the resolution by key and remembers it (its own function: the hot path captures nothing in a closure). */
+  private lookUp(bindings: Bindings): Resolved | null {
+    const r = this.resolutions.get(bindingKey(bindings));
     if (!r) return null;
     const names = [...bindings.keys()];
     this.last = { key: r.key, resolved: r, names, values: names.map((n) => bindings.get(n)!) };

@@ -7,7 +7,7 @@
 // An `If` (kiln.cond) is run by the loop itself: it reads the condition (`readScalar`)
 // and runs the taken branch's steps from the same table; branch values are fresh
 // storages (not in the arena), freed after their last use like the others.
-import { describeNode, getOp, KilnError, runSchedule, type Attrs, type Bindings, type Executor, type ScheduleRunOptions, type ScheduleStep, type TensorType, type TypedArray } from '../ir/index.js';
+import { describeNode, getOp, KilnError, ScheduleRunner, type Attrs, type Bindings, type Executor, type ScheduleStep, type TensorType, type TypedArray } from '../ir/index.js';
 import type { Arena, Backend, Kernel, KernelInput, Storage } from '../runtime/backend.js';
 import { kernelOf } from '../eager/decomposition.js';
 import { Tensor } from '../eager/tensor.js';
@@ -40,8 +40,8 @@ interface StepTable {
   readonly views: readonly Storage[];
   /** The interpreter's executor on these steps. */
   readonly executor: KernelSteps;
-  /** The loop's options, made on the first run (the symbols' values are this table's binding). */
-  options: ScheduleRunOptions | null;
+  /** The interpreter loop on `executor`, made on the first run (the symbols' values are this table's binding). */
+  loop: ScheduleRunner<Slot> | null;
 }
 
 /**
@@ -86,8 +86,11 @@ export class PlanRunner {
 
   /** The step table of `r`, made (and the arena grown) on first use. */
   table(r: Resolved): StepTable {
-    const t = this.tables.get(r.key);
-    if (t) return t;
+    return this.tables.get(r.key) ?? this.makeTable(r);
+  }
+
+  /** `table`'s miss (its own function: closures here would make every lookup allocate their context). */
+  private makeTable(r: Resolved): StepTable {
     const backend = this.plan.backend;
     let arena: Arena | null = null;
     if (this.arenas && r.memory.arenaBytes > 0) {
@@ -131,7 +134,7 @@ export class PlanRunner {
         given: arenaOuts.some((a) => a !== undefined) ? arenaOuts.map((a) => a?.storage) : undefined,
       };
     }
-    const table: StepTable = { steps, views, executor: new KernelSteps(this.plan, steps), options: null };
+    const table: StepTable = { steps, views, executor: new KernelSteps(this.plan, steps), loop: null };
     this.tables.set(r.key, table);
     return table;
   }
@@ -190,13 +193,7 @@ export class PlanRunner {
         let held = this.folded[i];
         let same = held !== undefined;
         for (let j = 0; same && j < f.inputs.length; j++) same = held!.from[j] === this.stamps[f.inputs[j]!];
-        if (!same) {
-          const slot = computeFolded(plan, c, f, f.inputs.map((j) => slots[constants[j]!.slot]!));
-          if (held && --held.slot.storage.refs === 0) backend.free(held.slot.storage);
-          held = { slot, from: f.inputs.map((j) => this.stamps[j]!) };
-          this.folded[i] = held;
-          this.stamps[i] = ++this.stampCounter;
-        }
+        if (!same) held = this.refold(i, slots);
         slots[c.slot] = held!.slot;
       } else {
         const t = plan.liveTensor(c);
@@ -217,6 +214,18 @@ export class PlanRunner {
       }
     }
     return temps;
+  }
+
+  /** Recomputes folded constant `i` from its sources' slots (its own function: the closures here would allocate their context at every `constantSlots`). */
+  private refold(i: number, slots: readonly (Slot | undefined)[]): { slot: Slot; from: number[] } {
+    const plan = this.plan, constants = plan.constants, c = constants[i]!, f = c.folded!;
+    const slot = computeFolded(plan, c, f, f.inputs.map((j) => slots[constants[j]!.slot]!));
+    const held = this.folded[i];
+    if (held && --held.slot.storage.refs === 0) plan.backend.free(held.slot.storage);
+    const now = { slot, from: f.inputs.map((j) => this.stamps[j]!) };
+    this.folded[i] = now;
+    this.stamps[i] = ++this.stampCounter;
+    return now;
   }
 
   /** Frees the folded constants' values, the step tables' views and the arena. */
@@ -354,7 +363,8 @@ export function runPlanSlots(plan: ExecutionPlan, inputs: readonly Slot[], bindi
   let temps: Storage[] | null = null;
   try {
     temps = runner.constantSlots(slots);
-    return runSchedule(s, table.executor, slots, table.options ?? (table.options = { bindings: new Map(bindings) }));
+    const loop = table.loop ?? (table.loop = new ScheduleRunner(s, table.executor, { bindings: new Map(bindings) }));
+    return loop.run(slots);
   } finally {
     if (temps) for (const t of temps) if (--t.refs === 0) backend.free(t);
     runner.returnSlots(slots);

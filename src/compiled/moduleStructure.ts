@@ -18,7 +18,10 @@ function walkModule(m: Module, visit: (item: Module | Tensor) => boolean): boole
     } else if (v instanceof Tensor) {
       if ((isParameter(v) || isBuffer(v)) && !visit(v)) return false;
     } else if (Array.isArray(v)) {
-      for (const u of v) if (u instanceof Module && !walkModule(u, visit)) return false;
+      for (let i = 0; i < v.length; i++) {
+        const u: unknown = v[i];
+        if (u instanceof Module && !walkModule(u, visit)) return false;
+      }
     }
   }
   return true;
@@ -33,22 +36,32 @@ export function sameFlags(a: readonly boolean[], b: readonly boolean[]): boolean
 /** What the graph entries of one module were traced with, to tell when they went stale. */
 export class ModuleStructure {
   private items: (Module | Tensor)[] | null = null;
+  /**
+   * Each submodule's `training` flag at the last `check`: one array, rewritten at each
+   * check (read it before the next one; `record` returns arrays to keep).
+   */
+  readonly flags: boolean[] = [];
+  /** Items `check` matched so far, and flags it wrote. */
+  private matched = 0;
+  private flagCount = 0;
+  /** `check`'s visitor, made once: a check allocates nothing (flags overwritten in place, not emptied and pushed). */
+  private readonly visitCheck = (x: Module | Tensor): boolean => {
+    if (x instanceof Module) this.flags[this.flagCount++] = x.training;
+    return this.items![this.matched++] === x;
+  };
 
   /**
-   * Each submodule's `training` flag now, and whether the module still holds what was
-   * recorded (`m.fc = new nn.Linear(…)`, `m.fc.weight = …` make graphs that read the old
-   * tensors stale). Nothing recorded counts as unchanged.
+   * Whether the module still holds what was recorded (`m.fc = new nn.Linear(…)`,
+   * `m.fc.weight = …` make graphs that read the old tensors stale); fills `flags` with
+   * each submodule's `training` flag now. Nothing recorded counts as unchanged (and
+   * leaves `flags` empty).
    */
-  check(module: Module): { flags: boolean[]; same: boolean } {
-    const flags: boolean[] = [];
-    const items = this.items;
-    if (items === null) return { flags, same: true };
-    let i = 0;
-    const same = walkModule(module, (x) => {
-      if (x instanceof Module) flags.push(x.training);
-      return items[i++] === x;
-    });
-    return { flags, same: same && i === items.length };
+  check(module: Module): boolean {
+    this.matched = 0;
+    this.flagCount = 0;
+    const same = this.items === null || (walkModule(module, this.visitCheck) && this.matched === this.items.length);
+    if (this.flags.length !== this.flagCount) this.flags.length = this.flagCount;
+    return same;
   }
 
   /** Records what the module holds now; returns the `training` flags. */

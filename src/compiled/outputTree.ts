@@ -41,17 +41,41 @@ export function flattenOutputs(result: unknown, leaf: (t: Tensor) => OutputTree,
   return { kind: 'value', value: result };
 }
 
-/** Rebuilds the returned value from the output tensors. */
-export function unflattenOutputs(tree: OutputTree, tensor: (leaf: Extract<OutputTree, { kind: 'tensor' }>) => Tensor): unknown {
+/**
+ * Rebuilds the returned value from the graph outputs `outs`: a leaf is its output, or,
+ * with `same`, the very input (of `inputs`) or state tensor. Loops, no closures: a run
+ * allocates only the arrays and objects of the value itself.
+ */
+export function buildOutputs(tree: OutputTree, outs: readonly Tensor[], inputs: readonly Tensor[]): unknown {
   switch (tree.kind) {
-    case 'tensor': return tensor(tree);
-    case 'array': return tree.items.map((t) => unflattenOutputs(t, tensor));
+    case 'tensor': {
+      const same = tree.same;
+      if (same) return 'input' in same ? inputs[same.input]! : same.state;
+      return outs[tree.output]!;
+    }
+    case 'array': {
+      const items = tree.items, out = new Array<unknown>(items.length);
+      for (let i = 0; i < items.length; i++) out[i] = buildOutputs(items[i]!, outs, inputs);
+      return out;
+    }
     case 'object': {
       const out: Record<string, unknown> = {};
-      tree.keys.forEach((k, i) => { out[k] = unflattenOutputs(tree.items[i]!, tensor); });
+      for (let i = 0; i < tree.keys.length; i++) out[tree.keys[i]!] = buildOutputs(tree.items[i]!, outs, inputs);
       return out;
     }
     case 'value': return tree.value;
+  }
+}
+
+/** Whether the value `buildOutputs` rebuilds holds graph output `output` itself (a leaf without `same`). */
+export function handsOutput(tree: OutputTree, output: number): boolean {
+  switch (tree.kind) {
+    case 'tensor': return tree.output === output && !tree.same;
+    case 'array':
+    case 'object':
+      for (let i = 0; i < tree.items.length; i++) if (handsOutput(tree.items[i]!, output)) return true;
+      return false;
+    case 'value': return false;
   }
 }
 

@@ -78,22 +78,35 @@ export interface InterpretOptions {
   bindings?: Map<string, number>;
 }
 
-/** One run of a schedule. */
-class Run<T extends InterpretedTensor> {
-  private readonly slots: (T | undefined)[];
+/**
+ * The loop bound to one schedule, executor and options, reusable across runs: an
+ * execution plan keeps one per binding, so a run allocates no loop state. Re-entrant
+ * (a nested run on other slots restores the outer one's).
+ */
+export class ScheduleRunner<T extends InterpretedTensor> {
+  /** The slots of the run in progress. */
+  private slots: (T | undefined)[] = [];
+  private readonly bindings: Bindings;
+  /** Where output checking binds symbols (null: outputs are not checked). */
+  private readonly check: Map<string, number> | null;
 
-  constructor(
-    private readonly s: Schedule,
-    private readonly ex: Executor<T>,
-    private readonly bindings: Bindings,
-    /** Where output checking binds symbols (null: outputs are not checked). */
-    private readonly check: Map<string, number> | null,
-    slots: (T | undefined)[],
-  ) {
-    this.slots = slots;
+  constructor(private readonly s: Schedule, private readonly ex: Executor<T>, options: ScheduleRunOptions) {
+    this.bindings = options.bindings;
+    this.check = options.check ?? null;
   }
 
-  run(): T[] {
+  /** Runs the schedule on `slots` (see `runSchedule`); returns the graph outputs. */
+  run(slots: (T | undefined)[]): T[] {
+    const outer = this.slots;
+    this.slots = slots;
+    try {
+      return this.runMain();
+    } finally {
+      this.slots = outer;
+    }
+  }
+
+  private runMain(): T[] {
     const s = this.s, ex = this.ex;
     let outs: T[];
     try {
@@ -144,8 +157,10 @@ class Run<T extends InterpretedTensor> {
   }
 
   private runBlock(b: ScheduleBlock): T[] {
-    const slots = this.slots, ex = this.ex;
-    for (const st of b.steps) {
+    const slots = this.slots, ex = this.ex, steps = b.steps;
+    // Indexed loops on the hot path: an array iterator here was allocated at every run.
+    for (let j = 0; j < steps.length; j++) {
+      const st = steps[j]!;
       const node = st.node;
       if (ex.runStep && node.op !== IF_OP && node.op !== LOOP_OP) {
         for (let i = 0; i < st.inputs.length; i++) if (slots[st.inputs[i]!] === undefined) this.get(st.inputs[i]!, node);
@@ -311,7 +326,7 @@ export interface ScheduleRunOptions {
  * ```
  */
 export function runSchedule<T extends InterpretedTensor>(s: Schedule, executor: Executor<T>, slots: (T | undefined)[], options: ScheduleRunOptions): T[] {
-  return new Run(s, executor, options.bindings, options.check ?? null, slots).run();
+  return new ScheduleRunner(s, executor, options).run(slots);
 }
 
 /** Binds the symbols of `g`'s inputs from `inputs`' shapes (throwing on a wrong dtype, rank or size). */
