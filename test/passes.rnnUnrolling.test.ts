@@ -64,12 +64,13 @@ const ops = (m: CompiledModel) => m.graph.nodes.map((n) => n.op);
 const count = (m: CompiledModel, op: string) => ops(m).filter((o) => o === op).length;
 
 /**
- * The target LSTMs are unrolled on: wasm runs an lstm as one sequence kernel at inference
- * (its `sequenceKernels`; test/lstmSequence.test.ts), so the unrolling of lstm is tested on
- * the reference target (float64 kernels per op; O0 runs its whole-sequence float64 kernel).
+ * The target LSTMs and GRUs are unrolled on: wasm runs them as one sequence kernel at
+ * inference (its `sequenceKernels`; test/recurrentSequence.test.ts), so their unrolling is
+ * tested on the reference target (float64 kernels per op; O0 runs its whole-sequence
+ * float64 kernel).
  */
 const UNROLLS_LSTM = { target: 'reference' } as const;
-const targetFor = (op: string) => (op === 'lstm' ? UNROLLS_LSTM : {});
+const targetFor = (op: string) => (op === 'lstm' || op === 'gru' ? UNROLLS_LSTM : {});
 
 /** Compiles `model` at O0 and O2 on `specs`, runs both twice on `x`, and compares the second runs. */
 function agree(model: kiln.nn.Module, specs: kiln.InputSpec[], x: kiln.Tensor, tol = 1e-5, options: { target?: 'reference' } = {}): { o0: CompiledModel; o2: CompiledModel } {
@@ -109,7 +110,7 @@ describe('RNN unrolling (O2)', () => {
     kiln.manualSeed(3);
     const x = withNaNRow(kiln.randn([2, 16, 5], { seed: 4 }), 7);
     const gru = new nn.GRU(5, 7, { batchFirst: true }).eval();
-    const g = agree(gru, [spec([dim('batch'), 16, 5])], x).o2;
+    const g = agree(gru, [spec([dim('batch'), 16, 5])], x, 1e-5, UNROLLS_LSTM).o2;
     expect(count(g, 'gruGates')).toBe(16);
     expect(count(g, 'linear')).toBe(17);
     expect(count(g, 'gru')).toBe(0);

@@ -202,32 +202,37 @@ describe('the memory import of generated modules', () => {
   });
 });
 
-describe("Kiln's kernel threads (kernelPool.ts, rowSplit.ts): the lstm sequence kernel split by rows", () => {
-  /** The op's inputs: x [T, B, I], h0, c0 [L·D, B, H], weights per layer and direction. */
-  function lstmInputs(T: number, B: number, I: number, H: number, layers: number, directions: number, seed: number): kiln.Tensor[] {
+describe("Kiln's kernel threads (kernelPool.ts, rowSplit.ts): the recurrent sequence kernels split by rows", () => {
+  type Op = 'lstm' | 'gru';
+  /** The op's inputs: x [T, B, I], h0 (, c0) [L·D, B, H], weights per layer and direction. */
+  function lstmInputs(T: number, B: number, I: number, H: number, layers: number, directions: number, seed: number, op: Op = 'lstm'): kiln.Tensor[] {
     let s = seed;
     const r = (shape: number[]) => kiln.randn(shape, { seed: s++ }).mul(0.5);
+    const G = (op === 'lstm' ? 4 : 3) * H;
     const ws: kiln.Tensor[] = [];
-    for (let l = 0; l < layers; l++) for (let d = 0; d < directions; d++) ws.push(r([4 * H, l ? directions * H : I]), r([4 * H, H]), r([4 * H]), r([4 * H]));
-    return [r([T, B, I]), r([layers * directions, B, H]), r([layers * directions, B, H]), ...ws];
+    for (let l = 0; l < layers; l++) for (let d = 0; d < directions; d++) ws.push(r([G, l ? directions * H : I]), r([G, H]), r([G]), r([G]));
+    const states = (op === 'lstm' ? [0, 1] : [0]).map(() => r([layers * directions, B, H]));
+    return [r([T, B, I]), ...states, ...ws];
   }
   const bits = (t: kiln.Tensor): Uint32Array => new Uint32Array(Float32Array.from(t.dataSync()).buffer);
-  const lstmOf = (ins: kiln.Tensor[], attrs: Record<string, unknown>, lengths?: kiln.Tensor): kiln.Tensor[] =>
-    kiln.noGrad(() => ins[0]!.applyOp('lstm', [...ins.slice(1), ...(lengths ? [lengths] : [])], attrs as never));
-  const decomposed = (ins: kiln.Tensor[], attrs: Record<string, unknown>, lengths?: kiln.Tensor): kiln.Tensor[] =>
-    kiln.noGrad(() => getOp('lstm')!.decompose!([...ins, ...(lengths ? [lengths] : [])], attrs as never) as kiln.Tensor[]);
+  const lstmOf = (ins: kiln.Tensor[], attrs: Record<string, unknown>, lengths?: kiln.Tensor, op: Op = 'lstm'): kiln.Tensor[] =>
+    kiln.noGrad(() => ins[0]!.applyOp(op, [...ins.slice(1), ...(lengths ? [lengths] : [])], attrs as never));
+  const decomposed = (ins: kiln.Tensor[], attrs: Record<string, unknown>, lengths?: kiln.Tensor, op: Op = 'lstm'): kiln.Tensor[] =>
+    kiln.noGrad(() => getOp(op)!.decompose!([...ins, ...(lengths ? [lengths] : [])], attrs as never) as kiln.Tensor[]);
   /** Jobs of the heap's kernel pool (made by the first split kernel). */
   const splitPoolJobs = (): { helpers: number; here: number } => KernelPool.made(wasm().module)?.jobs ?? { helpers: 0, here: 0 };
 
   it('the helper runs shares of the rows once started, with the decomposition\'s bits (odd shares, edge panels, lengths, layers, both directions)', async () => {
     // Every product here is below the size that goes to XNNPACK's threads, so the
     // decomposition runs the same generated tiles: bit-identical.
-    const cases: [string, number, number, number, number, number, number, number[] | null][] = [
-      // name, T, B, I, H, layers, directions, lengths
-      ['B 16, H 32', 5, 16, 6, 32, 1, 1, null],
-      ['B 9 (shares 6 + 3), H 12', 4, 9, 5, 12, 1, 1, null],
-      ['B 8, H 5 (edge panel)', 3, 8, 3, 5, 2, 2, null],
-      ['B 10, H 8, lengths', 6, 10, 4, 8, 1, 2, [6, 0, 3, 1, 6, 2, 5, 4, 6, 1]],
+    const cases: [string, number, number, number, number, number, number, number[] | null, Op][] = [
+      // name, T, B, I, H, layers, directions, lengths, op
+      ['B 16, H 32', 5, 16, 6, 32, 1, 1, null, 'lstm'],
+      ['B 9 (shares 6 + 3), H 12', 4, 9, 5, 12, 1, 1, null, 'lstm'],
+      ['B 8, H 5 (edge panel)', 3, 8, 3, 5, 2, 2, null, 'lstm'],
+      ['B 10, H 8, lengths', 6, 10, 4, 8, 1, 2, [6, 0, 3, 1, 6, 2, 5, 4, 6, 1], 'lstm'],
+      ['gru B 12, H 16 (b_hh in the split step)', 5, 12, 6, 16, 1, 2, null, 'gru'],
+      ['gru B 9, H 16, lengths', 4, 9, 3, 16, 2, 1, [4, 0, 1, 3, 4, 2, 4, 1, 3], 'gru'],
     ];
     // The helper starts asynchronously: its first jobs run here. Wait until it has run one.
     const before = { ...splitPoolJobs() };
@@ -236,13 +241,13 @@ describe("Kiln's kernel threads (kernelPool.ts, rowSplit.ts): the lstm sequence 
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     expect(splitPoolJobs().helpers).toBeGreaterThan(before.helpers);
-    for (const [name, T, B, I, H, layers, directions, lengths] of cases) {
+    for (const [name, T, B, I, H, layers, directions, lengths, op] of cases) {
       kiln.scope(() => {
-        const ins = lstmInputs(T, B, I, H, layers, directions, B * 7 + H);
+        const ins = lstmInputs(T, B, I, H, layers, directions, B * 7 + H, op);
         const attrs = { hiddenSize: H, numLayers: layers, bidirectional: directions === 2, batchFirst: false, hasBiases: true };
         const len = lengths ? kiln.tensor(lengths, { dtype: 'int32' }) : undefined;
         const jobs = splitPoolJobs().helpers;
-        const got = lstmOf(ins, attrs, len), want = decomposed(ins, attrs, len);
+        const got = lstmOf(ins, attrs, len, op), want = decomposed(ins, attrs, len, op);
         expect(splitPoolJobs().helpers, `${name}: helper jobs`).toBeGreaterThan(jobs);
         got.forEach((t, k) => expect(bits(t), `${name}: output ${k}`).toEqual(bits(want[k]!)));
       });

@@ -2,8 +2,8 @@
 // steps becomes its steps, so the plan runs each as its own kernels: per layer and
 // direction one input-projection GEMM over all steps, then per step the recurrent GEMM
 // and one gate op (`lstmGates` / `gruGates`; the Elman RNN's add + tanh/relu). Ops the
-// target runs as one sequence kernel (`TargetCapabilities.sequenceKernels`: lstm on
-// wasm) stay whole at inference.
+// target runs as one sequence kernel (`TargetCapabilities.sequenceKernels`: lstm and gru
+// on wasm) stay whole at inference.
 import { arrayFor, type Attrs, type Dim, type DType, type Graph, type IrAttrs, type Node, type Value } from '../ir/index.js';
 import { recurrentAttrs, recurrentLayout, type RecurrentAttrs, type RecurrentOp } from '../ops/recurrent.js';
 import { gruGates, lstmGates } from '../ops/recurrentCells.js';

@@ -166,7 +166,7 @@ function xnnProduct(backend: WasmBackend, a: number, m: number, k: number, b: Wa
 
 /**
  * The panels of a constant B packed at its current version (the cache `gemmOnHeap` keeps),
- * for kernels that run the GEMM tiles themselves (over threads: lstmSequence.ts). A tile
+ * for kernels that run the GEMM tiles themselves (over threads: recurrentSequence.ts). A tile
  * call on them: (a, lda, panels, 32, K·32, panels + ⌊N/8⌋·K·32, bias, edgeBias, c, ldc, M,
  * N, K) with `tileFor(M, N)` and M ≤ `rowBlock(K)`.
  */

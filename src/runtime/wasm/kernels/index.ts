@@ -7,7 +7,7 @@ import './nn.js';
 import './random.js';
 import './linear.js';
 import './recurrentGatesKernel.js';
-import './lstmSequence.js';
+import './recurrentSequence.js';
 import './nhwc.js';
 import './fusedElementwiseKernel.js';
 import './normalization.js';

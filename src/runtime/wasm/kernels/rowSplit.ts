@@ -11,21 +11,25 @@ import { recurrentGatesModule, recurrentGatesOn } from './recurrentGatesKernel.j
 // (even, so the GEMM's 2-row tiles pair the same rows as on one thread): the calling thread
 // runs the first share, the pool's helpers the others, each with the same generated
 // functions. Row i is computed by the same code on the same values whatever the split, so
-// the results are the one-thread kernels' bits. Used by the lstm sequence kernel: its input
-// projection and, per step, the W_hh product and the gates (measured, LSTM in 64, hidden
-// 128, batch 16, 2 threads: a step 58 → 35 µs).
+// the results are the one-thread kernels' bits. Used by the recurrent sequence kernels:
+// their input projection and, per step, the W_hh product and the gates (measured, LSTM in
+// 64, hidden 128, batch 16, 2 threads: a step 58 → 35 µs).
 
 /** Rows each thread takes at least: with fewer, one thread runs the whole kernel. */
 const MIN_ROWS_PER_THREAD = 4;
 
 let modules: readonly PoolModule[] | null = null;
-/** What the helpers run: the GEMM tiles and the lstm gate kernel. */
+/** What the helpers run: the GEMM tiles and the gate kernels. */
 function poolModules(): readonly PoolModule[] {
   return (modules ??= [
     { ...gemmModuleSpec(), functions: GEMM_TILES.map(gemmName) },
-    { key: 'recurrentGates', generate: recurrentGatesModule, functions: ['lstm'] },
+    { key: 'recurrentGates', generate: recurrentGatesModule, functions: ['lstm', 'gru'] },
   ]);
 }
+
+/** The gate kernel of a step: lstm (i, f, g, o; state c) or gru (r, z, n; state h). */
+export type GateKind = 'lstm' | 'gru';
+const GATES_OF: Record<GateKind, number> = { lstm: 4, gru: 3 };
 
 type Fn = (...args: number[]) => void;
 
@@ -49,13 +53,13 @@ export class RowSplit {
   private parts = 1;
   private readonly tiles: Fn[];
   private readonly poolTiles: number[];
-  private readonly poolGates: number;
+  private readonly poolGates: Record<GateKind, number>;
 
   private constructor(private readonly backend: WasmBackend, private readonly pool: KernelPool) {
     const gk = gemmKernels(backend.memory);
     this.tiles = GEMM_TILES.map((t) => gemmFn(gk, t) as Fn);
     this.poolTiles = GEMM_TILES.map((t) => pool.fn(gemmModuleSpec().key, gemmName(t)));
-    this.poolGates = pool.fn('recurrentGates', 'lstm');
+    this.poolGates = { lstm: pool.fn('recurrentGates', 'lstm'), gru: pool.fn('recurrentGates', 'gru') };
   }
 
   /** The splitter for `rows` rows on `backend`'s threads, or null (one thread, or too few rows). */
@@ -94,9 +98,12 @@ export class RowSplit {
     return (bias === 0 || n % 8 === 0) && Math.ceil(this.per(m) / rowBlock(k)) <= MAX_POOL_CALLS;
   }
 
-  /** Whether `lstmStep` can split B rows of hidden size H (a share is one tile call). */
-  canStep(B: number, H: number): boolean {
-    return this.per(B) <= rowBlock(H);
+  /**
+   * Whether `step` can split B rows of hidden size H (a share is one tile call; with the
+   * product's bias, its N = gates·H whole panels).
+   */
+  canStep(kind: GateKind, B: number, H: number, bias: number): boolean {
+    return this.per(B) <= rowBlock(H) && (bias === 0 || (GATES_OF[kind] * H) % 8 === 0);
   }
 
   /** out[M×N] = A[M×K]·B (+ bias[N]) for B packed at `panels`, rows split; check `canGemm` first. */
@@ -117,24 +124,28 @@ export class RowSplit {
   }
 
   /**
-   * One lstm step over B rows, rows split (check `canStep` first): hp = h·W_hhᵀ on the packed
-   * panels (K = H, N = 4H), then the gates (recurrentGatesKernel.ts) from xp_t, hp and c
-   * into h_t and c' (which may be c).
+   * One recurrent step over B rows, rows split (check `canStep` first): hp = h·W_hhᵀ (+ bias)
+   * on the packed panels (K = H, N = gates·H), then the gates (recurrentGatesKernel.ts): lstm
+   * from xp_t, hp and c (`state`) into h_t and c' (`stateOut`, which may be c); gru from
+   * xp_t, hp and h into h_t (`state` = h, `stateOut` unused).
    */
-  lstmStep(B: number, H: number, h: number, panels: number, xpt: number, hp: number, c: number, ht: number, cOut: number): void {
-    const G = 4 * H, per = this.per(B), edge = panels + (G >>> 3) * H * 32;
+  step(kind: GateKind, B: number, H: number, h: number, panels: number, bias: number, xpt: number, hp: number, state: number, ht: number, stateOut: number): void {
+    const G = GATES_OF[kind] * H, per = this.per(B), edge = panels + (G >>> 3) * H * 32;
+    const gates = recurrentGatesOn(this.backend.memory);
     for (let p = this.parts - 1; p >= 0; p--) {
       const r0 = p * per, rows = Math.min(per, B - r0);
       if (rows <= 0) continue;
       const t = GEMM_TILES.indexOf(tileFor(rows, G));
       const a = h + r0 * H * 4, o = hp + r0 * G * 4, x = xpt + r0 * G * 4, s = r0 * H * 4;
       if (p > 0) {
-        this.pool.queue(p - 1, this.poolTiles[t]!, a, H * 4, panels, 32, H * 32, edge, 0, 0, o, G * 4, rows, G, H);
-        this.pool.queue(p - 1, this.poolGates, x, o, c + s, ht + s, cOut + s, rows, H);
+        this.pool.queue(p - 1, this.poolTiles[t]!, a, H * 4, panels, 32, H * 32, edge, bias, 0, o, G * 4, rows, G, H);
+        if (kind === 'lstm') this.pool.queue(p - 1, this.poolGates.lstm, x, o, state + s, ht + s, stateOut + s, rows, H);
+        else this.pool.queue(p - 1, this.poolGates.gru, x, o, state + s, ht + s, rows, H);
         this.pool.start(p - 1);
       } else {
-        this.tiles[t]!(a, H * 4, panels, 32, H * 32, edge, 0, 0, o, G * 4, rows, G, H);
-        recurrentGatesOn(this.backend.memory).lstm(x, o, c + s, ht + s, cOut + s, rows, H);
+        this.tiles[t]!(a, H * 4, panels, 32, H * 32, edge, bias, 0, o, G * 4, rows, G, H);
+        if (kind === 'lstm') gates.lstm(x, o, state + s, ht + s, stateOut + s, rows, H);
+        else gates.gru(x, o, state + s, ht + s, rows, H);
       }
     }
     this.finish(B, per);

@@ -1,10 +1,10 @@
 /**
- * wasm's whole-sequence lstm kernel (src/runtime/wasm/kernels/lstmSequence.ts): one call
- * per op, for eager dispatch and compiled plans at inference (wasm lists lstm in its
- * `sequenceKernels`, so RNN unrolling leaves the node whole there).
+ * wasm's whole-sequence lstm and gru kernels (src/runtime/wasm/kernels/recurrentSequence.ts):
+ * one call per op, for eager dispatch and compiled plans at inference (wasm lists lstm and
+ * gru in its `sequenceKernels`, so RNN unrolling leaves the node whole there).
  *
  * Numbers: the kernel runs the decomposition's kernels (input-projection GEMM, per-step
- * GEMM on W_hh, the lstmGates kernel) on the same values in the same order, so its outputs
+ * GEMM on W_hh, the lstmGates / gruGates kernel) on the same values in the same order, so its outputs
  * are the decomposition's run on wasm bit for bit (compared as float32 bit patterns, NaN
  * included): layers, both directions, batch-first, no biases, `lengths` with a zero
  * length, hidden sizes that are not multiples of 4 (the gate kernel's scalar tail), batch 1,
@@ -23,6 +23,7 @@ beforeAll(async () => {
 
 interface Case {
   name: string;
+  op?: 'lstm' | 'gru';
   I: number;
   H: number;
   T: number;
@@ -47,10 +48,16 @@ const CASES: Case[] = [
   { name: 'hidden 8, lengths, two layers', I: 3, H: 8, T: 6, B: 4, layers: 2, bidirectional: false, batchFirst: false, biases: true, lengths: [3, 0, 6, 1] },
   { name: 'hidden 4, batch 3, batch-first, no biases', I: 2, H: 4, T: 4, B: 3, layers: 1, bidirectional: false, batchFirst: true, biases: false },
   { name: 'hidden 128, batch 16', I: 64, H: 128, T: 8, B: 16, layers: 1, bidirectional: false, batchFirst: false, biases: true },
+  // gru: b_hh stays in the step's product (r multiplies it).
+  { name: 'gru: one layer, batch 3, NaN row', op: 'gru', I: 8, H: 16, T: 16, B: 3, layers: 1, bidirectional: false, batchFirst: false, biases: true, nanRow: 3 * 5 + 1 },
+  { name: 'gru: two layers, both directions, batch-first, no biases, hidden 5', op: 'gru', I: 4, H: 5, T: 6, B: 3, layers: 2, bidirectional: true, batchFirst: true, biases: false, nanRow: 4 },
+  { name: 'gru: lengths with a zero length, both directions, hidden 7 (edge panels and bias)', op: 'gru', I: 3, H: 7, T: 5, B: 3, layers: 1, bidirectional: true, batchFirst: true, biases: true, lengths: [5, 0, 2] },
+  { name: 'gru: hidden 128, batch 1, 32 steps', op: 'gru', I: 64, H: 128, T: 32, B: 1, layers: 1, bidirectional: false, batchFirst: false, biases: true },
 ];
 
-/** The op's inputs for a case: x, h0, c0, weights per layer and direction, lengths?. */
+/** The op's inputs for a case: x, h0, (c0,) weights per layer and direction, lengths?. */
 function inputsOf(c: Case, seed: number): kiln.Tensor[] {
+  const G = (c.op === 'gru' ? 3 : 4) * c.H;
   let s = seed;
   const r = (shape: number[], scale = 0.5) => kiln.randn(shape, { seed: s++ }).mul(scale);
   const D = c.bidirectional ? 2 : 1;
@@ -63,11 +70,11 @@ function inputsOf(c: Case, seed: number): kiln.Tensor[] {
   const weights: kiln.Tensor[] = [];
   for (let l = 0; l < c.layers; l++) {
     for (let d = 0; d < D; d++) {
-      weights.push(r([4 * c.H, l === 0 ? c.I : D * c.H]), r([4 * c.H, c.H]));
-      if (c.biases) weights.push(r([4 * c.H]), r([4 * c.H]));
+      weights.push(r([G, l === 0 ? c.I : D * c.H]), r([G, c.H]));
+      if (c.biases) weights.push(r([G]), r([G]));
     }
   }
-  const states = [r([c.layers * D, c.B, c.H]), r([c.layers * D, c.B, c.H])];
+  const states = (c.op === 'gru' ? [0] : [0, 1]).map(() => r([c.layers * D, c.B, c.H]));
   const lengths = c.lengths ? [kiln.tensor(c.lengths, { dtype: 'int32' })] : [];
   return [x, ...states, ...weights, ...lengths];
 }
@@ -77,15 +84,16 @@ const attrsOf = (c: Case): Attrs => ({ hiddenSize: c.H, numLayers: c.layers, bid
 /** Float32 bit patterns, so NaN and -0 compare exactly. */
 const bits = (t: kiln.Tensor): Uint32Array => new Uint32Array(Float32Array.from(t.dataSync()).buffer);
 
-describe('wasm lstm sequence kernel', () => {
+describe('wasm lstm and gru sequence kernels', () => {
   for (const [i, c] of CASES.entries()) {
     it(`${c.name}: the decomposition's bits`, () => {
       kiln.scope(() => {
-        const def = getOp('lstm')!;
+        const op = c.op ?? 'lstm';
+        const def = getOp(op)!;
         const inputs = inputsOf(c, 100 * (i + 1));
-        const kernel = kiln.noGrad(() => inputs[0]!.applyOp('lstm', inputs.slice(1), attrsOf(c)) as kiln.Tensor[]);
+        const kernel = kiln.noGrad(() => inputs[0]!.applyOp(op, inputs.slice(1), attrsOf(c)) as kiln.Tensor[]);
         const decomposed = kiln.noGrad(() => def.decompose!(inputs, attrsOf(c)) as kiln.Tensor[]);
-        expect(kernel.length).toBe(3);
+        expect(kernel.length).toBe(op === 'gru' ? 2 : 3);
         kernel.forEach((t, k) => {
           expect(t.shape, `output ${k}`).toEqual(decomposed[k]!.shape);
           expect(bits(t), `output ${k}`).toEqual(bits(decomposed[k]!));
@@ -129,7 +137,7 @@ describe('wasm lstm sequence kernel', () => {
   });
 });
 
-describe('compiled LSTM on wasm', () => {
+describe('compiled LSTM and GRU on wasm', () => {
   it('inference at O2 keeps one lstm node, bit-identical to eager', () => {
     kiln.scope(() => {
       kiln.manualSeed(5);
@@ -144,6 +152,22 @@ describe('compiled LSTM on wasm', () => {
       expect(bits(got[0])).toEqual(bits(want[0]));
       expect(bits(got[1][0])).toEqual(bits(want[1][0]));
       expect(bits(got[1][1])).toEqual(bits(want[1][1]));
+    });
+  });
+
+  it('a GRU at O2 keeps one gru node, bit-identical to eager', () => {
+    kiln.scope(() => {
+      kiln.manualSeed(9);
+      const gru = new kiln.nn.GRU(6, 12, { batchFirst: true }).eval();
+      const x = kiln.randn([4, 10, 6], { seed: 10 });
+      const fast = compile(gru, { inputs: [spec([4, 10, 6])], optimize: 'O2' });
+      fast.run(x);
+      const got = fast.run(x) as [kiln.Tensor, kiln.Tensor];
+      const want = kiln.noGrad(() => gru.forward(x));
+      expect(fast.graph.nodes.filter((n) => n.op === 'gru').length).toBe(1);
+      expect(fast.graph.nodes.some((n) => n.op === 'gruGates')).toBe(false);
+      expect(bits(got[0])).toEqual(bits(want[0]));
+      expect(bits(got[1])).toEqual(bits(want[1]));
     });
   });
 
