@@ -1,6 +1,6 @@
-import { sizeOf } from '../../../ir/index.js';
+import { sizeOf, type Attrs } from '../../../ir/index.js';
 import { oneOutput, type Kernel } from '../../backend.js';
-import { poolGeom } from '../../reference/kernels/nn.js';
+import { poolGeom, type PoolGeom } from '../../reference/kernels/nn.js';
 import { registerNativeKernels } from '../nativeKernels.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
 import { fallbackOf } from './elementwise.js';
@@ -28,7 +28,19 @@ import { reusedScratch } from './reusedScratch.js';
  */
 
 function empty(inputs: readonly { storage: WasmStorage }[], outShape: readonly number[]): boolean {
-  return inputs.some((x) => x.storage.size === 0) || sizeOf(outShape) === 0;
+  for (let i = 0; i < inputs.length; i++) if (inputs[i]!.storage.size === 0) return true;
+  return sizeOf(outShape) === 0;
+}
+
+/** A pool's geometry, by attrs object (a plan's step keeps its attrs): made again only when the sizes differ, so a plan's call allocates none. */
+const geometries = new WeakMap<Attrs, PoolGeom>();
+
+function poolGeometry(attrs: Attrs, H: number, W: number, OH: number, OW: number): PoolGeom {
+  const g = geometries.get(attrs);
+  if (g && g.H === H && g.W === W && g.OH === OH && g.OW === OW) return g;
+  const made = poolGeom(attrs, H, W, OH, OW);
+  geometries.set(attrs, made);
+  return made;
 }
 
 const conv2dNhwcKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> => {
@@ -59,7 +71,7 @@ const poolNhwcKernel = (kind: 'max' | 'avg') => (backend: WasmBackend, name: str
     if (x.dtype !== 'float32' || empty(inputs, outTypes[0]!.shape)) return fallback(inputs, attrs, outTypes, outs);
     const [N, H, W, C] = x.shape as [number, number, number, number];
     const [, OH, OW] = outTypes[0]!.shape as [number, number, number, number];
-    const geom = poolGeom(attrs, H, W, OH, OW);
+    const geom = poolGeometry(attrs, H, W, OH, OW);
     if (!poolSupports(geom)) return fallback(inputs, attrs, outTypes, outs);
     const out = outs?.[0] ?? backend.alloc('float32', N * OH * OW * C);
     poolNhwcOnHeap(backend.memory, kind, x.storage.ptr, out.ptr, N, C, geom, Boolean(attrs['countIncludePad']), scratch(poolNhwcScratchBytes(geom, C, kind)));

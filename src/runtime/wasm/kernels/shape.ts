@@ -1,4 +1,4 @@
-import { bytesPerElement, stridesOf, type DType, type TensorType } from '../../../ir/index.js';
+import { bytesPerElement, stridesOf, type Attrs, type DType, type TensorType } from '../../../ir/index.js';
 import { oneOutput, type KernelInput } from '../../backend.js';
 import { checkClasses, checkIndices, coalesceBox, sliceGeometry } from '../../reference/kernels/shape.js';
 import { registerNativeKernels, type NativeKernelFactory } from '../nativeKernels.js';
@@ -93,10 +93,30 @@ export function copyBoxOnHeap(
   dst: number, dStr: readonly number[],
   shape: readonly number[],
 ): void {
+  const box = heapBox(sStr, dStr, shape);
+  if (box) copyHeapBox(cp, esz, src, dst, box);
+}
+
+/** A box as `copyHeapBox` walks it (see `coalesceBox`; never rank 0), with the odometer of its outer dims. */
+interface HeapBox {
+  readonly n: readonly number[];
+  readonly ss: readonly number[];
+  readonly ds: readonly number[];
+  readonly ctr: number[];
+}
+
+/** The box `shape` with strides `sStr` / `dStr` coalesced; null when it is empty. */
+function heapBox(sStr: readonly number[], dStr: readonly number[], shape: readonly number[]): HeapBox | null {
   const box = coalesceBox(sStr, dStr, shape);
-  if (!box) return;
+  if (!box) return null;
   const { n, ss, ds } = box;
   if (n.length === 0) { n.push(1); ss.push(1); ds.push(1); }
+  return { n, ss, ds, ctr: new Array<number>(n.length).fill(0) };
+}
+
+/** Copies `box` from byte address `src` to `dst` (JS allocates nothing: the box may be reused). */
+function copyHeapBox(cp: HeapCopier, esz: number, src: number, dst: number, box: HeapBox): void {
+  const { n, ss, ds, ctr } = box;
   // Innermost contiguous: rows of n[0] elements, dim 1 handled by copyRows. Otherwise
   // a strided element loop per row.
   const rowsMode = ss[0] === 1 && ds[0] === 1;
@@ -104,7 +124,7 @@ export function copyBoxOnHeap(
   const r = n.length;
   let outer = 1;
   for (let j = first; j < r; j++) outer *= n[j]!;
-  const ctr = new Array<number>(r).fill(0);
+  ctr.fill(0);
   let s = src, d = dst;
   const copy = esz === 4 ? cp.copy32 : cp.copy8;
   for (let o = 0; o < outer; o++) {
@@ -119,6 +139,43 @@ export function copyBoxOnHeap(
       ctr[j] = 0;
     }
   }
+}
+
+/** Heap views for `fillOnHeap`, made again only when the heap grew (a call allocates nothing). */
+let fillI32: Int32Array | null = null;
+let fillU8: Uint8Array | null = null;
+
+/** Writes the element of `esz` bytes at byte `src` into `count` elements from byte `dst` (its bits exactly: NaN payloads kept). */
+function fillOnHeap(backend: WasmBackend, esz: number, src: number, dst: number, count: number): void {
+  const buf = backend.memory.buffer;
+  if (fillI32?.buffer !== buf) {
+    fillI32 = new Int32Array(buf);
+    fillU8 = new Uint8Array(buf);
+  }
+  if (esz === 4) fillI32.fill(fillI32[src >>> 2]!, dst >>> 2, (dst >>> 2) + count);
+  else fillU8!.fill(fillU8![src]!, dst, dst + count);
+}
+
+/**
+ * expand's box (input strides 0 on broadcast dims) by attrs object, for the shapes it was
+ * made for: a plan's step keeps its attrs and shape arrays, so its calls allocate nothing.
+ */
+const expandBoxes = new WeakMap<Attrs, { readonly xShape: readonly number[]; readonly outShape: readonly number[]; readonly box: HeapBox | null }>();
+
+function expandBox(attrs: Attrs, xShape: readonly number[], outShape: readonly number[]): HeapBox | null {
+  const hit = expandBoxes.get(attrs);
+  if (hit && hit.xShape === xShape && hit.outShape === outShape) return hit.box;
+  const r = outShape.length, lead = r - xShape.length;
+  const st = new Array<number>(r).fill(0);
+  let acc = 1;
+  for (let i = xShape.length - 1; i >= 0; i--) {
+    st[lead + i] = xShape[i] === 1 ? 0 : acc;
+    acc *= xShape[i]!;
+  }
+  // Broadcast outer dims repeat whole rows: copyRows with a source stride of 0.
+  const box = heapBox(st, stridesOf(outShape), outShape);
+  expandBoxes.set(attrs, { xShape, outShape, box });
+  return box;
 }
 
 // ---- kernels ---------------------------------------------------------------------
@@ -277,21 +334,20 @@ const kernels: Record<string, NativeKernelFactory> = {
     return (inputs, attrs, outTypes, outs) => {
       const x = inputs[0]!;
       const outShape = outTypes[0]!.shape;
-      const r = outShape.length, lead = r - x.shape.length;
-      // Broadcasting the innermost dim fills rows with one value: the portable kernel's
-      // TypedArray.fill is a vectorized memset, faster than a scalar wasm loop.
+      const r = outShape.length;
+      // Broadcasting the innermost dim fills rows with one value: TypedArray.fill is a
+      // vectorized memset, faster than a scalar wasm loop. One value (an RNN's zero state)
+      // fills the whole output here; other row fills take the portable kernel.
       const xLast = x.shape.length > 0 ? x.shape[x.shape.length - 1]! : 1;
-      if (r > 0 && outShape[r - 1]! > 1 && xLast === 1) return fallback(inputs, attrs, outTypes, outs);
-      const e = esz(x.dtype);
-      const st = new Array<number>(r).fill(0);
-      let acc = 1;
-      for (let i = x.shape.length - 1; i >= 0; i--) {
-        st[lead + i] = x.shape[i] === 1 ? 0 : acc;
-        acc *= x.shape[i]!;
-      }
+      const fill = r > 0 && outShape[r - 1]! > 1 && xLast === 1;
+      if (fill && x.storage.size !== 1) return fallback(inputs, attrs, outTypes, outs);
       const out = outs?.[0] ?? backend.alloc(x.dtype, sizeOfShape(outShape));
-      // Broadcast outer dims repeat whole rows: copyRows with a source stride of 0.
-      copyBoxOnHeap(cp, e, x.storage.ptr, st, out.ptr, stridesOf(outShape), outShape);
+      if (fill) {
+        fillOnHeap(backend, esz(x.dtype), x.storage.ptr, out.ptr, sizeOfShape(outShape));
+        return oneOutput(out, outs);
+      }
+      const box = expandBox(attrs, x.shape, outShape);
+      if (box) copyHeapBox(cp, esz(x.dtype), x.storage.ptr, out.ptr, box);
       return oneOutput(out, outs);
     };
   },
