@@ -39,10 +39,12 @@ export function runTracedEntry(trace: Trace, plan: ExecutionPlan, inputs: readon
   const temps: Tensor[] | null = feedsAreInputs(feedsOf, inputs, backend) ? null : [];
   const feeds = temps ? feedTensors(feedsOf, inputs, backend, bindings, temps) : inputs;
   const tape = mode === 'training' && engine.gradEnabled && anyRequiresGrad(feeds);
+  // Kernel runs return into the plan's reused outputs array: only the rebuilt value is new.
+  const into = tape ? null : plan.runner.takeOutputs();
   let outs: Tensor[];
   let ran = false;
   try {
-    outs = tape ? runPlanEager(plan, feeds, bindings) : runPlan(plan, feeds, bindings);
+    outs = tape ? runPlanEager(plan, feeds, bindings) : runPlan(plan, feeds, bindings, into);
     ran = true;
   } finally {
     // With a tape, moved inputs may be saved for backward: the enclosing scope frees them.
@@ -64,6 +66,7 @@ export function runTracedEntry(trace: Trace, plan: ExecutionPlan, inputs: readon
   const result = buildOutputs(trace.outputs, outs, inputs);
   // Outputs the returned value does not hold (mutations' values, results returned as the very input or state): freed.
   for (let i = 0; i < outs.length; i++) if (!handsOutput(trace.outputs, i)) outs[i]!.dispose();
+  if (into) plan.runner.returnOutputs(into);
   return result;
 }
 

@@ -54,6 +54,8 @@ export class PlanRunner {
   private readonly tables = new Map<string, StepTable>();
   /** The slots of a run, reused (a nested run of the same plan gets its own). */
   private slots: (Slot | undefined)[] | null = null;
+  /** The outputs array of `takeOutputs`, reused. */
+  private outputs: Tensor[] | null = null;
   /** Per constant: a number that changes whenever its values may have (see `constantSlots`). */
   private readonly stamps: number[];
   /** Per live constant: the tensor id and version last seen. */
@@ -172,6 +174,25 @@ export class PlanRunner {
   returnSlots(s: (Slot | undefined)[]): void {
     s.fill(undefined);
     this.slots = s;
+  }
+
+  /**
+   * An array for a run's outputs that the caller consumes before the next run (a compiled
+   * call rebuilds its returned value from it): the reused one unless it is taken.
+   */
+  takeOutputs(): Tensor[] {
+    const o = this.outputs;
+    if (o) {
+      this.outputs = null;
+      return o;
+    }
+    return new Array<Tensor>(this.plan.schedule.main.outputs.length);
+  }
+
+  /** Gives the outputs array back, emptied. */
+  returnOutputs(o: Tensor[]): void {
+    o.fill(undefined as unknown as Tensor);
+    this.outputs = o;
   }
 
   /**
@@ -345,14 +366,15 @@ function sizeOfShape(shape: readonly number[]): number {
 
 /**
  * Runs `plan`'s kernels on input slots (one per graph input, on the plan's backend).
- * Each returned slot carries one reference to its storage, owned by the caller.
+ * Each returned slot carries one reference to its storage, owned by the caller. They are
+ * returned in `into` when given (an array of the graph's output count), else in a new array.
  *
  * @example
  * ```ts
  * const outs = runPlanSlots(plan, [x], new Map([['batch', 8]]));
  * ```
  */
-export function runPlanSlots(plan: ExecutionPlan, inputs: readonly Slot[], bindings: Bindings): Slot[] {
+export function runPlanSlots(plan: ExecutionPlan, inputs: readonly Slot[], bindings: Bindings, into: Slot[] | null = null): Slot[] {
   const r = plan.resolve(bindings);
   const runner = plan.runner;
   const table = runner.table(r);
@@ -364,7 +386,7 @@ export function runPlanSlots(plan: ExecutionPlan, inputs: readonly Slot[], bindi
   try {
     temps = runner.constantSlots(slots);
     const loop = table.loop ?? (table.loop = new ScheduleRunner(s, table.executor, { bindings: new Map(bindings) }));
-    return loop.run(slots);
+    return loop.run(slots, into);
   } finally {
     if (temps) for (const t of temps) if (--t.refs === 0) backend.free(t);
     runner.returnSlots(slots);
@@ -374,20 +396,20 @@ export function runPlanSlots(plan: ExecutionPlan, inputs: readonly Slot[], bindi
 
 /**
  * Runs `plan`'s kernels on tensors (alive, on the plan's backend); returns the graph
- * outputs as fresh tensors.
+ * outputs as fresh tensors (in `into` when given: see `PlanRunner.takeOutputs`).
  *
  * @example
  * ```ts
  * const [y] = runPlan(plan, [x], new Map([['batch', x.shape[0]!]]));
  * ```
  */
-export function runPlan(plan: ExecutionPlan, inputs: readonly Tensor[], bindings: Bindings): Tensor[] {
+export function runPlan(plan: ExecutionPlan, inputs: readonly Tensor[], bindings: Bindings, into: Tensor[] | null = null): Tensor[] {
   for (let i = 0; i < inputs.length; i++) {
     const x = inputs[i]!;
     if (x.disposed) throw new KilnError('compile: an input was disposed', { op: 'compile' });
     if (x.backend !== plan.backend) throw new KilnError(`compile: an input lives on the '${x.backend.name}' backend, the plan runs on '${plan.backend.name}'`, { op: 'compile' });
   }
-  const outs = runPlanSlots(plan, inputs, bindings) as unknown as Tensor[];
+  const outs = runPlanSlots(plan, inputs, bindings, into as unknown as Slot[] | null) as unknown as Tensor[];
   for (let k = 0; k < outs.length; k++) {
     const sl = outs[k] as unknown as Slot;
     outs[k] = new Tensor(sl.storage, sl.shape, sl.dtype, plan.backend);

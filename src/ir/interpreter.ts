@@ -95,22 +95,25 @@ export class ScheduleRunner<T extends InterpretedTensor> {
     this.check = options.check ?? null;
   }
 
-  /** Runs the schedule on `slots` (see `runSchedule`); returns the graph outputs. */
-  run(slots: (T | undefined)[]): T[] {
+  /**
+   * Runs the schedule on `slots` (see `runSchedule`); returns the graph outputs, in `into`
+   * when given (an array of their count the caller reuses), else in a new array.
+   */
+  run(slots: (T | undefined)[], into: T[] | null = null): T[] {
     const outer = this.slots;
     this.slots = slots;
     try {
-      return this.runMain();
+      return this.runMain(into);
     } finally {
       this.slots = outer;
     }
   }
 
-  private runMain(): T[] {
+  private runMain(into: T[] | null): T[] {
     const s = this.s, ex = this.ex;
     let outs: T[];
     try {
-      outs = this.runBlock(s.main);
+      outs = this.runBlock(s.main, into);
     } catch (e) {
       // Free what this run still holds.
       if (ex.release) {
@@ -156,7 +159,7 @@ export class ScheduleRunner<T extends InterpretedTensor> {
     return new KilnError(`${describeNode(node)}: ${message}`, { op: node.op, ...(callSite ? { callSite } : {}) });
   }
 
-  private runBlock(b: ScheduleBlock): T[] {
+  private runBlock(b: ScheduleBlock, into: T[] | null = null): T[] {
     const slots = this.slots, ex = this.ex, steps = b.steps;
     // Indexed loops on the hot path: an array iterator here was allocated at every run.
     for (let j = 0; j < steps.length; j++) {
@@ -194,8 +197,8 @@ export class ScheduleRunner<T extends InterpretedTensor> {
         }
       }
     }
-    const outs = new Array<T>(b.outputs.length);
-    for (let k = 0; k < outs.length; k++) outs[k] = this.get(b.outputs[k]!, null);
+    const outs = into ?? new Array<T>(b.outputs.length);
+    for (let k = 0; k < b.outputs.length; k++) outs[k] = this.get(b.outputs[k]!, null);
     return outs;
   }
 
