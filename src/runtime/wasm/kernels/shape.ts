@@ -191,13 +191,19 @@ function heapKernel(body: (cp: HeapCopier, backend: WasmBackend, inputs: readonl
   return (backend) => {
     const cp = heapCopier(backend);
     return (inputs, attrs, outTypes, given) => {
-      const outs = allGiven(given, outTypes.length)
-        ? (given as WasmStorage[]) // every output caller-given: no array per call
-        : outTypes.map((t, k) => given?.[k] ?? backend.alloc(t.dtype, sizeOfShape(t.shape)));
+      // Every output caller-given: no array per call; else only the returned array (no closure).
+      const outs = allGiven(given, outTypes.length) ? (given as WasmStorage[]) : outputsOf(backend, outTypes, given);
       body(cp, backend, inputs, attrs, outs, outTypes);
       return outs;
     };
   };
+}
+
+/** Each output: the caller-given storage, else a fresh one. */
+function outputsOf(backend: WasmBackend, outTypes: readonly TensorType[], given: readonly (WasmStorage | undefined)[] | undefined): WasmStorage[] {
+  const outs = new Array<WasmStorage>(outTypes.length);
+  for (let k = 0; k < outTypes.length; k++) outs[k] = given?.[k] ?? backend.alloc(outTypes[k]!.dtype, sizeOfShape(outTypes[k]!.shape));
+  return outs;
 }
 
 /** Whether `given` holds a caller-given storage for each of `count` outputs. */
