@@ -214,3 +214,22 @@ describe("wasm expand of one value (an RNN's zero state) fills natively, allocat
     });
   }
 });
+
+describe('guards reuse their bindings map and still see every change', () => {
+  it('two inputs sharing a symbol must agree; sizes alternating on one symbolic entry each run at their own binding', () => {
+    const f = (x: kiln.Tensor, y: kiln.Tensor) => x.mul(y).add(1);
+    const fast = kiln.compile(f, { inputs: [kiln.spec([kiln.dim('n'), 3]), kiln.spec([kiln.dim('n'), 3])] });
+    const inputs = (n: number): [kiln.Tensor, kiln.Tensor] => [kiln.randn([n, 3], { seed: n }), kiln.randn([n, 3], { seed: 100 + n })];
+    for (const n of [4, 7, 4, 1, 7, 4]) {
+      const [x, y] = inputs(n);
+      const got = fast.run(x, y) as kiln.Tensor;
+      expect(got.shape).toEqual([n, 3]);
+      expect(Array.from(got.dataSync())).toEqual(Array.from(kiln.noGrad(() => f(x, y)).dataSync())); // exact: the same kernels
+    }
+    expect(fast.traceCount).toBe(1); // one symbolic entry served every size
+    // The guard's second use of `n` is compared, not overwritten: 5 against 6 matches no entry (and retracing says why).
+    expect(() => fast.run(kiln.zeros([5, 3]), kiln.zeros([6, 3]))).toThrow(/disagree on dimension 'n': 5 and 6/);
+    expect(fast.traceCount).toBe(2);
+    fast.dispose();
+  });
+});
