@@ -1,4 +1,5 @@
-import { fusedActivationOf, type Attrs, type TensorType } from '../../../ir/index.js';
+import { fusedActivationOf, type Attrs, type DType, type TensorType } from '../../../ir/index.js';
+import type { KernelInput } from '../../backend.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
 import { simdKernels, type SimdKernel } from './simdElementwise.js';
 
@@ -32,10 +33,19 @@ export function applyFusedActivationOnHeap(backend: WasmBackend, out: WasmStorag
   const kernel = backend.kernels.get(act.op);
   if (!kernel) throw new Error(`no kernel for the fused activation ${act.op}`);
   // In place when the kernel honours caller-given outputs (a unary elementwise kernel
-  // reads element i before writing it); `out` may be a plan's arena view.
-  const [y] = kernel([{ storage: out, shape: type.shape, dtype: type.dtype }], act.attrs, [type], [out]);
+  // reads element i before writing it); `out` may be a plan's arena view. The call's
+  // arrays are the parsed activation's own, refilled (no allocation per call).
+  const c = (act.call ??= { input: { storage: out, shape: type.shape, dtype: type.dtype }, inputs: [], types: [], outs: [] });
+  c.input.storage = out;
+  c.input.shape = type.shape;
+  c.input.dtype = type.dtype;
+  c.inputs[0] = c.input;
+  c.types[0] = type;
+  c.outs[0] = out;
+  const y = kernel(c.inputs, act.attrs, c.types, c.outs)[0]!;
+  c.outs[0] = undefined; // hold no storage between calls
   if (y !== out && !given) backend.free(out);
-  return y!;
+  return y;
 }
 
 /** An activation as parsed from a node's attrs, with what running it in place needs. */
@@ -46,6 +56,8 @@ interface ParsedActivation {
   readonly params: readonly number[] | null;
   memory: WebAssembly.Memory | null;
   kernel: SimdKernel | null;
+  /** The arguments of a call to the activation's own kernel, reused. */
+  call?: { input: { storage: WasmStorage; shape: readonly number[]; dtype: DType }; inputs: KernelInput<WasmStorage>[]; types: TensorType[]; outs: (WasmStorage | undefined)[] };
 }
 
 /** Parsed once per attrs object (a plan's node keeps its attrs): a kernel call allocates nothing. */

@@ -1,3 +1,4 @@
+import type { Attrs } from '../../../ir/index.js';
 import { oneOutput, type Kernel } from '../../backend.js';
 import { planMatmul, simplifyPermutation } from '../../reference/kernels/linalg.js';
 import { registerNativeKernels } from '../nativeKernels.js';
@@ -66,13 +67,32 @@ function isSimple(shape: readonly number[], perm: readonly number[]): boolean {
   return true;
 }
 
+/**
+ * `simplifyPermutation`'s result per attrs object (a plan's node keeps its attrs) for the
+ * last input shape seen, so a plan's transposes allocate nothing per call.
+ */
+const simplified = new WeakMap<Attrs, { input: number[]; shape: readonly number[]; perm: readonly number[] }>();
+
+function simplifiedFor(attrs: Attrs, shape: readonly number[]): { shape: readonly number[]; perm: readonly number[] } {
+  let c = simplified.get(attrs);
+  if (c && c.input.length === shape.length) {
+    let same = true;
+    for (let i = 0; i < shape.length; i++) if (c.input[i] !== shape[i]) same = false;
+    if (same) return c;
+  }
+  const perm = attrs['perm'] as number[];
+  const s = isSimple(shape, perm) ? { shape, perm } : simplifyPermutation(shape, perm);
+  c = { input: [...shape], shape: s.shape, perm: s.perm };
+  simplified.set(attrs, c);
+  return c;
+}
+
 const transposeKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> => {
   const fallback = fallbackOf(backend, name);
   const fn = backend.module._Transpose!;
   return (inputs, attrs, outTypes, outs) => {
     const x = inputs[0]!;
-    const perm = attrs['perm'] as number[];
-    const s = isSimple(x.shape, perm) ? { shape: x.shape, perm } : simplifyPermutation(x.shape, perm);
+    const s = simplifiedFor(attrs, x.shape);
     // Scratch slots hold 16 int32s; float64 never lives on this backend.
     if (s.shape.length > 16 || x.dtype === 'float64') return fallback(inputs, attrs, outTypes, outs);
     const out = outs?.[0] ?? backend.alloc(x.dtype, x.storage.size);

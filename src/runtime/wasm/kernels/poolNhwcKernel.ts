@@ -131,6 +131,15 @@ export function poolNhwcScratchBytes(g: PoolGeom, C: number, kind: 'max' | 'avg'
   return kind === 'max' ? tables : tables + 8 * g.OH * g.OW + 8 * C;
 }
 
+let i32View: Int32Array | null = null;
+
+/** An int32 view of the heap, made again only when it grew (no view per call). */
+function heapI32(memory: WebAssembly.Memory): Int32Array {
+  const buf = memory.buffer;
+  if (i32View?.buffer !== buf) i32View = new Int32Array(buf);
+  return i32View;
+}
+
 /**
  * maxPool2d / avgPool2d on NHWC float32 images on the heap (byte addresses): x is
  * [N, g.H, g.W, C], y [N, g.OH, g.OW, C], written in full; bit-identical to the
@@ -144,16 +153,16 @@ export function poolNhwcScratchBytes(g: PoolGeom, C: number, kind: 'max' | 'avg'
 export function poolNhwcOnHeap(memory: WebAssembly.Memory, kind: 'max' | 'avg', x: number, y: number, N: number, C: number, g: PoolGeom, countIncludePad: boolean, scratch: number): void {
   const k = kernels(memory);
   const rows = scratch, cols = rows + 8 * g.OH;
-  const table = new Int32Array(memory.buffer, rows, 2 * (g.OH + g.OW));
+  const table = heapI32(memory), at = rows >>> 2;
   for (let oh = 0; oh < g.OH; oh++) {
     const hs = oh * g.sh - g.pt;
-    table[2 * oh] = Math.max(hs, 0);
-    table[2 * oh + 1] = Math.min(hs + g.kh, g.H);
+    table[at + 2 * oh] = Math.max(hs, 0);
+    table[at + 2 * oh + 1] = Math.min(hs + g.kh, g.H);
   }
   for (let ow = 0; ow < g.OW; ow++) {
     const ws = ow * g.sw - g.pl;
-    table[2 * (g.OH + ow)] = Math.max(ws, 0);
-    table[2 * (g.OH + ow) + 1] = Math.min(ws + g.kw, g.W);
+    table[at + 2 * (g.OH + ow)] = Math.max(ws, 0);
+    table[at + 2 * (g.OH + ow) + 1] = Math.min(ws + g.kw, g.W);
   }
   if (kind === 'max') {
     k.max_nhwc(x, y, N, g.H, g.W, C, g.OH, g.OW, rows, cols, 0, 0);
