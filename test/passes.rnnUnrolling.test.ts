@@ -7,10 +7,11 @@
  * A symbolic sequence length and more than MAX_UNROLLED_STEPS steps stay one node; with
  * `lengths` each step's output and state are masked (`where`), as in the decomposition.
  *
- * Numbers: O2 (second run: the first returns the eager trace) vs O0 on the wasm backend.
- * O0 runs the whole-sequence op as its decomposition, the same ops in the same order, so
- * the only freedom is the GEMM kernels' summation order: within 1e-5 relative to
- * max(1, |O0|) per element; NaN exactly where O0 has it (a NaN input row included).
+ * Numbers: O2 (second run: the first returns the eager trace) vs O0, compiled for the
+ * reference target (wasm keeps the ops whole at inference: its sequence kernels). O0 runs
+ * the whole-sequence op as one float64 kernel, O2 its steps rounding to float32 per op:
+ * within 1e-5 relative to max(1, |O0|) per element; NaN exactly where O0 has it (a NaN
+ * input row included).
  *
  * Gate kernels: the wasm kernels (generated SIMD) vs the reference backend's float64
  * kernels within 2e-6·max(1, |ref|) per element (measured worst 4.8e-7 over random gates of
@@ -64,13 +65,12 @@ const ops = (m: CompiledModel) => m.graph.nodes.map((n) => n.op);
 const count = (m: CompiledModel, op: string) => ops(m).filter((o) => o === op).length;
 
 /**
- * The target LSTMs and GRUs are unrolled on: wasm runs them as one sequence kernel at
+ * The target recurrent ops are unrolled on: wasm runs them as one sequence kernel at
  * inference (its `sequenceKernels`; test/recurrentSequence.test.ts), so their unrolling is
  * tested on the reference target (float64 kernels per op; O0 runs its whole-sequence
  * float64 kernel).
  */
-const UNROLLS_LSTM = { target: 'reference' } as const;
-const targetFor = (op: string) => (op === 'lstm' || op === 'gru' ? UNROLLS_LSTM : {});
+const UNROLLED_ON = { target: 'reference' } as const;
 
 /** Compiles `model` at O0 and O2 on `specs`, runs both twice on `x`, and compares the second runs. */
 function agree(model: kiln.nn.Module, specs: kiln.InputSpec[], x: kiln.Tensor, tol = 1e-5, options: { target?: 'reference' } = {}): { o0: CompiledModel; o2: CompiledModel } {
@@ -87,7 +87,7 @@ describe('RNN unrolling (O2)', () => {
     kiln.manualSeed(1);
     const lstm = new nn.LSTM(8, 16).eval();
     const x = withNaNRow(kiln.randn([16, 3, 8], { seed: 2 }), 3 * 5 + 1);
-    const { o0, o2 } = agree(lstm, [spec([16, dim('batch'), 8])], x, 1e-5, UNROLLS_LSTM);
+    const { o0, o2 } = agree(lstm, [spec([16, dim('batch'), 8])], x, 1e-5, UNROLLED_ON);
     expect(ops(o0)).toContain('lstm');
     expect(ops(o2)).not.toContain('lstm');
     expect(count(o2, 'lstmGates')).toBe(16);
@@ -110,13 +110,13 @@ describe('RNN unrolling (O2)', () => {
     kiln.manualSeed(3);
     const x = withNaNRow(kiln.randn([2, 16, 5], { seed: 4 }), 7);
     const gru = new nn.GRU(5, 7, { batchFirst: true }).eval();
-    const g = agree(gru, [spec([dim('batch'), 16, 5])], x, 1e-5, UNROLLS_LSTM).o2;
+    const g = agree(gru, [spec([dim('batch'), 16, 5])], x, 1e-5, UNROLLED_ON).o2;
     expect(count(g, 'gruGates')).toBe(16);
     expect(count(g, 'linear')).toBe(17);
     expect(count(g, 'gru')).toBe(0);
     for (const nonlinearity of ['tanh', 'relu'] as const) {
       const rnn = new nn.RNN(5, 6, { nonlinearity, batchFirst: true }).eval();
-      const r = agree(rnn, [spec([dim('batch'), 16, 5])], x).o2;
+      const r = agree(rnn, [spec([dim('batch'), 16, 5])], x, 1e-5, UNROLLED_ON).o2;
       // Each step's add + activation, or the one kernel elementwise fusion makes of them.
       expect(count(r, nonlinearity) + count(r, 'fusedElementwise')).toBe(16);
       expect(count(r, 'add') + count(r, 'fusedElementwise')).toBe(16);
@@ -134,7 +134,7 @@ describe('RNN unrolling (O2)', () => {
       ['gru', new nn.GRU(4, 5, { numLayers: 2, bidirectional: true, batchFirst: true, bias: false }).eval()],
       ['rnn', new nn.RNN(4, 5, { numLayers: 2, bidirectional: true, batchFirst: true }).eval()],
     ] as const) {
-      const { o2 } = agree(model, [spec([3, 6, 4])], x, 1e-5, targetFor(name));
+      const { o2 } = agree(model, [spec([3, 6, 4])], x, 1e-5, UNROLLED_ON);
       expect(count(o2, name), name).toBe(0);
       // Per layer and direction: one projection over all 6 steps.
       expect(o2.graph.nodes.filter((n) => n.op === 'linear' && n.inputs[0]!.type.shape.length === 3).length, name).toBe(4);
@@ -176,7 +176,7 @@ describe('RNN unrolling (O2)', () => {
         return op === 'lstm' ? kiln.lstm(x, [states[0]!, states[1]!], w, opts) : op === 'gru' ? kiln.gru(x, states[0]!, w, opts) : kiln.rnn(x, states[0]!, w, opts);
       };
       const x = withNaNRow(r([B, T, I]), 2 * T + 1); // sequence 2, step 1 (inside its length 2)
-      const [o0, o2] = (['O0', 'O2'] as const).map((level) => compile(f, { inputs: [spec([B, T, I])], optimize: level, ...targetFor(op) }));
+      const [o0, o2] = (['O0', 'O2'] as const).map((level) => compile(f, { inputs: [spec([B, T, I])], optimize: level, ...UNROLLED_ON }));
       for (const m of [o0!, o2!]) m.run(x);
       const want = flat(o0!.run(x)), got = flat(o2!.run(x));
       got.forEach((t, i) => expect(maxRelDiff(t, want[i]!, `${op} output ${i}`)).toBeLessThanOrEqual(1e-5));
@@ -192,7 +192,7 @@ describe('RNN unrolling (O2)', () => {
 
   it('the unrolled graph prints and parses back to the same text (folded constants\' recipe comments aside)', () => {
     kiln.manualSeed(9);
-    const fast = compile(new nn.LSTM(2, 3, { numLayers: 2 }).eval(), { inputs: [spec([4, dim('batch'), 2])], optimize: 'O2', ...UNROLLS_LSTM });
+    const fast = compile(new nn.LSTM(2, 3, { numLayers: 2 }).eval(), { inputs: [spec([4, dim('batch'), 2])], optimize: 'O2', ...UNROLLED_ON });
     fast.run(kiln.randn([4, 2, 2], { seed: 3 }));
     const text = printGraph(fast.graph);
     expect(text).toContain('lstmGates');

@@ -1,10 +1,11 @@
 /**
- * wasm's whole-sequence lstm and gru kernels (src/runtime/wasm/kernels/recurrentSequence.ts):
- * one call per op, for eager dispatch and compiled plans at inference (wasm lists lstm and
- * gru in its `sequenceKernels`, so RNN unrolling leaves the node whole there).
+ * wasm's whole-sequence lstm, gru and rnn kernels (src/runtime/wasm/kernels/recurrentSequence.ts):
+ * one call per op, for eager dispatch and compiled plans at inference (wasm lists them in
+ * its `sequenceKernels`, so RNN unrolling leaves the node whole there).
  *
  * Numbers: the kernel runs the decomposition's kernels (input-projection GEMM, per-step
- * GEMM on W_hh, the lstmGates / gruGates kernel) on the same values in the same order, so its outputs
+ * GEMM on W_hh, the lstmGates / gruGates kernel or the RNN's add and activation) on the
+ * same values in the same order, so its outputs
  * are the decomposition's run on wasm bit for bit (compared as float32 bit patterns, NaN
  * included): layers, both directions, batch-first, no biases, `lengths` with a zero
  * length, hidden sizes that are not multiples of 4 (the gate kernel's scalar tail), batch 1,
@@ -23,7 +24,8 @@ beforeAll(async () => {
 
 interface Case {
   name: string;
-  op?: 'lstm' | 'gru';
+  op?: 'lstm' | 'gru' | 'rnn';
+  relu?: boolean;
   I: number;
   H: number;
   T: number;
@@ -53,11 +55,15 @@ const CASES: Case[] = [
   { name: 'gru: two layers, both directions, batch-first, no biases, hidden 5', op: 'gru', I: 4, H: 5, T: 6, B: 3, layers: 2, bidirectional: true, batchFirst: true, biases: false, nanRow: 4 },
   { name: 'gru: lengths with a zero length, both directions, hidden 7 (edge panels and bias)', op: 'gru', I: 3, H: 7, T: 5, B: 3, layers: 1, bidirectional: true, batchFirst: true, biases: true, lengths: [5, 0, 2] },
   { name: 'gru: hidden 128, batch 1, 32 steps', op: 'gru', I: 64, H: 128, T: 32, B: 1, layers: 1, bidirectional: false, batchFirst: false, biases: true },
+  // The Elman RNN: tanh|relu(xp + hp), the activations' own code.
+  { name: 'rnn tanh: two layers, both directions, hidden 5, NaN row', op: 'rnn', I: 4, H: 5, T: 6, B: 3, layers: 2, bidirectional: true, batchFirst: false, biases: true, nanRow: 4 },
+  { name: 'rnn relu: batch-first, lengths with a zero length, hidden 9', op: 'rnn', relu: true, I: 3, H: 9, T: 5, B: 3, layers: 1, bidirectional: true, batchFirst: true, biases: true, lengths: [5, 0, 2] },
+  { name: 'rnn relu: hidden 16, batch 4, no biases', op: 'rnn', relu: true, I: 6, H: 16, T: 7, B: 4, layers: 1, bidirectional: false, batchFirst: false, biases: false },
 ];
 
 /** The op's inputs for a case: x, h0, (c0,) weights per layer and direction, lengths?. */
 function inputsOf(c: Case, seed: number): kiln.Tensor[] {
-  const G = (c.op === 'gru' ? 3 : 4) * c.H;
+  const G = (c.op === 'gru' ? 3 : c.op === 'rnn' ? 1 : 4) * c.H;
   let s = seed;
   const r = (shape: number[], scale = 0.5) => kiln.randn(shape, { seed: s++ }).mul(scale);
   const D = c.bidirectional ? 2 : 1;
@@ -74,12 +80,15 @@ function inputsOf(c: Case, seed: number): kiln.Tensor[] {
       if (c.biases) weights.push(r([G]), r([G]));
     }
   }
-  const states = (c.op === 'gru' ? [0] : [0, 1]).map(() => r([c.layers * D, c.B, c.H]));
+  const states = (c.op === 'gru' || c.op === 'rnn' ? [0] : [0, 1]).map(() => r([c.layers * D, c.B, c.H]));
   const lengths = c.lengths ? [kiln.tensor(c.lengths, { dtype: 'int32' })] : [];
   return [x, ...states, ...weights, ...lengths];
 }
 
-const attrsOf = (c: Case): Attrs => ({ hiddenSize: c.H, numLayers: c.layers, bidirectional: c.bidirectional, batchFirst: c.batchFirst, hasBiases: c.biases });
+const attrsOf = (c: Case): Attrs => ({
+  hiddenSize: c.H, numLayers: c.layers, bidirectional: c.bidirectional, batchFirst: c.batchFirst, hasBiases: c.biases,
+  ...(c.op === 'rnn' ? { nonlinearity: c.relu ? 'relu' : 'tanh' } : {}),
+});
 
 /** Float32 bit patterns, so NaN and -0 compare exactly. */
 const bits = (t: kiln.Tensor): Uint32Array => new Uint32Array(Float32Array.from(t.dataSync()).buffer);
@@ -93,7 +102,7 @@ describe('wasm lstm and gru sequence kernels', () => {
         const inputs = inputsOf(c, 100 * (i + 1));
         const kernel = kiln.noGrad(() => inputs[0]!.applyOp(op, inputs.slice(1), attrsOf(c)) as kiln.Tensor[]);
         const decomposed = kiln.noGrad(() => def.decompose!(inputs, attrsOf(c)) as kiln.Tensor[]);
-        expect(kernel.length).toBe(op === 'gru' ? 2 : 3);
+        expect(kernel.length).toBe(op === 'lstm' ? 3 : 2);
         kernel.forEach((t, k) => {
           expect(t.shape, `output ${k}`).toEqual(decomposed[k]!.shape);
           expect(bits(t), `output ${k}`).toEqual(bits(decomposed[k]!));

@@ -30,7 +30,7 @@ const FUSED_ACTIVATIONS = { conv2d: CONV_LINEAR_ACTIVATIONS, convTranspose2d: CO
  * as one generated WGSL shader; no layout change (its conv kernels read NCHW).
  */
 export const TARGET_CAPABILITIES: Readonly<Record<CompileTarget, TargetCapabilities>> = {
-  wasm: { name: 'wasm', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: FUSED_ACTIVATIONS, preferredLayout: 'NHWC', elementwiseKernels: FUSED_ELEMENTWISE_OPS, sequenceKernels: ['lstm', 'gru'] },
+  wasm: { name: 'wasm', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: FUSED_ACTIVATIONS, preferredLayout: 'NHWC', elementwiseKernels: FUSED_ELEMENTWISE_OPS, sequenceKernels: ['lstm', 'gru', 'rnn'] },
   reference: { name: 'reference', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: FUSED_ACTIVATIONS },
   webgpu: { name: 'webgpu', fusedOps: ['linear', 'conv2d', 'convTranspose2d'], fusedActivations: FUSED_ACTIVATIONS, elementwiseKernels: WEBGPU_FUSED_ELEMENTWISE_OPS },
 };

@@ -17,7 +17,7 @@
  * after are 0, and the reverse direction starts at its own last step.
  * Dropout between layers is not part of the op (a layer with dropout runs one op per layer).
  * The gradient goes through the decomposition (backpropagation through time); wasm runs
- * the float32 lstm and gru as one kernel (src/runtime/wasm/kernels/recurrentSequence.ts). The gate
+ * the float32 rnn, lstm and gru as one kernel (src/runtime/wasm/kernels/recurrentSequence.ts). The gate
  * arithmetic of each lstm / gru step is one op (`lstmGates` / `gruGates`, recurrentCells.ts).
  */
 import { formatDim, gradThroughDecomposition, isFloat, KilnError, registerOp, symbolicInfer, type Attrs, type Dim, type IrAttrs, type ValueType } from '../ir/index.js';

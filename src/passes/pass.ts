@@ -45,7 +45,7 @@ export interface TargetCapabilities {
    */
   readonly preferredLayout?: 'NCHW' | 'NHWC';
   /**
-   * Whole-sequence recurrent ops (`lstm`, `gru`) the target runs as one kernel over every step
+   * Whole-sequence recurrent ops (`rnn`, `lstm`, `gru`) the target runs as one kernel over every step
    * faster than their unrolled steps: RNN unrolling leaves them whole at inference (wasm:
    * one call instead of two kernels per step, a split and a concat). Absent: none.
    */

@@ -2,7 +2,7 @@
 // steps becomes its steps, so the plan runs each as its own kernels: per layer and
 // direction one input-projection GEMM over all steps, then per step the recurrent GEMM
 // and one gate op (`lstmGates` / `gruGates`; the Elman RNN's add + tanh/relu). Ops the
-// target runs as one sequence kernel (`TargetCapabilities.sequenceKernels`: lstm and gru
+// target runs as one sequence kernel (`TargetCapabilities.sequenceKernels`: all three
 // on wasm) stay whole at inference.
 import { arrayFor, type Attrs, type Dim, type DType, type Graph, type IrAttrs, type Node, type Value } from '../ir/index.js';
 import { recurrentAttrs, recurrentLayout, type RecurrentAttrs, type RecurrentOp } from '../ops/recurrent.js';

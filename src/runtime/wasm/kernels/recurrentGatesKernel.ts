@@ -5,6 +5,7 @@
 //
 //   lstm(xp, hp, c, hOut, cOut, rows, H)   xp, hp [rows, 4H] (i, f, g, o), c [rows, H]
 //   gru(xp, hp, h, out, rows, H)           xp, hp [rows, 3H] (r, z, n), h [rows, H]
+//   rnnTanh|rnnRelu(xp, hp, out, rows, H)  xp, hp [rows, H] (the Elman RNN's step)
 // (byte addresses, then counts). Per row: eight hidden units at a time (two cells side by
 // side, their code interleaved), then four, then one at a time (the same vector code on a
 // splat, lane 0 stored), so every element is computed alike.
@@ -20,6 +21,7 @@ import { registerNativeKernels, type NativeKernelFactory } from '../nativeKernel
 import type { WasmStorage } from '../wasmBackend.js';
 import { cat, I, kernelsOn, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
 import { fallbackOf } from './elementwise.js';
+import { UNARY_OPS } from './simdElementwise.js';
 import { SIMD_MATH } from './simdMath.js';
 
 const sigmoid = SIMD_MATH['sigmoid']!, tanh = SIMD_MATH['tanh']!;
@@ -139,17 +141,33 @@ const GRU: GateSpec = {
   ],
 };
 
-/** The module with both gate kernels (~1 KB, generated once per heap). */
+/**
+ * The Elman RNN's step as a gate kernel (the sequence kernel's; the unrolled graph runs the
+ * add and the activation as ops): out = tanh|relu(xp + hp), the activations' own code
+ * (SIMD_MATH's tanh; the elementwise relu), so the same bits.
+ */
+const rnnCell = (name: string, act: (x: Code, tmp: number) => Code): GateSpec => ({
+  name, gates: 1, streams: 1, keep: 0,
+  cell: (acc, gate, stream, _v, tmp) => [acc.store(stream(0), act(preact(acc, gate, 0), tmp))],
+});
+const RNN_TANH = rnnCell('rnnTanh', (x, tmp) => tanh.vec(x, tmp, []));
+const RNN_RELU = rnnCell('rnnRelu', (x) => UNARY_OPS['relu']!.v(x, []));
+
+/** The module with the gate kernels (~2 KB, generated once per heap). */
 export function recurrentGatesModule(): Uint8Array<ArrayBuffer> {
   const m = new ModuleBuilder().importMemory();
   emit(m, LSTM);
   emit(m, GRU);
+  emit(m, RNN_TANH);
+  emit(m, RNN_RELU);
   return m.bytes();
 }
 
 interface GateKernels {
   lstm(xp: number, hp: number, c: number, hOut: number, cOut: number, rows: number, hidden: number): void;
   gru(xp: number, hp: number, h: number, out: number, rows: number, hidden: number): void;
+  rnnTanh(xp: number, hp: number, out: number, rows: number, hidden: number): void;
+  rnnRelu(xp: number, hp: number, out: number, rows: number, hidden: number): void;
 }
 
 /** The gate kernels on `memory` (byte addresses, then counts; see the top of this file). */

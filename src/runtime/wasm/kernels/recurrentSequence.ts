@@ -1,13 +1,13 @@
-// The whole-sequence `lstm` and `gru` ops (src/ops/recurrent.ts) on wasm, float32: one
+// The whole-sequence `lstm`, `gru` and `rnn` ops (src/ops/recurrent.ts) on wasm, float32: one
 // kernel call for every layer, direction and step, instead of the decomposition's (or an
 // unrolled plan's) two kernels per step plus the split of the input projection and the
 // concat of the outputs. Per layer and direction:
 //   xp = x·W_ihᵀ + (b_ih + b_hh)            one GEMM over T·B rows (gemm.ts; W packed once);
 //                                           gru: + b_ih only
 //   per step t: hp = h·W_hhᵀ (gru: + b_hh)   the GEMM again (W_hh packed once), h read in place
-//               h, c = lstmGates(xp_t, hp, c)  or  h = gruGates(xp_t, hp, h): the gate kernels
-//                                           (recurrentGatesKernel.ts), h written straight into
-//                                           the output sequence
+//               h, c = lstmGates(xp_t, hp, c), h = gruGates(xp_t, hp, h) or
+//               h = tanh|relu(xp_t + hp): the gate kernels (recurrentGatesKernel.ts),
+//                                           h written straight into the output sequence
 // The same kernels on the same values in the same order as the decomposition, so the
 // results are its bits (and an unrolled plan's). With `lengths`, sequence b keeps its
 // state and outputs 0 from step lengths[b] on (the decomposition's `where`s, as copies).
@@ -23,14 +23,14 @@ import { gemmOnHeap, packedPanels } from './gemm.js';
 import { gemmKernels } from './gemmKernel.js';
 import { recurrentGatesOn } from './recurrentGatesKernel.js';
 import { reusedScratch } from './reusedScratch.js';
-import { RowSplit, type GateKind } from './rowSplit.js';
+import { GATES_OF, RowSplit, type GateKind } from './rowSplit.js';
 import { transposeOnHeap } from './simdTranspose.js';
 
 /** Bytes rounded up to 16 (every scratch piece v128-aligned). */
 const align = (bytes: number): number => (bytes + 15) & ~15;
 
-/** The sequence kernel of `kind` (lstm: states h and c; gru: h). */
-const recurrentSequence = (kind: GateKind): NativeKernelFactory => (backend): Kernel<WasmStorage> => {
+/** The sequence kernel of `op` (lstm: states h and c; gru, rnn: h). */
+const recurrentSequence = (op: 'lstm' | 'gru' | 'rnn'): NativeKernelFactory => (backend): Kernel<WasmStorage> => {
   const scratch = reusedScratch(backend);
   let f32: Float32Array | null = null;
   let i32: Int32Array | null = null;
@@ -66,11 +66,12 @@ const recurrentSequence = (kind: GateKind): NativeKernelFactory => (backend): Ke
     const x = inputs[0]!;
     const H = attrs['hiddenSize'] as number, L = attrs['numLayers'] as number;
     const D = attrs['bidirectional'] === true ? 2 : 1, batchFirst = attrs['batchFirst'] === true, hasBiases = attrs['hasBiases'] === true;
-    const lstm = kind === 'lstm', states = lstm ? 2 : 1;
+    const kind: GateKind = op === 'rnn' ? (attrs['nonlinearity'] === 'relu' ? 'rnnRelu' : 'rnnTanh') : op;
+    const lstm = op === 'lstm', states = lstm ? 2 : 1;
     const perSlot = hasBiases ? 4 : 2, first = 1 + states, base = first + L * D * perSlot;
     const lengths = inputs.length > base ? inputs[base]! : null;
     const T = x.shape[batchFirst ? 1 : 0]!, B = x.shape[batchFirst ? 0 : 1]!;
-    const I = x.shape[2]!, G = (lstm ? 4 : 3) * H, DH = D * H;
+    const I = x.shape[2]!, G = GATES_OF[kind] * H, DH = D * H;
     // Every output caller-given (a plan's hot path): no array per call.
     const outs = given && given.length === outTypes.length && given[0] && given[1] && (!lstm || given[2])
       ? (given as WasmStorage[])
@@ -100,8 +101,8 @@ const recurrentSequence = (kind: GateKind): NativeKernelFactory => (backend): Ke
     // Kiln's kernel threads take shares of the rows (threaded build, enough rows); their
     // helpers spin until the `finally`.
     const split = RowSplit.of(backend, B);
-    // gru's step product adds b_hh (lstm's is in xp): the split needs to know there is one.
-    const stepSplit = split?.canStep(kind, B, H, !lstm && hasBiases ? 1 : 0) ? split : null;
+    // gru's step product adds b_hh (lstm's and rnn's is in xp): the split needs to know there is one.
+    const stepSplit = split?.canStep(kind, B, H, op === 'gru' && hasBiases ? 1 : 0) ? split : null;
     split?.begin();
     try {
       for (let l = 0; l < L; l++) {
@@ -111,7 +112,7 @@ const recurrentSequence = (kind: GateKind): NativeKernelFactory => (backend): Ke
           const slot = l * D + dir, w = first + slot * perSlot;
           const wIh = inputs[w]!.storage, wHh = inputs[w + 1]!.storage;
           let biasPtr = 0, stepBias = 0;
-          if (hasBiases && lstm) {
+          if (hasBiases && op !== 'gru') {
             // b_ih + b_hh: the decomposition's float32 add, as a SIMD kernel.
             copy(bias, inputs[w + 2]!.storage.ptr, G);
             addBias(bias, inputs[w + 3]!.storage.ptr, 1, G);
@@ -138,13 +139,14 @@ const recurrentSequence = (kind: GateKind): NativeKernelFactory => (backend): Ke
             const ht = hs + t * B * H * 4, xpt = xp + t * B * G * 4;
             // Without lengths c is updated in place (each element is read before it is written).
             const cOut = lengths ? cNext : c;
-            // lstm: the gates read c; gru: they read the previous h.
+            // lstm: the gates read c; gru: they read the previous h; rnn: neither.
             const state = lstm ? c : h;
             if (stepSplit) stepSplit.step(kind, B, H, h, panels, stepBias, xpt, hp, state, ht, cOut);
             else {
               gemmOnHeap(backend, h, B, H, wHh, 'nk', G, stepBias, hp);
-              if (lstm) gates.lstm(xpt, hp, c, ht, cOut, B, H);
-              else gates.gru(xpt, hp, h, ht, B, H);
+              if (kind === 'lstm') gates.lstm(xpt, hp, c, ht, cOut, B, H);
+              else if (kind === 'gru') gates.gru(xpt, hp, h, ht, B, H);
+              else gates[kind](xpt, hp, ht, B, H);
             }
             if (!lengths) {
               h = ht;
@@ -175,4 +177,4 @@ const recurrentSequence = (kind: GateKind): NativeKernelFactory => (backend): Ke
   };
 };
 
-registerNativeKernels({ lstm: recurrentSequence('lstm'), gru: recurrentSequence('gru') });
+registerNativeKernels({ lstm: recurrentSequence('lstm'), gru: recurrentSequence('gru'), rnn: recurrentSequence('rnn') });

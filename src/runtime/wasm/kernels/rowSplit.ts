@@ -23,13 +23,16 @@ let modules: readonly PoolModule[] | null = null;
 function poolModules(): readonly PoolModule[] {
   return (modules ??= [
     { ...gemmModuleSpec(), functions: GEMM_TILES.map(gemmName) },
-    { key: 'recurrentGates', generate: recurrentGatesModule, functions: ['lstm', 'gru'] },
+    { key: 'recurrentGates', generate: recurrentGatesModule, functions: ['lstm', 'gru', 'rnnTanh', 'rnnRelu'] },
   ]);
 }
 
-/** The gate kernel of a step: lstm (i, f, g, o; state c) or gru (r, z, n; state h). */
-export type GateKind = 'lstm' | 'gru';
-const GATES_OF: Record<GateKind, number> = { lstm: 4, gru: 3 };
+/**
+ * The gate kernel of a step: lstm (i, f, g, o; state c), gru (r, z, n; state h) or the
+ * Elman RNN's tanh|relu(xp + hp).
+ */
+export type GateKind = 'lstm' | 'gru' | 'rnnTanh' | 'rnnRelu';
+export const GATES_OF: Readonly<Record<GateKind, number>> = { lstm: 4, gru: 3, rnnTanh: 1, rnnRelu: 1 };
 
 type Fn = (...args: number[]) => void;
 
@@ -59,7 +62,8 @@ export class RowSplit {
     const gk = gemmKernels(backend.memory);
     this.tiles = GEMM_TILES.map((t) => gemmFn(gk, t) as Fn);
     this.poolTiles = GEMM_TILES.map((t) => pool.fn(gemmModuleSpec().key, gemmName(t)));
-    this.poolGates = { lstm: pool.fn('recurrentGates', 'lstm'), gru: pool.fn('recurrentGates', 'gru') };
+    this.poolGates = { lstm: 0, gru: 0, rnnTanh: 0, rnnRelu: 0 };
+    for (const k of Object.keys(GATES_OF) as GateKind[]) this.poolGates[k] = pool.fn('recurrentGates', k);
   }
 
   /** The splitter for `rows` rows on `backend`'s threads, or null (one thread, or too few rows). */
@@ -127,7 +131,7 @@ export class RowSplit {
    * One recurrent step over B rows, rows split (check `canStep` first): hp = h·W_hhᵀ (+ bias)
    * on the packed panels (K = H, N = gates·H), then the gates (recurrentGatesKernel.ts): lstm
    * from xp_t, hp and c (`state`) into h_t and c' (`stateOut`, which may be c); gru from
-   * xp_t, hp and h into h_t (`state` = h, `stateOut` unused).
+   * xp_t, hp and h into h_t (`state` = h, `stateOut` unused); rnn from xp_t and hp into h_t.
    */
   step(kind: GateKind, B: number, H: number, h: number, panels: number, bias: number, xpt: number, hp: number, state: number, ht: number, stateOut: number): void {
     const G = GATES_OF[kind] * H, per = this.per(B), edge = panels + (G >>> 3) * H * 32;
@@ -140,12 +144,14 @@ export class RowSplit {
       if (p > 0) {
         this.pool.queue(p - 1, this.poolTiles[t]!, a, H * 4, panels, 32, H * 32, edge, bias, 0, o, G * 4, rows, G, H);
         if (kind === 'lstm') this.pool.queue(p - 1, this.poolGates.lstm, x, o, state + s, ht + s, stateOut + s, rows, H);
-        else this.pool.queue(p - 1, this.poolGates.gru, x, o, state + s, ht + s, rows, H);
+        else if (kind === 'gru') this.pool.queue(p - 1, this.poolGates.gru, x, o, state + s, ht + s, rows, H);
+        else this.pool.queue(p - 1, this.poolGates[kind], x, o, ht + s, rows, H);
         this.pool.start(p - 1);
       } else {
         this.tiles[t]!(a, H * 4, panels, 32, H * 32, edge, bias, 0, o, G * 4, rows, G, H);
         if (kind === 'lstm') gates.lstm(x, o, state + s, ht + s, stateOut + s, rows, H);
-        else gates.gru(x, o, state + s, ht + s, rows, H);
+        else if (kind === 'gru') gates.gru(x, o, state + s, ht + s, rows, H);
+        else gates[kind](x, o, ht + s, rows, H);
       }
     }
     this.finish(B, per);
