@@ -26,6 +26,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import * as kiln from '../src/index.js';
+import { BasicBlock, LstmSequence, type Model } from './benchModels.js';
 import { I, ModuleBuilder, T, type Code } from '../src/runtime/wasm/wasmAssembler.js';
 import { compare, compareAsync, type AsyncContender, type Row } from './harness.js';
 import { startWorkerSteps, type WorkerStep, type WorkerSteps } from './kilnWorker.js';
@@ -64,30 +65,7 @@ const CASES: readonly ModelCase[] = [
   { key: 'resblock-b8', title: 'ResNet basic block with BN, 8×64×32×32', input: [8, 64, 32, 32], iters: 1, unit: 'ms' },
 ];
 
-// ---- the models, in Kiln ------------------------------------------------------------------
-
-/** nn.LSTM's output sequence only (every hidden state), so every system returns one tensor. */
-class LstmSequence extends kiln.nn.Module {
-  readonly lstm = new kiln.nn.LSTM(64, 128);
-  forward(x: kiln.Tensor): kiln.Tensor {
-    return this.lstm.forward(x)[0];
-  }
-}
-
-/** ResNet basic block: conv3×3-BN-ReLU-conv3×3-BN, plus the identity, then ReLU. */
-class BasicBlock extends kiln.nn.Module {
-  readonly conv1 = new kiln.nn.Conv2d(64, 64, 3, { padding: 1, bias: false });
-  readonly bn1 = new kiln.nn.BatchNorm2d(64);
-  readonly conv2 = new kiln.nn.Conv2d(64, 64, 3, { padding: 1, bias: false });
-  readonly bn2 = new kiln.nn.BatchNorm2d(64);
-  forward(x: kiln.Tensor): kiln.Tensor {
-    const y = this.bn1.forward(this.conv1.forward(x)).relu();
-    return this.bn2.forward(this.conv2.forward(y)).add(x).relu();
-  }
-}
-
-/** A one-input, one-output model. */
-type Model = kiln.nn.Module & { forward(x: kiln.Tensor): kiln.Tensor };
+// ---- the models, in Kiln (the shared classes: benchModels.ts) -----------------------------
 
 function kilnModel(key: ModelKey): Model {
   const { nn } = kiln;

@@ -21,6 +21,7 @@
 import type { Tensor as TfTensor, Tensor4D } from '@tensorflow/tfjs-core';
 import os from 'node:os';
 import * as kiln from '../src/index.js';
+import { BasicBlock, LstmSequence, type Model } from './benchModels.js';
 import { compareAsync, type AsyncContender, type Row } from './harness.js';
 
 /** Outputs must agree with Kiln eager on wasm within this, relative to its largest |value|. */
@@ -85,29 +86,7 @@ async function setUpGpu(): Promise<Adapter> {
   return { describe, software };
 }
 
-// ---- the models, in Kiln ------------------------------------------------------------------
-
-/** nn.LSTM's output sequence only, so every system returns one tensor. */
-class LstmSequence extends kiln.nn.Module {
-  readonly lstm = new kiln.nn.LSTM(64, 128);
-  forward(x: kiln.Tensor): kiln.Tensor {
-    return this.lstm.forward(x)[0];
-  }
-}
-
-/** ResNet basic block: conv3×3-BN-ReLU-conv3×3-BN, plus the identity, then ReLU. */
-class BasicBlock extends kiln.nn.Module {
-  readonly conv1 = new kiln.nn.Conv2d(64, 64, 3, { padding: 1, bias: false });
-  readonly bn1 = new kiln.nn.BatchNorm2d(64);
-  readonly conv2 = new kiln.nn.Conv2d(64, 64, 3, { padding: 1, bias: false });
-  readonly bn2 = new kiln.nn.BatchNorm2d(64);
-  forward(x: kiln.Tensor): kiln.Tensor {
-    const y = this.bn1.forward(this.conv1.forward(x)).relu();
-    return this.bn2.forward(this.conv2.forward(y)).add(x).relu();
-  }
-}
-
-type Model = kiln.nn.Module & { forward(x: kiln.Tensor): kiln.Tensor };
+// ---- the models, in Kiln (the shared classes: benchModels.ts) -----------------------------
 
 function kilnModel(key: Case['key']): Model {
   const { nn } = kiln;
