@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
-import { CHROMIUM, chromiumPresent, chromiumRequired, launchChromium } from './support/chromium.js';
+import type { BrowserContext } from 'playwright-core';
+import { CHROMIUM, chromiumPresent, chromiumRequired, launchChromium, pageResult } from './support/chromium.js';
 // @ts-expect-error: plain JavaScript examples, no declarations
 import { buildExample } from '../examples/browser/build.mjs';
 // @ts-expect-error: plain JavaScript examples, no declarations
@@ -28,18 +29,6 @@ interface PageOutcome {
   error?: { name: string; message: string };
   page?: { crossOriginIsolated: boolean; threads: number | null; wasmFiles: string[] };
 }
-interface Page {
-  on(event: 'pageerror', fn: (e: Error) => void): void;
-  goto(url: string): Promise<unknown>;
-  waitForFunction(fn: () => boolean, arg: null, options: { timeout: number }): Promise<unknown>;
-  evaluate<T>(fn: () => T): Promise<T>;
-  close(): Promise<void>;
-}
-interface Context {
-  newPage(): Promise<Page>;
-  close(): Promise<void>;
-}
-
 it.runIf(!present && ci)('Chromium is installed (CI=true requires it)', () => {
   expect.fail(`${CHROMIUM} is missing: CI must install Debian's chromium (apt-get install -y chromium) for the browser tests`);
 });
@@ -47,13 +36,13 @@ it.runIf(!present && ci)('Chromium is installed (CI=true requires it)', () => {
 describe.runIf(present)('Kiln in Chromium', () => {
   let tmp = '';
   let server: { url: string; close(): Promise<void> } | null = null;
-  let context: Context | null = null;
+  let context: BrowserContext | null = null;
   const node: { wasm?: Scenario; reference?: Scenario } = {};
 
   beforeAll(async () => {
     tmp = mkdtempSync(path.join(os.tmpdir(), 'kiln-browser-test-'));
     const [, ctx] = await Promise.all([buildExample({ outdir: path.join(tmp, 'site'), sources: true }), launchChromium(tmp)]);
-    context = ctx as unknown as Context;
+    context = ctx;
     server = await serve(path.join(tmp, 'site'));
     // The same scenario in Node, on the sources: the numbers the pages must reproduce.
     await kiln.init();
@@ -70,20 +59,7 @@ describe.runIf(present)('Kiln in Chromium', () => {
   });
 
   /** Opens the example at `query` (relative to the server) and waits for its result. */
-  async function open(query: string): Promise<PageOutcome> {
-    const page = await context!.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    try {
-      await page.goto(`${server!.url}${query}`);
-      await page.waitForFunction(() => (globalThis as { kilnResult?: unknown }).kilnResult !== undefined, null, { timeout: 60_000 });
-      const outcome = await page.evaluate(() => (globalThis as unknown as { kilnResult: PageOutcome }).kilnResult);
-      expect(errors).toEqual([]);
-      return outcome;
-    } finally {
-      await page.close();
-    }
-  }
+  const open = (query: string): Promise<PageOutcome> => pageResult<PageOutcome>(context!, `${server!.url}${query}`, 60_000);
 
   it('without cross-origin isolation: eager autograd, Adam, compile, save/load to bytes give Node\'s numbers', async () => {
     const out = await open('');

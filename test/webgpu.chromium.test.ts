@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from '../src/index.js';
-import { CHROMIUM, chromiumPresent, chromiumRequired, launchChromium } from './support/chromium.js';
+import { CHROMIUM, chromiumPresent, chromiumRequired, launchChromium, pageResult } from './support/chromium.js';
 import { relDiff } from './support/expectClose.js';
 import { CASES, runScenario, type ScenarioOutcome, type ScenarioTensor } from './fixtures/webgpuScenario.js';
 import type { WebGpuPageOutcome } from './fixtures/webgpuPage.js';
@@ -28,18 +28,6 @@ import { serve } from '../examples/browser/serve.mjs';
 const TOLERANCE = 1e-4;
 /** The elementwise case is exact, ±0 told apart: each op rounds once, ·2 and ·0.5 are exact. */
 const EXACT_CASE = CASES[CASES.length - 1]!.name;
-
-interface Page {
-  on(event: 'pageerror', fn: (e: Error) => void): void;
-  goto(url: string): Promise<unknown>;
-  waitForFunction(fn: () => boolean, arg: null, options: { timeout: number }): Promise<unknown>;
-  evaluate<T>(fn: () => T): Promise<T>;
-  close(): Promise<void>;
-}
-interface Context {
-  newPage(): Promise<Page>;
-  close(): Promise<void>;
-}
 
 /** The page bundled from the sources, served from loopback, and a Chromium with WebGPU on. */
 interface Site {
@@ -56,22 +44,9 @@ async function startSite(): Promise<Site> {
   });
   writeFileSync(path.join(dir, 'index.html'), '<!doctype html><meta charset="utf-8"><title>kiln webgpu</title><script type="module" src="./main.js"></script>\n');
   const server = (await serve(dir)) as { url: string; close(): Promise<void> };
-  const context = (await launchChromium(tmp, { webgpu: true })) as unknown as Context;
+  const context = await launchChromium(tmp, { webgpu: true });
   return {
-    async open(query) {
-      const page = await context.newPage();
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(e.message));
-      try {
-        await page.goto(`${server.url}${query}`);
-        await page.waitForFunction(() => (globalThis as { kilnResult?: unknown }).kilnResult !== undefined, null, { timeout: 90_000 });
-        const outcome = await page.evaluate(() => (globalThis as unknown as { kilnResult: WebGpuPageOutcome }).kilnResult);
-        expect(errors).toEqual([]);
-        return outcome;
-      } finally {
-        await page.close();
-      }
-    },
+    open: (query) => pageResult<WebGpuPageOutcome>(context, `${server.url}${query}`, 90_000),
     async close() {
       await context.close();
       await server.close();

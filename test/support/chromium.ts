@@ -25,3 +25,26 @@ export async function launchChromium(dir: string, options: { viewport?: { width:
   const { webgpu, ...rest } = options;
   return chromium.launchPersistentContext(path.join(dir, 'profile'), { executablePath: CHROMIUM, headless: true, args: webgpu ? CHROMIUM_WEBGPU_FLAGS : CHROMIUM_FLAGS, ...rest });
 }
+
+/**
+ * Opens `url` in a new page of `context`, waits until the page sets `globalThis.kilnResult`
+ * (the test pages do when they are done) and returns it. An uncaught page error throws,
+ * naming it, so a page that fails quietly cannot pass.
+ *
+ * @example
+ * const outcome = await pageResult<PageOutcome>(context, `${server.url}?threads=2`, 60_000);
+ */
+export async function pageResult<T>(context: BrowserContext, url: string, timeoutMs: number): Promise<T> {
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  try {
+    await page.goto(url);
+    await page.waitForFunction(() => (globalThis as { kilnResult?: unknown }).kilnResult !== undefined, null, { timeout: timeoutMs });
+    const outcome = await page.evaluate(() => (globalThis as unknown as { kilnResult: unknown }).kilnResult);
+    if (errors.length) throw new Error(`the page threw: ${errors.join('; ')}`);
+    return outcome as T;
+  } finally {
+    await page.close();
+  }
+}
