@@ -72,6 +72,13 @@ export class ArenaView implements WasmStorage {
  * Backend on tfjs-backend-wasm's XNNPACK kernels, called directly on Kiln-owned heap
  * buffers. Ops without a native kernel run their portable kernel on heap views.
  */
+/** Typed views of the whole wasm heap (`WasmBackend.heap`). */
+export interface HeapViews {
+  readonly f32: Float32Array;
+  readonly i32: Int32Array;
+  readonly u8: Uint8Array;
+}
+
 export class WasmBackend implements Backend<WasmStorage> {
   readonly name = 'wasm' as const;
   readonly supportsFloat64 = false;
@@ -162,22 +169,25 @@ export class WasmBackend implements Backend<WasmStorage> {
       throw outOfMemory('wasm', dtype, size, `the heap holds ${fmt(heap)} bytes and cannot grow past ${fmt(limit)} for tensors`, this.liveSummary());
     }
     const ptr = ((raw + 16) & ~15) >>> 0;
-    this.heapI32()[(ptr >>> 2) - 1] = ptr - raw;
+    this.heap().i32[(ptr >>> 2) - 1] = ptr - raw;
     return ptr;
   }
 
   /** Frees a block `malloc` returned (kernels' scratch and caches too). */
   freeBlock(ptr: number): void {
-    this.module._free(ptr - this.heapI32()[(ptr >>> 2) - 1]!);
+    this.module._free(ptr - this.heap().i32[(ptr >>> 2) - 1]!);
   }
 
-  private i32: Int32Array | null = null;
+  private heapViews: HeapViews | null = null;
 
-  /** An int32 view of the heap, made again when it grew. */
-  private heapI32(): Int32Array {
-    const buf = this.module.asm.memory.buffer;
-    if (this.i32?.buffer !== buf) this.i32 = new Int32Array(buf);
-    return this.i32;
+  /**
+   * Views of the whole heap (index f32/i32 by byte address >> 2, u8 by byte address), made
+   * again only when the heap grew: the one place kernels get them, so a call allocates none.
+   */
+  heap(): HeapViews {
+    const buffer = this.module.asm.memory.buffer;
+    if (this.heapViews?.f32.buffer !== buffer) this.heapViews = { f32: new Float32Array(buffer), i32: new Int32Array(buffer), u8: new Uint8Array(buffer) };
+    return this.heapViews;
   }
 
   /**

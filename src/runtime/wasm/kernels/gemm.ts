@@ -206,14 +206,6 @@ function scratch(backend: WasmBackend, bytes: number): number {
   return s(bytes);
 }
 
-let heapView: Float32Array | null = null;
-
-/** A float32 view of the heap, made again only when the heap grew. */
-function heapF32(backend: WasmBackend): Float32Array {
-  const buf = backend.memory.buffer;
-  if (heapView?.buffer !== buf) heapView = new Float32Array(buf);
-  return heapView;
-}
 
 /**
  * `out[M×N] = A[M×K]·B (+ bias[N])` in float32 on the heap: A row-major at byte `a`, B in
@@ -275,7 +267,7 @@ export function gemmOnHeap(backend: WasmBackend, a: number, m: number, k: number
   if (tail) {
     // The bias's last columns, zero-padded to 8.
     edgeBias = work + front;
-    const h = heapF32(backend);
+    const h = backend.heap().f32;
     const src = (bias >>> 2) + full * 8, dst = edgeBias >>> 2;
     for (let j = 0; j < 8; j++) h[dst + j] = j < rem ? h[src + j]! : 0;
   }

@@ -74,7 +74,7 @@ const poolNhwcKernel = (kind: 'max' | 'avg') => (backend: WasmBackend, name: str
     const geom = poolGeometry(attrs, H, W, OH, OW);
     if (!poolSupports(geom)) return fallback(inputs, attrs, outTypes, outs);
     const out = outs?.[0] ?? backend.alloc('float32', N * OH * OW * C);
-    poolNhwcOnHeap(backend.memory, kind, x.storage.ptr, out.ptr, N, C, geom, Boolean(attrs['countIncludePad']), scratch(poolNhwcScratchBytes(geom, C, kind)));
+    poolNhwcOnHeap(backend, kind, x.storage.ptr, out.ptr, N, C, geom, Boolean(attrs['countIncludePad']), scratch(poolNhwcScratchBytes(geom, C, kind)));
     return oneOutput(out, outs);
   };
 };

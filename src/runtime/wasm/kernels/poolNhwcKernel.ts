@@ -1,6 +1,7 @@
 import type { PoolGeom } from '../../reference/kernels/nn.js';
 import { cat, I, kernelsOn, ModuleBuilder, T, type Code, type ValType } from '../wasmAssembler.js';
 import { avgScales } from './poolKernel.js';
+import type { WasmBackend } from '../wasmBackend.js';
 
 // ---- generated WebAssembly pool kernels on channels-last (NHWC) images --------------------
 //
@@ -131,15 +132,6 @@ export function poolNhwcScratchBytes(g: PoolGeom, C: number, kind: 'max' | 'avg'
   return kind === 'max' ? tables : tables + 8 * g.OH * g.OW + 8 * C;
 }
 
-let i32View: Int32Array | null = null;
-
-/** An int32 view of the heap, made again only when it grew (no view per call). */
-function heapI32(memory: WebAssembly.Memory): Int32Array {
-  const buf = memory.buffer;
-  if (i32View?.buffer !== buf) i32View = new Int32Array(buf);
-  return i32View;
-}
-
 /**
  * maxPool2d / avgPool2d on NHWC float32 images on the heap (byte addresses): x is
  * [N, g.H, g.W, C], y [N, g.OH, g.OW, C], written in full; bit-identical to the
@@ -148,12 +140,12 @@ function heapI32(memory: WebAssembly.Memory): Int32Array {
  *
  * @example
  * // x [N, 28, 28, 32] → y [N, 14, 14, 32]
- * poolNhwcOnHeap(memory, 'max', x.ptr, y.ptr, N, 32, poolGeom(attrs, 28, 28, 14, 14), false, scratch);
+ * poolNhwcOnHeap(backend, 'max', x.ptr, y.ptr, N, 32, poolGeom(attrs, 28, 28, 14, 14), false, scratch);
  */
-export function poolNhwcOnHeap(memory: WebAssembly.Memory, kind: 'max' | 'avg', x: number, y: number, N: number, C: number, g: PoolGeom, countIncludePad: boolean, scratch: number): void {
-  const k = kernels(memory);
+export function poolNhwcOnHeap(backend: WasmBackend, kind: 'max' | 'avg', x: number, y: number, N: number, C: number, g: PoolGeom, countIncludePad: boolean, scratch: number): void {
+  const k = kernels(backend.memory);
   const rows = scratch, cols = rows + 8 * g.OH;
-  const table = heapI32(memory), at = rows >>> 2;
+  const table = backend.heap().i32, at = rows >>> 2;
   for (let oh = 0; oh < g.OH; oh++) {
     const hs = oh * g.sh - g.pt;
     table[at + 2 * oh] = Math.max(hs, 0);
@@ -169,6 +161,6 @@ export function poolNhwcOnHeap(memory: WebAssembly.Memory, kind: 'max' | 'avg', 
     return;
   }
   const scales = cols + 8 * g.OW;
-  new Float64Array(memory.buffer, scales, g.OH * g.OW).set(avgScales(g, countIncludePad, g.OH * g.OW));
+  new Float64Array(backend.memory.buffer, scales, g.OH * g.OW).set(avgScales(g, countIncludePad, g.OH * g.OW));
   k.avg_nhwc(x, y, N, g.H, g.W, C, g.OH, g.OW, rows, cols, scales, scales + 8 * g.OH * g.OW);
 }

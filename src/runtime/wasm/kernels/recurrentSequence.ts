@@ -32,20 +32,9 @@ const align = (bytes: number): number => (bytes + 15) & ~15;
 /** The sequence kernel of `op` (lstm: states h and c; gru, rnn: h). */
 const recurrentSequence = (op: 'lstm' | 'gru' | 'rnn'): NativeKernelFactory => (backend): Kernel<WasmStorage> => {
   const scratch = reusedScratch(backend);
-  let f32: Float32Array | null = null;
-  let i32: Int32Array | null = null;
-  /** Heap views, made again only when the heap grew (a GEMM's packing may grow it). */
-  const views = (): void => {
-    const buf = backend.memory.buffer;
-    if (f32?.buffer !== buf) {
-      f32 = new Float32Array(buf);
-      i32 = new Int32Array(buf);
-    }
-  };
   /** `n` floats from byte `src` to byte `dst`. */
   const copy = (dst: number, src: number, n: number): void => {
-    views();
-    f32!.copyWithin(dst >>> 2, src >>> 2, (src >>> 2) + n);
+    backend.heap().f32.copyWithin(dst >>> 2, src >>> 2, (src >>> 2) + n);
   };
   /** [a, b, c] → [b, a, c] of 4-byte elements (batch-first ↔ time-major). */
   const swap01 = (src: number, a: number, b: number, c: number, dst: number): void => {
@@ -152,14 +141,14 @@ const recurrentSequence = (op: 'lstm' | 'gru' | 'rnn'): NativeKernelFactory => (
               h = ht;
               continue;
             }
-            views();
+            const { f32, i32 } = backend.heap();
             const len = lengths.storage.ptr >>> 2;
             for (let b = 0; b < B; b++) {
               const row = b * H * 4;
-              if (t < i32![len + b]!) {
+              if (t < i32[len + b]!) {
                 copy(hState + row, ht + row, H);
                 if (lstm) copy(c + row, cNext + row, H);
-              } else f32!.fill(0, (ht + row) >>> 2, ((ht + row) >>> 2) + H);
+              } else f32.fill(0, (ht + row) >>> 2, ((ht + row) >>> 2) + H);
             }
           }
           copy(hN.ptr + stateAt, h, B * H);

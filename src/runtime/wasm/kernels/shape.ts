@@ -141,19 +141,11 @@ function copyHeapBox(cp: HeapCopier, esz: number, src: number, dst: number, box:
   }
 }
 
-/** Heap views for `fillOnHeap`, made again only when the heap grew (a call allocates nothing). */
-let fillI32: Int32Array | null = null;
-let fillU8: Uint8Array | null = null;
-
 /** Writes the element of `esz` bytes at byte `src` into `count` elements from byte `dst` (its bits exactly: NaN payloads kept). */
 function fillOnHeap(backend: WasmBackend, esz: number, src: number, dst: number, count: number): void {
-  const buf = backend.memory.buffer;
-  if (fillI32?.buffer !== buf) {
-    fillI32 = new Int32Array(buf);
-    fillU8 = new Uint8Array(buf);
-  }
-  if (esz === 4) fillI32.fill(fillI32[src >>> 2]!, dst >>> 2, (dst >>> 2) + count);
-  else fillU8!.fill(fillU8![src]!, dst, dst + count);
+  const { i32, u8 } = backend.heap();
+  if (esz === 4) i32.fill(i32[src >>> 2]!, dst >>> 2, (dst >>> 2) + count);
+  else u8.fill(u8[src]!, dst, dst + count);
 }
 
 /**
