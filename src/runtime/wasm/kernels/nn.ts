@@ -56,9 +56,6 @@ function empty(inputs: readonly { storage: WasmStorage }[], outTypes: readonly T
   return sizeOf(outTypes[0]!.shape) === 0;
 }
 
-function f32(backend: WasmBackend): Float32Array {
-  return new Float32Array(backend.memory.buffer);
-}
 
 /**
  * float32 transpose on the heap: size-1 and still-adjacent axes merged first, then the
@@ -69,7 +66,7 @@ function f32(backend: WasmBackend): Float32Array {
 function transpose(backend: WasmBackend, srcId: number, shape: readonly number[], perm: readonly number[], dstId: number, size: number, srcPtr: number, dstPtr: number): void {
   const s = simplifyPermutation(shape, perm);
   if (s.perm.every((a, i) => a === i)) {
-    f32(backend).copyWithin(dstPtr >>> 2, srcPtr >>> 2, (srcPtr >>> 2) + size);
+    backend.heap().f32.copyWithin(dstPtr >>> 2, srcPtr >>> 2, (srcPtr >>> 2) + size);
     return;
   }
   if (transposeOnHeap(backend.memory, srcPtr, s.shape, s.perm, dstPtr)) return;
@@ -79,7 +76,7 @@ function transpose(backend: WasmBackend, srcId: number, shape: readonly number[]
 /** A fresh copy of `n` floats at element offset `src` (for id-cached operand slots). */
 function freshCopy(backend: WasmBackend, src: number, n: number): WasmStorage {
   const t = backend.alloc('float32', n);
-  f32(backend).copyWithin(t.ptr >>> 2, src, src + n);
+  backend.heap().f32.copyWithin(t.ptr >>> 2, src, src + n);
   return t;
 }
 
@@ -115,7 +112,7 @@ function runConv(backend: WasmBackend, x: WasmStorage, c: ConvCall, out: WasmSto
   for (let g = 0; g < passes; g++) {
     const filt = backend.alloc('float32', T * cin * cout);
     const bias = c.bias >= 0 ? freshCopy(backend, c.bias + g * cout, cout) : null;
-    c.fillFilter(f32(backend), filt.ptr >>> 2, g, cin, cout, depthwise);
+    c.fillFilter(backend.heap().f32, filt.ptr >>> 2, g, cin, cout, depthwise);
     const xId = passes === 1 ? xsrc.id : registerView(m, xsrc.ptr + g * N * HW * cin * 4, N * HW * cin);
     const yId = passes === 1 ? ydst.id : registerView(m, ydst.ptr + g * N * L * cout * 4, N * L * cout);
     const fn = depthwise ? m._FusedDepthwiseConv2D! : m._FusedConv2D!;
@@ -223,7 +220,7 @@ const convTranspose2dKernel = (backend: WasmBackend, name: string): Kernel<WasmS
     const xt = backend.alloc('float32', nb * C * L);
     const colsT = backend.alloc('float32', nb * L * M);
     const cols = backend.alloc('float32', M * nb * L);
-    let h = f32(backend);
+    let h = backend.heap().f32;
     h.fill(0, out.ptr >>> 2, (out.ptr >>> 2) + N * O * OL);
     for (let n0 = 0; n0 < N; n0 += nb) {
       const cnt = Math.min(nb, N - n0), NL = cnt * L;
@@ -238,7 +235,7 @@ const convTranspose2dKernel = (backend: WasmBackend, name: string): Kernel<WasmS
         backend.free(wg);
         if (G !== 1) releaseView(m, aId);
         transpose(backend, colsT.id, [NL, M], [1, 0], cols.id, NL * M, colsT.ptr, cols.ptr);
-        h = f32(backend);
+        h = backend.heap().f32;
         const cb = cols.ptr >>> 2, ob = out.ptr >>> 2;
         for (let j = 0; j < cnt; j++) col2im(h, NL, cb + j * L, geom, h, ob + ((n0 + j) * O + g * Og) * OL);
       }
@@ -247,7 +244,7 @@ const convTranspose2dKernel = (backend: WasmBackend, name: string): Kernel<WasmS
     backend.free(colsT);
     backend.free(cols);
     if (b) {
-      h = f32(backend);
+      h = backend.heap().f32;
       const ob = out.ptr >>> 2, bb = b.storage.ptr >>> 2;
       for (let n = 0; n < N; n++) {
         for (let o = 0; o < O; o++) {
@@ -298,7 +295,7 @@ const conv2dFilterGradKernel = (backend: WasmBackend, name: string): Kernel<Wasm
       for (let g = 0; g < G; g++) {
         const aImg = a.storage.ptr + (n0 * A + g * Ag) * HW * 4; // image n0, group g
         if (pointwise) {
-          const h = f32(backend), cb = cols.ptr >>> 2;
+          const h = backend.heap().f32, cb = cols.ptr >>> 2;
           for (let j = 0; j < cnt; j++) {
             const aOff = (aImg >>> 2) + j * A * HW;
             for (let c = 0; c < Ag; c++) h.copyWithin(cb + c * NL + j * L, aOff + c * HW, aOff + (c + 1) * HW);
@@ -318,7 +315,7 @@ const conv2dFilterGradKernel = (backend: WasmBackend, name: string): Kernel<Wasm
           xnnMatmul(backend, cols.id, K, NL, bg, Bg, res.id);
         }
         releaseView(m, bg);
-        const h2 = f32(backend);
+        const h2 = backend.heap().f32;
         const rb = res.ptr >>> 2, ob = out.ptr >>> 2;
         if (colsT) {
           if (acc) for (let i = 0; i < Bg * K; i++) acc[g * Bg * K + i] += h2[rb + i]!;
@@ -335,7 +332,7 @@ const conv2dFilterGradKernel = (backend: WasmBackend, name: string): Kernel<Wasm
     if (colsT) backend.free(colsT);
     backend.free(bt);
     backend.free(res);
-    if (acc) f32(backend).set(acc, out.ptr >>> 2);
+    if (acc) backend.heap().f32.set(acc, out.ptr >>> 2);
     return oneOutput(out, outs);
   };
 };

@@ -57,11 +57,13 @@ export class RowSplit {
   private readonly tiles: Fn[];
   private readonly poolTiles: number[];
   private readonly poolGates: Record<GateKind, number>;
+  private readonly gates: ReturnType<typeof recurrentGatesOn>;
 
-  private constructor(private readonly backend: WasmBackend, private readonly pool: KernelPool) {
+  private constructor(backend: WasmBackend, private readonly pool: KernelPool) {
     const gk = gemmKernels(backend.memory);
     this.tiles = GEMM_TILES.map((t) => gemmFn(gk, t) as Fn);
     this.poolTiles = GEMM_TILES.map((t) => pool.fn(gemmModuleSpec().key, gemmName(t)));
+    this.gates = recurrentGatesOn(backend.memory);
     this.poolGates = { lstm: 0, gru: 0, rnnTanh: 0, rnnRelu: 0 };
     for (const k of Object.keys(GATES_OF) as GateKind[]) this.poolGates[k] = pool.fn('recurrentGates', k);
   }
@@ -135,7 +137,7 @@ export class RowSplit {
    */
   step(kind: GateKind, B: number, H: number, h: number, panels: number, bias: number, xpt: number, hp: number, state: number, ht: number, stateOut: number): void {
     const G = GATES_OF[kind] * H, per = this.per(B), edge = panels + (G >>> 3) * H * 32;
-    const gates = recurrentGatesOn(this.backend.memory);
+    const gates = this.gates;
     for (let p = this.parts - 1; p >= 0; p--) {
       const r0 = p * per, rows = Math.min(per, B - r0);
       if (rows <= 0) continue;
