@@ -73,8 +73,8 @@ const count = (m: CompiledModel, op: string) => ops(m).filter((o) => o === op).l
 const UNROLLED_ON = { target: 'reference' } as const;
 
 /** Compiles `model` at O0 and O2 on `specs`, runs both twice on `x`, and compares the second runs. */
-function agree(model: kiln.nn.Module, specs: kiln.InputSpec[], x: kiln.Tensor, tol = 1e-5, options: { target?: 'reference' } = {}): { o0: CompiledModel; o2: CompiledModel } {
-  const [o0, o2] = (['O0', 'O2'] as const).map((level) => compile(model, { inputs: specs, optimize: level, ...options })) as [CompiledModel, CompiledModel];
+function agree(model: kiln.nn.Module, specs: kiln.InputSpec[], x: kiln.Tensor, tol = 1e-5): { o0: CompiledModel; o2: CompiledModel } {
+  const [o0, o2] = (['O0', 'O2'] as const).map((level) => compile(model, { inputs: specs, optimize: level, ...UNROLLED_ON })) as [CompiledModel, CompiledModel];
   for (const m of [o0, o2]) m.run(x); // traces; returns eager's result
   const want = flat(o0.run(x)), got = flat(o2.run(x));
   expect(got.length).toBe(want.length);
@@ -87,7 +87,7 @@ describe('RNN unrolling (O2)', () => {
     kiln.manualSeed(1);
     const lstm = new nn.LSTM(8, 16).eval();
     const x = withNaNRow(kiln.randn([16, 3, 8], { seed: 2 }), 3 * 5 + 1);
-    const { o0, o2 } = agree(lstm, [spec([16, dim('batch'), 8])], x, 1e-5, UNROLLED_ON);
+    const { o0, o2 } = agree(lstm, [spec([16, dim('batch'), 8])], x);
     expect(ops(o0)).toContain('lstm');
     expect(ops(o2)).not.toContain('lstm');
     expect(count(o2, 'lstmGates')).toBe(16);
@@ -110,13 +110,13 @@ describe('RNN unrolling (O2)', () => {
     kiln.manualSeed(3);
     const x = withNaNRow(kiln.randn([2, 16, 5], { seed: 4 }), 7);
     const gru = new nn.GRU(5, 7, { batchFirst: true }).eval();
-    const g = agree(gru, [spec([dim('batch'), 16, 5])], x, 1e-5, UNROLLED_ON).o2;
+    const g = agree(gru, [spec([dim('batch'), 16, 5])], x).o2;
     expect(count(g, 'gruGates')).toBe(16);
     expect(count(g, 'linear')).toBe(17);
     expect(count(g, 'gru')).toBe(0);
     for (const nonlinearity of ['tanh', 'relu'] as const) {
       const rnn = new nn.RNN(5, 6, { nonlinearity, batchFirst: true }).eval();
-      const r = agree(rnn, [spec([dim('batch'), 16, 5])], x, 1e-5, UNROLLED_ON).o2;
+      const r = agree(rnn, [spec([dim('batch'), 16, 5])], x).o2;
       // Each step's add + activation, or the one kernel elementwise fusion makes of them.
       expect(count(r, nonlinearity) + count(r, 'fusedElementwise')).toBe(16);
       expect(count(r, 'add') + count(r, 'fusedElementwise')).toBe(16);
@@ -134,7 +134,7 @@ describe('RNN unrolling (O2)', () => {
       ['gru', new nn.GRU(4, 5, { numLayers: 2, bidirectional: true, batchFirst: true, bias: false }).eval()],
       ['rnn', new nn.RNN(4, 5, { numLayers: 2, bidirectional: true, batchFirst: true }).eval()],
     ] as const) {
-      const { o2 } = agree(model, [spec([3, 6, 4])], x, 1e-5, UNROLLED_ON);
+      const { o2 } = agree(model, [spec([3, 6, 4])], x);
       expect(count(o2, name), name).toBe(0);
       // Per layer and direction: one projection over all 6 steps.
       expect(o2.graph.nodes.filter((n) => n.op === 'linear' && n.inputs[0]!.type.shape.length === 3).length, name).toBe(4);
