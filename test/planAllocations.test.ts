@@ -16,10 +16,11 @@
  *    ran), the least of 3 repeats (V8 may allocate feedback or IC objects late).
  *
  * What the bounds allow (measured on Node 20 / V8 11.3, 64-bit, no pointer compression;
- * V8's sampling heap profiler names each site). Per output tensor, ≈ 470 bytes: its
- * `Tensor` (152), its finalizer registration (≈ 146: a WeakCell and `{ storage, backend }`),
- * its wasm storage record (72), the plan's slot record (48) and its kernel's result array
- * (56; 72 for the lstm's three). Per run: the test's `[x]` (56) and, for
+ * V8's sampling heap profiler names each site). Per output tensor, ≈ 360 bytes: its
+ * `Tensor` (160), its wasm storage record (≈ 90), the plan's slot record (48) and its
+ * kernel's result array (56; 72 for the lstm's three). No finalizer registration (a
+ * WeakCell and `{ storage, backend }`, ≈ 146 more): a tensor disposed within the task that
+ * made it never registers (tensor.ts). Per run: the test's `[x]` (56) and, for
  * `ExecutionPlan.run`, the returned array (56); `compiled.run` returns into an outputs
  * array the plan reuses, and adds its rest-parameter array (56), the arrays of a nested
  * result (the LSTM's `[y, [h, c]]`: 128) and, for an `nn.Sequential`, its property list
@@ -28,10 +29,12 @@
  * would rebuild per call per attrs object: the fused tanh's call arrays
  * (fusedActivation.ts), the NHWC pool's table view (poolNhwcKernel.ts), the transpose's
  * simplified permutation (the CNN's NHWC → NCHW before its flatten; linalg.ts: ≈ 1.9 KB per
- * call before). Measured: MLP 587 / 692 bytes (plan / compiled), LSTM 1530 / 1585, CNN
- * 681 / 793 (before this work: MLP ≈ 880 / 3,500, LSTM ≈ 3,300 / 6,200, the CNN without
- * its transpose ≈ 1,250 / 3,700). The bounds add 80–120 bytes (8–12 %): less than one array
- * per kernel step (32–56 bytes each) on every step of a case would take.
+ * call before). Measured: MLP 433 / 537 bytes (plan / compiled), LSTM 995 / 1050, CNN
+ * 536 / 642 (with each output registered with the finalizer: MLP 587 / 692, LSTM 1530 /
+ * 1585, CNN 681 / 793; before this work: MLP ≈ 880 / 3,500, LSTM ≈ 3,300 / 6,200, the CNN
+ * without its transpose ≈ 1,250 / 3,700). The bounds add 80–110 bytes (8–18 %): less than
+ * one array per kernel step (32–56 bytes each) on every step of a case would take, or one
+ * finalizer registration per output.
  *
  * Its own file, so its own fork (vitest's `forks` pool): it turns on V8's `gc()` as
  * test/robustness/memory.finalizer.test.ts does, and every measurement is one synchronous
@@ -127,7 +130,7 @@ const CASES: Case[] = [
     specs: [kiln.spec([kiln.dim('batch'), 64])],
     input: () => kiln.randn([4, 64], { seed: 2 }),
     bindings: [['batch', 4]],
-    bounds: { compiled: 780, plan: 670 },
+    bounds: { compiled: 630, plan: 520 },
     ops: ['linear'],
   },
   {
@@ -136,7 +139,7 @@ const CASES: Case[] = [
     specs: [kiln.spec([6, kiln.dim('batch'), 8])],
     input: () => kiln.randn([6, 3, 8], { seed: 3 }),
     bindings: [['batch', 3]],
-    bounds: { compiled: 1720, plan: 1650 },
+    bounds: { compiled: 1140, plan: 1090 },
     ops: ['lstm'],
   },
   {
@@ -148,7 +151,7 @@ const CASES: Case[] = [
     specs: [kiln.spec([kiln.dim('n'), 1, 10, 10])],
     input: () => kiln.randn([2, 1, 10, 10], { seed: 4 }),
     bindings: [['n', 2]],
-    bounds: { compiled: 880, plan: 760 },
+    bounds: { compiled: 730, plan: 620 },
     ops: ['conv2dNhwc', 'maxPool2dNhwc', 'transpose', 'linear'],
   },
 ];

@@ -4,28 +4,36 @@
 import { Tensor } from '../eager/tensor.js';
 import { isBuffer, isParameter, Module } from '../nn/module.js';
 
+/** Whether `walkModule` visits tensor `t`: a parameter or buffer (`expected`: the item a check expects next, which was one). */
+function holdsState(t: Tensor, expected: unknown): boolean {
+  return t === expected || isParameter(t) || isBuffer(t);
+}
+
 /**
  * Visits `m`, then its properties in order: submodules (recursively, also in arrays),
- * parameters and buffers. Stops, returning false, when `visit` does.
+ * parameters and buffers. Stops, returning false, when `visit` does. `next()` is the item
+ * a check expects next: a tensor that is it needs no parameter/buffer lookup.
  */
-function walkModule(m: Module, visit: (item: Module | Tensor) => boolean): boolean {
+function walkModule(m: Module, visit: (item: Module | Tensor) => boolean, next: () => unknown): boolean {
   if (!visit(m)) return false;
   for (const key in m) {
     const v = (m as unknown as Record<string, unknown>)[key];
     if (typeof v !== 'object' || v === null) continue;
     if (v instanceof Module) {
-      if (!walkModule(v, visit)) return false;
+      if (!walkModule(v, visit, next)) return false;
     } else if (v instanceof Tensor) {
-      if ((isParameter(v) || isBuffer(v)) && !visit(v)) return false;
+      if (holdsState(v, next()) && !visit(v)) return false;
     } else if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) {
         const u: unknown = v[i];
-        if (u instanceof Module && !walkModule(u, visit)) return false;
+        if (u instanceof Module && !walkModule(u, visit, next)) return false;
       }
     }
   }
   return true;
 }
+
+const nothingExpected = (): unknown => undefined;
 
 export function sameFlags(a: readonly boolean[], b: readonly boolean[]): boolean {
   if (a.length !== b.length) return false;
@@ -49,6 +57,7 @@ export class ModuleStructure {
     if (x instanceof Module) this.flags[this.flagCount++] = x.training;
     return this.items![this.matched++] === x;
   };
+  private readonly expected = (): unknown => this.items![this.matched];
 
   /**
    * Whether the module still holds what was recorded (`m.fc = new nn.Linear(…)`,
@@ -59,7 +68,7 @@ export class ModuleStructure {
   check(module: Module): boolean {
     this.matched = 0;
     this.flagCount = 0;
-    const same = this.items === null || (walkModule(module, this.visitCheck) && this.matched === this.items.length);
+    const same = this.items === null || (walkModule(module, this.visitCheck, this.expected) && this.matched === this.items.length);
     if (this.flags.length !== this.flagCount) this.flags.length = this.flagCount;
     return same;
   }
@@ -72,7 +81,7 @@ export class ModuleStructure {
       items.push(x);
       if (x instanceof Module) flags.push(x.training);
       return true;
-    });
+    }, nothingExpected);
     this.items = items;
     return flags;
   }

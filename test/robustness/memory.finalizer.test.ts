@@ -33,3 +33,20 @@ it.each(['wasm', 'reference'] as const)('tensors freed by the finalizer on %s le
   await collectUntil(() => kiln.memory().liveBytes[backend] === before.liveBytes[backend] && kiln.memory().liveTensors === before.liveTensors);
   expect(kiln.memory()).toEqual(before);
 });
+
+it('tensors dropped in one long synchronous stretch (more than wait to be registered at once) are freed too; disposed ones never register', async () => {
+  const before = kiln.memory();
+  // A tensor is registered with the finalizer at the end of the task that made it, or when
+  // 1024 wait: 3000 made here in one stretch, every third disposed at once.
+  (() => {
+    for (let i = 0; i < 3000; i++) {
+      const t = kiln.ones([10], { backend: 'wasm' });
+      if (i % 3 === 0) t.dispose();
+    }
+  })();
+  const made = kiln.memory();
+  expect(made.liveTensors).toBe(before.liveTensors + 2000);
+  expect(made.liveBytes['wasm']).toBe(before.liveBytes['wasm']! + 2000 * 40);
+  await collectUntil(() => kiln.memory().liveBytes['wasm'] === before.liveBytes['wasm'] && kiln.memory().liveTensors === before.liveTensors);
+  expect(kiln.memory()).toEqual(before);
+});

@@ -72,8 +72,10 @@ describe('wasm heap: out of memory', () => {
 
     // 2.25 GiB below: what follows lives at offsets ≥ 2³¹ (negative as int32).
     const low = ballast(2304 * MiB, 256 * MiB);
-    // Small gaps remain between those: fill them until allocations come from the top.
-    do low.push(wasm.alloc('bool', 16)); while (low[low.length - 1]!.ptr < 2 ** 31);
+    // Small gaps remain between those: fill them until allocations come from the top, with
+    // blocks halving from 16 KiB to 16 bytes (malloc takes the best fit, so once a size comes
+    // from the top no gap below holds it; the next size fills what is left).
+    for (let bytes = 16384; bytes >= 16; bytes /= 2) do low.push(wasm.alloc('bool', bytes)); while (low[low.length - 1]!.ptr < 2 ** 31);
     const x = kiln.randn([2, 3, 9, 9], { seed: 1 });
     const w = kiln.randn([5, 3, 3, 3], { seed: 2 });
     const b = kiln.randn([5], { seed: 3 });

@@ -36,37 +36,41 @@ export interface WasmArena extends Arena {
 }
 
 /**
- * A storage over part of an arena (`Backend.arenaView`). Its tensor id stays the same
- * across runs while its contents change, and XNNPACK caches operators (packed matmul B,
- * conv filters, biases) by id alone: so the id is re-registered, dropping them, when it
- * is read after a write (the plan bumps `version` before each). Kernels read `id` only
- * to hand the tensor to a native kernel, so views the generated kernels alone touch
- * (by `ptr`) never pay for it.
+ * A buffer on the heap (what `alloc` returns). Its tensor id is registered with
+ * tfjs-backend-wasm only when read: kernels read `id` only to hand the tensor to a native
+ * kernel, and Kiln's generated kernels address it by `ptr` alone, so a storage they alone
+ * touch never pays the two wasm calls (registering, forgetting). XNNPACK caches operators
+ * (packed matmul B, conv filters, biases) by id alone, so an id read after a write
+ * (`version` bumped: by `write`/`fill`/`copy`, in-place kernels, a plan before each write
+ * into an arena view) is registered again, dropping them.
  */
-export class ArenaView implements WasmStorage {
+class HeapStorage implements WasmStorage {
   refs = 1;
   version = 0;
-  private registered = 0;
+  /** The `version` the id was registered at; -1: not registered. */
+  private registered = -1;
 
-  constructor(private readonly module: WasmModule, readonly dtype: DType, readonly size: number, readonly ptr: number, private readonly tensorId: number) {
-    module._register_tensor(tensorId, size, ptr);
-  }
+  constructor(private readonly module: WasmModule, readonly dtype: DType, readonly size: number, readonly ptr: number, private readonly tensorId: number) {}
 
   get id(): number {
     if (this.registered !== this.version) {
-      this.module._dispose_data(this.tensorId);
+      if (this.registered >= 0) this.module._dispose_data(this.tensorId);
       this.module._register_tensor(this.tensorId, this.size, this.ptr);
       this.registered = this.version;
     }
     return this.tensorId;
   }
 
-  /** Forgets the id (the view is not used again). */
+  /** Forgets the id (the storage is freed, or the view not used again). */
   release(): void {
-    this.module._dispose_data(this.tensorId);
+    if (this.registered >= 0) this.module._dispose_data(this.tensorId);
+    this.registered = -1;
     this.refs = 0;
   }
 }
+
+/** A storage over part of an arena (`Backend.arenaView`): freed with the arena, not by `free`. */
+export class ArenaView extends HeapStorage {}
 
 /**
  * Backend on tfjs-backend-wasm's XNNPACK kernels, called directly on Kiln-owned heap
@@ -106,20 +110,17 @@ export class WasmBackend implements Backend<WasmStorage> {
   alloc(dtype: DType, size: number): WasmStorage {
     const bytes = size * bytesPerElement(dtype);
     const ptr = this.malloc(dtype, size);
-    const id = this.nextId++;
-    this.module._register_tensor(id, size, ptr);
     this.live += bytes;
     this.storages++;
-    const s: WasmStorage = { dtype, size, refs: 1, version: 0, ptr, id };
+    const s = new HeapStorage(this.module, dtype, size, ptr, this.nextId++);
     this.inflight.note(s);
     return s;
   }
 
   free(s: WasmStorage): void {
     if (s instanceof ArenaView) return; // the arena's: freed with it
-    this.module._dispose_data(s.id);
+    (s as HeapStorage).release();
     this.freeBlock(s.ptr);
-    s.refs = 0;
     this.live -= s.size * bytesPerElement(s.dtype);
     this.storages--;
   }
@@ -245,14 +246,9 @@ export class WasmBackend implements Backend<WasmStorage> {
     this.invalidate(dst);
   }
 
-  /**
-   * XNNPACK caches packed matmul/conv weights keyed by tensor id alone: after an
-   * in-place write, re-register the id so the next kernel packs the new values.
-   */
+  /** After an in-place write: the id is registered again when next read (see `HeapStorage`), so XNNPACK packs the new values. */
   private invalidate(s: WasmStorage): void {
     s.version++;
-    this.module._dispose_data(s.id);
-    this.module._register_tensor(s.id, s.size, s.ptr);
   }
 
   liveBytes(): number {
