@@ -25,6 +25,7 @@ import type { Kernel } from '../src/runtime/backend.js';
 import type { WasmBackend, WasmStorage } from '../src/runtime/wasm/wasmBackend.js';
 import { gemmOnHeap, type BLayout } from '../src/runtime/wasm/kernels/gemm.js';
 import { GEMM_TILES, gemmFn, gemmKernels, gemmName, packedGemmBytes } from '../src/runtime/wasm/kernels/gemmKernel.js';
+import { simdKernels } from '../src/runtime/wasm/kernels/simdElementwise.js';
 import { relDiff } from './support/expectClose.js';
 import { rng, sameBits } from './support/kernelChecks.js';
 
@@ -138,7 +139,7 @@ describe('gemmOnHeap vs a float64 product', () => {
     let want: Float32Array | null = null;
     for (const tile of GEMM_TILES) {
       const out = wasm.alloc('float32', M * N);
-      gemmFn(kernels, tile)(a.ptr, K * 4, packed.ptr, 32, K * 32, packed.ptr + full * K * 32, bias.ptr, edgeBias, out.ptr, N * 4, M, N, K);
+      gemmFn(kernels, tile)(a.ptr, K * 4, packed.ptr, 32, K * 32, packed.ptr + full * K * 32, bias.ptr, edgeBias, out.ptr, N * 4, M, N, K, 0);
       if (want) sameBits(f32(out), want, gemmName(tile));
       else {
         want = f32(out).slice();
@@ -147,6 +148,55 @@ describe('gemmOnHeap vs a float64 product', () => {
       wasm.free(out);
     }
     for (const s of [a, b, bias, packed]) wasm.free(s);
+  });
+
+  it('relu ≠ 0: every tile gives the bits of the relu kernel run on its output (NaN kept), edge panel and K = 0 included', () => {
+    const M = 7, N = 21; // 2 full panels and an edge panel of 5 columns
+    const relu = simdKernels(wasm.memory, 'relu')['relu']!;
+    const kernels = gemmKernels(wasm.memory);
+    for (const K of [0, 11]) {
+      const a = filled(Math.max(M * K, 1), 10 + K), b = filled(Math.max(K * N, 1), 11), bias = filled(N, 12);
+      if (K) f32(a)[3 * K + 2] = NaN; // row 3 all NaN
+      const packed = wasm.alloc('float32', packedGemmBytes(K, N) / 4 + 8);
+      kernels.pack(b.ptr, N * 4, 4, K, N, packed.ptr);
+      const edgeBias = packed.ptr + packedGemmBytes(K, N);
+      f32(packed).set([...f32(bias).subarray(16), 0, 0, 0], packedGemmBytes(K, N) / 4);
+      for (const tile of GEMM_TILES) {
+        const plain = wasm.alloc('float32', M * N), fused = wasm.alloc('float32', M * N);
+        const run = (out: WasmStorage, r: number) => gemmFn(kernels, tile)(a.ptr, K * 4, packed.ptr, 32, K * 32, packed.ptr + 2 * K * 32, bias.ptr, edgeBias, out.ptr, N * 4, M, N, K, r);
+        run(plain, 0);
+        run(fused, 1);
+        expect(Array.from(f32(plain)).some((v) => v < 0), 'some outputs negative before ReLU').toBe(true);
+        if (K) expect(Number.isNaN(f32(plain)[3 * N]!)).toBe(true);
+        relu(plain.ptr, plain.ptr, 1, M * N, 0, 0, 0);
+        sameBits(f32(fused), f32(plain), `${gemmName(tile)} K=${K}`);
+        wasm.free(plain);
+        wasm.free(fused);
+      }
+      for (const s of [a, b, bias, packed]) wasm.free(s);
+    }
+  });
+
+  it('one row of A on a cached B (the GEMV on its own layout: 3-panel groups, then panels, then the edge) has the bits of that row in a batch, with bias and ReLU', () => {
+    const M = 5, K = 37;
+    for (const N of [1, 7, 8, 16, 23, 24, 25, 40, 47, 48, 49, 72, 517]) {
+      for (const [withBias, relu] of [[false, false], [true, false], [true, true]] as const) {
+        const a = filled(M * K, N), w = filled(N * K, N + 1), bias = filled(N, N + 2);
+        f32(a)[2 * K + 5] = NaN; // row 2: NaN everywhere
+        const all = wasm.alloc('float32', M * N), one = wasm.alloc('float32', N);
+        gemmOnHeap(wasm, a.ptr, M, K, w, 'nk', N, withBias ? bias.ptr : 0, all.ptr, -1, relu);
+        if (relu) expect(Array.from(f32(all)).some((v) => v === 0), `N=${N}: some outputs ReLU'd`).toBe(true);
+        for (let i = 0; i < M; i++) {
+          gemmOnHeap(wasm, a.ptr + i * K * 4, 1, K, w, 'nk', N, withBias ? bias.ptr : 0, one.ptr, -1, relu);
+          sameBits(f32(one), f32(all).subarray(i * N, (i + 1) * N), `N=${N} bias=${withBias} relu=${relu} row ${i}`);
+        }
+        expect(Array.from(f32(all).subarray(2 * N, 3 * N)).every(Number.isNaN), `N=${N}: row 2 NaN (ReLU keeps it)`).toBe(true);
+        if (!relu) {
+          for (const r0 of [0, 3]) checkProduct(f32(all).subarray(r0 * N, (r0 + 2) * N), f32(a).subarray(r0 * K, (r0 + 2) * K), f32(w), 'nk', withBias ? f32(bias) : null, 2, K, N, `N=${N} rows ${r0}–${r0 + 1}`);
+        }
+        for (const s of [a, w, bias, all, one]) wasm.free(s);
+      }
+    }
   });
 
   it('a row computed alone has the bits it has inside a batch (any tile, any row block)', () => {

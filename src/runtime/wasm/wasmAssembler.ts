@@ -112,6 +112,7 @@ export const I = {
   i32Add: (): Code => [0x6a],
   i32Sub: (): Code => [0x6b],
   i32Mul: (): Code => [0x6c],
+  i32DivU: (): Code => [0x6e],
   i32And: (): Code => [0x71],
   i32Or: (): Code => [0x72],
   i32ShrU: (): Code => [0x76],

@@ -74,6 +74,11 @@ function parsedActivation(attrs: Attrs): ParsedActivation | null {
   return p;
 }
 
+/** Whether the activation fused into `attrs` is ReLU (which the GEMM applies itself: gemmKernel.ts). */
+export function fusesRelu(attrs: Attrs): boolean {
+  return parsedActivation(attrs)?.op === 'relu';
+}
+
 function inPlaceKernel(backend: WasmBackend, act: ParsedActivation): SimdKernel {
   const memory = backend.memory;
   if (act.memory !== memory || !act.kernel) {

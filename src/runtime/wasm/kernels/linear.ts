@@ -2,7 +2,7 @@ import { oneOutput, type Kernel } from '../../backend.js';
 import { registerNativeKernels } from '../nativeKernels.js';
 import type { WasmBackend, WasmStorage } from '../wasmBackend.js';
 import { fallbackOf } from './elementwise.js';
-import { applyFusedActivationOnHeap } from './fusedActivation.js';
+import { applyFusedActivationOnHeap, fusesRelu } from './fusedActivation.js';
 import { gemmOnHeap } from './gemm.js';
 
 // ---- linear: y = x·Wᵀ + b on the generated GEMM ------------------------------------------
@@ -11,7 +11,8 @@ import { gemmOnHeap } from './gemm.js';
 // packing, keyed by the storage, repacked after an optimizer step), so the Linear layer
 // keeps no transposed weight and a traced graph has no transpose node for a plan to fold.
 // The sum runs first and the bias is added after it, so the fused linear gives the bits of
-// matmul then add; any fused activation runs after, keeping NaN (fusedActivation.ts).
+// matmul then add; a fused ReLU runs in the GEMM's epilogue (the relu kernel's code), any
+// other fused activation after it, keeping NaN (fusedActivation.ts).
 // (XNNPACK's `_FusedMatMul` ran here before: the generated kernel is faster on every
 // shape measured, see gemm.ts.)
 
@@ -25,8 +26,9 @@ const linearKernel = (backend: WasmBackend, name: string): Kernel<WasmStorage> =
     for (let i = 0; i < x.shape.length - 1; i++) rows *= x.shape[i]!;
     const out = outs?.[0] ?? backend.alloc('float32', rows * n);
     if (rows * n === 0) return oneOutput(out, outs);
-    gemmOnHeap(backend, x.storage.ptr, rows, inF, w.storage, 'nk', n, b ? b.storage.ptr : 0, out.ptr);
-    return oneOutput(applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!, out === outs?.[0]), outs);
+    const relu = fusesRelu(attrs); // in the GEMM's epilogue: no pass of its own
+    gemmOnHeap(backend, x.storage.ptr, rows, inF, w.storage, 'nk', n, b ? b.storage.ptr : 0, out.ptr, -1, relu);
+    return oneOutput(relu ? out : applyFusedActivationOnHeap(backend, out, attrs, outTypes[0]!, out === outs?.[0]), outs);
   };
 };
 
