@@ -1,7 +1,7 @@
 /**
- * Benchmark harness: warm-up, then ≥5 interleaved rounds (every contender runs once
- * per round, so machine noise hits all alike); reports the median of the per-round
- * times. Results are printed as a table with ratios against a baseline and written
+ * Benchmark harness: warm-up (calls, then untimed rounds for ≥ 1 s), then ≥5 interleaved
+ * rounds (every contender runs once per round, so machine noise hits all alike); reports
+ * the median of the per-round times. Results are printed as a table with ratios against a baseline and written
  * to bench/results/<suite>.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -39,6 +39,13 @@ export interface Comparison {
   rounds?: number;
   /** Warm-up calls per contender (default max(3, iters/4)). */
   warmup?: number;
+  /**
+   * Then untimed interleaved rounds until this many milliseconds have passed (default
+   * KILN_BENCH_WARMUP_MS or 1000; 0: none): right after a suite's set-up the machine is
+   * not yet steady (V8's background compiler and GC threads, peers' thread pools winding
+   * down), which measured 1.5–2× slower for the first ≈ 1 s on 2 cores.
+   */
+  warmupMs?: number;
 }
 
 export interface Row {
@@ -53,10 +60,14 @@ export interface Row {
 }
 
 const ROUNDS = Math.max(5, Number(process.env['KILN_BENCH_ROUNDS'] ?? 7));
+const WARMUP_MS = Math.max(0, Number(process.env['KILN_BENCH_WARMUP_MS'] ?? 1000));
 
 export function compare(c: Comparison): Row[] {
   const warmup = c.warmup ?? Math.max(3, c.iters / 4);
   for (const k of c.contenders) for (let i = 0; i < warmup; i++) k.run(); // warm-up (JIT, heap growth)
+  for (const t0 = performance.now(), ms = c.warmupMs ?? WARMUP_MS; performance.now() - t0 < ms;) {
+    for (const k of c.contenders) for (let i = 0; i < c.iters; i++) k.run();
+  }
   const rounds = Math.max(5, c.rounds ?? ROUNDS);
   const times = new Map<string, number[]>(c.contenders.map((k) => [k.name, []]));
   const scale = c.unit === 'us' ? 1000 : 1;
@@ -77,12 +88,17 @@ export function compare(c: Comparison): Row[] {
  */
 export async function compareAsync(c: Omit<Comparison, 'contenders'> & { contenders: AsyncContender[] }): Promise<Row[]> {
   const warmup = c.warmup ?? Math.max(3, c.iters / 4);
-  for (const k of c.contenders) {
-    for (let i = 0; i < warmup; i++) {
-      const p = k.run();
-      if (p) await p;
+  const runAll = async (calls: (k: AsyncContender) => number): Promise<void> => {
+    for (const k of c.contenders) {
+      for (let i = 0, n = calls(k); i < n; i++) {
+        const p = k.run();
+        if (p) await p;
+      }
+      if (k.settleMs) await new Promise((resolve) => setTimeout(resolve, k.settleMs));
     }
-  }
+  };
+  await runAll(() => warmup);
+  for (const t0 = performance.now(), ms = c.warmupMs ?? WARMUP_MS; performance.now() - t0 < ms;) await runAll(() => c.iters);
   const rounds = Math.max(5, c.rounds ?? ROUNDS);
   const times = new Map<string, number[]>(c.contenders.map((k) => [k.name, []]));
   const scale = c.unit === 'us' ? 1000 : 1;

@@ -96,6 +96,7 @@ export async function trainSuite(): Promise<Row[]> {
     iters: 1,
     rounds: 5, // tfjs-cpu takes tens of seconds a step
     warmup: 1,
+    warmupMs: 0, // a round is already slow enough to be steady
     contenders: [
       { name: 'tfjs layers, cpu backend (wasm cannot train convs)', run: tfCnn() },
       { name: 'kiln eager, wasm backend', run: kilnCnn() },

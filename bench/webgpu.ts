@@ -347,7 +347,7 @@ export async function webgpuSuite(): Promise<Row[]> {
     const baseline = timed.includes('compiled') ? 'compiled' : timed[0];
     const title = `${c.title}, per call${software ? ' [correctness-only: CPU adapter]' : ''}`;
     const measured = baseline
-      ? await compareAsync({ title, baseline: SYSTEMS[baseline], unit: c.unit, iters, ...(software ? { rounds: 5, warmup: 0 } : {}), contenders: timed.map((s) => steps[s]!) })
+      ? await compareAsync({ title, baseline: SYSTEMS[baseline], unit: c.unit, iters, ...(software ? { rounds: 5, warmup: 0, warmupMs: 0 } : {}), contenders: timed.map((s) => steps[s]!) })
       : [];
     for (const s of Object.keys(SYSTEMS) as System[]) {
       const at = timed.indexOf(s);
