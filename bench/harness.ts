@@ -59,7 +59,7 @@ export interface Row {
   extra?: Record<string, unknown>;
 }
 
-const ROUNDS = Math.max(5, Number(process.env['KILN_BENCH_ROUNDS'] ?? 7));
+export const ROUNDS = Math.max(5, Number(process.env['KILN_BENCH_ROUNDS'] ?? 7));
 const WARMUP_MS = Math.max(0, Number(process.env['KILN_BENCH_WARMUP_MS'] ?? 1000));
 
 export function compare(c: Comparison): Row[] {
