@@ -1,8 +1,8 @@
 /**
  * Benchmark harness: warm-up (calls, then untimed rounds for ≥ 1 s), then ≥5 interleaved
  * rounds (every contender runs once per round, so machine noise hits all alike); reports
- * the median of the per-round times. Results are printed as a table with ratios against a baseline and written
- * to bench/results/<suite>.json.
+ * the median of the per-round times. Results are printed as a table with ratios against
+ * a baseline and written to bench/results/<suite>.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';

@@ -34,7 +34,7 @@ it.each(['wasm', 'reference'] as const)('tensors freed by the finalizer on %s le
   expect(kiln.memory()).toEqual(before);
 });
 
-it('tensors dropped in one long synchronous stretch (more than wait to be registered at once) are freed too; disposed ones never register', async () => {
+it('tensors dropped in one long synchronous stretch (more than the 1024 that wait for registration at once) are freed too', async () => {
   const before = kiln.memory();
   // A tensor is registered with the finalizer at the end of the task that made it, or when
   // 1024 wait: 3000 made here in one stretch, every third disposed at once.
